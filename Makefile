@@ -1,0 +1,35 @@
+# The two set-up commands of README.md: `make run` and `make test`.
+# Each installs what it needs (a virtual environment, the package, Kafka's jars on first use).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint unit install clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Runs the platform: local Kafka + PostgreSQL, migrations, the three services. Ctrl-C stops everything.
+run: $(STAMP)
+	$(BIN)/saga run
+
+## Runs the whole test suite (lint, types of the pure modules, unit, integration, end-to-end).
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+clean:
+	rm -rf $(VENV) .state

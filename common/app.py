@@ -1,0 +1,354 @@
+"""The app factory every service uses: a Faust worker wired to the runner, the relay and common endpoints.
+
+A service brings its tables, the topics it reads, its handlers, its own HTTP views and timers; this
+module adds what all three share — the consuming agent, the outbox relay task, health and readiness,
+metrics, dead-letter operations and the OpenAPI document. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import zlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.config import Service, Settings
+from common.db import create_engine
+from common.kafka import new_idempotent_producer, publish_in_order
+from common.messaging import dead_letters
+from common.messaging.dead_letters import RawMessage
+from common.messaging.relay import OutboxRelay
+from common.messaging.runner import DeadLetterNotRetryable, EventRunner, Handler
+from common.messaging.tables import MessagingTables
+from common.metrics import render_metrics
+from common.openapi import Route, build_openapi
+from common.web import ApiError, JsonView, not_found, query_int
+
+log = logging.getLogger(__name__)
+
+# How long a stopping worker waits for the event in hand before it exits without committing it.
+_FINISH_ON_STOP_SECONDS = 15.0
+# Exit code used when the worker had to abandon an event: a supervisor restarts it, Kafka redelivers.
+EXIT_ABANDONED_EVENT = 75
+
+
+@dataclass
+class ServiceContext:
+    """Everything a service's views, timers and handlers share at run time."""
+
+    service: Service
+    settings: Settings
+    engine: AsyncEngine
+    tables: MessagingTables
+    relay: OutboxRelay
+    runner: EventRunner
+    producer: LazyProducer
+    routes: list[Route] = field(default_factory=list)
+
+    @property
+    def topic(self) -> str:
+        """The one topic this service writes."""
+        return self.service.value
+
+
+class LazyProducer:
+    """The relay's producer, started on first use inside the worker's event loop."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = new_idempotent_producer(self._bootstrap_servers)
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def publish(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
+        await publish_in_order(await self.get(), messages)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+def create_service(
+    service: Service,
+    settings: Settings,
+    *,
+    tables: MessagingTables,
+    consumes: Sequence[str],
+    handlers: Mapping[str, Handler],
+    description: str,
+) -> tuple[faust.App, ServiceContext]:
+    url = settings.database_url(service)
+    if not url or not settings.kafka_bootstrap_servers:
+        raise RuntimeError(
+            f"{service.value} needs KAFKA_BOOTSTRAP_SERVERS and {service.value.upper()}_DATABASE_URL "
+            "(`saga run` sets them for the local stack)"
+        )
+    engine = create_engine(url)
+    producer = LazyProducer(settings.kafka_bootstrap_servers)
+    relay = OutboxRelay(
+        engine=engine,
+        outbox=tables.outbox,
+        publish=producer.publish,
+        lock_id=zlib.crc32(f"outbox-relay:{service.value}".encode()),
+    )
+    runner = EventRunner(
+        consumer=service.value,
+        engine=engine,
+        tables=tables,
+        handlers=handlers,
+        emit_topic=service.value,
+        on_commit=relay.wake,
+    )
+    app = faust.App(
+        f"saga-{service.value}",
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        store="memory://",
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        producer_acks=-1,
+        web_enabled=True,
+        web_bind=settings.http_host,
+        web_port=settings.http_port(service),
+        web_host=settings.http_host,
+        datadir=str(settings.state_dir / "faust" / service.value),
+    )
+    context = ServiceContext(
+        service=service,
+        settings=settings,
+        engine=engine,
+        tables=tables,
+        relay=relay,
+        runner=runner,
+        producer=producer,
+    )
+    _attach_consumer(app, context, consumes)
+    _attach_relay(app, context)
+    _attach_common_views(app, context, description)
+    return app, context
+
+
+def _attach_consumer(app: faust.App, context: ServiceContext, topics: Sequence[str]) -> None:
+    source = app.topic(
+        *topics, value_type=bytes, key_type=bytes, value_serializer="raw", key_serializer="raw"
+    )
+
+    # concurrency=1: with more, Faust can commit past an unfinished event (faust-streaming #606).
+    @app.agent(source, concurrency=1, name=f"{context.service.value}-consumer")
+    async def consume(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            raw = RawMessage(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value,
+            )
+            await finish_or_exit(context.runner.process(raw))
+
+
+async def finish_or_exit(work: Awaitable[Any]) -> Any:
+    """Run `work` to completion even if the worker is stopping.
+
+    When Faust cancels an agent mid-event it still acknowledges that event and commits past it. So on
+    cancellation we give the event time to finish; if it cannot (for example the database is down and
+    the runner is retrying), we exit at once, before any commit, and Kafka redelivers it on restart.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), _FINISH_ON_STOP_SECONDS)
+        except BaseException:
+            log.error("stopping with an unfinished event; exiting without committing its offset")
+            os._exit(EXIT_ABANDONED_EVENT)
+        raise
+
+
+def _attach_relay(app: faust.App, context: ServiceContext) -> None:
+    @app.task
+    async def relay_outbox() -> None:
+        try:
+            await context.relay.run_forever()
+        finally:
+            await context.producer.stop()
+
+
+def periodic(app: faust.App, seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
+    """Run `work` every `seconds` on every worker; a failing round is logged and the next one runs.
+
+    Timers select their rows with `FOR UPDATE SKIP LOCKED`, so several workers never do the same work.
+    """
+
+    async def tick() -> None:
+        try:
+            await work()
+        except Exception:
+            log.exception("periodic %s failed; will run again in %.1fs", work.__qualname__, seconds)
+
+    tick.__name__ = tick.__qualname__ = f"periodic_{work.__qualname__.replace('.', '_')}"
+    app.timer(seconds)(tick)
+
+
+def _attach_common_views(app: faust.App, context: ServiceContext, description: str) -> None:
+    table = context.tables.dead_letters
+    runner = context.runner
+    context.routes.extend(
+        [
+            Route("GET", "/healthz", "Liveness: the process answers"),
+            Route(
+                "GET",
+                "/readyz",
+                "Readiness: database and broker reachable",
+                responses={200: "ready", 503: "not ready"},
+            ),
+            Route("GET", "/metrics", "Prometheus metrics"),
+            Route("GET", "/openapi.json", "This document"),
+            Route("GET", "/dead-letters", "Parked events", query=("status", "limit", "offset")),
+            Route(
+                "GET",
+                "/dead-letters/{dead_letter_id}",
+                "One parked event",
+                responses={200: "OK", 404: "unknown"},
+            ),
+            Route(
+                "POST",
+                "/dead-letters/{dead_letter_id}/retry",
+                "Process a parked event (and those behind it) again",
+                responses={200: "outcomes", 404: "unknown", 409: "not retryable"},
+            ),
+            Route(
+                "POST",
+                "/dead-letters/{dead_letter_id}/discard",
+                "Give up on a parked event",
+                responses={200: "discarded", 404: "unknown", 409: "not parked"},
+            ),
+        ]
+    )
+
+    @app.page("/healthz")
+    class Health(JsonView):
+        async def get(self, request: Any) -> Any:
+            return self.json({"status": "ok", "service": context.service.value})
+
+    @app.page("/readyz")
+    class Ready(JsonView):
+        async def get(self, request: Any) -> Any:
+            checks = {
+                "database": await _check(_ping_database(context)),
+                "broker": await _check(_ping_broker(context)),
+            }
+            ready = all(value == "ok" for value in checks.values())
+            return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(JsonView):
+        async def get(self, request: Any) -> Any:
+            body = await render_metrics(context)
+            return self.bytes(body, content_type="text/plain; version=0.0.4")
+
+    @app.page("/openapi.json")
+    class OpenApi(JsonView):
+        async def get(self, request: Any) -> Any:
+            return self.json(
+                build_openapi(f"saga {context.service.value} service", description, context.routes)
+            )
+
+    @app.page("/dead-letters")
+    class DeadLetters(JsonView):
+        async def get(self, request: Any) -> Any:
+            status = request.query.get("status", dead_letters.PARKED)
+            limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
+            offset = query_int(request, "offset", 0, maximum=10**9)
+            async with context.engine.connect() as conn:
+                query = select(table).order_by(table.c.id).limit(limit).offset(offset)
+                if status != "all":
+                    query = query.where(table.c.status == status)
+                rows = (await conn.execute(query)).all()
+            return self.json(
+                {"items": [dead_letters.describe(row) for row in rows], "limit": limit, "offset": offset}
+            )
+
+    @app.page("/dead-letters/{dead_letter_id}")
+    class DeadLetter(JsonView):
+        async def get(self, request: Any, dead_letter_id: str) -> Any:
+            async with context.engine.connect() as conn:
+                row = await dead_letters.load(conn, table, _letter_id(dead_letter_id))
+            if row is None:
+                raise not_found(f"dead letter {dead_letter_id}")
+            return self.json(dead_letters.describe(row))
+
+    @app.page("/dead-letters/{dead_letter_id}/retry")
+    class RetryDeadLetter(JsonView):
+        async def post(self, request: Any, dead_letter_id: str) -> Any:
+            letter_id = _letter_id(dead_letter_id)
+            async with context.engine.connect() as conn:
+                if await dead_letters.load(conn, table, letter_id) is None:
+                    raise not_found(f"dead letter {dead_letter_id}")
+            try:
+                results = await runner.retry_dead_letter(letter_id)
+            except DeadLetterNotRetryable as exc:
+                raise ApiError(409, "not_retryable", str(exc)) from exc
+            return self.json({"results": [{"id": i, "outcome": o.value} for i, o in results]})
+
+    @app.page("/dead-letters/{dead_letter_id}/discard")
+    class DiscardDeadLetter(JsonView):
+        async def post(self, request: Any, dead_letter_id: str) -> Any:
+            letter_id = _letter_id(dead_letter_id)
+            async with context.engine.begin() as conn:
+                row = await dead_letters.load(conn, table, letter_id, lock=True)
+                if row is None:
+                    raise not_found(f"dead letter {dead_letter_id}")
+                if row.status != dead_letters.PARKED:
+                    raise ApiError(409, "not_parked", f"dead letter {letter_id} is {row.status}")
+                await conn.execute(
+                    update(table)
+                    .where(table.c.id == letter_id)
+                    .values(status=dead_letters.DISCARDED, resolved_at=func.now())
+                )
+            return self.json({"id": letter_id, "status": dead_letters.DISCARDED})
+
+
+def _letter_id(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ApiError(400, "bad_id", "a dead letter id is an integer") from exc
+
+
+async def _check(probe: Awaitable[None]) -> str:
+    try:
+        await asyncio.wait_for(probe, 3.0)
+    except Exception as exc:
+        return f"failed: {exc!r}"
+    return "ok"
+
+
+async def _ping_database(context: ServiceContext) -> None:
+    async with context.engine.connect() as conn:
+        await conn.scalar(select(1))
+
+
+async def _ping_broker(context: ServiceContext) -> None:
+    producer = await context.producer.get()
+    await producer.client.fetch_all_metadata()

@@ -1,0 +1,115 @@
+"""Settings read from the environment, shared by the services, the CLI and the local stack.
+
+Every setting has a default that works with the local stack (`saga run`); a deployment overrides them
+through environment variables. Nothing here opens a connection: settings are plain values.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Service(StrEnum):
+    """The three services; each owns one database and writes the topic of the same name."""
+
+    PAYMENT = "payment"
+    ORDER = "order"
+    DELIVERY = "delivery"
+
+
+DEFAULT_HTTP_PORTS: dict[Service, int] = {
+    Service.PAYMENT: 8001,
+    Service.ORDER: 8002,
+    Service.DELIVERY: 8003,
+}
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual `postgresql://` spelling and use the psycopg 3 driver for it.
+
+    Users paste URLs from other tools; SQLAlchemy would otherwise pick psycopg2, which we do not ship.
+    """
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """All configuration, one environment variable per field (the names are listed in README.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # Where the infrastructure is. Unset means: the local stack starts its own and fills these in.
+    kafka_bootstrap_servers: str | None = Field(default=None, alias="KAFKA_BOOTSTRAP_SERVERS")
+    payment_database_url: str | None = Field(default=None, alias="PAYMENT_DATABASE_URL")
+    order_database_url: str | None = Field(default=None, alias="ORDER_DATABASE_URL")
+    delivery_database_url: str | None = Field(default=None, alias="DELIVERY_DATABASE_URL")
+
+    # HTTP API of each service.
+    http_host: str = Field(default="127.0.0.1", alias="SAGA_HTTP_HOST")
+    payment_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.PAYMENT], alias="PAYMENT_HTTP_PORT")
+    order_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.ORDER], alias="ORDER_HTTP_PORT")
+    delivery_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.DELIVERY], alias="DELIVERY_HTTP_PORT")
+    # Public base URLs, used for `Location` headers and by the CLI. Default: http://127.0.0.1:<port>.
+    payment_url: str | None = Field(default=None, alias="PAYMENT_URL")
+    order_url: str | None = Field(default=None, alias="ORDER_URL")
+    delivery_url: str | None = Field(default=None, alias="DELIVERY_URL")
+
+    # Topics.
+    topic_partitions: int = Field(default=3, ge=1, alias="SAGA_TOPIC_PARTITIONS")
+    topic_replication_factor: int = Field(default=1, ge=1, alias="SAGA_TOPIC_REPLICATION_FACTOR")
+
+    # Business settings.
+    delivery_deadline_seconds: float = Field(default=30.0, gt=0, alias="ORDER_DELIVERY_DEADLINE_SECONDS")
+    auto_progress_seconds: float | None = Field(default=None, ge=0, alias="DELIVERY_AUTO_PROGRESS_SECONDS")
+    payment_gateway: str = Field(default="simulator", alias="PAYMENT_GATEWAY")
+    payment_gateway_url: str | None = Field(default=None, alias="PAYMENT_GATEWAY_URL")
+    gateway_timeout_seconds: float = Field(default=2.0, gt=0, alias="PAYMENT_GATEWAY_TIMEOUT_SECONDS")
+    refund_max_attempts: int = Field(default=5, ge=1, alias="PAYMENT_REFUND_MAX_ATTEMPTS")
+
+    # Local stack.
+    state_dir: Path = Field(default=Path(".state"), alias="SAGA_STATE_DIR")
+    kafka_version: str = Field(default="4.1.1", alias="SAGA_KAFKA_VERSION")
+    cache_dir: Path = Field(default=Path.home() / ".cache" / "saga-platform", alias="SAGA_CACHE_DIR")
+
+    @field_validator("payment_database_url", "order_database_url", "delivery_database_url")
+    @classmethod
+    def _use_psycopg3(cls, url: str | None) -> str | None:
+        return normalise_database_url(url) if url else url
+
+    def database_url(self, service: Service) -> str | None:
+        return {
+            Service.PAYMENT: self.payment_database_url,
+            Service.ORDER: self.order_database_url,
+            Service.DELIVERY: self.delivery_database_url,
+        }[service]
+
+    def http_port(self, service: Service) -> int:
+        return {
+            Service.PAYMENT: self.payment_http_port,
+            Service.ORDER: self.order_http_port,
+            Service.DELIVERY: self.delivery_http_port,
+        }[service]
+
+    def base_url(self, service: Service) -> str:
+        explicit = {
+            Service.PAYMENT: self.payment_url,
+            Service.ORDER: self.order_url,
+            Service.DELIVERY: self.delivery_url,
+        }[service]
+        return (explicit or f"http://127.0.0.1:{self.http_port(service)}").rstrip("/")
+
+
+def database_env_var(service: Service) -> str:
+    """The environment variable that points `service` at its database."""
+    return f"{service.value.upper()}_DATABASE_URL"
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment now (never at import time)."""
+    return Settings()

@@ -1,0 +1,27 @@
+"""Events on the `delivery` topic (written only by the delivery service)."""
+
+from __future__ import annotations
+
+from common.events.values import Frozen, OrderLine, SkuShortage
+
+
+class DeliveryScheduled(Frozen):
+    """Every line is reserved; a shipment is scheduled."""
+
+    lines: tuple[OrderLine, ...]
+
+
+class OutOfStock(Frozen):
+    """At least one line could not be reserved; nothing was reserved."""
+
+    short: tuple[SkuShortage, ...]
+
+
+class Shipped(Frozen):
+    """The carrier picked the parcel up."""
+
+    tracking_code: str | None = None
+
+
+class Delivered(Frozen):
+    """The carrier handed the parcel to the customer."""

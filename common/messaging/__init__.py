@@ -1,0 +1,1 @@
+"""Outbox, inbox and dead letters: how a service exchanges events with exactly-once effects."""

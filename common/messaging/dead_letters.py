@@ -1,0 +1,123 @@
+"""Dead letters: messages parked with their reason instead of being skipped or retried forever."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+PARKED = "parked"
+RETRIED = "retried"
+DISCARDED = "discarded"
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message as Kafka delivered it, before decoding."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+    @property
+    def key_text(self) -> str | None:
+        # Every message is keyed by order_id; a key that is not text still identifies the stream of events.
+        return self.key.decode("utf-8", errors="replace") if self.key is not None else None
+
+
+async def first_parked_for_order(
+    conn: AsyncConnection, table: Table, consumer: str, order_id: str
+) -> int | None:
+    """The oldest still-parked letter of this order, which later events of the order must wait behind."""
+    return await conn.scalar(
+        select(table.c.id)
+        .where(table.c.consumer == consumer, table.c.order_id == order_id, table.c.status == PARKED)
+        .order_by(table.c.id)
+        .limit(1)
+    )
+
+
+async def park(
+    conn: AsyncConnection,
+    table: Table,
+    *,
+    consumer: str,
+    message: RawMessage,
+    error: str,
+    order_id: str | None,
+    event_id: Any = None,
+    event_type: str | None = None,
+    blocked_by: int | None = None,
+) -> int:
+    dead_letter_id = await conn.scalar(
+        insert(table)
+        .values(
+            consumer=consumer,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key_text,
+            order_id=order_id,
+            event_id=event_id,
+            event_type=event_type,
+            value=message.value,
+            error=error,
+            blocked_by=blocked_by,
+        )
+        .returning(table.c.id)
+    )
+    assert dead_letter_id is not None
+    return int(dead_letter_id)
+
+
+async def load(conn: AsyncConnection, table: Table, dead_letter_id: int, *, lock: bool = False) -> Any:
+    query = select(table).where(table.c.id == dead_letter_id)
+    if lock:
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+async def mark(conn: AsyncConnection, table: Table, dead_letter_id: int, status: str) -> None:
+    await conn.execute(
+        update(table).where(table.c.id == dead_letter_id).values(status=status, resolved_at=func.now())
+    )
+
+
+async def record_failed_retry(conn: AsyncConnection, table: Table, dead_letter_id: int, error: str) -> None:
+    await conn.execute(update(table).where(table.c.id == dead_letter_id).values(error=error))
+
+
+async def parked_behind(conn: AsyncConnection, table: Table, consumer: str, order_id: str) -> list[int]:
+    """Parked letters of one order, oldest first: the order in which they must be retried."""
+    rows = await conn.execute(
+        select(table.c.id)
+        .where(table.c.consumer == consumer, table.c.order_id == order_id, table.c.status == PARKED)
+        .order_by(table.c.id)
+    )
+    return [int(row.id) for row in rows]
+
+
+def describe(row: Any) -> dict[str, Any]:
+    """A dead letter as the HTTP API and CLI show it."""
+    value: bytes | None = row.value
+    return {
+        "id": row.id,
+        "consumer": row.consumer,
+        "topic": row.topic,
+        "partition": row.partition,
+        "offset": row.offset,
+        "key": row.key,
+        "order_id": row.order_id,
+        "event_id": str(row.event_id) if row.event_id else None,
+        "event_type": row.event_type,
+        "error": row.error,
+        "status": row.status,
+        "blocked_by": row.blocked_by,
+        "parked_at": row.parked_at.isoformat(),
+        "resolved_at": row.resolved_at.isoformat() if row.resolved_at else None,
+        "value": value.decode("utf-8", errors="replace") if value is not None else None,
+    }

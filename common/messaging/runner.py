@@ -1,0 +1,239 @@
+"""The consume-handle-commit runner every agent uses: each event applied exactly once, or parked.
+
+For one Kafka message it decodes, and in ONE database transaction: checks that no earlier event of the
+same order is parked, claims the event in the inbox, runs the handler (state change) and writes the
+events the handler emits to the outbox. Then it wakes the outbox relay.
+
+What it never does is let an exception escape for an event it has not finished: Faust would acknowledge
+that event and commit past it (faust-streaming #315, robinhood/faust#604). Instead:
+- transient failures (database or network down) are retried in place with backoff, holding the partition;
+- permanent failures (undecodable, unknown type or version, a handler's PermanentEventError, or any
+  other bug) park the message as a dead letter with the reason, and the next message flows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from common.db import is_transient_database_error
+from common.events import DecodedEvent, Envelope, EventDecodeError, decode_event
+from common.messaging import dead_letters
+from common.messaging.dead_letters import RawMessage
+from common.messaging.inbox import claim_event
+from common.messaging.outbox import enqueue
+from common.messaging.tables import MessagingTables
+from common.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncConnection, DecodedEvent], Awaitable[Sequence[Envelope]]]
+"""Applies one event inside the given transaction and returns the events to emit."""
+
+
+class PermanentEventError(Exception):
+    """The event is well-formed but can never be applied as it is; it is parked for an operator."""
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    NOT_SUBSCRIBED = "not_subscribed"
+    PARKED = "parked"
+    PARKED_BEHIND = "parked_behind"
+
+
+@dataclass
+class RunnerStats:
+    applied: int = 0
+    duplicates: int = 0
+    not_subscribed: int = 0
+    parked: int = 0
+    parked_behind: int = 0
+    transient_retries: int = 0
+
+    def count(self, outcome: Outcome) -> None:
+        name = outcome.value
+        setattr(self, name, getattr(self, name) + 1)
+
+
+class DeadLetterNotRetryable(Exception):
+    """An operator asked to retry a letter that is not parked, or that waits behind an older one."""
+
+
+class EventRunner:
+    def __init__(
+        self,
+        *,
+        consumer: str,
+        engine: AsyncEngine,
+        tables: MessagingTables,
+        handlers: Mapping[str, Handler],
+        emit_topic: str,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.consumer = consumer
+        self._engine = engine
+        self._tables = tables
+        self._handlers = handlers
+        self._emit_topic = emit_topic
+        self._on_commit = on_commit
+        self.stats = RunnerStats()
+
+    async def process(self, message: RawMessage) -> Outcome:
+        """Apply one message exactly once or park it. Returns only when that is done and committed."""
+        outcome = await self._retry_transient(lambda: self._apply_or_park(message, retrying=None))
+        self.stats.count(outcome)
+        return outcome
+
+    async def retry_dead_letter(self, dead_letter_id: int) -> list[tuple[int, Outcome]]:
+        """Re-run a parked letter, then the letters of the same order parked behind it, oldest first.
+
+        Stops at the first letter that fails again (it stays parked with the new reason), so the order's
+        events are still applied in sequence.
+        """
+        async with self._engine.connect() as conn:
+            row = await dead_letters.load(conn, self._tables.dead_letters, dead_letter_id)
+        if row is None or row.status != dead_letters.PARKED:
+            raise DeadLetterNotRetryable(f"dead letter {dead_letter_id} is not parked")
+        queue = [dead_letter_id]
+        if row.order_id is not None:
+            async with self._engine.connect() as conn:
+                queue = await dead_letters.parked_behind(
+                    conn, self._tables.dead_letters, self.consumer, row.order_id
+                )
+            if queue[0] != dead_letter_id:
+                raise DeadLetterNotRetryable(
+                    f"dead letter {dead_letter_id} waits behind dead letter {queue[0]} of the same order; "
+                    "retry that one first"
+                )
+        results: list[tuple[int, Outcome]] = []
+        for letter_id in queue:
+            outcome = await self._retry_transient(lambda letter_id=letter_id: self._retry_one(letter_id))
+            results.append((letter_id, outcome))
+            if outcome in (Outcome.PARKED, Outcome.PARKED_BEHIND):
+                break
+        return results
+
+    async def _retry_one(self, letter_id: int) -> Outcome:
+        async with self._engine.connect() as conn:
+            row = await dead_letters.load(conn, self._tables.dead_letters, letter_id)
+        message = RawMessage(
+            topic=row.topic,
+            partition=row.partition,
+            offset=row.offset,
+            key=row.key.encode() if row.key is not None else None,
+            value=row.value,
+        )
+        return await self._apply_or_park(message, retrying=letter_id)
+
+    async def _retry_transient(self, work: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        backoff = Backoff(initial=0.05, maximum=5.0)
+        while True:
+            try:
+                return await work()
+            except Exception as error:
+                if not is_transient_database_error(error):
+                    raise
+                self.stats.transient_retries += 1
+                delay = backoff.next_delay()
+                log.warning("%s: transient failure, retrying in %.2fs: %r", self.consumer, delay, error)
+                await asyncio.sleep(delay)
+
+    async def _apply_or_park(self, message: RawMessage, *, retrying: int | None) -> Outcome:
+        try:
+            decoded = decode_event(message.value, topic=message.topic)
+        except EventDecodeError as error:
+            return await self._park(message, f"undecodable: {error}", None, retrying)
+        handler = self._handlers.get(decoded.type)
+        if handler is None:
+            # An event type this service does not react to (e.g. OrderCompleted for payment).
+            if retrying is not None:
+                await self._resolve(retrying, dead_letters.RETRIED)
+            return Outcome.NOT_SUBSCRIBED
+        try:
+            return await self._apply(message, decoded, handler, retrying)
+        except Exception as error:
+            if is_transient_database_error(error):
+                raise
+            reason = (
+                f"rejected: {error}"
+                if isinstance(error, PermanentEventError)
+                else f"handler error: {''.join(traceback.format_exception_only(error)).strip()}"
+            )
+            if not isinstance(error, PermanentEventError):
+                log.exception(
+                    "%s: handler failed for %s %s", self.consumer, decoded.type, decoded.envelope.event_id
+                )
+            return await self._park(message, reason, decoded, retrying)
+
+    async def _apply(
+        self, message: RawMessage, decoded: DecodedEvent, handler: Handler, retrying: int | None
+    ) -> Outcome:
+        tables = self._tables
+        envelope = decoded.envelope
+        async with self._engine.begin() as conn:
+            if retrying is None:
+                blocker = await dead_letters.first_parked_for_order(
+                    conn, tables.dead_letters, self.consumer, envelope.order_id
+                )
+                if blocker is not None:
+                    await dead_letters.park(
+                        conn,
+                        tables.dead_letters,
+                        consumer=self.consumer,
+                        message=message,
+                        error=f"waiting behind dead letter {blocker} of the same order",
+                        order_id=envelope.order_id,
+                        event_id=envelope.event_id,
+                        event_type=envelope.type,
+                        blocked_by=blocker,
+                    )
+                    return Outcome.PARKED_BEHIND
+            else:
+                await dead_letters.mark(conn, tables.dead_letters, retrying, dead_letters.RETRIED)
+            if not await claim_event(conn, tables.inbox, self.consumer, envelope):
+                return Outcome.DUPLICATE
+            emitted = await handler(conn, decoded)
+            await enqueue(conn, tables.outbox, self._emit_topic, emitted)
+        if emitted:
+            self._on_commit()
+        return Outcome.APPLIED
+
+    async def _park(
+        self, message: RawMessage, reason: str, decoded: DecodedEvent | None, retrying: int | None
+    ) -> Outcome:
+        table = self._tables.dead_letters
+        async with self._engine.begin() as conn:
+            if retrying is not None:
+                await dead_letters.record_failed_retry(conn, table, retrying, reason)
+            else:
+                await dead_letters.park(
+                    conn,
+                    table,
+                    consumer=self.consumer,
+                    message=message,
+                    error=reason,
+                    order_id=decoded.order_id if decoded else message.key_text,
+                    event_id=decoded.envelope.event_id if decoded else None,
+                    event_type=decoded.type if decoded else None,
+                )
+        log.warning(
+            "%s: parked %s[%d]@%d: %s",
+            self.consumer,
+            message.topic,
+            message.partition,
+            message.offset,
+            reason,
+        )
+        return Outcome.PARKED
+
+    async def _resolve(self, letter_id: int, status: str) -> None:
+        async with self._engine.begin() as conn:
+            await dead_letters.mark(conn, self._tables.dead_letters, letter_id, status)

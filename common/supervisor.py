@@ -1,0 +1,88 @@
+"""Running the services as real processes: start, wait until ready, stop, kill (for fault tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from common.config import Service
+
+
+class ServiceFailedToStart(RuntimeError):
+    pass
+
+
+class ServiceProcess:
+    """One service (`python -m <service>`) with its own environment and log file."""
+
+    def __init__(self, service: Service, *, env: Mapping[str, str], log_path: Path, base_url: str) -> None:
+        self.service = service
+        self.env = dict(env)
+        self.log_path = log_path
+        self.base_url = base_url
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.service.value],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in a terminal reaches the supervisor, which stops us in order
+            )
+        finally:
+            log.close()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until /readyz says the database and the broker are reachable."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise ServiceFailedToStart(
+                    f"{self.service.value} exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise ServiceFailedToStart(f"{self.service.value} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM and wait (Faust stops cleanly and commits); SIGKILL if it does not stop in time."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown hook, no final commit."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"

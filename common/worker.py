@@ -1,0 +1,24 @@
+"""Starting a service's Faust worker from `python -m <service>`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import faust
+from faust.worker import Worker
+
+from common.config import Settings
+from common.kafka import ensure_topics
+
+
+def run_worker(app: faust.App, settings: Settings) -> None:
+    """Declare the topics, then run the worker until SIGINT/SIGTERM (Faust handles both cleanly)."""
+    # Faust creates only the last level of its data directory.
+    Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(ensure_topics(settings))
+    level = os.environ.get("SAGA_LOG_LEVEL", "info")
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    Worker(app, loglevel=level, redirect_stdouts=False).execute_from_commandline()

@@ -1,0 +1,14 @@
+"""`python -m delivery`: run the delivery service (Faust worker + HTTP API)."""
+
+from common.config import load_settings
+from common.worker import run_worker
+from delivery.app import create_app
+
+
+def main() -> None:
+    settings = load_settings()
+    run_worker(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The delivery service: wiring of its agent, optional auto-progress and HTTP API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import faust
+
+from common.app import create_service, periodic
+from common.config import Service, Settings, load_settings
+from delivery import models
+from delivery.api import attach_api
+from delivery.handlers import HANDLERS
+from delivery.shipping import auto_progress
+
+
+def create_app(settings: Settings | None = None) -> faust.App:
+    settings = settings or load_settings()
+    app, context = create_service(
+        Service.DELIVERY,
+        settings,
+        tables=models.messaging,
+        consumes=[Service.ORDER.value],
+        handlers=HANDLERS,
+        description="Reserves stock all-or-nothing, releases it on cancel, and ships and delivers orders.",
+    )
+    if settings.auto_progress_seconds is not None:
+        after = timedelta(seconds=settings.auto_progress_seconds)
+
+        async def progress_shipments() -> None:
+            await auto_progress(context.engine, after, context.relay.wake)
+
+        periodic(app, max(0.2, min(1.0, settings.auto_progress_seconds / 2)), progress_shipments)
+    attach_api(app, context)
+    return app

@@ -1,0 +1,94 @@
+"""How delivery reacts to the `order` topic: reserve all-or-nothing, release on cancel."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common.config import Service
+from common.events import DecodedEvent, Envelope, new_envelope
+from common.events.delivery import DeliveryScheduled, OutOfStock
+from common.events.order import OrderPlaced
+from common.events.values import SkuShortage
+from common.messaging.runner import Handler
+from delivery import models
+from delivery.inventory import Shortage, release, reserve
+from delivery.shipping import ShipmentStatus
+from delivery.stock_store import lines_of, lock_levels, save_levels
+
+log = logging.getLogger(__name__)
+
+
+async def on_order_placed(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
+    """Reserve every line or none. One shipment row per order makes a second OrderPlaced a no-op, and a
+    cancel that arrived first (the tombstone row) means nothing is reserved at all."""
+    assert isinstance(event.payload, OrderPlaced)
+    placed = event.payload
+    lines_json = [line.model_dump(mode="json") for line in placed.lines]
+    claimed = await conn.scalar(
+        insert(models.shipments)
+        .values(
+            order_id=event.order_id,
+            status=ShipmentStatus.SCHEDULED,
+            lines=lines_json,
+            shipping_address=placed.shipping_address.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing()
+        .returning(models.shipments.c.order_id)
+    )
+    if claimed is None:
+        return []
+    lines = lines_of(lines_json)
+    levels = await lock_levels(conn, (line.sku for line in lines))
+    outcome = reserve(levels, lines)
+    if isinstance(outcome, Shortage):
+        short = tuple(
+            SkuShortage(sku=s.sku, requested=s.requested, available=s.available) for s in outcome.short
+        )
+        await conn.execute(
+            update(models.shipments)
+            .where(models.shipments.c.order_id == event.order_id)
+            .values(status=ShipmentStatus.OUT_OF_STOCK, short=[s.model_dump() for s in short], updated_at=func.now())
+        )
+        return [_emit(OutOfStock(short=short), event)]
+    await save_levels(conn, outcome.levels)
+    return [_emit(DeliveryScheduled(lines=placed.lines), event)]
+
+
+async def on_order_cancelled(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
+    """Release a reservation that has not shipped; remember the cancel if the order was never seen."""
+    shipments = models.shipments
+    shipment = (
+        await conn.execute(select(shipments).where(shipments.c.order_id == event.order_id).with_for_update())
+    ).first()
+    if shipment is None:
+        await conn.execute(
+            insert(shipments).values(order_id=event.order_id, status=ShipmentStatus.CANCELLED, lines=[])
+        )
+        return []
+    if shipment.status != ShipmentStatus.SCHEDULED:
+        if shipment.status in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED):
+            log.warning("order %s cancelled after it shipped; nothing to release", event.order_id)
+        return []
+    lines = lines_of(shipment.lines)
+    levels = await lock_levels(conn, (line.sku for line in lines))
+    await save_levels(conn, release(levels, lines))
+    await conn.execute(
+        update(shipments)
+        .where(shipments.c.order_id == event.order_id)
+        .values(status=ShipmentStatus.RELEASED, updated_at=func.now())
+    )
+    return []
+
+
+def _emit(payload: DeliveryScheduled | OutOfStock, cause: DecodedEvent) -> Envelope:
+    return new_envelope(
+        payload, order_id=cause.order_id, producer=Service.DELIVERY.value, causation_id=cause.envelope.event_id
+    )
+
+
+HANDLERS: dict[str, Handler] = {"OrderPlaced": on_order_placed, "OrderCancelled": on_order_cancelled}

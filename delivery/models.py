@@ -1,0 +1,42 @@
+"""The delivery service's tables: stock per SKU and one shipment (reservation) per order."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Integer, Table, Text, func
+
+from common.db import new_metadata
+from common.messaging.tables import define_messaging_tables
+
+metadata = new_metadata()
+messaging = define_messaging_tables(metadata)
+
+stock = Table(
+    "stock",
+    metadata,
+    Column("sku", Text, primary_key=True),
+    Column("on_hand", Integer, nullable=False),  # available to reserve
+    Column("reserved", Integer, nullable=False, server_default="0"),
+    Column("shipped", Integer, nullable=False, server_default="0"),
+    # Everything ever put on the shelf, so "on_hand + reserved + shipped == stocked" can be checked.
+    Column("stocked", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+    CheckConstraint("shipped >= 0", name="shipped_not_negative"),
+    CheckConstraint("on_hand + reserved + shipped = stocked", name="stock_conserved"),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    # One shipment per order: the business-level guard against reserving twice.
+    Column("order_id", Text, primary_key=True),
+    # SCHEDULED → SHIPPED → DELIVERED; SCHEDULED → RELEASED; OUT_OF_STOCK; CANCELLED (cancel seen first)
+    Column("status", Text, nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("shipping_address", JSON),
+    Column("short", JSON),
+    Column("tracking_code", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

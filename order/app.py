@@ -1,0 +1,33 @@
+"""The order service: wiring of its agent, deadline sweep and HTTP API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import faust
+
+from common.app import create_service, periodic
+from common.config import Service, Settings, load_settings
+from order import models
+from order.api import attach_api
+from order.deadlines import expire_deadlines
+from order.handlers import build_handlers
+
+
+def create_app(settings: Settings | None = None) -> faust.App:
+    settings = settings or load_settings()
+    app, context = create_service(
+        Service.ORDER,
+        settings,
+        tables=models.messaging,
+        consumes=[Service.PAYMENT.value, Service.DELIVERY.value],
+        handlers=build_handlers(timedelta(seconds=settings.delivery_deadline_seconds)),
+        description="Holds each order's saga state and timeline; cancels on out-of-stock, customer or timeout.",
+    )
+
+    async def sweep_deadlines() -> None:
+        await expire_deadlines(context.engine, context.relay.wake)
+
+    periodic(app, min(1.0, settings.delivery_deadline_seconds / 4), sweep_deadlines)
+    attach_api(app, context)
+    return app

@@ -1,0 +1,46 @@
+"""The order service's tables: orders (the saga state) and their timeline (the saga log)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Table, Text, Uuid, func, text
+
+from common.db import new_metadata
+from common.messaging.tables import define_messaging_tables
+
+metadata = new_metadata()
+messaging = define_messaging_tables(metadata)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", Text, primary_key=True),
+    Column("payment_id", Uuid, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("lines", JSON, nullable=False),
+    Column("shipping_address", JSON),
+    Column("cancel_reason", Text),
+    Column("deadline_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_orders_status_updated", "status", "updated_at"),
+    # The deadline sweep only looks at orders still waiting for delivery's answer.
+    Index("ix_orders_waiting_deadline", "deadline_at", postgresql_where=text("status = 'PLACED'")),
+)
+
+timeline = Table(
+    "order_timeline",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("order_id", Text, nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # received | emitted | requested | rejected | ignored
+    Column("kind", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("event_id", Uuid),
+    Column("status_before", Text),
+    Column("status_after", Text),
+    Column("detail", Text),
+)

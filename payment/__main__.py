@@ -1,0 +1,14 @@
+"""`python -m payment`: run the payment service (Faust worker + HTTP API)."""
+
+from common.config import load_settings
+from common.worker import run_worker
+from payment.app import create_app
+
+
+def main() -> None:
+    settings = load_settings()
+    run_worker(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

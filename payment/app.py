@@ -1,0 +1,41 @@
+"""The payment service: wiring of its agent, refund worker and HTTP API."""
+
+from __future__ import annotations
+
+import faust
+
+from common.app import create_service, periodic
+from common.config import Service, Settings, load_settings
+from payment import models
+from payment.api import attach_api
+from payment.gateway import PaymentGateway, SimulatorGateway
+from payment.handlers import HANDLERS
+from payment.refunds import RefundWorker
+
+
+def build_gateway(settings: Settings) -> PaymentGateway:
+    if settings.payment_gateway == "simulator":
+        return SimulatorGateway(timeout_seconds=settings.gateway_timeout_seconds)
+    raise ValueError(f"unknown PAYMENT_GATEWAY {settings.payment_gateway!r} (supported: simulator)")
+
+
+def create_app(settings: Settings | None = None) -> faust.App:
+    settings = settings or load_settings()
+    gateway = build_gateway(settings)
+    app, context = create_service(
+        Service.PAYMENT,
+        settings,
+        tables=models.messaging,
+        consumes=[Service.ORDER.value],
+        handlers=HANDLERS,
+        description="Charges customers once per Idempotency-Key and refunds cancelled orders exactly once.",
+    )
+    refunds = RefundWorker(
+        engine=context.engine,
+        gateway=gateway,
+        max_attempts=settings.refund_max_attempts,
+        wake_relay=context.relay.wake,
+    )
+    periodic(app, 0.25, refunds.run_due)
+    attach_api(app, context, gateway)
+    return app

@@ -1,0 +1,242 @@
+"""The checkout use case: charge once per Idempotency-Key, then emit PaymentCompleted or PaymentFailed.
+
+Sequence, and why:
+1. One transaction records the key (with a fingerprint of the body) and a PENDING payment. A second
+   request with the key finds it: a different body is a conflict, the same body is a replay.
+2. The gateway is called with the payment id as its idempotency key — outside any transaction, since it
+   may take seconds. If we crash here, the replay of the request calls it again with the same key and
+   the provider answers the first result: the customer is never charged twice.
+3. One transaction moves the payment out of PENDING (only if it is still PENDING, so two concurrent
+   replays emit one event), writes the event to the outbox and stores the answer for later replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.config import Service
+from common.events import Envelope, new_envelope
+from common.events.payment import PaymentCompleted, PaymentFailed
+from common.events.values import Address, Currency, Money, OrderId, OrderLine
+from common.messaging.outbox import enqueue
+from common.retry import Backoff
+from payment import models
+from payment.domain import KeyUse, PaymentStatus, idempotency_key_use, order_total, request_fingerprint
+from payment.gateway import ChargeResult, GatewayTimeout, PaymentGateway
+
+_CHARGE_ATTEMPTS = 2
+
+
+class CheckoutRequest(BaseModel):
+    """What the shop sends to start a saga."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    order_id: OrderId | None = Field(
+        default=None, description="your own id for the order; generated if absent"
+    )
+    customer_id: str = Field(min_length=1, max_length=64)
+    lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=100)
+    currency: Currency
+    payment_method: str = Field(min_length=1, max_length=64, description="card token, e.g. tok_visa")
+    shipping_address: Address
+    amount_minor: int | None = Field(
+        default=None, ge=0, description="if given, must equal the sum of the lines"
+    )
+
+    @model_validator(mode="after")
+    def _amount_matches_lines(self) -> CheckoutRequest:
+        if self.amount_minor is not None and self.amount_minor != self.total_minor:
+            raise ValueError(
+                f"amount_minor {self.amount_minor} does not equal the sum of the lines {self.total_minor}"
+            )
+        return self
+
+    @property
+    def total_minor(self) -> int:
+        return order_total([(line.quantity, line.unit_price_minor) for line in self.lines])
+
+
+@dataclass(frozen=True)
+class CheckoutAnswer:
+    status: int
+    body: dict[str, Any]
+
+
+class IdempotencyConflict(Exception):
+    pass
+
+
+class OrderIdTaken(Exception):
+    pass
+
+
+async def checkout(
+    engine: AsyncEngine,
+    gateway: PaymentGateway,
+    *,
+    idempotency_key: str,
+    request: CheckoutRequest,
+    order_url: str,
+) -> tuple[CheckoutAnswer, bool]:
+    """Returns the answer and whether events were written (so the caller wakes the relay)."""
+    body = request.model_dump(mode="json", exclude_none=True)
+    fingerprint = request_fingerprint(body)
+    order_id = request.order_id or uuid.uuid4().hex
+    payment = await _record_attempt(engine, idempotency_key, fingerprint, order_id, request)
+    if payment.get("answer") is not None:
+        return CheckoutAnswer(payment["answer_status"], payment["answer"]), False
+    result = await _charge(gateway, payment["payment_id"], request)
+    return await _finish(
+        engine, idempotency_key, payment["payment_id"], payment["order_id"], request, result, order_url
+    )
+
+
+async def _record_attempt(
+    engine: AsyncEngine, key: str, fingerprint: str, order_id: str, request: CheckoutRequest
+) -> dict[str, Any]:
+    keys, payments = models.checkout_requests, models.payments
+    async with engine.begin() as conn:
+        inserted = await conn.scalar(
+            insert(keys)
+            .values(idempotency_key=key, request_fingerprint=fingerprint, order_id=order_id)
+            .on_conflict_do_nothing()
+            .returning(keys.c.idempotency_key)
+        )
+        if inserted is None:
+            stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
+            if idempotency_key_use(stored.request_fingerprint, fingerprint) is KeyUse.CONFLICT:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was already used with a different request body"
+                )
+            payment_id = await conn.scalar(
+                select(payments.c.payment_id).where(payments.c.order_id == stored.order_id)
+            )
+            return {
+                "payment_id": payment_id,
+                "order_id": stored.order_id,
+                "answer": stored.response_body,
+                "answer_status": stored.response_status,
+            }
+        payment_id = uuid.uuid4()
+        created = await conn.scalar(
+            insert(payments)
+            .values(
+                payment_id=payment_id,
+                order_id=order_id,
+                customer_id=request.customer_id,
+                amount_minor=request.total_minor,
+                currency=request.currency,
+                payment_method=request.payment_method,
+                status=PaymentStatus.PENDING,
+                lines=[line.model_dump(mode="json") for line in request.lines],
+                shipping_address=request.shipping_address.model_dump(mode="json"),
+            )
+            .on_conflict_do_nothing(index_elements=[payments.c.order_id])
+            .returning(payments.c.payment_id)
+        )
+        if created is None:
+            raise OrderIdTaken(f"order {order_id} already has a payment (under another Idempotency-Key)")
+    return {"payment_id": payment_id, "order_id": order_id, "answer": None}
+
+
+async def _charge(gateway: PaymentGateway, payment_id: uuid.UUID, request: CheckoutRequest) -> ChargeResult:
+    backoff = Backoff(initial=0.05, maximum=0.5)
+    for attempt in range(1, _CHARGE_ATTEMPTS + 1):
+        try:
+            return await gateway.charge(
+                idempotency_key=str(payment_id),
+                amount_minor=request.total_minor,
+                currency=request.currency,
+                payment_method=request.payment_method,
+            )
+        except GatewayTimeout:
+            if attempt == _CHARGE_ATTEMPTS:
+                break
+            await asyncio.sleep(backoff.next_delay())
+    return ChargeResult(approved=False, decline_reason="gateway_timeout")
+
+
+async def _finish(
+    engine: AsyncEngine,
+    key: str,
+    payment_id: uuid.UUID,
+    order_id: str,
+    request: CheckoutRequest,
+    result: ChargeResult,
+    order_url: str,
+) -> tuple[CheckoutAnswer, bool]:
+    keys, payments = models.checkout_requests, models.payments
+    if result.approved:
+        status = PaymentStatus.CAPTURED
+    elif result.decline_reason == "gateway_timeout":
+        status = PaymentStatus.FAILED
+    else:
+        status = PaymentStatus.DECLINED
+    answer = CheckoutAnswer(
+        202,
+        {
+            "order_id": order_id,
+            "payment_id": str(payment_id),
+            "status": status.value,
+            "decline_reason": result.decline_reason,
+            "order_url": f"{order_url}/orders/{order_id}",
+        },
+    )
+    async with engine.begin() as conn:
+        moved = await conn.scalar(
+            update(payments)
+            .where(payments.c.payment_id == payment_id, payments.c.status == PaymentStatus.PENDING)
+            .values(
+                status=status,
+                gateway_reference=result.reference,
+                failure_reason=result.decline_reason,
+                updated_at=func.now(),
+            )
+            .returning(payments.c.payment_id)
+        )
+        if moved is None:
+            # A concurrent replay of the same request finished first and answered already.
+            stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
+            return CheckoutAnswer(stored.response_status or 202, stored.response_body or answer.body), False
+        await enqueue(
+            conn,
+            models.messaging.outbox,
+            Service.PAYMENT.value,
+            [_event(payment_id, order_id, request, result)],
+        )
+        await conn.execute(
+            update(keys)
+            .where(keys.c.idempotency_key == key)
+            .values(response_status=answer.status, response_body=answer.body)
+        )
+    return answer, True
+
+
+def _event(payment_id: uuid.UUID, order_id: str, request: CheckoutRequest, result: ChargeResult) -> Envelope:
+    amount = Money(amount_minor=request.total_minor, currency=request.currency)
+    payload: PaymentCompleted | PaymentFailed
+    if result.approved:
+        payload = PaymentCompleted(
+            payment_id=payment_id,
+            customer_id=request.customer_id,
+            amount=amount,
+            lines=request.lines,
+            shipping_address=request.shipping_address,
+        )
+    else:
+        payload = PaymentFailed(
+            payment_id=payment_id,
+            customer_id=request.customer_id,
+            amount=amount,
+            reason=result.decline_reason or "declined",
+        )
+    return new_envelope(payload, order_id=order_id, producer=Service.PAYMENT.value)

@@ -1,0 +1,173 @@
+"""The whole stack for end-to-end tests: the three services as real processes on real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from common.infra.ports import free_port
+
+from common import migrations
+from common.config import Service, Settings
+from common.kafka import ensure_topics
+from common.supervisor import ServiceProcess
+
+# Short enough for the deadline test to be quick, long enough that a slow CI machine does not hit it.
+DEADLINE_SECONDS = 8.0
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    processes: dict[Service, ServiceProcess]
+    database_urls: dict[str, str]
+    bootstrap: str
+
+    def url(self, service: Service) -> str:
+        return self.settings.base_url(service)
+
+    def restart(self, service: Service) -> None:
+        process = self.processes[service]
+        process.stop()
+        process.start()
+        process.wait_ready()
+
+
+@pytest.fixture(scope="session")
+def platform(local_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    state = tmp_path_factory.mktemp("platform")
+    env = {
+        **os.environ,
+        **local_stack.environment(),
+        "SAGA_STATE_DIR": str(state),
+        "ORDER_DELIVERY_DEADLINE_SECONDS": str(DEADLINE_SECONDS),
+        "PAYMENT_GATEWAY_TIMEOUT_SECONDS": "0.2",
+        "PAYMENT_REFUND_MAX_ATTEMPTS": "3",
+        "SAGA_LOG_LEVEL": "warning",
+    }
+    env.pop("DELIVERY_AUTO_PROGRESS_SECONDS", None)
+    for service in Service:
+        env[f"{service.value.upper()}_HTTP_PORT"] = str(free_port())
+    settings = Settings.model_validate(env)
+    database_urls = {s.value: settings.database_url(s) or "" for s in Service}
+    for service in Service:
+        migrations.upgrade(service, database_urls[service.value])
+    asyncio.run(ensure_topics(settings))
+    processes = {
+        service: ServiceProcess(
+            service, env=env, log_path=state / f"{service.value}.log", base_url=settings.base_url(service)
+        )
+        for service in Service
+    }
+    for process in processes.values():
+        process.start()
+    try:
+        for process in processes.values():
+            process.wait_ready(timeout=90)
+        yield Platform(settings, processes, database_urls, settings.kafka_bootstrap_servers or "")
+    finally:
+        for process in processes.values():
+            process.stop()
+
+
+class Shop:
+    """What a test does through the public HTTP API, as an e-commerce backend would."""
+
+    ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.http = httpx.Client(timeout=15)
+
+    def url(self, service: Service, path: str) -> str:
+        return f"{self.platform.url(service)}{path}"
+
+    def stock(self, on_hand: int, sku: str | None = None) -> str:
+        """A fresh SKU with `on_hand` units, so tests never share stock."""
+        sku = sku or f"SKU-{uuid.uuid4().hex[:8]}"
+        response = self.http.put(self.url(Service.DELIVERY, f"/inventory/{sku}"), json={"on_hand": on_hand})
+        assert response.status_code == 200, response.text
+        return sku
+
+    def checkout_body(
+        self, lines: list[tuple[str, int]], card: str = "tok_visa", price: int = 1250
+    ) -> dict[str, Any]:
+        return {
+            "customer_id": "cust-1",
+            "currency": "EUR",
+            "payment_method": card,
+            "lines": [{"sku": sku, "quantity": qty, "unit_price_minor": price} for sku, qty in lines],
+            "shipping_address": self.ADDRESS,
+        }
+
+    def checkout(
+        self, lines: list[tuple[str, int]], card: str = "tok_visa", key: str | None = None
+    ) -> dict[str, Any]:
+        response = self.http.post(
+            self.url(Service.PAYMENT, "/checkout"),
+            json=self.checkout_body(lines, card),
+            headers={"Idempotency-Key": key or uuid.uuid4().hex},
+        )
+        assert response.status_code == 202, response.text
+        return dict(response.json())
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        response = self.http.get(self.url(Service.ORDER, f"/orders/{order_id}"))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait_for(self, order_id: str, *statuses: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            response = self.http.get(self.url(Service.ORDER, f"/orders/{order_id}"))
+            if response.status_code == 200:
+                last = response.json()
+                if last["status"] in statuses:
+                    return last
+            time.sleep(0.1)
+        raise AssertionError(f"order {order_id} did not reach {statuses}; last seen: {last}")
+
+    def wait_for_shipment(self, order_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            response = self.http.get(self.url(Service.DELIVERY, f"/shipments/{order_id}"))
+            last = response.json()
+            if response.status_code == 200 and last["status"] == status:
+                return dict(last)
+            time.sleep(0.1)
+        raise AssertionError(f"shipment {order_id} did not reach {status}; last seen: {last}")
+
+    def payment(self, order_id: str) -> dict[str, Any]:
+        response = self.http.get(self.url(Service.PAYMENT, f"/payments/{order_id}"))
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def inventory(self, sku: str) -> dict[str, Any]:
+        return dict(self.http.get(self.url(Service.DELIVERY, f"/inventory/{sku}")).json())
+
+    def ship_and_deliver(self, order_id: str) -> None:
+        self.wait_for(order_id, "SCHEDULED")
+        for step in ("ship", "deliver"):
+            response = self.http.post(self.url(Service.DELIVERY, f"/shipments/{order_id}/{step}"))
+            assert response.status_code == 200, response.text
+
+
+@pytest.fixture()
+def shop(platform: Platform) -> Iterator[Shop]:
+    client = Shop(platform)
+    yield client
+    client.http.close()
+
+
+def log_dir(platform: Platform) -> Path:
+    return next(iter(platform.processes.values())).log_path.parent

@@ -1,0 +1,171 @@
+"""The invariant checker every end-to-end and fault test runs once the system is quiet (DESIGN §3).
+
+It reads the three service databases and the consumer groups directly: a test's source of truth must not
+be the API under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from order.saga import Outcome, SagaInput, decide
+
+TERMINAL_OR_VISIBLE_FAILURE = {"COMPLETED", "REJECTED", "REFUNDED", "REFUND_FAILED"}
+GROUPS = {"payment": ("order",), "order": ("payment", "delivery"), "delivery": ("order",)}
+
+
+def _plain_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _rows(url: str, query: str) -> list[Any]:
+    with psycopg.connect(_plain_url(url)) as conn:
+        return conn.execute(query).fetchall()
+
+
+@dataclass
+class Report:
+    orders_by_status: Counter[str] = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+
+    def assert_clean(self) -> None:
+        assert not self.violations, "invariants violated:\n" + "\n".join(self.violations)
+
+
+def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
+    report = Report()
+    pay, ord_, dlv = database_urls["payment"], database_urls["order"], database_urls["delivery"]
+
+    orders = {row[0]: row for row in _rows(ord_, "SELECT order_id, status, amount_minor FROM orders")}
+    report.orders_by_status.update(row[1] for row in orders.values())
+    payments = _rows(pay, "SELECT order_id, status, amount_minor FROM payments")
+
+    # Every accepted checkout ends in exactly one terminal (or visible failure) state.
+    for order_id, status, _amount in payments:
+        if status == "PENDING":
+            report.violations.append(f"payment of {order_id} still PENDING")
+            continue
+        order = orders.get(order_id)
+        if order is None:
+            report.violations.append(f"payment of {order_id} ({status}) has no order")
+        elif order[1] not in TERMINAL_OR_VISIBLE_FAILURE:
+            report.violations.append(f"order {order_id} is {order[1]}, not terminal")
+
+    # Money is conserved.
+    charged = sum(a for _, s, a in payments if s in ("CAPTURED", "REFUNDED", "REFUND_FAILED"))
+    refunded = sum(r[0] for r in _rows(pay, "SELECT amount_minor FROM refunds WHERE status = 'SUCCEEDED'"))
+    stuck = sum(a for _, s, a in payments if s == "REFUND_FAILED")
+    completed = sum(o[2] for o in orders.values() if o[1] == "COMPLETED")
+    if charged - refunded != completed + stuck:
+        report.violations.append(
+            f"money: charged {charged} - refunded {refunded} != completed {completed} + refund failed {stuck}"
+        )
+    for order_id, count in _rows(
+        pay, "SELECT order_id, count(*) FROM refunds GROUP BY order_id HAVING count(*) > 1"
+    ):
+        report.violations.append(f"order {order_id} refunded {count} times")
+    refund_status = dict(_rows(pay, "SELECT order_id, status FROM refunds"))
+    for order_id, (_, status, _amount) in orders.items():
+        if status == "REFUNDED" and refund_status.get(order_id) != "SUCCEEDED":
+            report.violations.append(f"order {order_id} REFUNDED without a successful refund")
+
+    # Stock is conserved and matches the shipments.
+    stock = {r[0]: r for r in _rows(dlv, "SELECT sku, on_hand, reserved, shipped, stocked FROM stock")}
+    for sku, on_hand, reserved, shipped, stocked in stock.values():
+        if min(on_hand, reserved, shipped) < 0 or on_hand + reserved + shipped != stocked:
+            report.violations.append(f"stock of {sku}: {on_hand}+{reserved}+{shipped} != {stocked}")
+    expected_reserved: Counter[str] = Counter()
+    expected_shipped: Counter[str] = Counter()
+    for status, lines in _rows(dlv, "SELECT status, lines FROM shipments"):
+        target = expected_reserved if status == "SCHEDULED" else expected_shipped
+        if status in ("SCHEDULED", "SHIPPED", "DELIVERED"):
+            for line in lines:
+                target[line["sku"]] += line["quantity"]
+    for sku, row in stock.items():
+        if row[2] != expected_reserved[sku] or row[3] != expected_shipped[sku]:
+            report.violations.append(
+                f"stock of {sku}: reserved {row[2]} / shipped {row[3]}, shipments say "
+                f"{expected_reserved[sku]} / {expected_shipped[sku]}"
+            )
+
+    # No illegal transition was applied: replay every recorded input through the pure state machine.
+    timeline = _rows(
+        ord_,
+        "SELECT order_id, kind, event_type, status_before, status_after FROM order_timeline "
+        "WHERE kind IN ('received', 'requested') ORDER BY id",
+    )
+    inputs = {**{t.value: t for t in SagaInput}, **_EVENT_INPUTS}
+    for order_id, _kind, event_type, before, after in timeline:
+        saga_input = inputs.get(event_type)
+        if saga_input is None:
+            report.violations.append(f"order {order_id}: unknown input {event_type} on the timeline")
+            continue
+        decision = decide(before, saga_input)
+        if decision.outcome is Outcome.APPLIED and decision.new_status != after:
+            report.violations.append(f"order {order_id}: {before} + {event_type} recorded as {after}")
+
+    # Outboxes are empty and every consumer group is at the end of its topics.
+    for service, url in database_urls.items():
+        (pending,) = _rows(url, "SELECT count(*) FROM outbox WHERE published_at IS NULL")[0]
+        if pending:
+            report.violations.append(f"{service} outbox has {pending} unpublished rows")
+    lag = asyncio.run(consumer_lag(bootstrap))
+    for group, value in lag.items():
+        if value:
+            report.violations.append(f"consumer group {group} lags by {value}")
+    return report
+
+
+_EVENT_INPUTS = {
+    "PaymentCompleted": SagaInput.PAYMENT_COMPLETED,
+    "PaymentFailed": SagaInput.PAYMENT_FAILED,
+    "PaymentRefunded": SagaInput.PAYMENT_REFUNDED,
+    "PaymentRefundFailed": SagaInput.PAYMENT_REFUND_FAILED,
+    "DeliveryScheduled": SagaInput.DELIVERY_SCHEDULED,
+    "OutOfStock": SagaInput.OUT_OF_STOCK,
+    "Shipped": SagaInput.SHIPPED,
+    "Delivered": SagaInput.DELIVERED,
+}
+
+
+async def consumer_lag(bootstrap: str) -> dict[str, int]:
+    """Messages each service's consumer group has not committed yet, summed over its topics."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        lag: dict[str, int] = {}
+        for service, topics in GROUPS.items():
+            committed = await admin.list_consumer_group_offsets(f"saga-{service}")
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in topics
+                for p in (consumer.partitions_for_topic(topic) or ())
+            ]
+            ends = await consumer.end_offsets(partitions)
+            lag[service] = sum(
+                end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
+                for tp, end in ends.items()
+            )
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def wait_until_quiet(database_urls: dict[str, str], bootstrap: str, timeout: float = 60.0) -> Report:
+    """Poll the invariants until they hold (the system settled) or the time is up; return the last report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = check_invariants(database_urls, bootstrap)
+        if not report.violations or time.monotonic() > deadline:
+            return report
+        time.sleep(0.5)
