@@ -50,7 +50,10 @@ def migrate(
     for target in [service] if service else list(Service):
         url = settings.database_url(target)
         if not url:
-            raise _fail(f"{database_env_var(target)} is not set (or use `saga run`, which starts a database)", EXIT_USAGE)
+            raise _fail(
+                f"{database_env_var(target)} is not set (or use `saga run`, which starts a database)",
+                EXIT_USAGE,
+            )
         if down:
             migrations.downgrade(target, url, "base" if revision == "head" else revision)
         else:
@@ -62,7 +65,8 @@ def migrate(
 def run(
     kafka_nodes: Annotated[int, typer.Option(help="1, or 3 for a replicated cluster")] = 1,
     auto_progress: Annotated[
-        float, typer.Option(help="seconds before a scheduled shipment ships and then delivers (demo); 0 = off")
+        float,
+        typer.Option(help="seconds before a scheduled shipment ships and then delivers (demo); 0 = off"),
     ] = 2.0,
     seed: Annotated[bool, typer.Option(help="load the demo stock when the inventory is empty")] = True,
 ) -> None:
@@ -70,11 +74,11 @@ def run(
 
     Ctrl-C stops everything in order.
     """
+    import asyncio
+
     from common.infra.stack import LocalStack
     from common.kafka import ensure_topics
     from common.supervisor import ServiceProcess
-
-    import asyncio
 
     settings = load_settings()
     stack = LocalStack(settings, kafka_nodes=kafka_nodes)
@@ -166,7 +170,9 @@ def _print_endpoints(settings: Settings, logs: Path) -> None:
 
 @inventory_app.command("load")
 def inventory_load(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help='JSON: {"items": [{"sku", "on_hand"}]}')],
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help='JSON: {"items": [{"sku", "on_hand"}]}')
+    ],
 ) -> None:
     """Load a stock file into the delivery service (sets each SKU's units on hand)."""
     url = load_settings().base_url(Service.DELIVERY)

@@ -38,7 +38,8 @@ class ServiceProcess:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in a terminal reaches the supervisor, which stops us in order
+                # Own session: Ctrl-C reaches the supervisor, which stops services in order.
+                start_new_session=True,
             )
         finally:
             log.close()

@@ -38,16 +38,31 @@ class StockFile(BaseModel):
 
 
 ROUTES = [
-    Route("PUT", "/inventory/{sku}", "Set the units on hand of a SKU", request=StockUpdate,
-          responses={200: "OK", 422: "invalid"}),
+    Route(
+        "PUT",
+        "/inventory/{sku}",
+        "Set the units on hand of a SKU",
+        request=StockUpdate,
+        responses={200: "OK", 422: "invalid"},
+    ),
     Route("GET", "/inventory/{sku}", "Stock of one SKU", responses={200: "OK", 404: "unknown"}),
     Route("GET", "/inventory", "Stock of every SKU"),
-    Route("POST", "/inventory", "Load a stock list", request=StockFile, responses={200: "OK", 422: "invalid"}),
+    Route(
+        "POST", "/inventory", "Load a stock list", request=StockFile, responses={200: "OK", 422: "invalid"}
+    ),
     Route("GET", "/shipments/{order_id}", "The shipment of an order", responses={200: "OK", 404: "unknown"}),
-    Route("POST", "/shipments/{order_id}/ship", "Carrier: picked up",
-          responses={200: "shipped", 404: "unknown", 409: "not scheduled"}),
-    Route("POST", "/shipments/{order_id}/deliver", "Carrier: delivered",
-          responses={200: "delivered", 404: "unknown", 409: "not shipped"}),
+    Route(
+        "POST",
+        "/shipments/{order_id}/ship",
+        "Carrier: picked up",
+        responses={200: "shipped", 404: "unknown", 409: "not scheduled"},
+    ),
+    Route(
+        "POST",
+        "/shipments/{order_id}/deliver",
+        "Carrier: delivered",
+        responses={200: "delivered", 404: "unknown", 409: "not shipped"},
+    ),
 ]
 
 
@@ -129,7 +144,9 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 if emitted is not None:
                     context.relay.wake()
                 async with engine.connect() as conn:
-                    row = (await conn.execute(select(shipments).where(shipments.c.order_id == order_id))).one()
+                    row = (
+                        await conn.execute(select(shipments).where(shipments.c.order_id == order_id))
+                    ).one()
                 return self.json(_describe_shipment(row))
 
         Step.__name__ = Step.__qualname__ = f"Shipment{step.title()}"
@@ -140,7 +157,10 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
 
 
 def _describe_row(row: Any) -> dict[str, Any]:
-    return {**describe_level(StockLevel(row.sku, row.on_hand, row.reserved, row.shipped)), "stocked": row.stocked}
+    return {
+        **describe_level(StockLevel(row.sku, row.on_hand, row.reserved, row.shipped)),
+        "stocked": row.stocked,
+    }
 
 
 def _describe_shipment(row: Any) -> dict[str, Any]:

@@ -52,7 +52,11 @@ async def on_order_placed(conn: AsyncConnection, event: DecodedEvent) -> Sequenc
         await conn.execute(
             update(models.shipments)
             .where(models.shipments.c.order_id == event.order_id)
-            .values(status=ShipmentStatus.OUT_OF_STOCK, short=[s.model_dump() for s in short], updated_at=func.now())
+            .values(
+                status=ShipmentStatus.OUT_OF_STOCK,
+                short=[s.model_dump() for s in short],
+                updated_at=func.now(),
+            )
         )
         return [_emit(OutOfStock(short=short), event)]
     await save_levels(conn, outcome.levels)
@@ -87,7 +91,10 @@ async def on_order_cancelled(conn: AsyncConnection, event: DecodedEvent) -> Sequ
 
 def _emit(payload: DeliveryScheduled | OutOfStock, cause: DecodedEvent) -> Envelope:
     return new_envelope(
-        payload, order_id=cause.order_id, producer=Service.DELIVERY.value, causation_id=cause.envelope.event_id
+        payload,
+        order_id=cause.order_id,
+        producer=Service.DELIVERY.value,
+        causation_id=cause.envelope.event_id,
     )
 
 

@@ -33,5 +33,7 @@ async def save_levels(conn: AsyncConnection, levels: Mapping[str, StockLevel]) -
         await conn.execute(
             update(stock)
             .where(stock.c.sku == level.sku)
-            .values(on_hand=level.on_hand, reserved=level.reserved, shipped=level.shipped, updated_at=func.now())
+            .values(
+                on_hand=level.on_hand, reserved=level.reserved, shipped=level.shipped, updated_at=func.now()
+            )
         )

@@ -16,11 +16,21 @@ from order.handlers import advance
 from order.saga import OrderStatus, Outcome, SagaInput
 
 ROUTES = [
-    Route("GET", "/orders/{order_id}", "Status and timeline of one order", responses={200: "OK", 404: "unknown"}),
-    Route("GET", "/orders", "Orders, newest first, optionally by status", query=("status", "limit", "offset")),
     Route(
-        "POST", "/orders/{order_id}/cancel", "Customer cancel: allowed until the order ships",
-        responses={202: "cancelling (refund follows)", 404: "unknown", 409: "already shipped or not cancellable"},
+        "GET", "/orders/{order_id}", "Status and timeline of one order", responses={200: "OK", 404: "unknown"}
+    ),
+    Route(
+        "GET", "/orders", "Orders, newest first, optionally by status", query=("status", "limit", "offset")
+    ),
+    Route(
+        "POST",
+        "/orders/{order_id}/cancel",
+        "Customer cancel: allowed until the order ships",
+        responses={
+            202: "cancelling (refund follows)",
+            404: "unknown",
+            409: "already shipped or not cancellable",
+        },
     ),
 ]
 
@@ -42,7 +52,9 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 ).all()
             if order is None:
                 raise not_found(f"order {order_id}")
-            return self.json({**describe_order(order), "timeline": [describe_entry(entry) for entry in entries]})
+            return self.json(
+                {**describe_order(order), "timeline": [describe_entry(entry) for entry in entries]}
+            )
 
     @app.page("/orders")
     class Orders(JsonView):
@@ -50,7 +62,12 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
             limit = query_int(request, "limit", 50, minimum=1, maximum=500)
             offset = query_int(request, "offset", 0, maximum=10**9)
             status = request.query.get("status")
-            query = select(orders).order_by(orders.c.created_at.desc(), orders.c.order_id).limit(limit).offset(offset)
+            query = (
+                select(orders)
+                .order_by(orders.c.created_at.desc(), orders.c.order_id)
+                .limit(limit)
+                .offset(offset)
+            )
             count = select(func.count()).select_from(orders)
             if status is not None:
                 if status not in OrderStatus.__members__:
@@ -62,7 +79,12 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 rows = (await conn.execute(query)).all()
                 total = await conn.scalar(count)
             return self.json(
-                {"items": [describe_order(row) for row in rows], "total": total, "limit": limit, "offset": offset}
+                {
+                    "items": [describe_order(row) for row in rows],
+                    "total": total,
+                    "limit": limit,
+                    "offset": offset,
+                }
             )
 
     @app.page("/orders/{order_id}/cancel")
@@ -78,7 +100,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 await enqueue(conn, models.messaging.outbox, context.topic, advanced.emitted)
             decision = advanced.decision
             if decision.outcome is Outcome.REJECTED:
-                raise ApiError(409, "not_cancellable", decision.reason, status=decision.new_status)
+                raise ApiError(409, "not_cancellable", decision.reason, order_status=decision.new_status)
             if advanced.emitted:
                 context.relay.wake()
             return self.json(

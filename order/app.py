@@ -22,7 +22,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
         tables=models.messaging,
         consumes=[Service.PAYMENT.value, Service.DELIVERY.value],
         handlers=build_handlers(timedelta(seconds=settings.delivery_deadline_seconds)),
-        description="Holds each order's saga state and timeline; cancels on out-of-stock, customer or timeout.",
+        description=(
+            "Keeps each order's saga state and timeline, and cancels on stock-out, customer or timeout."
+        ),
     )
 
     async def sweep_deadlines() -> None:

@@ -34,7 +34,10 @@ async def expire_deadlines(engine: AsyncEngine, wake_relay: Callable[[], None], 
         emitted = []
         for order_id in overdue:
             advanced = await advance(
-                conn, order_id, SagaInput.DEADLINE_EXPIRED, detail="delivery did not answer before the deadline"
+                conn,
+                order_id,
+                SagaInput.DEADLINE_EXPIRED,
+                detail="delivery did not answer before the deadline",
             )
             emitted.extend(advanced.emitted)
         await enqueue(conn, models.messaging.outbox, Service.ORDER.value, emitted)

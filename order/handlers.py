@@ -53,7 +53,9 @@ async def advance(
     deadline: timedelta | None = None,
 ) -> Advanced:
     orders = models.orders
-    order = (await conn.execute(select(orders).where(orders.c.order_id == order_id).with_for_update())).first()
+    order = (
+        await conn.execute(select(orders).where(orders.c.order_id == order_id).with_for_update())
+    ).first()
     before = order.status if order is not None else None
     decision = decide(before, saga_input)
     label = cause.type if cause is not None else saga_input.value

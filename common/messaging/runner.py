@@ -52,7 +52,7 @@ class Outcome(StrEnum):
 @dataclass
 class RunnerStats:
     applied: int = 0
-    duplicates: int = 0
+    duplicate: int = 0
     not_subscribed: int = 0
     parked: int = 0
     parked_behind: int = 0

@@ -1,0 +1,279 @@
+"""A real Apache Kafka broker (KRaft) from Maven Central jars: one node, or three on 127.0.0.1.
+
+No Kafka distribution and no Docker: Maven fetches `org.apache.kafka:kafka_2.13` with its runtime
+dependencies into a cache outside the work tree (so a second start downloads nothing), and each node is
+`java -cp 'jars/*' kafka.Kafka server.properties` after `kafka.tools.StorageTool format`.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+from common.infra.ports import free_port, is_listening, wait_for_port
+from common.infra.process import die_with_parent
+
+LOG4J_VERSION = "2.24.3"
+READY_TIMEOUT_SECONDS = 60.0
+
+
+class KafkaSetupError(RuntimeError):
+    """Kafka cannot be fetched or started; the message says what to do."""
+
+
+def _require(tool: str, how: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise KafkaSetupError(f"`{tool}` was not found on PATH. {how}")
+    return path
+
+
+def ensure_kafka_jars(cache_dir: Path, version: str) -> Path:
+    """The directory holding Kafka `version`'s jars, downloading them with Maven on first use only."""
+    target = cache_dir / "kafka" / version / "jars"
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    mvn = _require(
+        "mvn", "Install Maven (e.g. `apt-get install maven`); it fetches Kafka from Maven Central."
+    )
+    _require("java", "Install Java 17+ (e.g. `apt-get install openjdk-17-jre-headless`).")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the test suite and `saga run` may fetch at the same time
+        if marker.exists():
+            return target
+        staging = target.parent / f"jars.{os.getpid()}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        pom = resources.files("common.infra") / "resources" / "kafka-pom.xml"
+        with resources.as_file(pom) as pom_path:
+            result = subprocess.run(
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(pom_path),
+                    f"-Dkafka.version={version}",
+                    f"-Dlog4j.version={LOG4J_VERSION}",
+                    "org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies",
+                    f"-DoutputDirectory={staging}",
+                    "-DincludeScope=runtime",
+                ],
+                capture_output=True,
+                text=True,
+            )
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr)[-3000:]
+            raise KafkaSetupError(f"Maven could not fetch Kafka {version} from Maven Central:\n{output}")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        marker.write_text(version)
+    return target
+
+
+@dataclass
+class NodePorts:
+    broker: int
+    controller: int
+
+
+def new_cluster_id() -> str:
+    """16 random bytes, URL-safe base64 without padding: the format Kafka's own `random-uuid` prints."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+class KafkaCluster:
+    """One or three combined broker+controller nodes on 127.0.0.1, with data under `state_dir`."""
+
+    def __init__(self, jars: Path, state_dir: Path, *, nodes: int = 1, heap_mb: int | None = None) -> None:
+        if nodes not in (1, 3):
+            raise ValueError("a local Kafka cluster has 1 or 3 nodes")
+        self.jars = jars
+        self.state_dir = state_dir
+        self.nodes = nodes
+        self.heap_mb = heap_mb or (512 if nodes == 1 else 384)
+        self.cluster_id = ""
+        self.ports: list[NodePorts] = []
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    # -- layout -------------------------------------------------------------------------------------
+    def _node_dir(self, index: int) -> Path:
+        return self.state_dir / f"node-{index + 1}"
+
+    def log_path(self, index: int) -> Path:
+        return self._node_dir(index) / "broker.log"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{p.broker}" for p in self.ports)
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self._processes.values()]
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Format (first time only) and start every node at once; return when all accept connections.
+
+        The nodes start concurrently because a three-node quorum cannot elect a controller with one node.
+        """
+        _require("java", "Install Java 17+ (e.g. `apt-get install openjdk-17-jre-headless`).")
+        self._load_or_create_layout()
+        with ThreadPoolExecutor(self.nodes) as pool:
+            list(pool.map(self._format_if_needed, range(self.nodes)))
+        for index in range(self.nodes):
+            self._launch(index)
+        for index in range(self.nodes):
+            self._wait_ready(index)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM every node (Kafka's shutdown hook runs), then SIGKILL what is still alive."""
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in self._processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._processes.clear()
+
+    def kill(self, index: int) -> None:
+        """SIGKILL one node, as a crash would."""
+        process = self._processes.pop(index, None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def restart(self, index: int) -> None:
+        """Start a stopped or killed node again with its data and ports."""
+        self.kill(index)
+        self._launch(index)
+        self._wait_ready(index)
+
+    def __enter__(self) -> KafkaCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _load_or_create_layout(self) -> None:
+        """Reuse the cluster id and ports of an earlier start (warm start); new ones if ports are taken."""
+        layout_file = self.state_dir / "cluster.json"
+        if layout_file.exists():
+            layout = json.loads(layout_file.read_text())
+            ports = [NodePorts(**p) for p in layout["ports"]]
+            if len(ports) == self.nodes and not any(
+                is_listening(p.broker) or is_listening(p.controller) for p in ports
+            ):
+                self.cluster_id, self.ports = layout["cluster_id"], ports
+                return
+            shutil.rmtree(self.state_dir)  # the recorded ports are taken: start afresh
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.cluster_id = new_cluster_id()
+        self.ports = [NodePorts(free_port(), free_port()) for _ in range(self.nodes)]
+        layout_file.write_text(
+            json.dumps({"cluster_id": self.cluster_id, "ports": [asdict(p) for p in self.ports]})
+        )
+
+    def _properties(self, index: int) -> str:
+        ports = self.ports[index]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{p.controller}" for i, p in enumerate(self.ports))
+        replication = 1 if self.nodes == 1 else 3
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": index + 1,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{ports.broker},CONTROLLER://127.0.0.1:{ports.controller}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{ports.broker}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self._node_dir(index) / "data"),
+            "num.partitions": 3,
+            "default.replication.factor": replication,
+            "min.insync.replicas": 1 if self.nodes == 1 else 2,
+            "offsets.topic.replication.factor": replication,
+            "offsets.topic.num.partitions": 3,
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": 1 if self.nodes == 1 else 2,
+            "group.initial.rebalance.delay.ms": 0,
+            # The default 128 MiB dedupe buffer is allocated at start and does not fit a small heap.
+            "log.cleaner.dedupe.buffer.size": 2 * 1024 * 1024,
+            "num.network.threads": 2,
+            "num.io.threads": 2,
+            "auto.create.topics.enable": "false",
+        }
+        return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def _java(self, main_class: str, *args: str) -> list[str]:
+        log_config = resources.files("common.infra") / "resources" / "log4j2.properties"
+        return [
+            "java",
+            "-Xms128m",
+            f"-Xmx{self.heap_mb}m",
+            "-XX:+UseSerialGC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log_config}",
+            "-cp",
+            f"{self.jars}/*",
+            main_class,
+            *args,
+        ]
+
+    def _format_if_needed(self, index: int) -> None:
+        node_dir = self._node_dir(index)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        properties = node_dir / "server.properties"
+        properties.write_text(self._properties(index))
+        if (node_dir / "data" / "meta.properties").exists():
+            return
+        result = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(properties)),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise KafkaSetupError(
+                f"formatting Kafka node {index + 1} failed:\n{result.stdout}{result.stderr}"
+            )
+
+    def _launch(self, index: int) -> None:
+        node_dir = self._node_dir(index)
+        with self.log_path(index).open("ab") as log:
+            self._processes[index] = subprocess.Popen(
+                self._java("kafka.Kafka", str(node_dir / "server.properties")),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+
+    def _wait_ready(self, index: int) -> None:
+        # On a fixed port the broker opens its socket only once it is registered and unfenced.
+        process = self._processes[index]
+        if not wait_for_port(
+            self.ports[index].broker, READY_TIMEOUT_SECONDS, alive=lambda: process.poll() is None
+        ):
+            tail = "\n".join(self.log_path(index).read_text(errors="replace").splitlines()[-30:])
+            self.stop()
+            raise KafkaSetupError(
+                f"Kafka node {index + 1} did not accept connections within {READY_TIMEOUT_SECONDS:.0f}s "
+                f"(exit code {process.poll()}). Last lines of {self.log_path(index)}:\n{tail}"
+            )

@@ -1,0 +1,232 @@
+"""A private PostgreSQL server: `initdb` once, then `postgres` on a free port with data under a state folder.
+
+One database per service, each owned by a role of the same name. The server runs as a direct child
+(not daemonized by pg_ctl) so it can be stopped, killed for fault tests, and dies with its parent.
+PostgreSQL refuses to run as root; when we are root, it runs as the `postgres` system user.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from common.config import Service
+from common.infra.ports import free_port, is_listening
+from common.infra.process import die_with_parent
+
+READY_TIMEOUT_SECONDS = 60.0
+SUPERUSER = "postgres"
+
+
+class PostgresSetupError(RuntimeError):
+    """PostgreSQL cannot be found or started; the message says what to do."""
+
+
+def find_binary(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    if candidates:
+        return candidates[0]
+    raise PostgresSetupError(
+        f"`{name}` was not found on PATH or under /usr/lib/postgresql/*/bin. Install the PostgreSQL server "
+        "(e.g. `apt-get install postgresql-15`) or set PAYMENT_DATABASE_URL, ORDER_DATABASE_URL and "
+        "DELIVERY_DATABASE_URL to databases of your own."
+    )
+
+
+def _run_as() -> pwd.struct_passwd | None:
+    """The unprivileged user to run the server as when we are root (PostgreSQL refuses root)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise PostgresSetupError(
+            "running as root, PostgreSQL needs an unprivileged user: create one with `useradd postgres`"
+        ) from exc
+
+
+def _make_traversable(path: Path) -> None:
+    """Let the server's user reach `path` through directories root keeps private (e.g. pytest's tmp)."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+class PostgresServer:
+    def __init__(self, state_dir: Path, *, durable: bool = False) -> None:
+        """`durable=False` turns off fsync: safe against process kills (our fault tests), not power loss."""
+        self.state_dir = state_dir
+        self.data_dir = state_dir / "data"
+        self.socket_dir = state_dir / "socket"
+        self.log_path = state_dir / "postgres.log"
+        self.durable = durable
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._user = _run_as()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def database_url(self, service: Service) -> str:
+        name = service.value
+        return f"postgresql+psycopg://{name}@127.0.0.1:{self.port}/{name}"
+
+    def admin_conninfo(self, dbname: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={dbname}"
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self._user is not None:
+            _make_traversable(self.state_dir)
+            os.chown(self.state_dir, self._user.pw_uid, self._user.pw_gid)
+        first_start = not (self.data_dir / "PG_VERSION").exists()
+        if first_start:
+            self._initdb()
+        self.port = self._choose_port()
+        self._launch()
+        self._wait_ready()
+        self._create_databases()
+        (self.state_dir / "server.json").write_text(json.dumps({"port": self.port}))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit."""
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster, as a crash would; the next start runs crash recovery."""
+        if self._process is not None and self._process.poll() is None:
+            # The whole process group: orphaned backends would otherwise keep the old shared memory busy.
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self._launch()
+        self._wait_ready()
+
+    def __enter__(self) -> PostgresServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _subprocess_user(self) -> dict[str, Any]:
+        if self._user is None:
+            return {}
+        return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
+
+    def _initdb(self) -> None:
+        initdb = find_binary("initdb")
+        result = subprocess.run(
+            [
+                initdb,
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            **self._subprocess_user(),
+        )
+        if result.returncode != 0:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise PostgresSetupError(f"initdb failed:\n{result.stdout}{result.stderr}")
+
+    def _choose_port(self) -> int:
+        saved = self.state_dir / "server.json"
+        if saved.exists():
+            port = int(json.loads(saved.read_text())["port"])
+            if not is_listening(port):
+                return port
+        return free_port()
+
+    def _launch(self) -> None:
+        self.socket_dir.mkdir(exist_ok=True)
+        if self._user is not None:
+            os.chown(self.socket_dir, self._user.pw_uid, self._user.pw_gid)
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": self.port,
+            "unix_socket_directories": str(self.socket_dir),
+            "max_connections": 200,
+            "shared_buffers": "128MB",
+            "fsync": "on" if self.durable else "off",
+            "full_page_writes": "on" if self.durable else "off",
+            "logging_collector": "off",
+        }
+        command = [find_binary("postgres"), "-D", str(self.data_dir)]
+        for key, value in settings.items():
+            command += ["-c", f"{key}={value}"]
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+                **self._subprocess_user(),
+            )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                break
+            try:
+                with psycopg.connect(self.admin_conninfo(), connect_timeout=2):
+                    return
+            except psycopg.OperationalError as exc:
+                last_error = exc
+                time.sleep(0.1)
+        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
+        self.stop()
+        raise PostgresSetupError(f"PostgreSQL did not accept connections ({last_error}). Log tail:\n{tail}")
+
+    def _create_databases(self) -> None:
+        with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
+            for service in Service:
+                name = sql.Identifier(service.value)
+                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (service.value,)).fetchone():
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(name))
+                if not conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (service.value,)
+                ).fetchone():
+                    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(name, name))

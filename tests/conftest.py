@@ -1,0 +1,34 @@
+"""Session fixtures: one real Kafka broker and one real PostgreSQL server for the whole test run.
+
+Both are started by the project's own code (common/infra), or taken from KAFKA_BOOTSTRAP_SERVERS and the
+three *_DATABASE_URL variables when those are set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from common.config import Service, load_settings
+from common.infra.stack import LocalStack
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    stack = LocalStack(load_settings(), state_dir=tmp_path_factory.mktemp("stack"))
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(local_stack: LocalStack) -> str:
+    return local_stack.kafka_bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def database_urls(local_stack: LocalStack) -> dict[str, str]:
+    return {service.value: local_stack.database_url(service) for service in Service}

@@ -1,0 +1,299 @@
+"""The messaging core on a real PostgreSQL (and Kafka for the relay): inbox, dead letters, runner, relay.
+
+Each test gets a fresh schema in the order database with the order migrations applied, so it shares
+nothing with other tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from common import migrations
+from common.config import Service
+from common.db import create_engine
+from common.events import DecodedEvent, Envelope, encode_event, new_envelope
+from common.events.delivery import Delivered, Shipped
+from common.kafka import new_idempotent_producer, publish_in_order
+from common.messaging.dead_letters import RawMessage
+from common.messaging.outbox import enqueue
+from common.messaging.relay import OutboxRelay
+from common.messaging.runner import EventRunner, Outcome, PermanentEventError
+from order.models import messaging as tables
+
+
+@dataclass
+class Db:
+    engine: AsyncEngine
+    schema: str
+
+
+@pytest.fixture()
+async def db(database_urls: dict[str, str]) -> AsyncIterator[Db]:
+    base = database_urls["order"]
+    schema = f"msgtest_{uuid.uuid4().hex[:8]}"
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
+    await asyncio.to_thread(migrations.upgrade, Service.ORDER, url)
+    engine = create_engine(url, pool_size=4)
+    yield Db(engine, schema)
+    await engine.dispose()
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _message(envelope: Envelope, offset: int = 0, topic: str = "delivery") -> RawMessage:
+    return RawMessage(
+        topic=topic, partition=0, offset=offset, key=envelope.order_id.encode(), value=encode_event(envelope)
+    )
+
+
+def _shipped(order_id: str) -> Envelope:
+    return new_envelope(Shipped(tracking_code="T"), order_id=order_id, producer="delivery")
+
+
+class RecordingHandler:
+    """Applies an event by emitting one OrderCompleted-free marker event, and remembers what it saw."""
+
+    def __init__(self, fail_for: set[str] | None = None) -> None:
+        self.seen: list[str] = []
+        self.fail_for = fail_for or set()
+
+    async def __call__(self, conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
+        await conn.execute(text("SELECT 1"))
+        if event.order_id in self.fail_for:
+            raise PermanentEventError(f"cannot apply {event.type} to {event.order_id}")
+        self.seen.append(f"{event.order_id}:{event.type}")
+        return [
+            new_envelope(
+                Delivered(), order_id=event.order_id, producer="test", causation_id=event.envelope.event_id
+            )
+        ]
+
+
+def _runner(db: Db, handler: RecordingHandler) -> EventRunner:
+    return EventRunner(
+        consumer="test",
+        engine=db.engine,
+        tables=tables,
+        handlers={"Shipped": handler, "Delivered": handler},
+        emit_topic="order",
+    )
+
+
+async def _count(db: Db, query: str) -> int:
+    async with db.engine.connect() as conn:
+        return int(await conn.scalar(text(query)) or 0)
+
+
+async def test_a_redelivered_event_is_applied_once(db: Db) -> None:
+    handler = RecordingHandler()
+    runner = _runner(db, handler)
+    message = _message(_shipped("o-1"))
+
+    outcomes = [await runner.process(message), await runner.process(message)]
+
+    assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
+    assert handler.seen == ["o-1:Shipped"]
+    assert await _count(db, "SELECT count(*) FROM outbox") == 1
+    assert await _count(db, "SELECT count(*) FROM processed_events") == 1
+    assert runner.stats.duplicate == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"\x00\x01garbage", "undecodable: not JSON"),
+        (b'{"event_id": "x"}', "undecodable: invalid envelope"),
+    ],
+)
+async def test_an_undecodable_message_is_parked_with_its_reason_and_raw_bytes(
+    db: Db, value: bytes, reason: str
+) -> None:
+    runner = _runner(db, RecordingHandler())
+    message = RawMessage(topic="delivery", partition=2, offset=41, key=b"o-9", value=value)
+
+    assert await runner.process(message) is Outcome.PARKED
+
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(select(tables.dead_letters))).one()
+    assert row.error.startswith(reason)
+    assert (row.topic, row.partition, row.offset, row.order_id, row.value) == (
+        "delivery",
+        2,
+        41,
+        "o-9",
+        value,
+    )
+
+
+async def test_a_rejected_event_parks_and_rolls_back_everything_it_wrote(db: Db) -> None:
+    runner = _runner(db, RecordingHandler(fail_for={"o-bad"}))
+
+    assert await runner.process(_message(_shipped("o-bad"))) is Outcome.PARKED
+
+    assert await _count(db, "SELECT count(*) FROM outbox") == 0
+    assert await _count(db, "SELECT count(*) FROM processed_events") == 0
+    async with db.engine.connect() as conn:
+        error = await conn.scalar(select(tables.dead_letters.c.error))
+    assert error == "rejected: cannot apply Shipped to o-bad"
+
+
+async def test_later_events_of_a_parked_order_wait_behind_it_while_other_orders_flow(db: Db) -> None:
+    handler = RecordingHandler(fail_for={"o-stuck"})
+    runner = _runner(db, handler)
+    stuck_first, stuck_later = (
+        _shipped("o-stuck"),
+        new_envelope(Delivered(), order_id="o-stuck", producer="delivery"),
+    )
+    other = _shipped("o-fine")
+
+    outcomes = [
+        await runner.process(_message(stuck_first, 0)),
+        await runner.process(_message(stuck_later, 1)),
+        await runner.process(_message(other, 2)),
+    ]
+
+    assert outcomes == [Outcome.PARKED, Outcome.PARKED_BEHIND, Outcome.APPLIED]
+    assert handler.seen == ["o-fine:Shipped"]
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(select(tables.dead_letters).order_by(tables.dead_letters.c.id))).all()
+    assert [r.blocked_by for r in rows] == [None, rows[0].id]
+
+    # The operator fixes the cause and retries the first letter: it and the one behind it apply, in order.
+    handler.fail_for.clear()
+    results = await runner.retry_dead_letter(rows[0].id)
+
+    assert [outcome for _, outcome in results] == [Outcome.APPLIED, Outcome.APPLIED]
+    assert handler.seen == ["o-fine:Shipped", "o-stuck:Shipped", "o-stuck:Delivered"]
+    async with db.engine.connect() as conn:
+        statuses = (
+            await conn.scalars(select(tables.dead_letters.c.status).order_by(tables.dead_letters.c.id))
+        ).all()
+    assert statuses == ["retried", "retried"]
+    # New events of that order flow again.
+    assert await runner.process(_message(_shipped("o-stuck"), 3)) is Outcome.APPLIED
+
+
+async def test_a_letter_behind_another_cannot_be_retried_first(db: Db) -> None:
+    runner = _runner(db, RecordingHandler(fail_for={"o-x"}))
+    await runner.process(_message(_shipped("o-x"), 0))
+    await runner.process(_message(_shipped("o-x"), 1))
+    async with db.engine.connect() as conn:
+        second = await conn.scalar(select(func.max(tables.dead_letters.c.id)))
+
+    from common.messaging.runner import DeadLetterNotRetryable
+
+    with pytest.raises(DeadLetterNotRetryable, match="waits behind"):
+        await runner.retry_dead_letter(int(second or 0))
+
+
+async def test_an_event_type_the_service_does_not_handle_is_skipped_without_effects(db: Db) -> None:
+    runner = EventRunner(consumer="test", engine=db.engine, tables=tables, handlers={}, emit_topic="order")
+    assert await runner.process(_message(_shipped("o-2"))) is Outcome.NOT_SUBSCRIBED
+    assert await _count(db, "SELECT count(*) FROM dead_letters") == 0
+
+
+async def _relay(db: Db, bootstrap: str) -> tuple[OutboxRelay, object]:
+    producer = new_idempotent_producer(bootstrap)
+    await producer.start()
+
+    async def publish(messages: Sequence[tuple[str, str, bytes]]) -> None:
+        await publish_in_order(producer, messages)
+
+    relay = OutboxRelay(
+        engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=hash(db.schema) & 0x7FFFFFFF
+    )
+    return relay, producer
+
+
+async def _create_topic(bootstrap: str, prefix: str) -> str:
+    topic = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    return topic
+
+
+async def _read_topic(bootstrap: str, topic: str, count: int) -> list[tuple[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    seen: list[tuple[bytes, bytes]] = []
+    try:
+        while len(seen) < count:
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
+            for records in batch.values():
+                seen.extend((r.key, r.value) for r in records)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_the_relay_publishes_committed_rows_in_order_and_marks_them(
+    db: Db, kafka_bootstrap: str
+) -> None:
+    topic = await _create_topic(kafka_bootstrap, "relay")
+    envelopes = [new_envelope(Shipped(tracking_code=str(i)), order_id="o-r", producer="t") for i in range(5)]
+    async with db.engine.begin() as conn:
+        await enqueue(conn, tables.outbox, topic, envelopes)
+    relay, producer = await _relay(db, kafka_bootstrap)
+    try:
+        assert await relay.publish_pending() == 5
+        assert await relay.publish_pending() == 0
+    finally:
+        await producer.stop()  # type: ignore[attr-defined]
+
+    published = await _read_topic(kafka_bootstrap, topic, 5)
+    assert [value for _, value in published] == [encode_event(e) for e in envelopes]
+    assert await relay.pending_count() == 0
+
+
+async def test_a_row_that_commits_late_with_a_lower_id_is_still_published(
+    db: Db, kafka_bootstrap: str
+) -> None:
+    topic = await _create_topic(kafka_bootstrap, "late")
+    early, late = _shipped("o-early"), _shipped("o-late")
+    relay, producer = await _relay(db, kafka_bootstrap)
+    try:
+        async with db.engine.connect() as slow:
+            transaction = await slow.begin()
+            await enqueue(slow, tables.outbox, topic, [late])  # takes the lower id, commits last
+            async with db.engine.begin() as fast:
+                await enqueue(fast, tables.outbox, topic, [early])
+            assert await relay.publish_pending() == 1
+            await transaction.commit()
+        assert await relay.publish_pending() == 1
+    finally:
+        await producer.stop()  # type: ignore[attr-defined]
+    published = await _read_topic(kafka_bootstrap, topic, 2)
+    assert sorted(key for key, _ in published) == [b"o-early", b"o-late"]
+
+
+async def test_rows_stay_in_the_outbox_while_the_broker_refuses_them(db: Db) -> None:
+    async def broker_down(messages: Sequence[tuple[str, str, bytes]]) -> None:
+        raise ConnectionError("broker unreachable")
+
+    relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=broker_down, lock_id=7)
+    async with db.engine.begin() as conn:
+        await enqueue(conn, tables.outbox, "order", [_shipped("o-down")])
+
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    assert await relay.pending_count() == 1
