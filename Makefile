@@ -25,7 +25,8 @@ test: $(STAMP) lint
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 unit: $(STAMP)

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
 from order.saga import Outcome, SagaInput, decide
 
 TERMINAL_OR_VISIBLE_FAILURE = {"COMPLETED", "REJECTED", "REFUNDED", "REFUND_FAILED"}

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from common.infra.ports import free_port
 
 from common import migrations
 from common.config import Service, Settings
+from common.infra.ports import free_port
 from common.kafka import ensure_topics
 from common.supervisor import ServiceProcess
 
