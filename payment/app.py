@@ -10,13 +10,18 @@ from payment import models
 from payment.api import attach_api
 from payment.gateway import PaymentGateway, SimulatorGateway
 from payment.handlers import HANDLERS
+from payment.http_gateway import HttpGateway
 from payment.refunds import RefundWorker
 
 
 def build_gateway(settings: Settings) -> PaymentGateway:
     if settings.payment_gateway == "simulator":
         return SimulatorGateway(timeout_seconds=settings.gateway_timeout_seconds)
-    raise ValueError(f"unknown PAYMENT_GATEWAY {settings.payment_gateway!r} (supported: simulator)")
+    if settings.payment_gateway == "http":
+        if not settings.payment_gateway_url:
+            raise ValueError("PAYMENT_GATEWAY=http needs PAYMENT_GATEWAY_URL")
+        return HttpGateway(settings.payment_gateway_url, timeout_seconds=settings.gateway_timeout_seconds)
+    raise ValueError(f"unknown PAYMENT_GATEWAY {settings.payment_gateway!r} (supported: simulator, http)")
 
 
 def create_app(settings: Settings | None = None) -> faust.App:

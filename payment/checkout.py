@@ -30,9 +30,10 @@ from common.messaging.outbox import enqueue
 from common.retry import Backoff
 from payment import models
 from payment.domain import KeyUse, PaymentStatus, idempotency_key_use, order_total, request_fingerprint
-from payment.gateway import ChargeResult, GatewayTimeout, PaymentGateway
+from payment.gateway import ChargeResult, GatewayRefused, GatewayTimeout, PaymentGateway
 
 _CHARGE_ATTEMPTS = 2
+GATEWAY_TIMEOUT = "gateway_timeout"  # nothing was charged: the payment FAILS (not DECLINED)
 
 
 class CheckoutRequest(BaseModel):
@@ -158,11 +159,13 @@ async def _charge(gateway: PaymentGateway, payment_id: uuid.UUID, request: Check
                 currency=request.currency,
                 payment_method=request.payment_method,
             )
+        except GatewayRefused as exc:
+            return ChargeResult(approved=False, decline_reason=f"refused: {exc}")
         except GatewayTimeout:
             if attempt == _CHARGE_ATTEMPTS:
                 break
             await asyncio.sleep(backoff.next_delay())
-    return ChargeResult(approved=False, decline_reason="gateway_timeout")
+    return ChargeResult(approved=False, decline_reason=GATEWAY_TIMEOUT)
 
 
 async def _finish(
@@ -177,7 +180,7 @@ async def _finish(
     keys, payments = models.checkout_requests, models.payments
     if result.approved:
         status = PaymentStatus.CAPTURED
-    elif result.decline_reason == "gateway_timeout":
+    elif result.decline_reason == GATEWAY_TIMEOUT:
         status = PaymentStatus.FAILED
     else:
         status = PaymentStatus.DECLINED

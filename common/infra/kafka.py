@@ -90,8 +90,14 @@ class NodePorts:
 
 
 def new_cluster_id() -> str:
-    """16 random bytes, URL-safe base64 without padding: the format Kafka's own `random-uuid` prints."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """16 random bytes, URL-safe base64 without padding: the format Kafka's own `random-uuid` prints.
+
+    Like Kafka's Uuid.randomUuid(), never one starting with "-": the storage tool would read it as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaCluster:
