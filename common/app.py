@@ -8,11 +8,13 @@ metrics, dead-letter operations and the OpenAPI document. Nothing is built at im
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -25,6 +27,7 @@ from common.db import create_engine
 from common.kafka import new_idempotent_producer, publish_in_order
 from common.messaging import dead_letters
 from common.messaging.dead_letters import RawMessage
+from common.messaging.inbox import forget_processed_before
 from common.messaging.relay import OutboxRelay
 from common.messaging.runner import DeadLetterNotRetryable, EventRunner, Handler
 from common.messaging.tables import MessagingTables
@@ -76,7 +79,20 @@ class LazyProducer:
             return self._producer
 
     async def publish(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
-        await publish_in_order(await self.get(), messages)
+        try:
+            await publish_in_order(await self.get(), messages)
+        except Exception:
+            # After a broker outage an idempotent producer can stay wedged (OutOfOrderSequenceNumber,
+            # aiokafka #1017). Start the next attempt with a fresh producer; rows stay in the outbox.
+            await self.reset()
+            raise
+
+    async def reset(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -122,6 +138,10 @@ def create_service(
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # A crashed worker's partitions wait for its session to expire before anyone else takes them:
+        # 10 s instead of Faust's 60 s bounds that stall (Kafka's minimum is 6 s).
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         producer_acks=-1,
@@ -142,6 +162,12 @@ def create_service(
     )
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
+    retention = timedelta(hours=settings.inbox_retention_hours)
+
+    async def forget_old_inbox_entries() -> None:
+        await forget_processed_before(engine, tables.inbox, retention)
+
+    periodic(app, 3600.0, forget_old_inbox_entries)
     _attach_common_views(app, context, description)
     return app, context
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import faust
 
 from common.app import create_service, periodic
 from common.config import Service, Settings, load_settings
 from payment import models
 from payment.api import attach_api
+from payment.checkout import recover_pending
 from payment.gateway import PaymentGateway, SimulatorGateway
 from payment.handlers import HANDLERS
 from payment.http_gateway import HttpGateway
@@ -42,5 +45,16 @@ def create_app(settings: Settings | None = None) -> faust.App:
         wake_relay=context.relay.wake,
     )
     periodic(app, 0.25, refunds.run_due)
+
+    async def recover_interrupted_checkouts() -> None:
+        if await recover_pending(
+            context.engine,
+            gateway,
+            older_than=timedelta(seconds=10),
+            order_url=settings.base_url(Service.ORDER),
+        ):
+            context.relay.wake()
+
+    periodic(app, 2.0, recover_interrupted_checkouts)
     attach_api(app, context, gateway)
     return app

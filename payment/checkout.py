@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -243,3 +244,39 @@ def _event(payment_id: uuid.UUID, order_id: str, request: CheckoutRequest, resul
             reason=result.decline_reason or "declined",
         )
     return new_envelope(payload, order_id=order_id, producer=Service.PAYMENT.value)
+
+
+async def recover_pending(
+    engine: AsyncEngine, gateway: PaymentGateway, *, older_than: timedelta, order_url: str, limit: int = 20
+) -> int:
+    """Finish checkouts left PENDING by a crash between recording the payment and recording its outcome.
+
+    The gateway is asked again with the payment id as idempotency key, so a charge it already made is
+    answered, not repeated; `_finish` moves the payment out of PENDING only once, whoever gets there first.
+    """
+    payments, keys = models.payments, models.checkout_requests
+    async with engine.connect() as conn:
+        stuck = (
+            await conn.execute(
+                select(payments, keys.c.idempotency_key)
+                .join(keys, keys.c.order_id == payments.c.order_id)
+                .where(
+                    payments.c.status == PaymentStatus.PENDING,
+                    payments.c.created_at < func.now() - older_than,
+                )
+                .order_by(payments.c.created_at)
+                .limit(limit)
+            )
+        ).all()
+    for row in stuck:
+        request = CheckoutRequest(
+            order_id=row.order_id,
+            customer_id=row.customer_id,
+            lines=row.lines,
+            currency=row.currency,
+            payment_method=row.payment_method,
+            shipping_address=row.shipping_address,
+        )
+        result = await _charge(gateway, row.payment_id, request)
+        await _finish(engine, row.idempotency_key, row.payment_id, row.order_id, request, result, order_url)
+    return len(stuck)

@@ -16,6 +16,7 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from order.handlers import INPUT_OF
 from order.saga import Outcome, SagaInput, decide
 
 TERMINAL_OR_VISIBLE_FAILURE = {"COMPLETED", "REJECTED", "REFUNDED", "REFUND_FAILED"}
@@ -102,7 +103,7 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
         "SELECT order_id, kind, event_type, status_before, status_after FROM order_timeline "
         "WHERE kind IN ('received', 'requested') ORDER BY id",
     )
-    inputs = {**{t.value: t for t in SagaInput}, **_EVENT_INPUTS}
+    inputs = {**{t.value: t for t in SagaInput}, **INPUT_OF}
     for order_id, _kind, event_type, before, after in timeline:
         saga_input = inputs.get(event_type)
         if saga_input is None:
@@ -124,16 +125,17 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
     return report
 
 
-_EVENT_INPUTS = {
-    "PaymentCompleted": SagaInput.PAYMENT_COMPLETED,
-    "PaymentFailed": SagaInput.PAYMENT_FAILED,
-    "PaymentRefunded": SagaInput.PAYMENT_REFUNDED,
-    "PaymentRefundFailed": SagaInput.PAYMENT_REFUND_FAILED,
-    "DeliveryScheduled": SagaInput.DELIVERY_SCHEDULED,
-    "OutOfStock": SagaInput.OUT_OF_STOCK,
-    "Shipped": SagaInput.SHIPPED,
-    "Delivered": SagaInput.DELIVERED,
-}
+
+
+async def topic_partitions(bootstrap: str, topics: tuple[str, ...]) -> list[TopicPartition]:
+    """Every partition of `topics`, from the broker (a consumer that has not subscribed knows none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
 
 
 async def consumer_lag(bootstrap: str) -> dict[str, int]:
@@ -146,11 +148,8 @@ async def consumer_lag(bootstrap: str) -> dict[str, int]:
         lag: dict[str, int] = {}
         for service, topics in GROUPS.items():
             committed = await admin.list_consumer_group_offsets(f"saga-{service}")
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in (consumer.partitions_for_topic(topic) or ())
-            ]
+            partitions = await topic_partitions(bootstrap, topics)
+            assert partitions, f"no partitions found for {topics}"
             ends = await consumer.end_offsets(partitions)
             lag[service] = sum(
                 end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)

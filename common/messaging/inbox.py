@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Table
+from datetime import timedelta
+
+from sqlalchemy import Table, delete, func
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.events import Envelope
 
@@ -27,3 +29,25 @@ async def claim_event(conn: AsyncConnection, inbox: Table, consumer: str, envelo
         .returning(inbox.c.event_id)
     )
     return (await conn.execute(statement)).first() is not None
+
+
+async def count_duplicate(conn: AsyncConnection, counters: Table, consumer: str) -> None:
+    """Count a redelivered event (in the transaction that recognised it)."""
+    statement = insert(counters).values(consumer=consumer, duplicates=1)
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[counters.c.consumer], set_={"duplicates": counters.c.duplicates + 1}
+        )
+    )
+
+
+async def forget_processed_before(engine: AsyncEngine, inbox: Table, retention: timedelta) -> int:
+    """Delete inbox entries older than `retention`.
+
+    The rule: `retention` must exceed the longest time an event can be redelivered — the topics'
+    retention (Kafka's default is 7 days), since a replay from the earliest offset re-reads that far
+    back. The default, 8 days, keeps every event a replay can bring back; raise it with the topics'.
+    """
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(inbox).where(inbox.c.processed_at < func.now() - retention))
+    return result.rowcount or 0

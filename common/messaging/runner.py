@@ -26,7 +26,7 @@ from common.db import is_transient_database_error
 from common.events import DecodedEvent, Envelope, EventDecodeError, decode_event
 from common.messaging import dead_letters
 from common.messaging.dead_letters import RawMessage
-from common.messaging.inbox import claim_event
+from common.messaging.inbox import claim_event, count_duplicate
 from common.messaging.outbox import enqueue
 from common.messaging.tables import MessagingTables
 from common.retry import Backoff
@@ -199,6 +199,7 @@ class EventRunner:
             else:
                 await dead_letters.mark(conn, tables.dead_letters, retrying, dead_letters.RETRIED)
             if not await claim_event(conn, tables.inbox, self.consumer, envelope):
+                await count_duplicate(conn, tables.counters, self.consumer)
                 return Outcome.DUPLICATE
             emitted = await handler(conn, decoded)
             await enqueue(conn, tables.outbox, self._emit_topic, emitted)

@@ -33,6 +33,7 @@ class MessagingTables:
     outbox: Table
     inbox: Table
     dead_letters: Table
+    counters: Table
 
 
 def define_messaging_tables(metadata: MetaData) -> MessagingTables:
@@ -84,4 +85,12 @@ def define_messaging_tables(metadata: MetaData) -> MessagingTables:
             "ix_dead_letters_parked_order", "consumer", "order_id", postgresql_where=text("status = 'parked'")
         ),
     )
-    return MessagingTables(outbox=outbox, inbox=inbox, dead_letters=dead_letters)
+    # Redeliveries are expected (Kafka is at-least-once) and counted here, durably, so operators and the
+    # fault suite can see how many were absorbed by the inbox across restarts.
+    counters = Table(
+        "consumer_counters",
+        metadata,
+        Column("consumer", Text, primary_key=True),
+        Column("duplicates", BigInteger, nullable=False, server_default="0"),
+    )
+    return MessagingTables(outbox=outbox, inbox=inbox, dead_letters=dead_letters, counters=counters)

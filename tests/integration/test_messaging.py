@@ -110,6 +110,7 @@ async def test_a_redelivered_event_is_applied_once(db: Db) -> None:
     assert await _count(db, "SELECT count(*) FROM outbox") == 1
     assert await _count(db, "SELECT count(*) FROM processed_events") == 1
     assert runner.stats.duplicate == 1
+    assert await _count(db, "SELECT duplicates FROM consumer_counters WHERE consumer = 'test'") == 1
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,387 @@
+"""The fault-suite harness: a private stack, services as real processes, a shop-like load, a summary.
+
+Each fault test gets its own Kafka and PostgreSQL (faults must not leak into other tests), runs a steady
+stream of checkouts with mixed outcomes while it injects its fault, waits until the system is quiet, and
+checks the invariants of DESIGN §3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import OffsetAndMetadata
+
+from common import migrations
+from common.config import Service, Settings, load_settings
+from common.infra.ports import free_port, wait_for_port
+from common.infra.stack import LocalStack
+from common.kafka import ensure_topics
+from common.supervisor import ServiceProcess
+from tests.invariants import GROUPS, Report, topic_partitions, wait_until_quiet
+
+SAGAS = int(os.environ.get("CHAOS_SAGAS", "60"))
+RATE = float(os.environ.get("CHAOS_RATE", "6"))  # sagas started per second: a steady stream, not a burst
+ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+KIND_WEIGHTS = {"happy": 70, "out_of_stock": 10, "declined": 10, "cancel": 10}
+EXPECTED = {
+    "happy": {"COMPLETED"},
+    "out_of_stock": {"REFUNDED"},
+    "declined": {"REJECTED"},
+    "cancel": {"REFUNDED", "COMPLETED"},  # COMPLETED when the parcel shipped before the cancel arrived
+}
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@dataclass
+class ChaosStack:
+    stack: LocalStack
+    env: dict[str, str]
+    settings: Settings
+    state: Path
+    workers: dict[Service, list[ServiceProcess]] = field(default_factory=dict)
+    provider: subprocess.Popen[bytes] | None = None
+    provider_url: str | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.stack.kafka_bootstrap_servers
+
+    @property
+    def database_urls(self) -> dict[str, str]:
+        return {s.value: self.stack.database_url(s) for s in Service}
+
+    def url(self, service: Service) -> str:
+        return self.workers[service][0].base_url
+
+    def add_worker(self, service: Service) -> ServiceProcess:
+        index = len(self.workers.setdefault(service, []))
+        env = {**self.env, f"{service.value.upper()}_HTTP_PORT": str(free_port())}
+        settings = Settings.model_validate(env)
+        worker = ServiceProcess(
+            service,
+            env=env,
+            log_path=self.state / f"{service.value}-{index}.log",
+            base_url=settings.base_url(service),
+        )
+        worker.start()
+        worker.wait_ready(timeout=90)
+        self.workers[service].append(worker)
+        return worker
+
+    def revive(self, worker: ServiceProcess) -> None:
+        if not worker.running:
+            worker.start()
+            worker.wait_ready(timeout=90)
+
+    def revive_all(self) -> None:
+        for workers in self.workers.values():
+            for worker in workers:
+                self.revive(worker)
+
+    def stop(self) -> None:
+        for workers in self.workers.values():
+            for worker in workers:
+                worker.stop()
+        if self.provider is not None:
+            self.provider.terminate()
+            self.provider.wait()
+        self.stack.stop()
+
+    def duplicates_seen(self) -> int:
+        total = 0
+        for url in self.database_urls.values():
+            with psycopg.connect(_plain(url)) as conn:
+                row = conn.execute("SELECT coalesce(sum(duplicates), 0) FROM consumer_counters").fetchone()
+            total += int(row[0]) if row else 0
+        return total
+
+    def dead_letters(self, service: Service) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url(service)}/dead-letters", params={"status": "all"}, timeout=10)
+        response.raise_for_status()
+        return list(response.json()["items"])
+
+    def provider_control(self, **modes: str) -> None:
+        assert self.provider_url, "this stack runs no external provider"
+        httpx.post(f"{self.provider_url}/_control", json=modes, timeout=5).raise_for_status()
+
+    def provider_state(self) -> dict[str, Any]:
+        assert self.provider_url
+        return dict(httpx.get(f"{self.provider_url}/_state", timeout=5).json())
+
+
+@contextmanager
+def chaos_stack(
+    tmp: Path,
+    *,
+    kafka_nodes: int = 1,
+    workers: dict[Service, int] | None = None,
+    external_provider: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[ChaosStack]:
+    stack = LocalStack(load_settings(), kafka_nodes=kafka_nodes, state_dir=tmp / "stack")
+    stack.start()
+    env = {
+        **os.environ,
+        **stack.environment(),
+        "SAGA_STATE_DIR": str(tmp / "services"),
+        "DELIVERY_AUTO_PROGRESS_SECONDS": "0.3",
+        "ORDER_DELIVERY_DEADLINE_SECONDS": "60",
+        "PAYMENT_GATEWAY_TIMEOUT_SECONDS": "0.5",
+        "SAGA_TOPIC_REPLICATION_FACTOR": "3" if kafka_nodes == 3 else "1",
+        "SAGA_LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
+    chaos = ChaosStack(stack=stack, env=env, settings=Settings.model_validate(env), state=tmp / "logs")
+    try:
+        if external_provider:
+            port = free_port()
+            chaos.provider = subprocess.Popen(
+                [sys.executable, "-m", "tests.fakes.provider", str(port)], stdout=subprocess.DEVNULL
+            )
+            assert wait_for_port(port, 30), "the fake payment provider did not start"
+            chaos.provider_url = f"http://127.0.0.1:{port}"
+            chaos.env.update({"PAYMENT_GATEWAY": "http", "PAYMENT_GATEWAY_URL": chaos.provider_url})
+        for service in Service:
+            migrations.upgrade(service, chaos.database_urls[service.value])
+        asyncio.run(ensure_topics(chaos.settings))
+        for service in Service:
+            for _ in range((workers or {}).get(service, 1)):
+                chaos.add_worker(service)
+        yield chaos
+    finally:
+        chaos.stop()
+
+
+@dataclass
+class Saga:
+    order_id: str
+    kind: str
+
+
+class ShopLoad:
+    """Checkouts like a real shop backend sends them: retried with the same key until answered."""
+
+    def __init__(self, chaos: ChaosStack, sagas: int = SAGAS, concurrency: int = 4, seed: int = 7) -> None:
+        self.chaos = chaos
+        self.sagas = sagas
+        self.concurrency = concurrency
+        self.random = random.Random(seed)
+        self.accepted: list[Saga] = []
+        self.errors: list[str] = []
+        self.retries = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.plenty = f"PLENTY-{uuid.uuid4().hex[:6]}"
+        self.none = f"NONE-{uuid.uuid4().hex[:6]}"
+
+    def stock(self) -> None:
+        with httpx.Client(timeout=10) as http:
+            for sku, units in ((self.plenty, 1_000_000), (self.none, 0)):
+                self._call(http, "PUT", Service.DELIVERY, f"/inventory/{sku}", json={"on_hand": units})
+
+    def start(self) -> None:
+        self.stock()
+        kinds = self.random.choices(list(KIND_WEIGHTS), weights=list(KIND_WEIGHTS.values()), k=self.sagas)
+        self._thread = threading.Thread(target=self._run, args=(kinds,), daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float = 600) -> None:
+        assert self._thread is not None
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the load did not finish"
+        assert not self.errors, "the platform refused valid requests:\n" + "\n".join(self.errors[:10])
+
+    def _run(self, kinds: list[str]) -> None:
+        chunks = [kinds[i :: self.concurrency] for i in range(self.concurrency)]
+        threads = [threading.Thread(target=self._run_chunk, args=(chunk,)) for chunk in chunks]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _run_chunk(self, kinds: list[str]) -> None:
+        interval = self.concurrency / RATE
+        with httpx.Client(timeout=10) as http:
+            for index, kind in enumerate(kinds):
+                started = time.monotonic()
+                try:
+                    self._one(http, kind)
+                except Exception as exc:  # recorded and reported by wait()
+                    with self._lock:
+                        self.errors.append(f"{kind}: {exc!r}")
+                if index + 1 < len(kinds):
+                    time.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+    def _one(self, http: httpx.Client, kind: str) -> None:
+        sku = self.none if kind == "out_of_stock" else self.plenty
+        body = {
+            "customer_id": "chaos",
+            "currency": "EUR",
+            "payment_method": "tok_declined" if kind == "declined" else "tok_visa",
+            "lines": [{"sku": sku, "quantity": 1 + len(self.accepted) % 3, "unit_price_minor": 999}],
+            "shipping_address": ADDRESS,
+        }
+        answer = self._call(
+            http,
+            "POST",
+            Service.PAYMENT,
+            "/checkout",
+            json=body,
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
+        with self._lock:
+            self.accepted.append(Saga(answer["order_id"], kind))
+        if kind == "cancel":
+            self._call(http, "POST", Service.ORDER, f"/orders/{answer['order_id']}/cancel", accept=(202, 409))
+
+    def _call(
+        self,
+        http: httpx.Client,
+        method: str,
+        service: Service,
+        path: str,
+        accept: tuple[int, ...] = (200, 202),
+        **kwargs: Any,
+    ) -> Any:
+        """Retry through outages (refused connections, 503, 404 for an order not created yet) for a while."""
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                response = http.request(method, f"{self.chaos.url(service)}{path}", **kwargs)
+                if response.status_code in accept:
+                    return response.json()
+                if response.status_code not in (404, 500, 502, 503) or time.monotonic() > deadline:
+                    raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            with self._lock:
+                self.retries += 1
+            time.sleep(0.2)
+
+
+@dataclass
+class FaultResult:
+    name: str
+    sagas: int
+    faults: int
+    duplicates: int
+    doubled: int
+    lost: int
+    recovery_seconds: float
+    report: Report
+
+    def line(self) -> str:
+        figures = {
+            "sagas": self.sagas,
+            "faults": self.faults,
+            "duplicate_deliveries": self.duplicates,
+            "effects_doubled": self.doubled,
+            "sagas_lost": self.lost,
+            "recovered_in": f"{self.recovery_seconds:.1f}s",
+        }
+        return f"FAULT {self.name}: " + " ".join(f"{key}={value}" for key, value in figures.items())
+
+
+DOUBLING = ("money:", "refunded", "stock of", "recorded as")
+
+
+def settle(chaos: ChaosStack, load: ShopLoad, name: str, faults: int, timeout: float = 180) -> FaultResult:
+    """Bring every process back, wait until quiet, and judge the run."""
+    load.wait()
+    chaos.revive_all()
+    began = time.monotonic()
+    report = wait_until_quiet(chaos.database_urls, chaos.bootstrap, timeout=timeout)
+    recovery = time.monotonic() - began
+    statuses = _statuses(chaos)
+    lost = [s for s in load.accepted if statuses.get(s.order_id) not in EXPECTED[s.kind]]
+    doubled = [v for v in report.violations if v.startswith(DOUBLING)]
+    result = FaultResult(
+        name=name,
+        sagas=len(load.accepted),
+        faults=faults,
+        duplicates=chaos.duplicates_seen(),
+        doubled=len(doubled),
+        lost=len(lost),
+        recovery_seconds=recovery,
+        report=report,
+    )
+    print(f"\n{result.line()}")
+    (chaos.state.parent / "summary.txt").write_text(result.line() + "\n")
+    assert not lost, f"{len(lost)} sagas lost or wrong: " + ", ".join(
+        f"{s.order_id}({s.kind})={statuses.get(s.order_id)}" for s in lost[:10]
+    )
+    report.assert_clean()
+    return result
+
+
+def _statuses(chaos: ChaosStack) -> dict[str, str]:
+    with psycopg.connect(_plain(chaos.database_urls["order"])) as conn:
+        return dict(conn.execute("SELECT order_id, status FROM orders").fetchall())
+
+
+def every(seconds: float, while_: Callable[[], bool], action: Callable[[], None], jitter: float = 0.5) -> int:
+    """Run `action` every `seconds` (± jitter) while `while_()`; returns how many times it ran."""
+    count = 0
+    rng = random.Random(11)
+    while while_():
+        time.sleep(seconds * (1 + rng.uniform(-jitter, jitter)))
+        if not while_():
+            break
+        action()
+        count += 1
+    return count
+
+
+async def rewind_group(bootstrap: str, service: Service) -> int:
+    """Commit offset 0 on every partition the group reads; returns how many events it will see again."""
+    topics = GROUPS[service.value]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=f"saga-{service.value}", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(bootstrap, topics)
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({tp: OffsetAndMetadata(0, "") for tp in partitions})
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def produce_raw(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for topic, key, value in messages:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def order_statuses(chaos: ChaosStack) -> Counter[str]:
+    return Counter(_statuses(chaos).values())

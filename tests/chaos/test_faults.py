@@ -1,0 +1,277 @@
+"""The fault suite (DESIGN §3): a steady stream of sagas while one fault at a time is injected.
+
+After each fault, once the system is quiet, the invariant checker must find nothing: every accepted
+checkout terminal, money and stock conserved, no effect doubled, outboxes empty, consumer lag zero.
+CI runs a few dozen sagas per fault; `CHAOS_SAGAS=2000 .venv/bin/pytest tests/chaos -s` is the long run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from common.config import Service
+from tests.chaos.harness import (
+    ChaosStack,
+    ShopLoad,
+    chaos_stack,
+    every,
+    produce_raw,
+    rewind_group,
+    settle,
+)
+from tests.invariants import consumer_lag
+
+
+def test_services_killed_at_random_moments_lose_and_double_nothing(tmp_path: Path) -> None:
+    with chaos_stack(tmp_path) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        rng = random.Random(3)
+
+        def kill_one() -> None:
+            worker = chaos.workers[rng.choice(list(Service))][0]
+            worker.kill()
+            chaos.revive(worker)
+
+        kills = every(1.5, lambda: load.running, kill_one)
+        result = settle(chaos, load, "sigkill-services", kills)
+    assert result.faults >= 1
+
+
+def test_the_broker_killed_and_restarted_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    with chaos_stack(tmp_path) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        kafka = chaos.stack.kafka
+        assert kafka is not None
+
+        def bounce_broker() -> None:
+            kafka.kill(0)
+            time.sleep(2)
+            kafka.restart(0)
+
+        bounces = every(4, lambda: load.running, bounce_broker)
+        settle(chaos, load, "sigkill-broker", bounces)
+
+
+def test_one_of_three_brokers_lost_for_good_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    with chaos_stack(tmp_path, kafka_nodes=3) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        kafka = chaos.stack.kafka
+        assert kafka is not None
+        time.sleep(2)
+        kafka.kill(1)
+        settle(chaos, load, "broker-lost-of-three", 1)
+
+
+def test_postgres_restarted_and_connections_cut_while_events_flow(tmp_path: Path) -> None:
+    with chaos_stack(tmp_path) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        postgres = chaos.stack.postgres
+        assert postgres is not None
+        faults = 0
+
+        def outage() -> None:
+            nonlocal faults
+            if faults % 2 == 0:
+                postgres.stop()
+                time.sleep(2)
+                postgres.restart()
+            else:
+                with psycopg.connect(postgres.admin_conninfo(), autocommit=True) as conn:
+                    conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE pid <> pg_backend_pid() AND datname IN ('payment', 'order', 'delivery')"
+                    )
+            faults += 1
+
+        every(3, lambda: load.running, outage)
+        settle(chaos, load, "postgres-outage", faults)
+
+
+def test_rewound_consumer_groups_reprocess_everything_without_a_second_effect(tmp_path: Path) -> None:
+    with chaos_stack(tmp_path) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        load.wait()
+        settle(chaos, load, "baseline-before-rewind", 0)
+        outboxes_before = _counts(chaos, "outbox")
+        applied_before = sum(_counts(chaos, "processed_events").values())
+        duplicates_before = chaos.duplicates_seen()
+
+        replayed = 0
+        for service in Service:
+            for worker in chaos.workers[service]:
+                worker.stop()
+            replayed += asyncio.run(rewind_group(chaos.bootstrap, service))
+        assert all(asyncio.run(consumer_lag(chaos.bootstrap)).values())  # the checker sees the rewind
+        chaos.revive_all()
+        result = settle(chaos, load, "rewind-offsets", replayed)
+
+        # Every event a consumer had applied came back once and was recognised; nothing new was emitted.
+        assert result.duplicates - duplicates_before == applied_before
+        assert _counts(chaos, "outbox") == outboxes_before
+        assert sum(_counts(chaos, "processed_events").values()) == applied_before
+
+
+def _counts(chaos: ChaosStack, table: str) -> dict[str, int]:
+    counts = {}
+    for service, url in chaos.database_urls.items():
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        counts[service] = int(row[0]) if row else 0
+    return counts
+
+
+def test_poison_messages_are_parked_with_reasons_and_later_events_of_that_order_wait(tmp_path: Path) -> None:
+    with chaos_stack(tmp_path) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        stuck = f"poisoned-{uuid.uuid4().hex[:6]}"
+        future = {
+            "event_id": str(uuid.uuid4()),
+            "type": "OrderCancelled",
+            "version": 99,
+            "order_id": stuck,
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "producer": "order",
+            "payload": {},
+        }
+        follow_up = {
+            **future,
+            "event_id": str(uuid.uuid4()),
+            "version": 1,
+            "payload": {
+                "payment_id": str(uuid.uuid4()),
+                "reason": "customer",
+                "amount": {"amount_minor": 1, "currency": "EUR"},
+            },
+        }
+        poison = [
+            ("payment", b"garbage-1", b"\x00\xff not json"),
+            ("order", b"garbage-2", b'{"type": "OrderPlaced"}'),
+            (
+                "delivery",
+                b"garbage-3",
+                json.dumps({**future, "type": "TeleportedParcel", "version": 1}).encode(),
+            ),
+            ("order", stuck.encode(), json.dumps(future).encode()),
+            ("order", stuck.encode(), json.dumps(follow_up).encode()),
+        ]
+        asyncio.run(produce_raw(chaos.bootstrap, poison))
+        result = settle(chaos, load, "poison-messages", len(poison))
+
+        for service in (Service.PAYMENT, Service.DELIVERY):  # both read the `order` topic
+            letters = [d for d in chaos.dead_letters(service) if d["order_id"] == stuck]
+            first, behind = letters
+            assert "newer than the supported" in first["error"] and first["blocked_by"] is None
+            assert behind["blocked_by"] == first["id"] and "waiting behind" in behind["error"]
+        assert any("not JSON" in d["error"] for d in chaos.dead_letters(Service.ORDER))
+        assert any("invalid envelope" in d["error"] for d in chaos.dead_letters(Service.PAYMENT))
+        assert any("unknown event type" in d["error"] for d in chaos.dead_letters(Service.ORDER))
+
+        # The operator gives up on the unreadable event; the one behind it can then be retried and applies.
+        url = chaos.url(Service.PAYMENT)
+        letters = [d for d in chaos.dead_letters(Service.PAYMENT) if d["order_id"] == stuck]
+        assert httpx.post(f"{url}/dead-letters/{letters[1]['id']}/retry").status_code == 409  # still behind
+        assert httpx.post(f"{url}/dead-letters/{letters[0]['id']}/discard").status_code == 200
+        retried = httpx.post(f"{url}/dead-letters/{letters[1]['id']}/retry")
+        assert retried.status_code == 200 and retried.json()["results"][0]["outcome"] == "applied"
+    assert result.lost == 0
+
+
+def test_a_worker_killed_while_a_second_runs_hands_over_its_partitions(tmp_path: Path) -> None:
+    two = {Service.PAYMENT: 2, Service.ORDER: 2, Service.DELIVERY: 2}
+    with chaos_stack(tmp_path, workers=two) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        time.sleep(3)
+        for service in Service:
+            chaos.workers[service][1].kill()  # for good: the first worker must take its partitions over
+        chaos.workers = {service: workers[:1] for service, workers in chaos.workers.items()}
+        settle(chaos, load, "rebalance-worker-killed", 3)
+
+
+def test_a_failing_and_hanging_provider_delays_refunds_but_each_happens_once(tmp_path: Path) -> None:
+    env = {"PAYMENT_REFUND_MAX_ATTEMPTS": "100"}
+    with chaos_stack(tmp_path, external_provider=True, extra_env=env) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        modes = iter(["hang", "error", "refuse", "ok"])
+
+        def misbehave() -> None:
+            chaos.provider_control(refunds=next(modes, "ok"))
+
+        switches = every(2, lambda: load.running, misbehave)
+        chaos.provider_control(refunds="ok")
+        result = settle(chaos, load, "provider-failing-refunds", switches)
+
+        state = chaos.provider_state()
+        with psycopg.connect(
+            chaos.database_urls["payment"].replace("postgresql+psycopg://", "postgresql://")
+        ) as conn:
+            refunds = conn.execute("SELECT refund_id::text, status FROM refunds").fetchall()
+        assert all(status == "SUCCEEDED" for _, status in refunds)
+        assert sorted(state["refunds"]) == sorted(refund_id for refund_id, _ in refunds)  # one each, no more
+    assert result.lost == 0
+
+
+def test_a_refund_refused_past_the_limit_is_visible_and_an_operator_can_retry_it(tmp_path: Path) -> None:
+    env = {"PAYMENT_REFUND_MAX_ATTEMPTS": "2"}
+    with chaos_stack(tmp_path, external_provider=True, extra_env=env) as chaos:
+        chaos.provider_control(refunds="refuse")
+        load = ShopLoad(chaos, sagas=1)
+        load.stock()
+        with httpx.Client(timeout=10) as http:
+            body = {
+                "customer_id": "c",
+                "currency": "EUR",
+                "payment_method": "tok_visa",
+                "shipping_address": {
+                    "name": "A",
+                    "line1": "L",
+                    "city": "C",
+                    "postal_code": "1",
+                    "country": "DE",
+                },
+                "lines": [{"sku": load.none, "quantity": 1, "unit_price_minor": 500}],
+            }
+            order_id = http.post(
+                f"{chaos.url(Service.PAYMENT)}/checkout",
+                json=body,
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            ).json()["order_id"]
+            order_url = f"{chaos.url(Service.ORDER)}/orders/{order_id}"
+            _wait(lambda: http.get(order_url).json().get("status") == "REFUND_FAILED")
+            payment = http.get(f"{chaos.url(Service.PAYMENT)}/payments/{order_id}").json()
+            assert payment["status"] == "REFUND_FAILED" and payment["refund"]["attempts"] == 2
+            assert "refused" in payment["refund"]["last_error"]
+
+            chaos.provider_control(refunds="ok")
+            assert (
+                http.post(f"{chaos.url(Service.PAYMENT)}/payments/{order_id}/refund/retry").status_code == 202
+            )
+            _wait(lambda: http.get(order_url).json().get("status") == "REFUNDED")
+            assert (
+                http.post(f"{chaos.url(Service.PAYMENT)}/payments/{order_id}/refund/retry").status_code == 409
+            )
+        assert len(chaos.provider_state()["refunds"]) == 1
+
+
+def _wait(condition: object, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
