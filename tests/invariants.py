@@ -125,8 +125,6 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
     return report
 
 
-
-
 async def topic_partitions(bootstrap: str, topics: tuple[str, ...]) -> list[TopicPartition]:
     """Every partition of `topics`, from the broker (a consumer that has not subscribed knows none)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
