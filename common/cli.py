@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -17,6 +18,9 @@ from rich.table import Table
 
 from common import migrations
 from common.config import Service, Settings, database_env_var, load_settings
+from common.infra.stack import LocalStack
+from common.kafka import ensure_topics
+from common.supervisor import ServiceProcess
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local Kafka and PostgreSQL.", no_args_is_help=True)
@@ -74,11 +78,6 @@ def run(
 
     Ctrl-C stops everything in order.
     """
-    import asyncio
-
-    from common.infra.stack import LocalStack
-    from common.kafka import ensure_topics
-    from common.supervisor import ServiceProcess
 
     settings = load_settings()
     stack = LocalStack(settings, kafka_nodes=kafka_nodes)
