@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.config import Service, Settings
 from common.db import create_engine
-from common.kafka import new_idempotent_producer, publish_in_order
+from common.kafka import group_id, new_idempotent_producer, publish_in_order
 from common.messaging import dead_letters
 from common.messaging.dead_letters import RawMessage
 from common.messaging.inbox import forget_processed_before
@@ -132,7 +132,7 @@ def create_service(
         on_commit=relay.wake,
     )
     app = faust.App(
-        f"saga-{service.value}",
+        group_id(service),
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
         store="memory://",
         autodiscover=False,
@@ -250,7 +250,12 @@ def _attach_common_views(app: faust.App, context: ServiceContext, description: s
             ),
             Route("GET", "/metrics", "Prometheus metrics"),
             Route("GET", "/openapi.json", "This document"),
-            Route("GET", "/dead-letters", "Parked events", query=("status", "limit", "offset")),
+            Route(
+                "GET",
+                "/dead-letters",
+                "Parked events (status: parked, retried, discarded or all), optionally of one order",
+                query=("status", "order_id", "limit", "offset"),
+            ),
             Route(
                 "GET",
                 "/dead-letters/{dead_letter_id}",
@@ -304,12 +309,18 @@ def _attach_common_views(app: faust.App, context: ServiceContext, description: s
     class DeadLetters(JsonView):
         async def get(self, request: Any) -> Any:
             status = request.query.get("status", dead_letters.PARKED)
+            if status not in dead_letters.STATUSES and status != "all":
+                allowed = ", ".join([*dead_letters.STATUSES, "all"])
+                raise ApiError(400, "bad_query", f"unknown status {status!r}; one of: {allowed}")
+            order_id = request.query.get("order_id")
             limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
             offset = query_int(request, "offset", 0, maximum=10**9)
             async with context.engine.connect() as conn:
                 query = select(table).order_by(table.c.id).limit(limit).offset(offset)
                 if status != "all":
                     query = query.where(table.c.status == status)
+                if order_id is not None:
+                    query = query.where(table.c.order_id == order_id)
                 rows = (await conn.execute(query)).all()
             return self.json(
                 {"items": [dead_letters.describe(row) for row in rows], "limit": limit, "offset": offset}

@@ -7,40 +7,31 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from common import migrations
 from common.config import Service, Settings, database_env_var, load_settings
 from common.infra.stack import LocalStack
 from common.kafka import ensure_topics
+from common.ops.cli import register as register_operator_commands
+from common.ops.console import Exit, console, err, fail
 from common.supervisor import ServiceProcess
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
+register_operator_commands(app)
 stack_app = typer.Typer(help="The local Kafka and PostgreSQL.", no_args_is_help=True)
 inventory_app = typer.Typer(help="Delivery's stock.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(inventory_app, name="inventory")
-console = Console()
-err = Console(stderr=True)
 
 DEMO_STOCK = Path(__file__).resolve().parent / "resources" / "demo-stock.json"
-
-# Exit codes scripts can rely on.
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 3
-EXIT_FAILED = 4
-
-
-def _fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
 
 
 @app.command()
@@ -54,9 +45,9 @@ def migrate(
     for target in [service] if service else list(Service):
         url = settings.database_url(target)
         if not url:
-            raise _fail(
+            raise fail(
                 f"{database_env_var(target)} is not set (or use `saga run`, which starts a database)",
-                EXIT_USAGE,
+                Exit.USAGE,
             )
         if down:
             migrations.downgrade(target, url, "base" if revision == "head" else revision)
@@ -82,26 +73,12 @@ def run(
     settings = load_settings()
     stack = LocalStack(settings, kafka_nodes=kafka_nodes)
     services: list[ServiceProcess] = []
-    stopping = False
-
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, request_stop)
+    stopping = _stop_on_sigterm()
     try:
-        with console.status("starting Kafka and PostgreSQL…"):
-            stack.start()
+        running = _start_stack(stack)
         env = {**os.environ, **stack.environment()}
         if auto_progress > 0 and "DELIVERY_AUTO_PROGRESS_SECONDS" not in os.environ:
             env["DELIVERY_AUTO_PROGRESS_SECONDS"] = str(auto_progress)
-        running = Settings.model_validate(env)
-        with console.status("migrating the three databases…"):
-            for service in Service:
-                url = running.database_url(service)
-                assert url is not None
-                migrations.upgrade(service, url)
-        asyncio.run(ensure_topics(running))
         logs = settings.state_dir / "logs"
         for service in Service:
             process = ServiceProcess(
@@ -116,7 +93,7 @@ def run(
             _seed_demo_stock(running.base_url(Service.DELIVERY))
         _print_endpoints(running, logs)
         restarts: list[float] = []
-        while not stopping:
+        while not stopping.is_set():
             for process in services:
                 if process.running:
                     continue
@@ -126,7 +103,7 @@ def run(
                 err.print(f"[yellow]{process.service.value} exited; restarting[/yellow]. Log tail:")
                 err.print(process.log_tail(10))
                 if len(restarts) >= 5:
-                    raise _fail("services keep crashing; see the logs above", EXIT_FAILED)
+                    raise fail("services keep crashing; see the logs above", Exit.FAILED)
                 process.start()
             time.sleep(0.5)
     except KeyboardInterrupt:
@@ -137,6 +114,27 @@ def run(
             process.stop()
         stack.stop()
         console.print("stopped.")
+
+
+def _stop_on_sigterm() -> threading.Event:
+    """SIGTERM (e.g. from `saga stack down`) stops the main loop as Ctrl-C does."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    return stopping
+
+
+def _start_stack(stack: LocalStack) -> Settings:
+    """Start Kafka and PostgreSQL (unless configured), migrate the three databases, create the topics."""
+    with console.status("starting Kafka and PostgreSQL…"):
+        stack.start()
+    running = Settings.model_validate({**os.environ, **stack.environment()})
+    with console.status("migrating the three databases…"):
+        for service in Service:
+            url = running.database_url(service)
+            assert url is not None
+            migrations.upgrade(service, url)
+    asyncio.run(ensure_topics(running))
+    return running
 
 
 def _seed_demo_stock(delivery_url: str) -> None:
@@ -185,10 +183,59 @@ def inventory_load(
     try:
         response = httpx.post(f"{url}/inventory", content=path.read_bytes(), timeout=30)
     except httpx.HTTPError as exc:
-        raise _fail(f"delivery service unreachable at {url}: {exc}", EXIT_UNAVAILABLE) from exc
+        raise fail(f"delivery service unreachable at {url}: {exc}", Exit.UNAVAILABLE) from exc
     if response.status_code != 200:
-        raise _fail(f"delivery refused the file ({response.status_code}): {response.text}")
+        raise fail(f"delivery refused the file ({response.status_code}): {response.text}")
     console.print(f"loaded {len(response.json()['items'])} SKUs")
+
+
+@stack_app.command("up")
+def stack_up(
+    kafka_nodes: Annotated[int, typer.Option(help="1, or 3 for a replicated cluster")] = 1,
+) -> None:
+    """Start the local Kafka and PostgreSQL (migrated, with topics) and keep them up until Ctrl-C.
+
+    For running the services yourself: prints the variables that point them at this stack.
+    `saga stack down` from another terminal stops it.
+    """
+    stack = LocalStack(load_settings(), kafka_nodes=kafka_nodes)
+    stopping = _stop_on_sigterm()
+    try:
+        _start_stack(stack)
+        console.print("local stack is up; point the services at it with:", style="bold")
+        for name, value in stack.environment().items():
+            console.print(f"export {name}='{value}'", highlight=False, soft_wrap=True)
+        console.print("Ctrl-C or `saga stack down` stops it.")
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        console.print("stopped.")
+
+
+@stack_app.command("down")
+def stack_down(
+    timeout: Annotated[float, typer.Option(help="seconds to wait for it to stop")] = 60.0,
+) -> None:
+    """Stop the local stack started by `saga stack up` or `saga run` (it stops its services too)."""
+    record = load_settings().state_dir / "stack.json"
+    if not record.exists():
+        raise fail(f"no local stack recorded in {record}", Exit.UNAVAILABLE)
+    owner = json.loads(record.read_text()).get("owner_pid")
+    try:
+        os.kill(int(owner), signal.SIGTERM)
+    except (TypeError, ValueError, ProcessLookupError):
+        record.unlink(missing_ok=True)
+        console.print("the recorded stack was no longer running; its record is removed")
+        return
+    deadline = time.monotonic() + timeout
+    while record.exists():
+        if time.monotonic() > deadline:
+            raise fail(f"the stack (pid {owner}) did not stop within {timeout:.0f} s", Exit.FAILED)
+        time.sleep(0.2)
+    console.print("stopped.")
 
 
 @stack_app.command("status")
@@ -196,7 +243,7 @@ def stack_status() -> None:
     """Show the local stack recorded in the state folder."""
     state = load_settings().state_dir / "stack.json"
     if not state.exists():
-        raise _fail(f"no local stack recorded in {state}", EXIT_UNAVAILABLE)
+        raise fail(f"no local stack recorded in {state}", Exit.UNAVAILABLE)
     console.print_json(json.dumps(json.loads(state.read_text())))
 
 
@@ -205,4 +252,4 @@ def main() -> None:
         app()
     except migrations.MissingDatabaseUrl as exc:
         err.print(f"[red]error:[/red] {exc}")
-        sys.exit(EXIT_USAGE)
+        sys.exit(int(Exit.USAGE))

@@ -17,6 +17,18 @@ log = logging.getLogger(__name__)
 
 TOPICS: tuple[str, ...] = tuple(service.value for service in Service)
 
+# The topics each service's consumer group reads (each service writes only the topic of its own name).
+CONSUMED_TOPICS: dict[Service, tuple[str, ...]] = {
+    Service.PAYMENT: (Service.ORDER.value,),
+    Service.ORDER: (Service.PAYMENT.value, Service.DELIVERY.value),
+    Service.DELIVERY: (Service.ORDER.value,),
+}
+
+
+def group_id(service: Service) -> str:
+    """The consumer group (and Faust app id) of a service's workers."""
+    return f"saga-{service.value}"
+
 
 async def ensure_topics(settings: Settings, topics: Sequence[str] = TOPICS) -> None:
     """Create the saga topics if they are missing (idempotent; safe for every service to call at start).

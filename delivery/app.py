@@ -8,6 +8,7 @@ import faust
 
 from common.app import create_service, periodic
 from common.config import Service, Settings, load_settings
+from common.kafka import CONSUMED_TOPICS
 from delivery import models
 from delivery.api import attach_api
 from delivery.handlers import HANDLERS
@@ -20,7 +21,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         Service.DELIVERY,
         settings,
         tables=models.messaging,
-        consumes=[Service.ORDER.value],
+        consumes=CONSUMED_TOPICS[Service.DELIVERY],
         handlers=HANDLERS,
         description="Reserves stock all-or-nothing, releases it on cancel, and ships and delivers orders.",
     )

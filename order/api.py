@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -13,14 +14,18 @@ from common.openapi import Route
 from common.web import ApiError, JsonView, not_found, query_int
 from order import models
 from order.handlers import advance
-from order.saga import OrderStatus, Outcome, SagaInput
+from order.saga import TERMINAL_STATUSES, OrderStatus, Outcome, SagaInput, awaiting
 
 ROUTES = [
     Route(
         "GET", "/orders/{order_id}", "Status and timeline of one order", responses={200: "OK", 404: "unknown"}
     ),
     Route(
-        "GET", "/orders", "Orders, newest first, optionally by status", query=("status", "limit", "offset")
+        "GET",
+        "/orders",
+        "Orders, newest first, optionally by status; stuck_for=SECONDS lists the non-terminal orders that"
+        " have not moved for that long, oldest first",
+        query=("status", "stuck_for", "limit", "offset"),
     ),
     Route(
         "POST",
@@ -62,13 +67,19 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
             limit = query_int(request, "limit", 50, minimum=1, maximum=500)
             offset = query_int(request, "offset", 0, maximum=10**9)
             status = request.query.get("status")
-            query = (
-                select(orders)
-                .order_by(orders.c.created_at.desc(), orders.c.order_id)
-                .limit(limit)
-                .offset(offset)
-            )
+            stuck_for = query_int(request, "stuck_for", -1, maximum=10**9)
+            query = select(orders).limit(limit).offset(offset)
             count = select(func.count()).select_from(orders)
+            if stuck_for >= 0:
+                # Not terminal and untouched since the cut-off: oldest first, they are the most urgent.
+                idle = (
+                    orders.c.status.not_in([status.value for status in TERMINAL_STATUSES]),
+                    orders.c.updated_at <= func.now() - timedelta(seconds=stuck_for),
+                )
+                query = query.where(*idle).order_by(orders.c.updated_at, orders.c.order_id)
+                count = count.where(*idle)
+            else:
+                query = query.order_by(orders.c.created_at.desc(), orders.c.order_id)
             if status is not None:
                 if status not in OrderStatus.__members__:
                     allowed = ", ".join(OrderStatus.__members__)
@@ -118,6 +129,7 @@ def describe_order(order: Any) -> dict[str, Any]:
         "amount": {"amount_minor": order.amount_minor, "currency": order.currency},
         "lines": order.lines,
         "cancel_reason": order.cancel_reason,
+        "waiting_for": awaiting(order.status),
         "deadline_at": order.deadline_at.isoformat() if order.deadline_at else None,
         "created_at": order.created_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),

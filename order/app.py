@@ -8,6 +8,7 @@ import faust
 
 from common.app import create_service, periodic
 from common.config import Service, Settings, load_settings
+from common.kafka import CONSUMED_TOPICS
 from order import models
 from order.api import attach_api
 from order.deadlines import expire_deadlines
@@ -20,7 +21,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         Service.ORDER,
         settings,
         tables=models.messaging,
-        consumes=[Service.PAYMENT.value, Service.DELIVERY.value],
+        consumes=CONSUMED_TOPICS[Service.ORDER],
         handlers=build_handlers(timedelta(seconds=settings.delivery_deadline_seconds)),
         description=(
             "Keeps each order's saga state and timeline, and cancels on stock-out, customer or timeout."

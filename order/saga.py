@@ -184,3 +184,17 @@ def decide(status: OrderStatus | str | None, event: SagaInput) -> Decision:
         return Decision(Outcome.REJECTED, current, reason=rule.why)
     where = "an order that does not exist" if current is None else f"an order in {current.value}"
     return Decision(Outcome.REJECTED, current, reason=f"illegal: {event.value} for {where}")
+
+
+_AWAITING: dict[OrderStatus, str] = {
+    OrderStatus.PLACED: "delivery's answer to OrderPlaced (DeliveryScheduled or OutOfStock), or the deadline",
+    OrderStatus.SCHEDULED: "the carrier: Shipped from delivery",
+    OrderStatus.SHIPPED: "the carrier: Delivered from delivery",
+    OrderStatus.CANCELLED: "payment's refund: PaymentRefunded",
+    OrderStatus.REFUND_FAILED: "an operator: the refund failed for good and must be retried in payment",
+}
+
+
+def awaiting(status: OrderStatus | str) -> str | None:
+    """What a saga in `status` is waiting for before it can move on; None once it is terminal."""
+    return _AWAITING.get(OrderStatus(status))

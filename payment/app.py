@@ -8,6 +8,7 @@ import faust
 
 from common.app import create_service, periodic
 from common.config import Service, Settings, load_settings
+from common.kafka import CONSUMED_TOPICS
 from payment import models
 from payment.api import attach_api
 from payment.checkout import recover_pending
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         Service.PAYMENT,
         settings,
         tables=models.messaging,
-        consumes=[Service.ORDER.value],
+        consumes=CONSUMED_TOPICS[Service.PAYMENT],
         handlers=HANDLERS,
         description="Charges customers once per Idempotency-Key and refunds cancelled orders exactly once.",
     )

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from common.kafka import CONSUMED_TOPICS, group_id
+from common.ops.groups import group_lag
 from order.handlers import INPUT_OF
 from order.saga import Outcome, SagaInput, decide
 
 TERMINAL_OR_VISIBLE_FAILURE = {"COMPLETED", "REJECTED", "REFUNDED", "REFUND_FAILED"}
-GROUPS = {"payment": ("order",), "order": ("payment", "delivery"), "delivery": ("order",)}
 
 
 def _plain_url(url: str) -> str:
@@ -125,38 +124,12 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
     return report
 
 
-async def topic_partitions(bootstrap: str, topics: tuple[str, ...]) -> list[TopicPartition]:
-    """Every partition of `topics`, from the broker (a consumer that has not subscribed knows none)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(list(topics))
-    finally:
-        await admin.close()
-    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-
-
 async def consumer_lag(bootstrap: str) -> dict[str, int]:
     """Messages each service's consumer group has not committed yet, summed over its topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await consumer.start()
-    try:
-        lag: dict[str, int] = {}
-        for service, topics in GROUPS.items():
-            committed = await admin.list_consumer_group_offsets(f"saga-{service}")
-            partitions = await topic_partitions(bootstrap, topics)
-            assert partitions, f"no partitions found for {topics}"
-            ends = await consumer.end_offsets(partitions)
-            lag[service] = sum(
-                end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-                for tp, end in ends.items()
-            )
-        return lag
-    finally:
-        await consumer.stop()
-        await admin.close()
+    return {
+        service.value: await group_lag(bootstrap, group_id(service), topics)
+        for service, topics in CONSUMED_TOPICS.items()
+    }
 
 
 def wait_until_quiet(database_urls: dict[str, str], bootstrap: str, timeout: float = 60.0) -> Report:

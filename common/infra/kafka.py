@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -32,6 +33,20 @@ class KafkaSetupError(RuntimeError):
     """Kafka cannot be fetched or started; the message says what to do."""
 
 
+def kafka_tool_command(jars: Path, main_class: str, *args: str) -> list[str]:
+    """A command line running one of Kafka's own tools (e.g. the consumer-group tool) from our jars."""
+    log_config = resources.files("common.infra") / "resources" / "log4j2.properties"
+    return [
+        "java",
+        "-Xmx256m",
+        f"-Dlog4j2.configurationFile={log_config}",
+        "-cp",
+        f"{jars}/*",
+        main_class,
+        *args,
+    ]
+
+
 def _require(tool: str, how: str) -> str:
     path = shutil.which(tool)
     if path is None:
@@ -40,8 +55,13 @@ def _require(tool: str, how: str) -> str:
 
 
 def ensure_kafka_jars(cache_dir: Path, version: str) -> Path:
-    """The directory holding Kafka `version`'s jars, downloading them with Maven on first use only."""
-    target = cache_dir / "kafka" / version / "jars"
+    """The directory holding Kafka `version`'s jars, downloading them with Maven on first use only.
+
+    The cache is keyed by the version and the pom's content, so a changed jar list is fetched anew.
+    """
+    pom = resources.files("common.infra") / "resources" / "kafka-pom.xml"
+    pom_digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:10]
+    target = cache_dir / "kafka" / version / pom_digest / "jars"
     marker = target / ".complete"
     if marker.exists():
         return target
@@ -56,7 +76,6 @@ def ensure_kafka_jars(cache_dir: Path, version: str) -> Path:
             return target
         staging = target.parent / f"jars.{os.getpid()}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
-        pom = resources.files("common.infra") / "resources" / "kafka-pom.xml"
         with resources.as_file(pom) as pom_path:
             result = subprocess.run(
                 [

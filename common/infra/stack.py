@@ -8,6 +8,7 @@ service uses the given database (no local server is started when all three are s
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -79,6 +80,7 @@ class LocalStack:
     def _record(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         record = {
+            "owner_pid": os.getpid(),  # `saga stack down` asks this process to stop everything in order
             "environment": self.environment(),
             "started": {
                 "kafka": {"nodes": self.kafka_nodes, "pids": self.kafka.pids} if self.kafka else None,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 PARKED = "parked"
 RETRIED = "retried"
 DISCARDED = "discarded"
+STATUSES = (PARKED, RETRIED, DISCARDED)
 
 
 @dataclass(frozen=True)

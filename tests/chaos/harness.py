@@ -24,19 +24,23 @@ from typing import Any
 
 import httpx
 import psycopg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaProducer
 
 from common import migrations
 from common.config import Service, Settings, load_settings
 from common.infra.ports import free_port, wait_for_port
 from common.infra.stack import LocalStack
-from common.kafka import ensure_topics
+from common.kafka import CONSUMED_TOPICS, ensure_topics, group_id
+from common.ops.groups import commit_moves, partition_states
+from common.ops.offsets import ToBeginning, plan_replay
 from common.supervisor import ServiceProcess
-from tests.invariants import GROUPS, Report, topic_partitions, wait_until_quiet
+from tests.invariants import Report, wait_until_quiet
 
 SAGAS = int(os.environ.get("CHAOS_SAGAS", "60"))
 RATE = float(os.environ.get("CHAOS_RATE", "6"))  # sagas started per second: a steady stream, not a burst
+# Seconds between faults is multiplied by this. Each SIGKILLed consumer stalls its group for the 10 s session
+# timeout, so a long run spaces kills out (e.g. 4) or the groups never get to work between two stalls.
+FAULT_SPACING = float(os.environ.get("CHAOS_FAULT_SPACING", "1"))
 ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 KIND_WEIGHTS = {"happy": 70, "out_of_stock": 10, "declined": 10, "cancel": 10}
 EXPECTED = {
@@ -267,7 +271,7 @@ class ShopLoad:
         **kwargs: Any,
     ) -> Any:
         """Retry through outages (refused connections, 503, 404 for an order not created yet) for a while."""
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while True:
             try:
                 response = http.request(method, f"{self.chaos.url(service)}{path}", **kwargs)
@@ -344,7 +348,8 @@ def _statuses(chaos: ChaosStack) -> dict[str, str]:
 
 
 def every(seconds: float, while_: Callable[[], bool], action: Callable[[], None], jitter: float = 0.5) -> int:
-    """Run `action` every `seconds` (± jitter) while `while_()`; returns how many times it ran."""
+    """Run `action` every `seconds` times FAULT_SPACING (± jitter) while `while_()`; returns the count."""
+    seconds *= FAULT_SPACING
     count = 0
     rng = random.Random(11)
     while while_():
@@ -357,20 +362,11 @@ def every(seconds: float, while_: Callable[[], bool], action: Callable[[], None]
 
 
 async def rewind_group(bootstrap: str, service: Service) -> int:
-    """Commit offset 0 on every partition the group reads; returns how many events it will see again."""
-    topics = GROUPS[service.value]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=f"saga-{service.value}", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partitions = await topic_partitions(bootstrap, topics)
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: OffsetAndMetadata(0, "") for tp in partitions})
-        return sum(ends.values())
-    finally:
-        await consumer.stop()
+    """Rewind the service's group to the beginning of every topic; returns how many events it sees again."""
+    group = group_id(service)
+    moves = plan_replay(await partition_states(bootstrap, group, CONSUMED_TOPICS[service]), ToBeginning())
+    await commit_moves(bootstrap, group, moves)
+    return sum(move.replayed for move in moves)
 
 
 async def produce_raw(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> None:

@@ -7,6 +7,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class Platform:
     processes: dict[Service, ServiceProcess]
     database_urls: dict[str, str]
     bootstrap: str
+    environment: dict[str, str]
 
     def url(self, service: Service) -> str:
         return self.settings.base_url(service)
@@ -41,12 +43,12 @@ class Platform:
         process.wait_ready()
 
 
-@pytest.fixture(scope="session")
-def platform(local_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    state = tmp_path_factory.mktemp("platform")
+@contextmanager
+def running_platform(stack_environment: dict[str, str], state: Path) -> Iterator[Platform]:
+    """The three services as real processes on the given Kafka and databases, stopped on exit."""
     env = {
         **os.environ,
-        **local_stack.environment(),
+        **stack_environment,
         "SAGA_STATE_DIR": str(state),
         "ORDER_DELIVERY_DEADLINE_SECONDS": str(DEADLINE_SECONDS),
         "PAYMENT_GATEWAY_TIMEOUT_SECONDS": "0.2",
@@ -72,10 +74,16 @@ def platform(local_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     try:
         for process in processes.values():
             process.wait_ready(timeout=90)
-        yield Platform(settings, processes, database_urls, settings.kafka_bootstrap_servers or "")
+        yield Platform(settings, processes, database_urls, settings.kafka_bootstrap_servers or "", env)
     finally:
         for process in processes.values():
             process.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(local_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(local_stack.environment(), tmp_path_factory.mktemp("platform")) as running:
+        yield running
 
 
 class Shop:

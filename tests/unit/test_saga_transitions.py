@@ -14,6 +14,7 @@ from order.saga import (
     OrderStatus,
     Outcome,
     SagaInput,
+    awaiting,
     can_cancel,
     decide,
     is_terminal,
@@ -126,3 +127,8 @@ def test_terminal_and_cancellable_statuses(
 ) -> None:
     assert is_terminal(status) is terminal
     assert can_cancel(status) is cancellable
+
+
+@pytest.mark.parametrize("status", list(OrderStatus))
+def test_every_status_but_a_terminal_one_says_what_it_waits_for(status: OrderStatus) -> None:
+    assert (awaiting(status) is None) == is_terminal(status)

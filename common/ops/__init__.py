@@ -1,0 +1,1 @@
+"""Operator tooling behind the `saga` command: inspecting orders, tailing topics, replays, rebuilds."""

@@ -1,0 +1,85 @@
+"""The three services' HTTP APIs as the operator CLI calls them, with errors an operator can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from common.config import Service, Settings
+
+
+class ServiceUnavailable(Exception):
+    """The service did not answer (not running, wrong URL, or failing)."""
+
+
+class NotFound(Exception):
+    """The service answered 404."""
+
+
+class Refused(Exception):
+    """The service answered 4xx with a reason (e.g. 409 not retryable)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServiceApis:
+    def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
+        self._settings = settings
+        self._http = httpx.Client(timeout=timeout)
+
+    def __enter__(self) -> ServiceApis:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.close()
+
+    def url(self, service: Service) -> str:
+        return self._settings.base_url(service)
+
+    def get(self, service: Service, path: str, **params: Any) -> Any:
+        return self._call("GET", service, path, params)
+
+    def post(self, service: Service, path: str) -> Any:
+        return self._call("POST", service, path, {})
+
+    def get_or_none(self, service: Service, path: str, **params: Any) -> Any:
+        try:
+            return self.get(service, path, **params)
+        except NotFound:
+            return None
+
+    def _call(self, method: str, service: Service, path: str, params: dict[str, Any]) -> Any:
+        url = f"{self.url(service)}{path}"
+        try:
+            response = self._http.request(
+                method, url, params={k: v for k, v in params.items() if v is not None}
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(
+                f"the {service.value} service is not reachable at {self.url(service)} "
+                f"({exc.__class__.__name__}); is it running? (`saga run`, or set {service.value.upper()}_URL)"
+            ) from exc
+        if response.status_code == 404:
+            raise NotFound(_message(response))
+        if response.status_code >= 500:
+            raise ServiceUnavailable(f"{service.value} answered {response.status_code}: {_message(response)}")
+        if response.status_code >= 400:
+            raise Refused(response.status_code, _message(response))
+        return response.json()
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and "message" in error:
+            return str(error["message"])
+        if "message" in body:
+            return str(body["message"])
+    return response.text[:200]

@@ -1,0 +1,57 @@
+"""What every `saga` command shares: the consoles, the exit codes scripts rely on, and failing clearly."""
+
+from __future__ import annotations
+
+import json
+from enum import IntEnum
+
+import typer
+from rich.console import Console
+
+from common.config import Settings, load_settings
+
+console = Console()
+err = Console(stderr=True)
+
+
+class Exit(IntEnum):
+    """Exit codes of the `saga` command (documented in README.md)."""
+
+    OK = 0
+    USAGE = 2  # wrong arguments or missing configuration
+    UNAVAILABLE = 3  # a service, the broker or a database did not answer
+    FAILED = 4  # the operation ran and failed (e.g. a service refused it)
+    NOT_FOUND = 5  # no such order, dead letter, ...
+    CONFLICT = 6  # not now: the service's workers are running, the target database is not empty
+    DIFFERENT = 7  # a rebuild differs from the live state
+
+
+def fail(message: str, code: Exit = Exit.FAILED) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(int(code))
+
+
+def operator_settings() -> Settings:
+    """Settings from the environment, completed from the local stack `saga run` recorded, if any.
+
+    An operator's shell usually lacks the variables `saga run` handed its services; the stack record in
+    the state folder has them. Variables that are set always win.
+    """
+    settings = load_settings()
+    record = settings.state_dir / "stack.json"
+    if not record.exists():
+        return settings
+    recorded = json.loads(record.read_text()).get("environment", {})
+    fields = {**{k: v for k, v in recorded.items() if isinstance(v, str)}}
+    current = settings.model_dump(by_alias=True)
+    merged = {**fields, **{k: v for k, v in current.items() if v is not None}}
+    return Settings.model_validate(merged)
+
+
+def require_bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap_servers:
+        raise fail(
+            "KAFKA_BOOTSTRAP_SERVERS is not set and no local stack is running (start one with `saga run`)",
+            Exit.USAGE,
+        )
+    return settings.kafka_bootstrap_servers

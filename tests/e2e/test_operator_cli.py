@@ -1,0 +1,390 @@
+"""The operator's `saga` command on the real stack: the command as a process, the services as processes.
+
+The module runs its own Kafka and PostgreSQL (topics are per broker, and a replay or a rebuild looks at
+everything on them), some finished and some waiting sagas, then inspects, tails, parks, replays and
+rebuilds — and cross-checks replays with Apache Kafka's own consumer-group tool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from common.config import Service, load_settings
+from common.infra.kafka import ensure_kafka_jars, kafka_tool_command
+from common.infra.stack import LocalStack
+from common.kafka import CONSUMED_TOPICS, group_id
+from common.ops.groups import group_members, partition_states
+from tests.chaos.harness import produce_raw
+from tests.e2e.conftest import Platform, Shop, running_platform
+from tests.invariants import consumer_lag, wait_until_quiet
+
+SAGA = str(Path(sys.executable).with_name("saga"))
+GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
+
+
+@dataclass
+class OpsWorld:
+    stack: LocalStack
+    platform: Platform
+    orders: dict[str, str]  # what each order is for → order_id
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsWorld]:
+    stack = LocalStack(load_settings(), state_dir=tmp_path_factory.mktemp("ops-stack"))
+    stack.start()
+    try:
+        with running_platform(stack.environment(), tmp_path_factory.mktemp("ops-platform")) as platform:
+            shop = Shop(platform)
+            sku, empty = shop.stock(100), shop.stock(0)
+            orders = {
+                "completed": shop.checkout([(sku, 2)])["order_id"],
+                "completed-2": shop.checkout([(sku, 1)])["order_id"],
+                "out-of-stock": shop.checkout([(empty, 1)])["order_id"],
+                "declined": shop.checkout([(sku, 1)], card="tok_declined")["order_id"],
+                "cancelled": shop.checkout([(sku, 3)])["order_id"],
+                "waiting": shop.checkout([(sku, 1)])["order_id"],
+            }
+            for name in ("completed", "completed-2"):
+                shop.ship_and_deliver(orders[name])
+                shop.wait_for(orders[name], "COMPLETED")
+            shop.wait_for(orders["cancelled"], "SCHEDULED")
+            shop.http.post(shop.url(Service.ORDER, f"/orders/{orders['cancelled']}/cancel"))
+            shop.wait_for(orders["cancelled"], "REFUNDED")
+            shop.wait_for(orders["out-of-stock"], "REFUNDED")
+            shop.wait_for(orders["declined"], "REJECTED")
+            shop.wait_for(orders["waiting"], "SCHEDULED")
+            shop.http.close()
+            wait_until_quiet(platform.database_urls, platform.bootstrap)
+            yield OpsWorld(stack, platform, orders)
+    finally:
+        stack.stop()
+
+
+def saga(world: OpsWorld, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**world.platform.environment, "COLUMNS": "250", **env}
+    return subprocess.run(
+        [SAGA, *args], env=environment, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def saga_json(world: OpsWorld, *args: str) -> Any:
+    result = saga(world, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def group_tool(world: OpsWorld, *args: str) -> str:
+    settings = load_settings()
+    jars = ensure_kafka_jars(settings.cache_dir, settings.kafka_version)
+    command = kafka_tool_command(jars, GROUP_TOOL, "--bootstrap-server", world.platform.bootstrap, *args)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def tool_offsets(world: OpsWorld, service: Service) -> dict[tuple[str, int], int | None]:
+    """CURRENT-OFFSET per partition, as Kafka's consumer-group tool describes the service's group."""
+    output = group_tool(world, "--describe", "--group", group_id(service))
+    offsets = {}
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] == group_id(service) and fields[1] in CONSUMED_TOPICS[service]:
+            offsets[(fields[1], int(fields[2]))] = None if fields[3] == "-" else int(fields[3])
+    assert offsets, f"no offsets in the tool's output:\n{output}"
+    return offsets
+
+
+def our_offsets(world: OpsWorld, service: Service) -> dict[tuple[str, int], int | None]:
+    """The group's committed offset per partition (None: never committed), as `saga` reads it."""
+    states = asyncio.run(
+        partition_states(world.platform.bootstrap, group_id(service), CONSUMED_TOPICS[service])
+    )
+    return {(s.topic, s.partition): s.committed for s in states}
+
+
+def effects(world: OpsWorld) -> dict[str, Any]:
+    """Every effect a replay must not repeat: charges, refunds, stock, orders, emitted events, inbox."""
+    urls = {
+        name: url.replace("postgresql+psycopg://", "postgresql://")
+        for name, url in world.platform.database_urls.items()
+    }
+    queries = {
+        "payment": [
+            "SELECT order_id, status, amount_minor FROM payments ORDER BY order_id",
+            "SELECT payment_id, status, attempts FROM refunds ORDER BY payment_id",
+            "SELECT count(*) FROM processed_events",
+        ],
+        "delivery": [
+            "SELECT sku, on_hand, reserved, shipped FROM stock ORDER BY sku",
+            "SELECT order_id, status FROM shipments ORDER BY order_id",
+            "SELECT count(*) FROM processed_events",
+        ],
+        "order": [
+            "SELECT order_id, status, cancel_reason FROM orders ORDER BY order_id",
+            "SELECT count(*) FROM order_timeline",
+            "SELECT count(*) FROM processed_events",
+        ],
+    }
+    snapshot: dict[str, Any] = {}
+    for name, statements in queries.items():
+        with psycopg.connect(urls[name]) as conn:
+            snapshot[name] = [conn.execute(statement).fetchall() for statement in statements]
+    ends = asyncio.run(partition_states(world.platform.bootstrap, "nobody", [s.value for s in Service]))
+    snapshot["topic_ends"] = {(s.topic, s.partition): s.end for s in ends}
+    return snapshot
+
+
+def inbox_counts(world: OpsWorld, service: Service) -> tuple[int, int]:
+    """(events the service applied, redelivered events it recognised as duplicates)."""
+    url = world.platform.database_urls[service.value].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        applied = conn.execute("SELECT count(*) FROM processed_events").fetchone()
+        counted = conn.execute(
+            "SELECT duplicates FROM consumer_counters WHERE consumer = %s", (service.value,)
+        ).fetchone()
+    assert applied is not None
+    return int(applied[0]), int(counted[0]) if counted else 0
+
+
+def wait_until_group_empty(world: OpsWorld, service: Service, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while asyncio.run(group_members(world.platform.bootstrap, group_id(service))):
+        assert time.monotonic() < deadline, f"{service.value}'s group did not empty after its workers stopped"
+        time.sleep(0.3)
+
+
+def wait_for_lag_zero(world: OpsWorld, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while any(asyncio.run(consumer_lag(world.platform.bootstrap)).values()):
+        assert time.monotonic() < deadline, "consumer lag did not reach zero"
+        time.sleep(0.5)
+
+
+# ─── inspecting ──────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_order_shows_the_whole_story_of_a_cancelled_order(world: OpsWorld) -> None:
+    order_id = world.orders["cancelled"]
+    story = saga_json(world, "order", order_id)
+    assert story["order"]["status"] == "REFUNDED"
+    assert story["order"]["cancel_reason"] == "customer"
+    assert story["payment"]["status"] == "REFUNDED"
+    assert story["payment"]["refund"]["status"] == "SUCCEEDED"
+    assert story["shipment"]["status"] == "RELEASED"
+    assert story["dead_letters"] == {"payment": [], "order": [], "delivery": []}
+    assert story["pending"] == []
+    kinds = [(e["kind"], e["event_type"]) for e in story["order"]["timeline"]]
+    assert ("requested", "CANCEL_REQUESTED") in kinds and ("emitted", "OrderCancelled") in kinds
+
+    human = saga(world, "order", order_id)
+    assert human.returncode == 0, human.stderr
+    assert "REFUNDED" in human.stdout and "OrderCancelled" in human.stdout
+
+
+def test_an_unknown_order_is_exit_code_5_with_a_message(world: OpsWorld) -> None:
+    result = saga(world, "order", "no-such-order")
+    assert result.returncode == 5
+    assert "no service knows order no-such-order" in result.stderr
+
+
+def test_stuck_orders_are_the_idle_non_terminal_ones_with_what_they_wait_for(world: OpsWorld) -> None:
+    time.sleep(1.5)
+    listing = saga_json(world, "orders", "--stuck", "--older-than", "1s")
+    stuck = {item["order_id"]: item for item in listing["items"]}
+    assert set(stuck) == {world.orders["waiting"]}
+    assert "Shipped" in stuck[world.orders["waiting"]]["waiting_for"]
+    assert stuck[world.orders["waiting"]]["parked"] == []
+    assert saga_json(world, "orders", "--stuck", "--older-than", "1h")["items"] == []
+
+    bad = saga(world, "orders", "--stuck", "--older-than", "soon")
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+def test_tail_prints_one_decoded_line_per_event_of_one_order(world: OpsWorld) -> None:
+    order_id = world.orders["completed"]
+    result = saga(world, "tail", "order", "--from-beginning", "--order", order_id)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[2] for line in lines] == ["OrderPlaced", "OrderCompleted"]
+    assert all(f"order={order_id}" in line for line in lines)
+
+    everything = saga(world, "tail", "delivery", "--since", "1h")
+    assert "OutOfStock" in everything.stdout and "Delivered" in everything.stdout
+
+
+# ─── dead letters ────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_dead_letters_are_listed_shown_retried_and_discarded(world: OpsWorld) -> None:
+    asyncio.run(produce_raw(world.platform.bootstrap, [("payment", b"poison-1", b"\x00not json")]))
+    deadline = time.monotonic() + 30
+    while not (letters := saga_json(world, "dead-letters", "order", "list")["items"]):
+        assert time.monotonic() < deadline, "the poison message was not parked"
+        time.sleep(0.3)
+    [letter] = letters
+    assert letter["key"] == "poison-1" and letter["status"] == "parked"
+    assert letter["error"].startswith("undecodable: not JSON")
+
+    shown = saga(world, "dead-letters", "order", "show", str(letter["id"]))
+    assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == letter["id"]
+    story = saga_json(world, "order", "poison-1")
+    assert [d["id"] for d in story["dead_letters"]["order"]] == [letter["id"]]
+
+    retried = saga(world, "dead-letters", "order", "retry", str(letter["id"]))
+    assert retried.returncode == 4, retried.stdout  # still garbage: parked again, and the exit code says so
+    assert "parked" in retried.stdout
+
+    assert saga(world, "dead-letters", "order", "retry").returncode == 2  # neither an id nor --all
+    assert saga(world, "dead-letters", "order", "discard", "999999").returncode == 5
+
+    discarded = saga(world, "dead-letters", "order", "discard", str(letter["id"]))
+    assert discarded.returncode == 0 and "discarded" in discarded.stdout
+    assert saga_json(world, "dead-letters", "order", "list")["items"] == []
+    assert saga(world, "dead-letters", "order", "retry", "--all").returncode == 0  # nothing left to retry
+
+
+# ─── replays ─────────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_replay_refuses_while_the_workers_run_and_a_dry_run_changes_nothing(world: OpsWorld) -> None:
+    before = our_offsets(world, Service.PAYMENT)
+    refused = saga(world, "replay", "payment", "--topic", "order", "--to-beginning")
+    assert refused.returncode == 6
+    assert "workers are running" in refused.stderr
+
+    dry = saga(world, "replay", "payment", "--topic", "order", "--to-beginning", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    total = sum(offset or 0 for offset in before.values())
+    assert f"{total} event(s) will be seen again" in dry.stdout
+    assert our_offsets(world, Service.PAYMENT) == before
+
+    wrong = saga(world, "replay", "payment", "--topic", "delivery", "--to-beginning")
+    assert wrong.returncode == 2 and "does not read delivery" in wrong.stderr
+    forward = saga(world, "replay", "payment", "--topic", "order", "--shift", "5")
+    assert forward.returncode == 2
+
+
+def test_replay_rewinds_the_group_as_kafka_tool_sees_it_and_causes_no_second_effect(world: OpsWorld) -> None:
+    platform = world.platform
+    before = effects(world)
+    assert our_offsets(world, Service.PAYMENT) == tool_offsets(world, Service.PAYMENT)
+    applied, duplicates_before = inbox_counts(world, Service.PAYMENT)
+
+    platform.processes[Service.PAYMENT].stop()
+    replay = subprocess.Popen(
+        [
+            SAGA,
+            "replay",
+            "payment",
+            "--topic",
+            "order",
+            "--to-beginning",
+            "--wait-for-stop",
+            "30",
+            "--timeout",
+            "120",
+        ],
+        env={**platform.environment, "COLUMNS": "250"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while any(our_offsets(world, Service.PAYMENT).values()):
+        assert replay.poll() is None, replay.communicate()
+        assert time.monotonic() < deadline, "the replay did not rewind the group"
+        time.sleep(0.3)
+    # Rewound: Kafka's own tool reads the same offsets (all at the beginning) before anyone consumes.
+    assert set(tool_offsets(world, Service.PAYMENT).values()) == {0}
+
+    platform.processes[Service.PAYMENT].start()  # the replay follows the lag down while the workers catch up
+    platform.processes[Service.PAYMENT].wait_ready()
+    stdout, stderr = replay.communicate(timeout=150)
+    assert replay.returncode == 0, stdout + stderr
+    assert "has caught up (lag 0)" in stdout
+
+    wait_for_lag_zero(world)
+    # Every event payment had applied came back and was recognised; nothing else was done with it.
+    assert inbox_counts(world, Service.PAYMENT) == (applied, duplicates_before + applied)
+    assert effects(world) == before  # no second charge or refund, nothing emitted
+    assert our_offsets(world, Service.PAYMENT) == tool_offsets(world, Service.PAYMENT)
+
+
+def test_a_rewind_done_with_kafka_tool_is_handled_as_safely_as_our_replay(world: OpsWorld) -> None:
+    platform = world.platform
+    before = effects(world)
+    applied, duplicates_before = inbox_counts(world, Service.DELIVERY)
+    platform.processes[Service.DELIVERY].stop()
+    wait_until_group_empty(world, Service.DELIVERY)
+    group_tool(
+        world,
+        "--reset-offsets",
+        "--group",
+        group_id(Service.DELIVERY),
+        "--topic",
+        "order",
+        "--to-earliest",
+        "--execute",
+    )
+    assert set(our_offsets(world, Service.DELIVERY).values()) == {0}  # we read what the tool wrote
+    platform.processes[Service.DELIVERY].start()
+    platform.processes[Service.DELIVERY].wait_ready()
+    wait_for_lag_zero(world)
+    assert inbox_counts(world, Service.DELIVERY) == (applied, duplicates_before + applied)
+    assert effects(world) == before  # no second reservation or release, nothing emitted
+    assert our_offsets(world, Service.DELIVERY) == tool_offsets(world, Service.DELIVERY)
+
+
+# ─── rebuild ─────────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_rebuild_reproduces_the_live_order_state_and_a_dry_run_leaves_the_target_untouched(
+    world: OpsWorld,
+) -> None:
+    postgres = world.stack.postgres
+    if postgres is None:
+        pytest.skip("the databases are external (ORDER_DATABASE_URL set): no server to create a target in")
+    with psycopg.connect(postgres.admin_conninfo(), autocommit=True) as admin:
+        admin.execute('CREATE DATABASE order_rebuild OWNER "order"')
+    target = f"postgresql://order@127.0.0.1:{postgres.port}/order_rebuild"
+    live_orders = len(world.orders)
+
+    dry = saga_json(world, "rebuild", "order", "--into", target, "--dry-run")
+    assert dry["committed"] is False
+    assert (dry["only_live"], dry["only_rebuilt"], dry["different"]) == ([], [], [])
+    assert dry["same"] == live_orders
+    with psycopg.connect(target) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+
+    real = saga_json(world, "rebuild", "order", "--into", target)
+    assert real["committed"] is True and real["same"] == live_orders and real["different"] == []
+    with psycopg.connect(target) as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (live_orders,)
+        assert conn.execute("SELECT count(*) FROM outbox").fetchone() == (0,)  # nothing to publish again
+
+    again = saga(world, "rebuild", "order", "--into", target)
+    assert again.returncode == 6 and "already holds orders" in again.stderr
+    payment = saga(world, "rebuild", "payment", "--into", target)
+    assert payment.returncode == 2 and "cannot be rebuilt" in payment.stderr
+
+
+# ─── errors ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_an_unreachable_broker_or_service_is_exit_code_3_with_what_was_tried(world: OpsWorld) -> None:
+    no_broker = saga(world, "tail", "order", "--from-beginning", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9")
+    assert no_broker.returncode == 3 and "127.0.0.1:9" in no_broker.stderr
+    no_service = saga(world, "order", "x", ORDER_URL="http://127.0.0.1:9")
+    assert no_service.returncode == 3 and "order service is not reachable" in no_service.stderr
