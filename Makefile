@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit install clean
+.PHONY: run test lint unit bench install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -28,6 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## Reproduces the benchmark: its own local stack, the platform and the raw chain at each offered rate.
+## Writes bench/results/ (results.json, results.md, latency.png); see bench/README.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

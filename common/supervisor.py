@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from common.config import Service
+from common import migrations
+from common.config import Service, Settings
+from common.infra.process import die_with_parent
+from common.kafka import ensure_topics
 
 
 class ServiceFailedToStart(RuntimeError):
@@ -38,8 +43,10 @@ class ServiceProcess:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                # Own session: Ctrl-C reaches the supervisor, which stops services in order.
+                # Own session: Ctrl-C reaches the supervisor, which stops services in order; and a
+                # supervisor that dies (killed test run, killed `saga run`) takes its services along.
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         finally:
             log.close()
@@ -87,3 +94,32 @@ class ServiceProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+@contextmanager
+def running_services(
+    env: Mapping[str, str], log_dir: Path, *, ready_timeout: float = 90.0
+) -> Iterator[dict[Service, ServiceProcess]]:
+    """The three services as processes with `env`: databases migrated, topics created, all ready; stopped
+    (cleanly, in reverse order) on exit. Used by the test suites and the benchmark."""
+    settings = Settings.model_validate(dict(env))
+    for service in Service:
+        url = settings.database_url(service)
+        assert url is not None, f"{service.value} has no database URL in the environment"
+        migrations.upgrade(service, url)
+    asyncio.run(ensure_topics(settings))
+    processes = {
+        service: ServiceProcess(
+            service, env=env, log_path=log_dir / f"{service.value}.log", base_url=settings.base_url(service)
+        )
+        for service in Service
+    }
+    for process in processes.values():
+        process.start()
+    try:
+        for process in processes.values():
+            process.wait_ready(timeout=ready_timeout)
+        yield processes
+    finally:
+        for process in reversed(processes.values()):
+            process.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 import uuid
@@ -15,11 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from common import migrations
 from common.config import Service, Settings
 from common.infra.ports import free_port
-from common.kafka import ensure_topics
-from common.supervisor import ServiceProcess
+from common.supervisor import ServiceProcess, running_services
 
 # Short enough for the deadline test to be quick, long enough that a slow CI machine does not hit it.
 DEADLINE_SECONDS = 8.0
@@ -60,24 +57,8 @@ def running_platform(stack_environment: dict[str, str], state: Path) -> Iterator
         env[f"{service.value.upper()}_HTTP_PORT"] = str(free_port())
     settings = Settings.model_validate(env)
     database_urls = {s.value: settings.database_url(s) or "" for s in Service}
-    for service in Service:
-        migrations.upgrade(service, database_urls[service.value])
-    asyncio.run(ensure_topics(settings))
-    processes = {
-        service: ServiceProcess(
-            service, env=env, log_path=state / f"{service.value}.log", base_url=settings.base_url(service)
-        )
-        for service in Service
-    }
-    for process in processes.values():
-        process.start()
-    try:
-        for process in processes.values():
-            process.wait_ready(timeout=90)
+    with running_services(env, state) as processes:
         yield Platform(settings, processes, database_urls, settings.kafka_bootstrap_servers or "", env)
-    finally:
-        for process in processes.values():
-            process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,226 @@
+"""`python -m bench`: start the local stack, measure the platform and the raw chain, write the report data.
+
+One command reproduces everything (`make bench`): a private Kafka and PostgreSQL under `.state/bench`,
+the three services as processes (delivery's auto-progress on, so the happy path ships and delivers by
+itself), a sweep of offered rates for the platform, then the same for the raw chain, then
+`bench/results/results.json`, `results.md` (tables) and `latency.png` (percentiles against offered load).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform as host
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import psycopg
+import typer
+from rich.console import Console
+
+from bench.cpu import sample, used
+from bench.loadgen import Driver, ShopClient, run_step
+from bench.raw_chain import RawDriver, prepare
+from bench.report import write_report
+from bench.stats import StepFigures
+from common.config import Service, Settings, load_settings
+from common.infra.ports import free_port
+from common.infra.postgres import find_binary
+from common.infra.stack import LocalStack
+from common.supervisor import running_services
+
+console = Console()
+app = typer.Typer(add_completion=False)
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _rates(text: str) -> list[float]:
+    return [float(part) for part in text.split(",") if part.strip()]
+
+
+@app.command()
+def main(
+    platform_rates: Annotated[
+        str, typer.Option(help="offered sagas/s for the platform")
+    ] = "25,50,100,150,200",
+    raw_rates: Annotated[str, typer.Option(help="offered sagas/s for the raw chain")] = "50,100,200,400,600",
+    seconds: Annotated[float, typer.Option(help="arrival window of each step (>= 60 for the ceiling)")] = 60,
+    drain: Annotated[float, typer.Option(help="seconds to wait for stragglers after a step")] = 60,
+    out: Annotated[Path, typer.Option(help="where results go")] = RESULTS,
+    quick: Annotated[bool, typer.Option("--quick", help="a few seconds at a low rate (CI)")] = False,
+    only: Annotated[str | None, typer.Option(help="measure only `platform` or `raw`")] = None,
+) -> None:
+    """Measure the platform and the raw chain at each offered rate; write results, tables and the plot."""
+    if quick:
+        platform_rates, raw_rates, seconds, drain = "5", "5", 3, 60
+    state = load_settings().state_dir.resolve() / "bench"
+    shutil.rmtree(state, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    stack = LocalStack(load_settings(), state_dir=state)
+    results: dict[str, Any] = {"machine": machine(), "seconds": seconds, "steps": {"platform": [], "raw": []}}
+    with console.status("starting Kafka and PostgreSQL…"):
+        stack.start()
+    try:
+        if only in (None, "platform"):
+            results["steps"]["platform"] = measure_platform(
+                stack, state, _rates(platform_rates), seconds, drain
+            )
+        if only in (None, "raw"):
+            results["steps"]["raw"] = measure_raw(stack, state, _rates(raw_rates), seconds, drain)
+    finally:
+        stack.stop()
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_report(results, out)
+    console.print(f"results in {out}")
+    unfinished = [s for steps in results["steps"].values() for s in steps if s["finished"] < s["accepted"]]
+    if quick and unfinished:
+        raise typer.Exit(1)  # the smoke run proves the path works: every saga must finish
+
+
+def machine() -> dict[str, Any]:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    java = subprocess.run(
+        ["java", "-version"], capture_output=True, text=True, check=False
+    ).stderr.splitlines()
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(memory / 2**30, 1),
+        "python": sys.version.split()[0],
+        "java": java[0] if java else "?",
+        "kernel": host.release(),
+        "kafka": load_settings().kafka_version,
+        "postgres": subprocess.run(
+            [find_binary("postgres"), "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
+    }
+
+
+def infrastructure_pids(stack: LocalStack) -> dict[str, int]:
+    pids: dict[str, int] = {}
+    if stack.kafka is not None:
+        pids["kafka"] = stack.kafka.pids[0]
+    if stack.postgres is not None and stack.postgres.pid is not None:
+        pids["postgres"] = stack.postgres.pid
+    return pids
+
+
+def measure_platform(
+    stack: LocalStack, state: Path, rates: list[float], seconds: float, drain: float
+) -> list[dict[str, Any]]:
+    env = {
+        **os.environ,
+        **stack.environment(),
+        "SAGA_STATE_DIR": str(state),
+        "DELIVERY_AUTO_PROGRESS_SECONDS": "0",
+        "ORDER_DELIVERY_DEADLINE_SECONDS": "120",
+        "SAGA_LOG_LEVEL": "warning",
+        **{f"{service.value.upper()}_HTTP_PORT": str(free_port()) for service in Service},
+    }
+    settings = Settings.model_validate(env)
+    with running_services(env, state) as processes:
+        delivery = settings.base_url(Service.DELIVERY)
+        for sku, units in (("BENCH-PLENTY", 1_000_000), ("BENCH-NONE", 0)):
+            httpx.put(f"{delivery}/inventory/{sku}", json={"on_hand": units}, timeout=10).raise_for_status()
+        pids = {
+            **{s.value: p.process.pid for s, p in processes.items() if p.process is not None},
+            **infrastructure_pids(stack),
+        }
+
+        def driver() -> ShopClient:
+            return ShopClient(
+                settings.base_url(Service.PAYMENT),
+                settings.base_url(Service.ORDER),
+                "BENCH-PLENTY",
+                "BENCH-NONE",
+            )
+
+        return sweep("platform", driver, settings.kafka_bootstrap_servers or "", pids, rates, seconds, drain)
+
+
+def measure_raw(
+    stack: LocalStack, state: Path, rates: list[float], seconds: float, drain: float
+) -> list[dict[str, Any]]:
+    assert stack.postgres is not None, "the raw chain needs the local PostgreSQL"
+    with psycopg.connect(stack.postgres.admin_conninfo(), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS raw_chain")
+        admin.execute("CREATE DATABASE raw_chain")
+    dsn = stack.postgres.admin_conninfo("raw_chain")
+    bootstrap = stack.kafka_bootstrap_servers
+    asyncio.run(prepare(bootstrap, dsn, load_settings().topic_partitions))
+    workers = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "bench.raw_chain", name, bootstrap, dsn],
+            stdout=subprocess.PIPE,
+            stderr=(state / f"raw-{name}.log").open("w"),
+            text=True,
+        )
+        for name in ("payment", "order", "delivery")
+    }
+    try:
+        for name, worker in workers.items():
+            assert worker.stdout is not None
+            line = worker.stdout.readline()
+            assert line.strip() == "ready", f"raw {name} worker did not start (see {state}/raw-{name}.log)"
+        time.sleep(5)  # let the three consumer groups settle their assignments before timing
+        pids = {f"raw-{name}": worker.pid for name, worker in workers.items()} | infrastructure_pids(stack)
+        return sweep("raw", lambda: RawDriver(bootstrap, dsn), bootstrap, pids, rates, seconds, drain)
+    finally:
+        for worker in workers.values():
+            worker.terminate()
+            worker.wait(10)
+
+
+def sweep(
+    name: str,
+    new_driver: Callable[[], Driver],
+    bootstrap: str,
+    pids: dict[str, int],
+    rates: list[float],
+    seconds: float,
+    drain: float,
+) -> list[dict[str, Any]]:
+    steps = []
+    for rate in rates:
+        console.print(f"{name}: offering {rate:g} sagas/s for {seconds:g} s…")
+        before = sample(pids)
+        figures, details = asyncio.run(_one_step(new_driver(), bootstrap, rate, seconds, drain))
+        cpu = used(before, sample(pids))
+        per_saga = {process: seconds_ / max(figures.finished, 1) for process, seconds_ in cpu.items()}
+        step = {**asdict(figures), **details, "cpu_seconds": cpu, "cpu_ms_per_saga": _ms(per_saga)}
+        steps.append(step)
+        console.print(_line(figures))
+    return steps
+
+
+async def _one_step(driver: Driver, bootstrap: str, rate: float, seconds: float, drain: float) -> Any:
+    await driver.start()
+    try:
+        return await run_step(driver, bootstrap, rate, seconds, drain_seconds=drain)
+    finally:
+        await driver.close()
+
+
+def _ms(per_saga: dict[str, float]) -> dict[str, float]:
+    return {process: round(value * 1000, 2) for process, value in per_saga.items()}
+
+
+def _line(f: StepFigures) -> str:
+    verdict = "sustainable" if f.sustainable else "NOT sustainable"
+    return (
+        f"  offered {f.offered_rate:g}/s: completed {f.completed_per_second:.1f}/s, "
+        f"{f.finished}/{f.accepted} finished, p50 {f.p50_ms:.0f} ms, p95 {f.p95_ms:.0f} ms, "
+        f"p99 {f.p99_ms:.0f} ms, max {f.max_ms:.0f} ms, "
+        f"backlog {f.backlog_growth_per_second:+.1f}/s: {verdict}"
+    )
+
+
+if __name__ == "__main__":
+    app()

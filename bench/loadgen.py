@@ -1,0 +1,207 @@
+"""Open-loop checkouts against the running platform, timed by the events on the topics (no polling).
+
+Checkouts start on a fixed schedule whatever the platform's answers (open loop: a slow platform meets the
+same arrivals and its backlog grows, as with real customers). A saga's latency is the time from its
+`202 Accepted` to its terminal event, seen by a consumer of the `order` and `payment` topics in this
+process: OrderCompleted (COMPLETED), PaymentRefunded (REFUNDED after a stock-out or a customer cancel),
+PaymentFailed (REJECTED). Order records REJECTED and REFUNDED when it consumes those payment events, a
+hop later; the figure is the saga's business outcome, not order's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from bench.stats import StepFigures, summarise
+from common.ops.groups import topic_partitions
+
+# The saga mix of the benchmark (issue #6): happy path, stock-out, declined card, customer cancel.
+MIX = {"happy": 0.80, "out_of_stock": 0.10, "declined": 0.05, "cancel": 0.05}
+TERMINAL = {"OrderCompleted": "COMPLETED", "PaymentRefunded": "REFUNDED", "PaymentFailed": "REJECTED"}
+ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+
+
+@dataclass
+class Tracker:
+    """When each saga was accepted and when it ended (monotonic seconds)."""
+
+    accepted: dict[str, float] = field(default_factory=dict)
+    ended: dict[str, float] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    # Terminal events that arrived before the client had read the 202 (a declined card ends fast).
+    early: dict[str, tuple[float, str]] = field(default_factory=dict)
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def accept(self, order_id: str) -> None:
+        now = time.monotonic()
+        self.accepted[order_id] = now
+        if order_id in self.early:
+            _, outcome = self.early.pop(order_id)
+            self._finish(order_id, outcome, now)
+
+    def end(self, order_id: str, outcome: str, at: float) -> None:
+        if order_id in self.ended:
+            return
+        if order_id not in self.accepted:
+            self.early[order_id] = (at, outcome)
+            return
+        self._finish(order_id, outcome, at)
+
+    def _finish(self, order_id: str, outcome: str, at: float) -> None:
+        self.ended[order_id], self.outcomes[order_id] = at, outcome
+        if len(self.ended) == len(self.accepted):
+            self.drained.set()
+
+    def in_flight(self) -> int:
+        return sum(1 for order_id in self.accepted if order_id not in self.ended)
+
+
+async def watch_terminal_events(
+    bootstrap: str, topics: Sequence[str], tracker: Tracker, ready: asyncio.Event
+) -> None:
+    """Consume `topics` from their current ends; record each saga's terminal event time."""
+    partitions = await topic_partitions(bootstrap, topics)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        for tp, end in (await consumer.end_offsets(partitions)).items():
+            consumer.seek(tp, end)
+        ready.set()
+        while True:
+            batches = await consumer.getmany(timeout_ms=100)
+            now = time.monotonic()
+            for records in batches.values():
+                for record in records:
+                    event = json.loads(record.value)
+                    outcome = TERMINAL.get(event.get("type"))
+                    if outcome:
+                        tracker.end(event["order_id"], outcome, now)
+    finally:
+        await consumer.stop()
+
+
+class Driver(Protocol):
+    """Starts one saga of a kind and records its acceptance in the tracker."""
+
+    mix: dict[str, float]
+    terminal_topics: tuple[str, ...]
+
+    async def start(self) -> None: ...
+
+    async def saga(self, kind: str, tracker: Tracker) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ShopClient:
+    """The platform's driver: checkouts over HTTP, as an e-commerce backend sends them."""
+
+    mix = MIX
+    terminal_topics = ("order", "payment")
+
+    def __init__(self, payment_url: str, order_url: str, plenty_sku: str, empty_sku: str) -> None:
+        limits = httpx.Limits(max_connections=400, max_keepalive_connections=100)
+        self.http = httpx.AsyncClient(timeout=30, limits=limits)
+        self.payment_url, self.order_url = payment_url, order_url
+        self.plenty, self.empty = plenty_sku, empty_sku
+
+    async def start(self) -> None:
+        """Nothing to open: the HTTP client connects on first use."""
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def saga(self, kind: str, tracker: Tracker) -> None:
+        body = {
+            "customer_id": "bench",
+            "currency": "EUR",
+            "payment_method": "tok_declined" if kind == "declined" else "tok_visa",
+            "lines": [
+                {
+                    "sku": self.empty if kind == "out_of_stock" else self.plenty,
+                    "quantity": 1,
+                    "unit_price_minor": 999,
+                }
+            ],
+            "shipping_address": ADDRESS,
+        }
+        response = await self.http.post(
+            f"{self.payment_url}/checkout", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+        )
+        if response.status_code != 202:
+            tracker.refused.append(f"checkout {response.status_code}: {response.text[:200]}")
+            return
+        order_id = response.json()["order_id"]
+        tracker.accept(order_id)
+        if kind == "cancel":
+            await self._cancel(order_id, tracker)
+
+    async def _cancel(self, order_id: str, tracker: Tracker) -> None:
+        """The customer cancels right away; until order has seen the payment the order is unknown (404)."""
+        for _ in range(200):
+            response = await self.http.post(f"{self.order_url}/orders/{order_id}/cancel")
+            if response.status_code in (202, 409):  # 409: shipped already, the saga completes instead
+                return
+            await asyncio.sleep(0.02)
+        tracker.refused.append(f"cancel of {order_id} never accepted")
+
+
+async def run_step(
+    client: Driver,
+    bootstrap: str,
+    rate: float,
+    seconds: float,
+    *,
+    drain_seconds: float = 60.0,
+    seed: int = 1,
+    on_tick: Callable[[float, int, int], None] | None = None,
+) -> tuple[StepFigures, dict[str, Any]]:
+    """Offer `rate` checkouts/s for `seconds`, wait for the stragglers, and summarise."""
+    tracker = Tracker()
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(watch_terminal_events(bootstrap, client.terminal_topics, tracker, ready))
+    await ready.wait()
+    rng = random.Random(seed)
+    kinds = rng.choices(list(client.mix), weights=list(client.mix.values()), k=int(rate * seconds))
+    started = time.monotonic()
+    backlog: list[tuple[float, float]] = []
+    tasks = []
+    for index, kind in enumerate(kinds):
+        await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(client.saga(kind, tracker)))
+        elapsed = time.monotonic() - started
+        if not backlog or elapsed - backlog[-1][0] >= 1.0:
+            backlog.append((elapsed, float(tracker.in_flight())))
+            if on_tick is not None:
+                on_tick(elapsed, len(tracker.accepted), len(tracker.ended))
+    window_end = started + seconds
+    await asyncio.gather(*tasks)
+    if tracker.in_flight():
+        tracker.drained.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(tracker.drained.wait(), drain_seconds)
+    watcher.cancel()
+    await asyncio.gather(watcher, return_exceptions=True)
+    latencies = [tracker.ended[o] - tracker.accepted[o] for o in tracker.ended]
+    in_window = sum(1 for at in tracker.ended.values() if at <= window_end)
+    figures = summarise(rate, seconds, latencies, len(tracker.accepted), backlog, in_window)
+    details = {
+        "outcomes": {kind: list(tracker.outcomes.values()).count(kind) for kind in set(TERMINAL.values())},
+        "refused": tracker.refused[:5],
+        "unfinished": tracker.in_flight(),
+        "backlog": backlog,
+    }
+    return figures, details

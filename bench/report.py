@@ -1,0 +1,73 @@
+"""The benchmark's tables (results.md) and plot (latency.png), from results.json's data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+
+def write_report(results: dict[str, Any], out: Path) -> None:
+    (out / "results.md").write_text(tables(results))
+    plot(results, out / "latency.png")
+
+
+def max_sustainable(steps: list[dict[str, Any]]) -> float | None:
+    """The highest offered rate whose run was sustainable (every saga finished, backlog flat)."""
+    good = [step["offered_rate"] for step in steps if step["sustainable"]]
+    return max(good) if good else None
+
+
+def tables(results: dict[str, Any]) -> str:
+    lines = [f"Arrival window per step: {results['seconds']:g} s. Machine: {results['machine']}", ""]
+    for name, steps in results["steps"].items():
+        best = max_sustainable(steps)
+        lines += [
+            f"### {name} (max sustainable: {best:g} sagas/s)" if best else f"### {name} (none sustainable)",
+            "",
+            "| offered/s | completed/s | finished | p50 ms | p95 ms | p99 ms | max ms | backlog/s "
+            "| sustainable | CPU ms per saga |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for step in steps:
+            cpu = ", ".join(f"{process} {ms:g}" for process, ms in step["cpu_ms_per_saga"].items())
+            lines.append(
+                f"| {step['offered_rate']:g} | {step['completed_per_second']:.1f} | "
+                f"{step['finished']}/{step['accepted']} | {step['p50_ms']:.0f} | {step['p95_ms']:.0f} | "
+                f"{step['p99_ms']:.0f} | {step['max_ms']:.0f} | {step['backlog_growth_per_second']:+.1f} | "
+                f"{'yes' if step['sustainable'] else 'no'} | {cpu} |"
+            )
+        lines.append("")
+    platform = max_sustainable(results["steps"].get("platform", []))
+    raw = max_sustainable(results["steps"].get("raw", []))
+    if platform and raw:
+        lines.append(f"Platform / raw chain (max sustainable): {platform:g} / {raw:g} = {platform / raw:.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(8, 5))
+    styles = {"platform": "-", "raw": "--"}
+    for name, steps in results["steps"].items():
+        rates = [step["offered_rate"] for step in steps]
+        for percentile, marker in (("p50_ms", "o"), ("p95_ms", "s"), ("p99_ms", "^")):
+            axis.plot(
+                rates,
+                [step[percentile] for step in steps],
+                styles.get(name, "-"),
+                marker=marker,
+                label=f"{name} {percentile[:3]}",
+            )
+    axis.set_xlabel("offered load (sagas/s)")
+    axis.set_ylabel("accepted → terminal (ms)")
+    axis.set_yscale("log")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    axis.set_title("Saga latency percentiles against offered load")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,73 @@
+"""Figures of one benchmark step: latency percentiles, rates, whether the backlog held. Pure."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values (NaN for none)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of (x, y) points; 0 for fewer than two distinct x."""
+    if len(points) < 2:
+        return 0.0
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if spread == 0:
+        return 0.0
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+
+
+@dataclass(frozen=True)
+class StepFigures:
+    offered_rate: float
+    seconds: float
+    accepted: int
+    finished: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    completed_per_second: float
+    backlog_growth_per_second: float
+    sustainable: bool
+
+
+def summarise(
+    offered_rate: float,
+    seconds: float,
+    latencies_s: Sequence[float],
+    accepted: int,
+    backlog: Sequence[tuple[float, float]],
+    finished_in_window: int,
+) -> StepFigures:
+    """Business rule of "sustainable": every accepted saga finished, and over the second half of the run
+    the backlog (accepted, not yet terminal) grew by less than 2 % of the offered rate per second — a
+    backlog that keeps growing means the platform falls behind however long the run.
+    """
+    ordered = sorted(latencies_s)
+    second_half = [(t, b) for t, b in backlog if t >= seconds / 2]
+    growth = slope(second_half)
+    finished = len(ordered)
+    return StepFigures(
+        offered_rate=offered_rate,
+        seconds=seconds,
+        accepted=accepted,
+        finished=finished,
+        p50_ms=percentile(ordered, 0.50) * 1000,
+        p95_ms=percentile(ordered, 0.95) * 1000,
+        p99_ms=percentile(ordered, 0.99) * 1000,
+        max_ms=(ordered[-1] * 1000) if ordered else math.nan,
+        completed_per_second=finished_in_window / seconds if seconds else 0.0,
+        backlog_growth_per_second=growth,
+        sustainable=finished == accepted and accepted > 0 and growth < 0.02 * offered_rate,
+    )
