@@ -48,10 +48,8 @@ def _rates(text: str) -> list[float]:
 
 @app.command()
 def main(
-    platform_rates: Annotated[
-        str, typer.Option(help="offered sagas/s for the platform")
-    ] = "25,50,100,150,200",
-    raw_rates: Annotated[str, typer.Option(help="offered sagas/s for the raw chain")] = "50,100,200,400,600",
+    platform_rates: Annotated[str, typer.Option(help="offered sagas/s for the platform")] = "4,6,8,10,12",
+    raw_rates: Annotated[str, typer.Option(help="offered sagas/s for the raw chain")] = "25,50,100,200,300",
     seconds: Annotated[float, typer.Option(help="arrival window of each step (>= 60 for the ceiling)")] = 60,
     drain: Annotated[float, typer.Option(help="seconds to wait for stragglers after a step")] = 60,
     out: Annotated[Path, typer.Option(help="where results go")] = RESULTS,

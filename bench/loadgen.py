@@ -43,6 +43,11 @@ class Tracker:
     # Terminal events that arrived before the client had read the 202 (a declined card ends fast).
     early: dict[str, tuple[float, str]] = field(default_factory=dict)
     drained: asyncio.Event = field(default_factory=asyncio.Event)
+    # Orders the order service has placed (seen as OrderPlaced): a customer can cancel only those.
+    placed: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def placed_event(self, order_id: str) -> asyncio.Event:
+        return self.placed.setdefault(order_id, asyncio.Event())
 
     def accept(self, order_id: str) -> None:
         now = time.monotonic()
@@ -86,6 +91,8 @@ async def watch_terminal_events(
             for records in batches.values():
                 for record in records:
                     event = json.loads(record.value)
+                    if event.get("type") == "OrderPlaced":
+                        tracker.placed_event(event["order_id"]).set()
                     outcome = TERMINAL.get(event.get("type"))
                     if outcome:
                         tracker.end(event["order_id"], outcome, now)
@@ -150,13 +157,16 @@ class ShopClient:
             await self._cancel(order_id, tracker)
 
     async def _cancel(self, order_id: str, tracker: Tracker) -> None:
-        """The customer cancels right away; until order has seen the payment the order is unknown (404)."""
-        for _ in range(200):
-            response = await self.http.post(f"{self.order_url}/orders/{order_id}/cancel")
-            if response.status_code in (202, 409):  # 409: shipped already, the saga completes instead
-                return
-            await asyncio.sleep(0.02)
-        tracker.refused.append(f"cancel of {order_id} never accepted")
+        """The customer cancels as soon as the order exists (its OrderPlaced is on the topic): one request,
+        not a polling loop that would load the order service with 404s while it is behind."""
+        try:
+            await asyncio.wait_for(tracker.placed_event(order_id).wait(), 300)
+        except TimeoutError:
+            tracker.refused.append(f"order {order_id} was never placed")
+            return
+        response = await self.http.post(f"{self.order_url}/orders/{order_id}/cancel")
+        if response.status_code not in (202, 409):  # 409: shipped already, the saga completes instead
+            tracker.refused.append(f"cancel of {order_id}: {response.status_code} {response.text[:200]}")
 
 
 async def run_step(

@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         async def progress_shipments() -> None:
             await auto_progress(context.engine, after, context.relay.wake)
 
-        periodic(app, max(0.2, min(1.0, settings.auto_progress_seconds / 2)), progress_shipments)
+        # Swept at half the delay (at least every 50 ms: two indexed queries, cheap when nothing is due).
+        periodic(app, max(0.05, min(1.0, settings.auto_progress_seconds / 2)), progress_shipments)
     attach_api(app, context)
     return app
