@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
+import psycopg
 import typer
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from common import migrations
 from common.config import Service, Settings, database_env_var
@@ -467,13 +469,16 @@ def rebuild(
     assert target is not None
     if target == live:
         raise fail("--into is the live database; rebuild into an empty one", Exit.USAGE)
-    if not dry_run:
-        migrations.upgrade(Service.ORDER, target)
     deadline = timedelta(seconds=settings.delivery_deadline_seconds)
     try:
+        if not dry_run:
+            migrations.upgrade(Service.ORDER, target)
         report = _kafka(bootstrap, rebuild_order(bootstrap, target, live, deadline=deadline, dry_run=dry_run))
     except TargetNotEmpty as exc:
         raise fail(str(exc), Exit.CONFLICT) from exc
+    except (DBAPIError, psycopg.OperationalError) as exc:
+        problem = f"a database is not reachable or refused the rebuild: {str(exc).splitlines()[0]}"
+        raise fail(problem, Exit.UNAVAILABLE) from exc
     diff = report.diff
     summary = {
         "events_read": report.events_read,

@@ -388,3 +388,5 @@ def test_an_unreachable_broker_or_service_is_exit_code_3_with_what_was_tried(wor
     assert no_broker.returncode == 3 and "127.0.0.1:9" in no_broker.stderr
     no_service = saga(world, "order", "x", ORDER_URL="http://127.0.0.1:9")
     assert no_service.returncode == 3 and "order service is not reachable" in no_service.stderr
+    no_database = saga(world, "rebuild", "order", "--into", "postgresql://order@127.0.0.1:9/nowhere")
+    assert no_database.returncode == 3 and "database is not reachable" in no_database.stderr
