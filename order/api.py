@@ -73,7 +73,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
             if stuck_for >= 0:
                 # Not terminal and untouched since the cut-off: oldest first, they are the most urgent.
                 idle = (
-                    orders.c.status.not_in([status.value for status in TERMINAL_STATUSES]),
+                    orders.c.status.not_in([terminal.value for terminal in TERMINAL_STATUSES]),
                     orders.c.updated_at <= func.now() - timedelta(seconds=stuck_for),
                 )
                 query = query.where(*idle).order_by(orders.c.updated_at, orders.c.order_id)
