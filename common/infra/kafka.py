@@ -33,12 +33,15 @@ class KafkaSetupError(RuntimeError):
     """Kafka cannot be fetched or started; the message says what to do."""
 
 
-def kafka_tool_command(jars: Path, main_class: str, *args: str) -> list[str]:
-    """A command line running one of Kafka's own tools (e.g. the consumer-group tool) from our jars."""
+def kafka_tool_command(
+    jars: Path, main_class: str, *args: str, jvm_options: tuple[str, ...] = ("-Xmx256m",)
+) -> list[str]:
+    """A command line running a main class from Kafka's jars: the broker, or one of Kafka's own tools
+    (e.g. the consumer-group tool), with our log4j2 configuration."""
     log_config = resources.files("common.infra") / "resources" / "log4j2.properties"
     return [
         "java",
-        "-Xmx256m",
+        *jvm_options,
         f"-Dlog4j2.configurationFile={log_config}",
         "-cp",
         f"{jars}/*",
@@ -248,19 +251,8 @@ class KafkaCluster:
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
     def _java(self, main_class: str, *args: str) -> list[str]:
-        log_config = resources.files("common.infra") / "resources" / "log4j2.properties"
-        return [
-            "java",
-            "-Xms128m",
-            f"-Xmx{self.heap_mb}m",
-            "-XX:+UseSerialGC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={log_config}",
-            "-cp",
-            f"{self.jars}/*",
-            main_class,
-            *args,
-        ]
+        options = ("-Xms128m", f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-Djava.awt.headless=true")
+        return kafka_tool_command(self.jars, main_class, *args, jvm_options=options)
 
     def _format_if_needed(self, index: int) -> None:
         node_dir = self._node_dir(index)

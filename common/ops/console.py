@@ -42,10 +42,8 @@ def operator_settings() -> Settings:
     if not record.exists():
         return settings
     recorded = json.loads(record.read_text()).get("environment", {})
-    fields = {**{k: v for k, v in recorded.items() if isinstance(v, str)}}
-    current = settings.model_dump(by_alias=True)
-    merged = {**fields, **{k: v for k, v in current.items() if v is not None}}
-    return Settings.model_validate(merged)
+    current = {k: v for k, v in settings.model_dump(by_alias=True).items() if v is not None}
+    return Settings.model_validate({**recorded, **current})
 
 
 def require_bootstrap(settings: Settings) -> str:
