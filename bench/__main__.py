@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +26,7 @@ import psycopg
 import typer
 from rich.console import Console
 
-from bench.cpu import sample, used
+from bench.cpu import GENERATOR, own_cpu_seconds, sample, used
 from bench.loadgen import Driver, ShopClient, run_step
 from bench.raw_chain import RawDriver, prepare
 from bench.report import write_report
@@ -48,17 +48,20 @@ def _rates(text: str) -> list[float]:
 
 @app.command()
 def main(
-    platform_rates: Annotated[str, typer.Option(help="offered sagas/s for the platform")] = "4,6,8,10,12",
+    platform_rates: Annotated[str, typer.Option(help="offered sagas/s for the platform")] = "5,10,15,20,25",
     raw_rates: Annotated[str, typer.Option(help="offered sagas/s for the raw chain")] = "25,50,100,200,300",
     seconds: Annotated[float, typer.Option(help="arrival window of each step (>= 60 for the ceiling)")] = 60,
     drain: Annotated[float, typer.Option(help="seconds to wait for stragglers after a step")] = 60,
     out: Annotated[Path, typer.Option(help="where results go")] = RESULTS,
     quick: Annotated[bool, typer.Option("--quick", help="a few seconds at a low rate (CI)")] = False,
     only: Annotated[str | None, typer.Option(help="measure only `platform` or `raw`")] = None,
+    warmup: Annotated[
+        float, typer.Option(help="seconds at the first rate before measuring (JIT, caches, pools)")
+    ] = 15,
 ) -> None:
     """Measure the platform and the raw chain at each offered rate; write results, tables and the plot."""
     if quick:
-        platform_rates, raw_rates, seconds, drain = "5", "5", 3, 60
+        platform_rates, raw_rates, seconds, drain, warmup = "5", "5", 3, 60, 0
     state = load_settings().state_dir.resolve() / "bench"
     shutil.rmtree(state, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,10 +72,12 @@ def main(
     try:
         if only in (None, "platform"):
             results["steps"]["platform"] = measure_platform(
-                stack, state, _rates(platform_rates), seconds, drain
+                stack, state, _rates(platform_rates), Timing(seconds, drain, warmup)
             )
         if only in (None, "raw"):
-            results["steps"]["raw"] = measure_raw(stack, state, _rates(raw_rates), seconds, drain)
+            results["steps"]["raw"] = measure_raw(
+                stack, state, _rates(raw_rates), Timing(seconds, drain, warmup)
+            )
     finally:
         stack.stop()
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -110,8 +115,15 @@ def infrastructure_pids(stack: LocalStack) -> dict[str, int]:
     return pids
 
 
+@dataclass(frozen=True)
+class Timing:
+    seconds: float  # arrival window of each measured step
+    drain: float  # longest wait for stragglers after it
+    warmup: float  # unmeasured run at the first rate before the sweep
+
+
 def measure_platform(
-    stack: LocalStack, state: Path, rates: list[float], seconds: float, drain: float
+    stack: LocalStack, state: Path, rates: list[float], timing: Timing
 ) -> list[dict[str, Any]]:
     env = {
         **os.environ,
@@ -140,12 +152,10 @@ def measure_platform(
                 "BENCH-NONE",
             )
 
-        return sweep("platform", driver, settings.kafka_bootstrap_servers or "", pids, rates, seconds, drain)
+        return sweep("platform", driver, settings.kafka_bootstrap_servers or "", pids, rates, timing)
 
 
-def measure_raw(
-    stack: LocalStack, state: Path, rates: list[float], seconds: float, drain: float
-) -> list[dict[str, Any]]:
+def measure_raw(stack: LocalStack, state: Path, rates: list[float], timing: Timing) -> list[dict[str, Any]]:
     assert stack.postgres is not None, "the raw chain needs the local PostgreSQL"
     with psycopg.connect(stack.postgres.admin_conninfo(), autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS raw_chain")
@@ -169,7 +179,7 @@ def measure_raw(
             assert line.strip() == "ready", f"raw {name} worker did not start (see {state}/raw-{name}.log)"
         time.sleep(5)  # let the three consumer groups settle their assignments before timing
         pids = {f"raw-{name}": worker.pid for name, worker in workers.items()} | infrastructure_pids(stack)
-        return sweep("raw", lambda: RawDriver(bootstrap, dsn), bootstrap, pids, rates, seconds, drain)
+        return sweep("raw", lambda: RawDriver(bootstrap, dsn), bootstrap, pids, rates, timing)
     finally:
         for worker in workers.values():
             worker.terminate()
@@ -182,15 +192,19 @@ def sweep(
     bootstrap: str,
     pids: dict[str, int],
     rates: list[float],
-    seconds: float,
-    drain: float,
+    timing: Timing,
 ) -> list[dict[str, Any]]:
+    if timing.warmup > 0 and rates:
+        # Kafka's JIT, SQLAlchemy's statement caches and the connection pools warm up on the first
+        # sagas; without this the first step's CPU per saga would carry that one-off cost.
+        console.print(f"{name}: warming up at {rates[0]:g} sagas/s for {timing.warmup:g} s (not measured)…")
+        asyncio.run(_one_step(new_driver(), bootstrap, rates[0], timing.warmup, timing.drain))
     steps = []
     for rate in rates:
-        console.print(f"{name}: offering {rate:g} sagas/s for {seconds:g} s…")
-        before = sample(pids)
-        figures, details = asyncio.run(_one_step(new_driver(), bootstrap, rate, seconds, drain))
-        cpu = used(before, sample(pids))
+        console.print(f"{name}: offering {rate:g} sagas/s for {timing.seconds:g} s…")
+        before = {**sample(pids), GENERATOR: own_cpu_seconds()}
+        figures, details = asyncio.run(_one_step(new_driver(), bootstrap, rate, timing.seconds, timing.drain))
+        cpu = used(before, {**sample(pids), GENERATOR: own_cpu_seconds()})
         per_saga = {process: seconds_ / max(figures.finished, 1) for process, seconds_ in cpu.items()}
         step = {**asdict(figures), **details, "cpu_seconds": cpu, "cpu_ms_per_saga": _ms(per_saga)}
         steps.append(step)

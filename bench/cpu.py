@@ -24,6 +24,17 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+GENERATOR = "generator"
+"""The benchmark's own process: the load generator and the terminal-event watcher (and, for the raw chain,
+its driver). Reported because it runs on the same two cores as everything it measures."""
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU of this process alone (its children are the services, counted on their own)."""
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
 def sample(pids: Mapping[str, int]) -> dict[str, float]:
     return {name: cpu_seconds(pid) for name, pid in pids.items()}
 

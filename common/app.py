@@ -26,10 +26,11 @@ from common.config import Service, Settings
 from common.db import create_engine
 from common.kafka import group_id, new_idempotent_producer, publish_in_order
 from common.messaging import dead_letters
+from common.messaging.batches import consume_in_batches
 from common.messaging.dead_letters import RawMessage
 from common.messaging.inbox import forget_processed_before
 from common.messaging.relay import OutboxRelay
-from common.messaging.runner import DeadLetterNotRetryable, EventRunner, Handler
+from common.messaging.runner import BatchHandler, DeadLetterNotRetryable, EventRunner, Handler
 from common.messaging.tables import MessagingTables
 from common.metrics import render_metrics
 from common.openapi import Route, build_openapi
@@ -108,6 +109,7 @@ def create_service(
     consumes: Sequence[str],
     handlers: Mapping[str, Handler],
     description: str,
+    batch_handler: BatchHandler | None = None,
 ) -> tuple[faust.App, ServiceContext]:
     url = settings.database_url(service)
     if not url or not settings.kafka_bootstrap_servers:
@@ -128,6 +130,7 @@ def create_service(
         engine=engine,
         tables=tables,
         handlers=handlers,
+        batch_handler=batch_handler,
         emit_topic=service.value,
         on_commit=relay.wake,
     )
@@ -178,18 +181,25 @@ def _attach_consumer(app: faust.App, context: ServiceContext, topics: Sequence[s
     )
 
     # concurrency=1: with more, Faust can commit past an unfinished event (faust-streaming #606).
+    # Partitions are still applied in parallel in the sense that matters: a batch holds whatever arrived
+    # from all of them, in one transaction.
     @app.agent(source, concurrency=1, name=f"{context.service.value}-consumer")
     async def consume(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            raw = RawMessage(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-            )
-            await finish_or_exit(context.runner.process(raw))
+        async def apply(events: Sequence[Any]) -> None:
+            batch = [_raw_message(event.message) for event in events]
+            await finish_or_exit(context.runner.process_batch(batch))
+
+        await consume_in_batches(stream, apply, max_batch=context.settings.consumer_batch_max)
+
+
+def _raw_message(message: Any) -> RawMessage:
+    return RawMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+    )
 
 
 async def finish_or_exit(work: Awaitable[Any]) -> Any:

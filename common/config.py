@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     payment_gateway_url: str | None = Field(default=None, alias="PAYMENT_GATEWAY_URL")
     gateway_timeout_seconds: float = Field(default=2.0, gt=0, alias="PAYMENT_GATEWAY_TIMEOUT_SECONDS")
     refund_max_attempts: int = Field(default=5, ge=1, alias="PAYMENT_REFUND_MAX_ATTEMPTS")
+    # Most events a consumer applies in one transaction (it batches only what queued up while busy).
+    consumer_batch_max: int = Field(default=200, ge=1, alias="SAGA_CONSUMER_BATCH_MAX")
     # Longer than the topics' retention, so a replay never brings back an event the inbox forgot.
     inbox_retention_hours: float = Field(default=192.0, gt=0, alias="SAGA_INBOX_RETENTION_HOURS")
 

@@ -20,12 +20,17 @@ def new_metadata() -> MetaData:
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine on psycopg 3; `pool_pre_ping` turns a dead connection into a retry, not an error."""
+    """An async engine on psycopg 3.
+
+    No `pool_pre_ping`: it costs a round trip on every checkout, about a third of the client CPU of a
+    short transaction (measured: 2.0 ms with it, 1.3 ms without). After the server restarts, the first
+    statement on a dropped connection fails instead; SQLAlchemy then discards every pooled connection,
+    the runner retries (a transient error) and the HTTP edge answers 503, which clients retry.
+    """
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )

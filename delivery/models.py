@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Integer, Table, Text, func
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Integer, Table, Text, func, text
 
 from common.db import new_metadata
 from common.messaging.tables import define_messaging_tables
@@ -39,4 +39,11 @@ shipments = Table(
     Column("tracking_code", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The auto-progress sweep runs every few tens of milliseconds and only wants shipments still moving;
+    # without this it would scan every shipment ever made.
+    Index(
+        "ix_shipments_in_transit_updated",
+        "updated_at",
+        postgresql_where=text("status IN ('SCHEDULED', 'SHIPPED')"),
+    ),
 )

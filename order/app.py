@@ -17,12 +17,14 @@ from order.handlers import build_handlers
 
 def create_app(settings: Settings | None = None) -> faust.App:
     settings = settings or load_settings()
+    handlers, batch_handler = build_handlers(timedelta(seconds=settings.delivery_deadline_seconds))
     app, context = create_service(
         Service.ORDER,
         settings,
         tables=models.messaging,
         consumes=CONSUMED_TOPICS[Service.ORDER],
-        handlers=build_handlers(timedelta(seconds=settings.delivery_deadline_seconds)),
+        handlers=handlers,
+        batch_handler=batch_handler,
         description=(
             "Keeps each order's saga state and timeline, and cancels on stock-out, customer or timeout."
         ),

@@ -1,8 +1,11 @@
-"""Order's handlers: every input to the saga goes through `advance`, in the caller's transaction.
+"""Order's handlers: every input to the saga goes through `advance_many`, in the caller's transaction.
 
-`advance` locks the order row, asks the pure state machine what to do, and records the answer: the new
-status, the events to emit (into the outbox, by the runner or the caller) and a timeline entry for what
-was received, emitted, ignored or rejected. A rejected input is recorded and never applied.
+`advance_many` locks the orders it touches, asks the pure state machine what to do with each input in
+turn, and records the answers: the new statuses, the events to emit (into the outbox, by the runner or
+the caller) and a timeline entry for what was received, emitted, ignored or rejected. A rejected input is
+recorded and never applied. However many inputs it is given, it costs the same four statements: lock,
+insert new orders, update changed ones, append the timeline; `advance` is the one-input case the HTTP
+API, the deadline timer and the rebuild use.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.config import Service
@@ -20,7 +23,7 @@ from common.events import DecodedEvent, Envelope, new_envelope
 from common.events.order import OrderCancelled, OrderCompleted, OrderPlaced
 from common.events.payment import PaymentCompleted, PaymentFailed
 from common.events.values import Money
-from common.messaging.runner import Handler
+from common.messaging.runner import BatchHandler, Handler
 from order import models
 from order.saga import Decision, Emit, Outcome, SagaInput, decide
 
@@ -43,6 +46,16 @@ class Advanced:
     emitted: tuple[Envelope, ...]
 
 
+@dataclass(frozen=True)
+class SagaStep:
+    """One input to one order's saga: an event (`cause`), or an API call or timer (no cause)."""
+
+    order_id: str
+    saga_input: SagaInput
+    cause: Envelope | None = None
+    detail: str | None = None
+
+
 async def advance(
     conn: AsyncConnection,
     order_id: str,
@@ -52,128 +65,176 @@ async def advance(
     detail: str | None = None,
     deadline: timedelta | None = None,
 ) -> Advanced:
+    steps = [SagaStep(order_id, saga_input, cause, detail)]
+    return (await advance_many(conn, steps, deadline=deadline))[0]
+
+
+async def advance_many(
+    conn: AsyncConnection, steps: Sequence[SagaStep], *, deadline: timedelta | None = None
+) -> list[Advanced]:
+    """Apply the steps in the given order; a later step of an order sees what the earlier ones did."""
     orders = models.orders
-    order = (
-        await conn.execute(select(orders).where(orders.c.order_id == order_id).with_for_update())
-    ).first()
-    before = order.status if order is not None else None
-    decision = decide(before, saga_input)
-    label = cause.type if cause is not None else saga_input.value
-    await _log(conn, order_id, "received" if cause else "requested", label, cause, before, decision, detail)
-    if decision.outcome is not Outcome.APPLIED:
-        return Advanced(decision, ())
-    if order is None:
-        assert cause is not None, "only a payment event creates an order"
-        await _create(conn, order_id, cause, decision, deadline)
-    else:
-        cancel_reason = next((e.reason for e in decision.emits if e.kind is Emit.ORDER_CANCELLED), None)
-        values: dict[str, Any] = {"status": decision.new_status, "updated_at": func.now()}
-        if cancel_reason is not None:
-            values["cancel_reason"] = cancel_reason
-        await conn.execute(update(orders).where(orders.c.order_id == order_id).values(**values))
-    if not decision.emits:
-        return Advanced(decision, ())
-    current = (await conn.execute(select(orders).where(orders.c.order_id == order_id))).one()
-    emitted = tuple(_emission(current, emission.kind, emission.reason, cause) for emission in decision.emits)
-    for envelope in emitted:
-        await _log_emitted(conn, order_id, envelope, decision)
-    return Advanced(decision, emitted)
+    locked = await conn.execute(
+        select(orders)
+        .where(orders.c.order_id.in_(sorted({step.order_id for step in steps})))
+        .order_by(orders.c.order_id)  # one lock order for every caller: no deadlocks between them
+        .with_for_update()
+    )
+    current: dict[str, dict[str, Any]] = {row.order_id: dict(row._mapping) for row in locked}
+    created: dict[str, dict[str, Any]] = {}
+    changed: set[str] = set()
+    timeline: list[dict[str, Any]] = []
+    results: list[Advanced] = []
+    for step in steps:
+        order = current.get(step.order_id)
+        before = order["status"] if order is not None else None
+        decision = decide(before, step.saga_input)
+        received = _received_entry(step, before, decision)
+        if decision.outcome is not Outcome.APPLIED:
+            timeline.append(received | {"detail": decision.reason})
+            results.append(Advanced(decision, ()))
+            continue
+        if order is None:
+            assert step.cause is not None, "only a payment event creates an order"
+            order = created[step.order_id] = current[step.order_id] = _new_order(step, decision, deadline)
+        else:
+            order["status"] = decision.new_status
+            for emission in decision.emits:
+                if emission.kind is Emit.ORDER_CANCELLED and emission.reason is not None:
+                    order["cancel_reason"] = emission.reason
+            if step.order_id not in created:
+                changed.add(step.order_id)
+        emitted = tuple(
+            _emission(order, emission.kind, emission.reason, step.cause) for emission in decision.emits
+        )
+        timeline.append(received | {"detail": step.detail})
+        timeline.extend(_emitted_entry(step.order_id, envelope, decision) for envelope in emitted)
+        results.append(Advanced(decision, emitted))
+    if created:
+        await conn.execute(insert(orders).values(list(created.values())))
+    if changed:
+        await conn.execute(
+            update(orders)
+            .where(orders.c.order_id == bindparam("key"))
+            .values(
+                status=bindparam("new_status"),
+                cancel_reason=bindparam("new_cancel_reason"),
+                updated_at=func.clock_timestamp(),
+            ),
+            [
+                {
+                    "key": key,
+                    "new_status": current[key]["status"],
+                    "new_cancel_reason": current[key]["cancel_reason"],
+                }
+                for key in sorted(changed)
+            ],
+        )
+    await _log(conn, timeline)
+    return results
 
 
-async def _create(
-    conn: AsyncConnection, order_id: str, cause: Envelope, decision: Decision, deadline: timedelta | None
-) -> None:
-    payload = cause.payload
-    if cause.type == "PaymentCompleted":
+def _new_order(step: SagaStep, decision: Decision, deadline: timedelta | None) -> dict[str, Any]:
+    """The order row a payment event creates: PLACED from PaymentCompleted, CANCELLED from PaymentFailed."""
+    assert step.cause is not None
+    payload = step.cause.payload
+    if step.cause.type == "PaymentCompleted":
         completed = PaymentCompleted.model_validate(payload)
-        values: dict[str, Any] = {
+        return {
+            "order_id": step.order_id,
+            "status": decision.new_status,
             "payment_id": completed.payment_id,
             "customer_id": completed.customer_id,
             "amount_minor": completed.amount.amount_minor,
             "currency": completed.amount.currency,
             "lines": [line.model_dump(mode="json") for line in completed.lines],
             "shipping_address": completed.shipping_address.model_dump(mode="json"),
+            "cancel_reason": None,
             "deadline_at": func.now() + deadline if deadline is not None else None,
         }
-    else:
-        failed = PaymentFailed.model_validate(payload)
-        values = {
-            "payment_id": failed.payment_id,
-            "customer_id": failed.customer_id,
-            "amount_minor": failed.amount.amount_minor,
-            "currency": failed.amount.currency,
-            "lines": [],
-            "cancel_reason": failed.reason,
-        }
-    await conn.execute(insert(models.orders).values(order_id=order_id, status=decision.new_status, **values))
+    failed = PaymentFailed.model_validate(payload)
+    return {
+        "order_id": step.order_id,
+        "status": decision.new_status,
+        "payment_id": failed.payment_id,
+        "customer_id": failed.customer_id,
+        "amount_minor": failed.amount.amount_minor,
+        "currency": failed.amount.currency,
+        "lines": [],
+        "shipping_address": None,
+        "cancel_reason": failed.reason,
+        "deadline_at": None,
+    }
 
 
-def _emission(order: Any, kind: Emit, reason: str | None, cause: Envelope | None) -> Envelope:
-    amount = Money(amount_minor=order.amount_minor, currency=order.currency)
+def _emission(order: dict[str, Any], kind: Emit, reason: str | None, cause: Envelope | None) -> Envelope:
+    amount = Money(amount_minor=order["amount_minor"], currency=order["currency"])
     payload: OrderPlaced | OrderCancelled | OrderCompleted
     if kind is Emit.ORDER_PLACED:
         payload = OrderPlaced(
-            payment_id=order.payment_id,
-            customer_id=order.customer_id,
+            payment_id=order["payment_id"],
+            customer_id=order["customer_id"],
             amount=amount,
-            lines=order.lines,
-            shipping_address=order.shipping_address,
+            lines=order["lines"],
+            shipping_address=order["shipping_address"],
         )
     elif kind is Emit.ORDER_CANCELLED:
-        payload = OrderCancelled(payment_id=order.payment_id, amount=amount, reason=reason)
+        payload = OrderCancelled(payment_id=order["payment_id"], amount=amount, reason=reason)
     else:
-        payload = OrderCompleted(payment_id=order.payment_id, amount=amount)
+        payload = OrderCompleted(payment_id=order["payment_id"], amount=amount)
     return new_envelope(
         payload,
-        order_id=order.order_id,
+        order_id=order["order_id"],
         producer=Service.ORDER.value,
         causation_id=cause.event_id if cause is not None else None,
     )
 
 
-async def _log(
-    conn: AsyncConnection,
-    order_id: str,
-    kind: str,
-    label: str,
-    cause: Envelope | None,
-    before: str | None,
-    decision: Decision,
-    detail: str | None,
-) -> None:
+def _received_entry(step: SagaStep, before: str | None, decision: Decision) -> dict[str, Any]:
+    """The timeline entry for an input: received (an event) or requested (an API call or timer), or
+    rejected / ignored when the state machine said so."""
     if decision.outcome is Outcome.REJECTED:
-        kind, detail = "rejected", decision.reason
+        kind = "rejected"
     elif decision.outcome is Outcome.IGNORED:
-        kind, detail = "ignored", decision.reason
+        kind = "ignored"
+    else:
+        kind = "received" if step.cause is not None else "requested"
+    return {
+        "order_id": step.order_id,
+        "kind": kind,
+        "event_type": step.cause.type if step.cause is not None else step.saga_input.value,
+        "event_id": step.cause.event_id if step.cause is not None else None,
+        "status_before": before,
+        "status_after": decision.new_status,
+    }
+
+
+def _emitted_entry(order_id: str, envelope: Envelope, decision: Decision) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "kind": "emitted",
+        "event_type": envelope.type,
+        "event_id": envelope.event_id,
+        "status_before": decision.new_status,
+        "status_after": decision.new_status,
+        "detail": envelope.payload.get("reason"),
+    }
+
+
+async def _log(conn: AsyncConnection, entries: list[dict[str, Any]]) -> None:
+    """Append timeline entries in one statement, in the given order (the timeline's id order).
+
+    Stamped with the wall clock, not the transaction's start (`now()`): one transaction can apply a
+    whole batch of events, and the timeline's durations must still be those of each event.
+    """
     await conn.execute(
-        insert(models.timeline).values(
-            order_id=order_id,
-            kind=kind,
-            event_type=label,
-            event_id=cause.event_id if cause is not None else None,
-            status_before=before,
-            status_after=decision.new_status,
-            detail=detail,
-        )
+        insert(models.timeline).values([entry | {"at": func.clock_timestamp()} for entry in entries])
     )
 
 
-async def _log_emitted(conn: AsyncConnection, order_id: str, envelope: Envelope, decision: Decision) -> None:
-    await conn.execute(
-        insert(models.timeline).values(
-            order_id=order_id,
-            kind="emitted",
-            event_type=envelope.type,
-            event_id=envelope.event_id,
-            status_before=decision.new_status,
-            status_after=decision.new_status,
-            detail=envelope.payload.get("reason"),
-        )
-    )
-
-
-def build_handlers(deadline: timedelta) -> dict[str, Handler]:
-    """One handler for every event type order reacts to; each is `advance` with that event's input."""
+def build_handlers(deadline: timedelta) -> tuple[dict[str, Handler], BatchHandler]:
+    """How order applies the events it reacts to: one at a time (each is `advance` with that event's
+    input), and a whole batch at once (`advance_many`), which the runner prefers."""
 
     async def handle(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
         advanced = await advance(
@@ -181,4 +242,9 @@ def build_handlers(deadline: timedelta) -> dict[str, Handler]:
         )
         return advanced.emitted
 
-    return dict.fromkeys(INPUT_OF, handle)
+    async def handle_batch(conn: AsyncConnection, events: Sequence[DecodedEvent]) -> Sequence[Envelope]:
+        steps = [SagaStep(event.order_id, INPUT_OF[event.type], cause=event.envelope) for event in events]
+        advanced = await advance_many(conn, steps, deadline=deadline)
+        return [envelope for result in advanced for envelope in result.emitted]
+
+    return dict.fromkeys(INPUT_OF, handle), handle_batch

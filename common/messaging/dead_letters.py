@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,18 @@ async def first_parked_for_order(
         .order_by(table.c.id)
         .limit(1)
     )
+
+
+async def orders_with_parked(
+    conn: AsyncConnection, table: Table, consumer: str, order_ids: Collection[str]
+) -> bool:
+    """Whether any of these orders has a parked letter (one query for a whole batch of events)."""
+    found = await conn.scalar(
+        select(table.c.id)
+        .where(table.c.consumer == consumer, table.c.order_id.in_(order_ids), table.c.status == PARKED)
+        .limit(1)
+    )
+    return found is not None
 
 
 async def park(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import Table, delete, func
@@ -31,12 +33,30 @@ async def claim_event(conn: AsyncConnection, inbox: Table, consumer: str, envelo
     return (await conn.execute(statement)).first() is not None
 
 
-async def count_duplicate(conn: AsyncConnection, counters: Table, consumer: str) -> None:
-    """Count a redelivered event (in the transaction that recognised it)."""
-    statement = insert(counters).values(consumer=consumer, duplicates=1)
+async def claim_events(
+    conn: AsyncConnection, inbox: Table, consumer: str, envelopes: Sequence[Envelope]
+) -> set[uuid.UUID]:
+    """`claim_event` for many events in one statement; returns the ids claimed now (the others were
+    applied before). An id that appears twice is claimed once."""
+    rows = [
+        {
+            "consumer": consumer,
+            "event_id": envelope.event_id,
+            "event_type": envelope.type,
+            "order_id": envelope.order_id,
+        }
+        for envelope in envelopes
+    ]
+    statement = insert(inbox).values(rows).on_conflict_do_nothing().returning(inbox.c.event_id)
+    return set((await conn.scalars(statement)).all())
+
+
+async def count_duplicate(conn: AsyncConnection, counters: Table, consumer: str, count: int = 1) -> None:
+    """Count redelivered events (in the transaction that recognised them)."""
+    statement = insert(counters).values(consumer=consumer, duplicates=count)
     await conn.execute(
         statement.on_conflict_do_update(
-            index_elements=[counters.c.consumer], set_={"duplicates": counters.c.duplicates + 1}
+            index_elements=[counters.c.consumer], set_={"duplicates": counters.c.duplicates + count}
         )
     )
 

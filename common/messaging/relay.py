@@ -80,14 +80,14 @@ class OutboxRelay:
         """Publish one batch of unpublished rows; returns how many were published (0 if another relay holds
         the lock or nothing is pending)."""
         outbox = self._outbox
+        # The lock is taken in the same statement as the read (an uncorrelated subquery runs once, before
+        # the scan): a pass costs one round trip fewer, and it still reads nothing unless it holds the lock.
+        holds_lock = select(func.pg_try_advisory_xact_lock(self._lock_id)).scalar_subquery()
         async with self._engine.begin() as conn:
-            locked = await conn.scalar(select(func.pg_try_advisory_xact_lock(self._lock_id)))
-            if not locked:
-                return 0
             rows = (
                 await conn.execute(
                     select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value)
-                    .where(outbox.c.published_at.is_(None))
+                    .where(outbox.c.published_at.is_(None), holds_lock)
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
                 )

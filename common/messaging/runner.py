@@ -4,6 +4,12 @@ For one Kafka message it decodes, and in ONE database transaction: checks that n
 same order is parked, claims the event in the inbox, runs the handler (state change) and writes the
 events the handler emits to the outbox. Then it wakes the outbox relay.
 
+Under load the consumer hands it a batch: the messages that arrived while the previous batch was being
+applied. A batch is applied the same way in one transaction, with one statement for the dead-letter
+check, one for the inbox claims and one for the outbox rows, so the per-transaction round trips are paid
+once per batch. If anything in a batch needs more than that (an event to park, or one waiting behind a
+parked one), the transaction is rolled back and the batch is applied one message at a time as above.
+
 What it never does is let an exception escape for an event it has not finished: Faust would acknowledge
 that event and commit past it (faust-streaming #315, robinhood/faust#604). Instead:
 - transient failures (database or network down) are retried in place with backoff, holding the partition;
@@ -19,6 +25,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,15 +33,24 @@ from common.db import is_transient_database_error
 from common.events import DecodedEvent, Envelope, EventDecodeError, decode_event
 from common.messaging import dead_letters
 from common.messaging.dead_letters import RawMessage
-from common.messaging.inbox import claim_event, count_duplicate
+from common.messaging.inbox import claim_event, claim_events, count_duplicate
 from common.messaging.outbox import enqueue
 from common.messaging.tables import MessagingTables
 from common.retry import Backoff
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 Handler = Callable[[AsyncConnection, DecodedEvent], Awaitable[Sequence[Envelope]]]
 """Applies one event inside the given transaction and returns the events to emit."""
+
+BatchHandler = Callable[[AsyncConnection, Sequence[DecodedEvent]], Awaitable[Sequence[Envelope]]]
+"""Applies several events, in order, inside the given transaction and returns the events to emit.
+
+Optional: a service whose handlers can share their reads and writes across events gives one, and it
+must have the same effect as calling the service's handlers one by one.
+"""
 
 
 class PermanentEventError(Exception):
@@ -63,6 +79,10 @@ class RunnerStats:
         setattr(self, name, getattr(self, name) + 1)
 
 
+class _OneAtATime(Exception):
+    """A batch holds a message that must be parked (or waits behind a parked one): apply it singly."""
+
+
 class DeadLetterNotRetryable(Exception):
     """An operator asked to retry a letter that is not parked, or that waits behind an older one."""
 
@@ -77,11 +97,13 @@ class EventRunner:
         handlers: Mapping[str, Handler],
         emit_topic: str,
         on_commit: Callable[[], None] = lambda: None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.consumer = consumer
         self._engine = engine
         self._tables = tables
         self._handlers = handlers
+        self._batch_handler = batch_handler
         self._emit_topic = emit_topic
         self._on_commit = on_commit
         self.stats = RunnerStats()
@@ -91,6 +113,22 @@ class EventRunner:
         outcome = await self._retry_transient(lambda: self._apply_or_park(message, retrying=None))
         self.stats.count(outcome)
         return outcome
+
+    async def process_batch(self, messages: Sequence[RawMessage]) -> list[Outcome]:
+        """Apply consecutive messages exactly once each, in order; returns when all are committed.
+
+        The outcome of every message is the one `process` would give it: the batch transaction is only
+        a cheaper way to reach the same result, and falls back to `process` whenever it cannot.
+        """
+        if len(messages) == 1:
+            return [await self.process(messages[0])]
+        try:
+            outcomes = await self._retry_transient(lambda: self._apply_batch(messages))
+        except _OneAtATime:
+            return [await self.process(message) for message in messages]
+        for outcome in outcomes:
+            self.stats.count(outcome)
+        return outcomes
 
     async def retry_dead_letter(self, dead_letter_id: int) -> list[tuple[int, Outcome]]:
         """Re-run a parked letter, then the letters of the same order parked behind it, oldest first.
@@ -133,7 +171,7 @@ class EventRunner:
         )
         return await self._apply_or_park(message, retrying=letter_id)
 
-    async def _retry_transient(self, work: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    async def _retry_transient(self, work: Callable[[], Awaitable[T]]) -> T:
         backoff = Backoff(initial=0.05, maximum=5.0)
         while True:
             try:
@@ -206,6 +244,54 @@ class EventRunner:
         if emitted:
             self._on_commit()
         return Outcome.APPLIED
+
+    async def _apply_batch(self, messages: Sequence[RawMessage]) -> list[Outcome]:
+        outcomes = [Outcome.NOT_SUBSCRIBED] * len(messages)
+        work: list[tuple[int, DecodedEvent, Handler]] = []
+        for index, message in enumerate(messages):
+            try:
+                decoded = decode_event(message.value, topic=message.topic)
+            except EventDecodeError as error:
+                raise _OneAtATime from error
+            handler = self._handlers.get(decoded.type)
+            if handler is not None:
+                work.append((index, decoded, handler))
+        if not work:
+            return outcomes  # nothing this service reacts to: no transaction at all
+        tables = self._tables
+        emitted: list[Envelope] = []
+        async with self._engine.begin() as conn:
+            order_ids = {decoded.envelope.order_id for _, decoded, _ in work}
+            if await dead_letters.orders_with_parked(conn, tables.dead_letters, self.consumer, order_ids):
+                raise _OneAtATime
+            claimed = await claim_events(conn, tables.inbox, self.consumer, [d.envelope for _, d, _ in work])
+            duplicates = 0
+            to_apply: list[tuple[DecodedEvent, Handler]] = []
+            for index, decoded, handler in work:
+                event_id = decoded.envelope.event_id
+                if event_id not in claimed:
+                    outcomes[index] = Outcome.DUPLICATE
+                    duplicates += 1
+                    continue
+                claimed.discard(event_id)  # a second copy later in this batch is a duplicate
+                to_apply.append((decoded, handler))
+                outcomes[index] = Outcome.APPLIED
+            try:
+                if self._batch_handler is not None and to_apply:
+                    emitted.extend(await self._batch_handler(conn, [decoded for decoded, _ in to_apply]))
+                else:
+                    for decoded, handler in to_apply:
+                        emitted.extend(await handler(conn, decoded))
+            except Exception as error:
+                if is_transient_database_error(error):
+                    raise
+                raise _OneAtATime from error
+            if duplicates:
+                await count_duplicate(conn, tables.counters, self.consumer, duplicates)
+            await enqueue(conn, tables.outbox, self._emit_topic, emitted)
+        if emitted:
+            self._on_commit()
+        return outcomes
 
     async def _park(
         self, message: RawMessage, reason: str, decoded: DecodedEvent | None, retrying: int | None

@@ -9,19 +9,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from urllib.parse import quote
 
-import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from common import migrations
-from common.config import Service
-from common.db import create_engine
 from common.events import DecodedEvent, Envelope, encode_event, new_envelope
 from common.events.delivery import Delivered, Shipped
 from common.kafka import new_idempotent_producer, publish_in_order
@@ -30,28 +24,13 @@ from common.messaging.outbox import enqueue
 from common.messaging.relay import OutboxRelay
 from common.messaging.runner import EventRunner, Outcome, PermanentEventError
 from order.models import messaging as tables
-
-
-@dataclass
-class Db:
-    engine: AsyncEngine
-    schema: str
+from tests.integration.schemas import Db, order_schema
 
 
 @pytest.fixture()
 async def db(database_urls: dict[str, str]) -> AsyncIterator[Db]:
-    base = database_urls["order"]
-    schema = f"msgtest_{uuid.uuid4().hex[:8]}"
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
-    await asyncio.to_thread(migrations.upgrade, Service.ORDER, url)
-    engine = create_engine(url, pool_size=4)
-    yield Db(engine, schema)
-    await engine.dispose()
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    async with order_schema(database_urls["order"]) as schema:
+        yield schema
 
 
 def _message(envelope: Envelope, offset: int = 0, topic: str = "delivery") -> RawMessage:
@@ -207,6 +186,111 @@ async def test_an_event_type_the_service_does_not_handle_is_skipped_without_effe
     assert await _count(db, "SELECT count(*) FROM dead_letters") == 0
 
 
+async def _outbox_causes(db: Db) -> list[str]:
+    """The order ids of the outbox rows, in the order the relay will publish them."""
+    async with db.engine.connect() as conn:
+        return list((await conn.scalars(select(tables.outbox.c.key).order_by(tables.outbox.c.id))).all())
+
+
+async def test_a_batch_applies_each_event_once_in_order_in_one_go(db: Db) -> None:
+    handler = RecordingHandler()
+    runner = _runner(db, handler)
+    first, second = _shipped("o-a"), _shipped("o-b")
+    already_applied = _shipped("o-c")
+    await runner.process(_message(already_applied, 0))
+    batch = [
+        _message(first, 1),
+        _message(second, 2),
+        _message(already_applied, 3),  # redelivered after an earlier batch
+        _message(first, 4),  # the same event twice in one batch
+        _message(new_envelope(Delivered(), order_id="o-a", producer="delivery"), 5),
+    ]
+
+    outcomes = await runner.process_batch(batch)
+
+    assert outcomes == [
+        Outcome.APPLIED,
+        Outcome.APPLIED,
+        Outcome.DUPLICATE,
+        Outcome.DUPLICATE,
+        Outcome.APPLIED,
+    ]
+    assert handler.seen == ["o-c:Shipped", "o-a:Shipped", "o-b:Shipped", "o-a:Delivered"]
+    assert await _outbox_causes(db) == ["o-c", "o-a", "o-b", "o-a"]
+    assert await _count(db, "SELECT count(*) FROM processed_events") == 4
+    assert await _count(db, "SELECT duplicates FROM consumer_counters WHERE consumer = 'test'") == 2
+    assert (runner.stats.applied, runner.stats.duplicate) == (4, 2)
+
+
+async def test_a_batch_with_a_poison_event_parks_it_and_applies_the_rest_in_order(db: Db) -> None:
+    handler = RecordingHandler(fail_for={"o-bad"})
+    runner = _runner(db, handler)
+    garbage = RawMessage(topic="delivery", partition=0, offset=2, key=b"o-junk", value=b"\x00junk")
+    batch = [
+        _message(_shipped("o-1"), 0),
+        _message(_shipped("o-bad"), 1),
+        garbage,
+        _message(new_envelope(Delivered(), order_id="o-bad", producer="delivery"), 3),
+        _message(_shipped("o-2"), 4),
+    ]
+
+    outcomes = await runner.process_batch(batch)
+
+    assert outcomes == [
+        Outcome.APPLIED,
+        Outcome.PARKED,
+        Outcome.PARKED,
+        Outcome.PARKED_BEHIND,
+        Outcome.APPLIED,
+    ]
+    assert handler.seen == ["o-1:Shipped", "o-2:Shipped"]
+    assert await _outbox_causes(db) == ["o-1", "o-2"]
+    assert await _count(db, "SELECT count(*) FROM processed_events") == 2
+    assert await _count(db, "SELECT count(*) FROM dead_letters WHERE status = 'parked'") == 3
+
+
+async def test_a_batch_whose_handler_fails_midway_is_rolled_back_whole_before_the_retry_one_by_one(
+    db: Db,
+) -> None:
+    handler = RecordingHandler(fail_for={"o-bad"})
+    runner = _runner(db, handler)
+
+    outcomes = await runner.process_batch(
+        [_message(_shipped("o-1"), 0), _message(_shipped("o-bad"), 1), _message(_shipped("o-2"), 2)]
+    )
+
+    assert outcomes == [Outcome.APPLIED, Outcome.PARKED, Outcome.APPLIED]
+    # o-1 ran in the batch transaction, which the failure rolled back, then again on its own.
+    assert handler.seen == ["o-1:Shipped", "o-1:Shipped", "o-2:Shipped"]
+    assert await _outbox_causes(db) == ["o-1", "o-2"]
+    assert await _count(db, "SELECT count(*) FROM processed_events") == 2
+
+
+async def test_a_batch_holds_back_the_events_of_an_order_with_a_parked_letter(db: Db) -> None:
+    handler = RecordingHandler(fail_for={"o-stuck"})
+    runner = _runner(db, handler)
+    assert await runner.process(_message(_shipped("o-stuck"), 0)) is Outcome.PARKED
+    handler.fail_for.clear()  # fixed, but the parked letter has not been retried yet
+
+    outcomes = await runner.process_batch(
+        [
+            _message(new_envelope(Delivered(), order_id="o-stuck", producer="delivery"), 1),
+            _message(_shipped("o-free"), 2),
+        ]
+    )
+
+    assert outcomes == [Outcome.PARKED_BEHIND, Outcome.APPLIED]
+    assert handler.seen == ["o-free:Shipped"]
+
+
+async def test_a_batch_of_events_the_service_does_not_handle_touches_nothing(db: Db) -> None:
+    runner = EventRunner(consumer="test", engine=db.engine, tables=tables, handlers={}, emit_topic="order")
+    batch = [_message(_shipped("o-3"), 0), _message(_shipped("o-4"), 1)]
+    assert await runner.process_batch(batch) == [Outcome.NOT_SUBSCRIBED] * 2
+    assert await _count(db, "SELECT count(*) FROM processed_events") == 0
+    assert runner.stats.not_subscribed == 2
+
+
 async def _relay(db: Db, bootstrap: str) -> tuple[OutboxRelay, object]:
     producer = new_idempotent_producer(bootstrap)
     await producer.start()
@@ -285,6 +369,27 @@ async def test_a_row_that_commits_late_with_a_lower_id_is_still_published(
         await producer.stop()  # type: ignore[attr-defined]
     published = await _read_topic(kafka_bootstrap, topic, 2)
     assert sorted(key for key, _ in published) == [b"o-early", b"o-late"]
+
+
+async def test_a_relay_publishes_nothing_while_another_relay_of_the_service_holds_the_lock(db: Db) -> None:
+    published: list[tuple[str, str, bytes]] = []
+
+    async def publish(messages: Sequence[tuple[str, str, bytes]]) -> None:
+        published.extend(messages)
+
+    relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4242)
+    async with db.engine.begin() as conn:
+        await enqueue(conn, tables.outbox, "order", [_shipped("o-lock")])
+
+    async with db.engine.connect() as other_relay:
+        transaction = await other_relay.begin()
+        assert await other_relay.scalar(select(func.pg_try_advisory_xact_lock(4242)))
+        assert await relay.publish_pending() == 0
+        await transaction.rollback()
+
+    assert published == []
+    assert await relay.publish_pending() == 1
+    assert [key for _, key, _ in published] == ["o-lock"]
 
 
 async def test_rows_stay_in_the_outbox_while_the_broker_refuses_them(db: Db) -> None:

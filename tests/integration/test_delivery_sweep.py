@@ -1,0 +1,108 @@
+"""Delivery's auto-progress sweep on a real PostgreSQL: it never waits out a lock someone else holds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, insert, select, text
+
+from common.config import Service
+from delivery import models
+from delivery.shipping import ShipmentStatus, auto_progress
+from tests.integration.schemas import Db, service_schema
+
+
+@pytest.fixture()
+async def db(database_urls: dict[str, str]) -> AsyncIterator[Db]:
+    async with service_schema(Service.DELIVERY, database_urls["delivery"]) as schema:
+        yield schema
+
+
+async def _status(db: Db, order_id: str) -> str:
+    async with db.engine.connect() as conn:
+        status = await conn.scalar(
+            select(models.shipments.c.status).where(models.shipments.c.order_id == order_id)
+        )
+    return str(status)
+
+
+async def test_a_sweep_that_meets_a_held_stock_lock_gives_up_and_the_next_sweep_ships(db: Db) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            insert(models.stock).values(sku="SKU-1", on_hand=5, reserved=2, shipped=0, stocked=7)
+        )
+        await conn.execute(
+            insert(models.shipments).values(
+                order_id="o-1",
+                status=ShipmentStatus.SCHEDULED,
+                lines=[{"sku": "SKU-1", "quantity": 2}],
+                updated_at=func.now() - text("interval '1 minute'"),
+            )
+        )
+    wakes: list[None] = []
+
+    # Someone else (in production: the consumer's batch transaction) holds the stock row.
+    async with db.engine.connect() as holder:
+        transaction = await holder.begin()
+        await holder.execute(select(models.stock).where(models.stock.c.sku == "SKU-1").with_for_update())
+
+        assert await auto_progress(db.engine, timedelta(0), lambda: wakes.append(None)) == 0
+        assert await _status(db, "o-1") == ShipmentStatus.SCHEDULED
+        await transaction.rollback()
+
+    assert await auto_progress(db.engine, timedelta(0), lambda: wakes.append(None)) == 1
+    assert await _status(db, "o-1") == ShipmentStatus.SHIPPED
+    assert await auto_progress(db.engine, timedelta(0), lambda: wakes.append(None)) == 1
+    assert await _status(db, "o-1") == ShipmentStatus.DELIVERED
+    assert len(wakes) == 2
+    async with db.engine.connect() as conn:
+        stock = (await conn.execute(select(models.stock))).one()
+    assert (stock.on_hand, stock.reserved, stock.shipped) == (5, 0, 2)
+
+
+async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own_event(db: Db) -> None:
+    outbox = models.messaging.outbox
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            insert(models.stock),
+            [
+                {"sku": "SKU-1", "on_hand": 0, "reserved": 3, "shipped": 0, "stocked": 3},
+                {"sku": "SKU-2", "on_hand": 1, "reserved": 4, "shipped": 0, "stocked": 5},
+            ],
+        )
+        for order_id, lines in (
+            ("o-1", [{"sku": "SKU-1", "quantity": 1}]),
+            ("o-2", [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}]),
+            ("o-3", [{"sku": "SKU-2", "quantity": 3}]),
+        ):
+            await conn.execute(
+                insert(models.shipments).values(
+                    order_id=order_id,
+                    status=ShipmentStatus.SCHEDULED,
+                    lines=lines,
+                    updated_at=func.now() - text("interval '1 minute'"),
+                )
+            )
+
+    assert await auto_progress(db.engine, timedelta(0), lambda: None) == 3  # all shipped
+    assert await auto_progress(db.engine, timedelta(0), lambda: None) == 3  # all delivered
+    assert await auto_progress(db.engine, timedelta(0), lambda: None) == 0
+
+    async with db.engine.connect() as conn:
+        shipments = (await conn.execute(select(models.shipments).order_by(models.shipments.c.order_id))).all()
+        stock = {
+            row.sku: (row.on_hand, row.reserved, row.shipped)
+            for row in await conn.execute(select(models.stock))
+        }
+        events = (await conn.execute(select(outbox.c.key, outbox.c.event_type).order_by(outbox.c.id))).all()
+    assert [s.status for s in shipments] == [ShipmentStatus.DELIVERED] * 3
+    assert len({s.tracking_code for s in shipments}) == 3
+    assert stock == {"SKU-1": (0, 0, 3), "SKU-2": (1, 0, 4)}
+    assert sorted(events) == sorted(
+        [(order_id, kind) for order_id in ("o-1", "o-2", "o-3") for kind in ("Shipped", "Delivered")]
+    )
+    # Per order, Shipped is published before Delivered.
+    for order_id in ("o-1", "o-2", "o-3"):
+        assert [kind for key, kind in events if key == order_id] == ["Shipped", "Delivered"]
