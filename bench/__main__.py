@@ -48,7 +48,9 @@ def _rates(text: str) -> list[float]:
 
 @app.command()
 def main(
-    platform_rates: Annotated[str, typer.Option(help="offered sagas/s for the platform")] = "5,10,15,20,25",
+    platform_rates: Annotated[
+        str, typer.Option(help="offered sagas/s for the platform")
+    ] = "5,10,15,20,25,30",
     raw_rates: Annotated[str, typer.Option(help="offered sagas/s for the raw chain")] = "25,50,100,200,300",
     seconds: Annotated[float, typer.Option(help="arrival window of each step (>= 60 for the ceiling)")] = 60,
     drain: Annotated[float, typer.Option(help="seconds to wait for stragglers after a step")] = 60,

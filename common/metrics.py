@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -11,14 +10,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from common.messaging.runner import RunnerStats
+
 if TYPE_CHECKING:
     from common.app import ServiceContext
 
 
 class _Snapshot(Collector):
-    def __init__(
-        self, service: str, stats: dict[str, int], published: int, pending: int, parked: int
-    ) -> None:
+    """The service's counters as they are now, in Prometheus' text format."""
+
+    def __init__(self, service: str, stats: RunnerStats, published: int, pending: int, parked: int) -> None:
         self._service = service
         self._stats = stats
         self._published = published
@@ -29,12 +30,26 @@ class _Snapshot(Collector):
         events = CounterMetricFamily(
             "saga_events", "Consumed events by outcome", labels=["service", "outcome"]
         )
-        for outcome, count in self._stats.items():
+        for outcome, count in self._stats.outcomes().items():
             events.add_metric([self._service, outcome], count)
         yield events
-        published = CounterMetricFamily("saga_outbox_published", "Outbox rows published", labels=["service"])
-        published.add_metric([self._service], self._published)
-        yield published
+        for name, text, total in (
+            ("saga_outbox_published", "Outbox rows published", self._published),
+            ("saga_transient_retries", "Database failures retried in place", self._stats.transient_retries),
+            (
+                "saga_consumer_batches",
+                "Transactions that applied several events at once",
+                self._stats.batches,
+            ),
+            (
+                "saga_consumer_batched_events",
+                "Events applied in those transactions",
+                self._stats.batched_events,
+            ),
+        ):
+            counter = CounterMetricFamily(name, text, labels=["service"])
+            counter.add_metric([self._service], total)
+            yield counter
         for name, text, value in (
             ("saga_outbox_pending", "Outbox rows not yet published", self._pending),
             ("saga_dead_letters_parked", "Dead letters waiting for an operator", self._parked),
@@ -44,18 +59,20 @@ class _Snapshot(Collector):
             yield gauge
 
 
+def render_snapshot(service: str, stats: RunnerStats, *, published: int, pending: int, parked: int) -> bytes:
+    registry = CollectorRegistry()
+    registry.register(_Snapshot(service, stats, published, pending, parked))
+    return generate_latest(registry)
+
+
 async def render_metrics(context: ServiceContext) -> bytes:
     dead = context.tables.dead_letters
     async with context.engine.connect() as conn:
         parked = await conn.scalar(select(func.count()).select_from(dead).where(dead.c.status == "parked"))
-    registry = CollectorRegistry()
-    registry.register(
-        _Snapshot(
-            context.service.value,
-            asdict(context.runner.stats),
-            context.relay.published_total,
-            await context.relay.pending_count(),
-            int(parked or 0),
-        )
+    return render_snapshot(
+        context.service.value,
+        context.runner.stats,
+        published=context.relay.published_total,
+        pending=await context.relay.pending_count(),
+        parked=int(parked or 0),
     )
-    return generate_latest(registry)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import Select, bindparam, func, literal, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -24,7 +24,7 @@ from delivery.stock_store import lines_of, lock_levels, save_levels
 log = logging.getLogger(__name__)
 
 _SWEEP_LOCK_TIMEOUT = "100ms"
-_SWEEP_LIMIT = 400
+_SWEEP_LIMIT = 200
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
@@ -85,42 +85,48 @@ async def progress(conn: AsyncConnection, order_id: str, step: str) -> Envelope 
 async def auto_progress(engine: AsyncEngine, after: timedelta, wake_relay: Callable[[], None]) -> int:
     """Demo mode: ship what has been scheduled for `after`, deliver what has been shipped for `after`.
 
-    One transaction and one query per sweep, since it runs every few tens of milliseconds. A shipment
-    moves one step per sweep: one shipped now is delivered by a later sweep.
+    One transaction per sweep, since it runs every few tens of milliseconds. A shipment shipped by this
+    sweep is stamped with the sweep's time, so with `after` = 0 the same sweep also delivers it.
 
     A sweep never waits long for a lock. The consumer applies a batch of events in one transaction, so
     it can hold a stock row (reserved for one order) and then want a shipment row this sweep holds while
     the sweep wants that stock row: a deadlock PostgreSQL breaks only after a second. Giving up after
     `_SWEEP_LOCK_TIMEOUT` lets the consumer go on; the next sweep takes those shipments.
     """
-    shipments = models.shipments
-    in_transit = [required for required, _target in _NEXT.values()]
+    moved = 0
     try:
         async with engine.begin() as conn:
             await conn.execute(text(f"SET LOCAL lock_timeout = '{_SWEEP_LOCK_TIMEOUT}'"))
-            due = (
-                await conn.execute(
-                    select(
-                        shipments.c.order_id, shipments.c.status, shipments.c.lines, shipments.c.tracking_code
-                    )
-                    .where(shipments.c.status.in_(in_transit), shipments.c.updated_at <= func.now() - after)
-                    .order_by(shipments.c.updated_at)
-                    .limit(_SWEEP_LIMIT)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
             for step, (required, _target) in _NEXT.items():
-                ready = [shipment for shipment in due if shipment.status == required]
-                if ready:
-                    await _progress_due(conn, step, ready)
+                due = (await conn.execute(due_shipments(required, after))).all()
+                if due:
+                    await _progress_due(conn, step, due)
+                    moved += len(due)
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
             raise
         log.info("auto-progress: the sweep met a busy lock; the next sweep retries")
         return 0
-    if due:
+    if moved:
         wake_relay()
-    return len(due)
+    return moved
+
+
+def due_shipments(required: ShipmentStatus, after: timedelta) -> Select[Any]:
+    """Shipments in `required` state for at least `after`, oldest first, locked (skipping busy ones)."""
+    shipments = models.shipments
+    return (
+        select(shipments.c.order_id, shipments.c.lines, shipments.c.tracking_code)
+        # The status inline, not a parameter: PostgreSQL can then prove the partial index
+        # `ix_shipments_in_transit_updated` applies even to a cached generic plan.
+        .where(
+            shipments.c.status == literal(required.value, literal_execute=True),
+            shipments.c.updated_at <= func.now() - after,
+        )
+        .order_by(shipments.c.updated_at)
+        .limit(_SWEEP_LIMIT)
+        .with_for_update(skip_locked=True)
+    )
 
 
 async def _progress_due(conn: AsyncConnection, step: str, due: Sequence[Any]) -> None:
@@ -145,7 +151,7 @@ async def _progress_due(conn: AsyncConnection, step: str, due: Sequence[Any]) ->
     await conn.execute(
         update(shipments)
         .where(shipments.c.order_id == bindparam("key"))
-        .values(status=target, tracking_code=bindparam("new_tracking"), updated_at=func.clock_timestamp()),
+        .values(status=target, tracking_code=bindparam("new_tracking"), updated_at=func.now()),
         changes,
     )
     await enqueue(conn, models.messaging.outbox, Service.DELIVERY.value, envelopes)

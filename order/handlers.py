@@ -3,7 +3,7 @@
 `advance_many` locks the orders it touches, asks the pure state machine what to do with each input in
 turn, and records the answers: the new statuses, the events to emit (into the outbox, by the runner or
 the caller) and a timeline entry for what was received, emitted, ignored or rejected. A rejected input is
-recorded and never applied. However many inputs it is given, it costs the same four statements: lock,
+recorded and never applied. However many inputs it is given, it costs at most four statements: lock,
 insert new orders, update changed ones, append the timeline; `advance` is the one-input case the HTTP
 API, the deadline timer and the rebuild use.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Interval, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.config import Service
@@ -111,7 +111,11 @@ async def advance_many(
         timeline.extend(_emitted_entry(step.order_id, envelope, decision) for envelope in emitted)
         results.append(Advanced(decision, emitted))
     if created:
-        await conn.execute(insert(orders).values(list(created.values())))
+        # Executemany with the deadline computed by the server: one cached statement for any batch size.
+        await conn.execute(
+            insert(orders).values(deadline_at=func.now() + bindparam("deadline_after", type_=Interval)),
+            list(created.values()),
+        )
     if changed:
         await conn.execute(
             update(orders)
@@ -150,7 +154,7 @@ def _new_order(step: SagaStep, decision: Decision, deadline: timedelta | None) -
             "lines": [line.model_dump(mode="json") for line in completed.lines],
             "shipping_address": completed.shipping_address.model_dump(mode="json"),
             "cancel_reason": None,
-            "deadline_at": func.now() + deadline if deadline is not None else None,
+            "deadline_after": deadline,  # deadline_at = the server's now() + this; none: no deadline
         }
     failed = PaymentFailed.model_validate(payload)
     return {
@@ -163,7 +167,7 @@ def _new_order(step: SagaStep, decision: Decision, deadline: timedelta | None) -
         "lines": [],
         "shipping_address": None,
         "cancel_reason": failed.reason,
-        "deadline_at": None,
+        "deadline_after": None,
     }
 
 
@@ -222,14 +226,12 @@ def _emitted_entry(order_id: str, envelope: Envelope, decision: Decision) -> dic
 
 
 async def _log(conn: AsyncConnection, entries: list[dict[str, Any]]) -> None:
-    """Append timeline entries in one statement, in the given order (the timeline's id order).
+    """Append timeline entries in the given order (the timeline's id order), as one executemany.
 
     Stamped with the wall clock, not the transaction's start (`now()`): one transaction can apply a
     whole batch of events, and the timeline's durations must still be those of each event.
     """
-    await conn.execute(
-        insert(models.timeline).values([entry | {"at": func.clock_timestamp()} for entry in entries])
-    )
+    await conn.execute(insert(models.timeline).values(at=func.clock_timestamp()), entries)
 
 
 def build_handlers(deadline: timedelta) -> tuple[dict[str, Handler], BatchHandler]:

@@ -73,10 +73,16 @@ class RunnerStats:
     parked: int = 0
     parked_behind: int = 0
     transient_retries: int = 0
+    # Transactions that applied several events at once, and how many events they held.
+    batches: int = 0
+    batched_events: int = 0
 
     def count(self, outcome: Outcome) -> None:
         name = outcome.value
         setattr(self, name, getattr(self, name) + 1)
+
+    def outcomes(self) -> dict[str, int]:
+        return {outcome.value: getattr(self, outcome.value) for outcome in Outcome}
 
 
 class _OneAtATime(Exception):
@@ -128,6 +134,8 @@ class EventRunner:
             return [await self.process(message) for message in messages]
         for outcome in outcomes:
             self.stats.count(outcome)
+        self.stats.batches += 1
+        self.stats.batched_events += len(messages)
         return outcomes
 
     async def retry_dead_letter(self, dead_letter_id: int) -> list[tuple[int, Outcome]]:

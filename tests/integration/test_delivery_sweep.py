@@ -1,4 +1,4 @@
-"""Delivery's auto-progress sweep on a real PostgreSQL: it never waits out a lock someone else holds."""
+"""Delivery's auto-progress sweep on a real PostgreSQL: bulk steps, no waiting out a held lock, its index."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, text
 
 from common.config import Service
 from delivery import models
-from delivery.shipping import ShipmentStatus, auto_progress
+from delivery.shipping import ShipmentStatus, auto_progress, due_shipments
 from tests.integration.schemas import Db, service_schema
 
 
@@ -52,11 +52,10 @@ async def test_a_sweep_that_meets_a_held_stock_lock_gives_up_and_the_next_sweep_
         assert await _status(db, "o-1") == ShipmentStatus.SCHEDULED
         await transaction.rollback()
 
-    assert await auto_progress(db.engine, timedelta(0), lambda: wakes.append(None)) == 1
-    assert await _status(db, "o-1") == ShipmentStatus.SHIPPED
-    assert await auto_progress(db.engine, timedelta(0), lambda: wakes.append(None)) == 1
+    # With no delay, one sweep ships and then delivers.
+    assert await auto_progress(db.engine, timedelta(0), lambda: wakes.append(None)) == 2
     assert await _status(db, "o-1") == ShipmentStatus.DELIVERED
-    assert len(wakes) == 2
+    assert len(wakes) == 1
     async with db.engine.connect() as conn:
         stock = (await conn.execute(select(models.stock))).one()
     assert (stock.on_hand, stock.reserved, stock.shipped) == (5, 0, 2)
@@ -86,8 +85,7 @@ async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own
                 )
             )
 
-    assert await auto_progress(db.engine, timedelta(0), lambda: None) == 3  # all shipped
-    assert await auto_progress(db.engine, timedelta(0), lambda: None) == 3  # all delivered
+    assert await auto_progress(db.engine, timedelta(0), lambda: None) == 6  # shipped, then delivered
     assert await auto_progress(db.engine, timedelta(0), lambda: None) == 0
 
     async with db.engine.connect() as conn:
@@ -106,3 +104,31 @@ async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own
     # Per order, Shipped is published before Delivered.
     for order_id in ("o-1", "o-2", "o-3"):
         assert [kind for key, kind in events if key == order_id] == ["Shipped", "Delivered"]
+
+
+async def test_with_a_delay_a_shipment_shipped_by_a_sweep_waits_that_delay_before_delivery(db: Db) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            insert(models.stock).values(sku="SKU-1", on_hand=0, reserved=1, shipped=0, stocked=1)
+        )
+        await conn.execute(
+            insert(models.shipments).values(
+                order_id="o-late",
+                status=ShipmentStatus.SCHEDULED,
+                lines=[{"sku": "SKU-1", "quantity": 1}],
+                updated_at=func.now() - text("interval '2 hours'"),
+            )
+        )
+
+    assert await auto_progress(db.engine, timedelta(hours=1), lambda: None) == 1
+    assert await _status(db, "o-late") == ShipmentStatus.SHIPPED
+    assert await auto_progress(db.engine, timedelta(hours=1), lambda: None) == 0
+
+
+async def test_the_sweep_can_find_due_shipments_through_the_in_transit_index(db: Db) -> None:
+    statement = due_shipments(ShipmentStatus.SCHEDULED, timedelta(seconds=5))
+    sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
+    async with db.engine.begin() as conn:
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))  # the table is tiny; ask what is possible
+        plan = "\n".join((await conn.scalars(text(f"EXPLAIN {sql}"))).all())
+    assert "ix_shipments_in_transit_updated" in plan

@@ -220,6 +220,7 @@ async def test_a_batch_applies_each_event_once_in_order_in_one_go(db: Db) -> Non
     assert await _count(db, "SELECT count(*) FROM processed_events") == 4
     assert await _count(db, "SELECT duplicates FROM consumer_counters WHERE consumer = 'test'") == 2
     assert (runner.stats.applied, runner.stats.duplicate) == (4, 2)
+    assert (runner.stats.batches, runner.stats.batched_events) == (1, 5)
 
 
 async def test_a_batch_with_a_poison_event_parks_it_and_applies_the_rest_in_order(db: Db) -> None:
