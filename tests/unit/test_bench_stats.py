@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from bench.report import max_sustainable
 from bench.stats import percentile, slope, summarise
 
 
@@ -57,3 +58,19 @@ def test_a_growing_backlog_or_an_unfinished_saga_is_not_sustainable(
     backlog = [(float(t), 10 + backlog_slope * t) for t in range(60)]
     figures = summarise(100, 60, [0.1] * finished, 6000, backlog, finished_in_window=finished)
     assert figures.sustainable is sustainable
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "expected"),
+    [
+        ({5: True, 10: True, 15: False, 20: True}, 10),  # a pass above a failure does not count
+        ({5: False, 10: True}, None),
+        ({10: True, 5: True}, 10),  # in rate order, whatever the order of the runs
+        ({}, None),
+    ],
+)
+def test_the_max_sustainable_rate_ends_at_the_first_rate_that_failed(
+    verdicts: dict[float, bool], expected: float | None
+) -> None:
+    steps = [{"offered_rate": rate, "sustainable": ok} for rate, ok in verdicts.items()]
+    assert max_sustainable(steps) == expected
