@@ -180,9 +180,9 @@ def _attach_consumer(app: faust.App, context: ServiceContext, topics: Sequence[s
         *topics, value_type=bytes, key_type=bytes, value_serializer="raw", key_serializer="raw"
     )
 
-    # concurrency=1: with more, Faust can commit past an unfinished event (faust-streaming #606).
-    # Partitions are still applied in parallel in the sense that matters: a batch holds whatever arrived
-    # from all of them, in one transaction.
+    # concurrency=1: with more, Faust can commit past an unfinished event (faust-streaming #606). One
+    # agent still serves all its partitions at once: a batch holds what arrived from any of them, in
+    # arrival order (which keeps each partition's, hence each order's, events in sequence).
     @app.agent(source, concurrency=1, name=f"{context.service.value}-consumer")
     async def consume(stream: Any) -> None:
         async def apply(events: Sequence[Any]) -> None:

@@ -65,6 +65,7 @@ async def advance(
     detail: str | None = None,
     deadline: timedelta | None = None,
 ) -> Advanced:
+    """One input (the API's cancel, the deadline timer, the rebuild): `advance_many` with one step."""
     steps = [SagaStep(order_id, saga_input, cause, detail)]
     return (await advance_many(conn, steps, deadline=deadline))[0]
 

@@ -130,7 +130,8 @@ class EventRunner:
             return [await self.process(messages[0])]
         try:
             outcomes = await self._retry_transient(lambda: self._apply_batch(messages))
-        except _OneAtATime:
+        except _OneAtATime as fallback:
+            log.info("%s: batch of %d applied one at a time: %s", self.consumer, len(messages), fallback)
             return [await self.process(message) for message in messages]
         for outcome in outcomes:
             self.stats.count(outcome)
@@ -260,7 +261,7 @@ class EventRunner:
             try:
                 decoded = decode_event(message.value, topic=message.topic)
             except EventDecodeError as error:
-                raise _OneAtATime from error
+                raise _OneAtATime(f"undecodable message at offset {message.offset}") from error
             handler = self._handlers.get(decoded.type)
             if handler is not None:
                 work.append((index, decoded, handler))
@@ -271,7 +272,7 @@ class EventRunner:
         async with self._engine.begin() as conn:
             order_ids = {decoded.envelope.order_id for _, decoded, _ in work}
             if await dead_letters.orders_with_parked(conn, tables.dead_letters, self.consumer, order_ids):
-                raise _OneAtATime
+                raise _OneAtATime("an order in the batch has a parked event")
             claimed = await claim_events(conn, tables.inbox, self.consumer, [d.envelope for _, d, _ in work])
             duplicates = 0
             to_apply: list[tuple[DecodedEvent, Handler]] = []
@@ -293,7 +294,7 @@ class EventRunner:
             except Exception as error:
                 if is_transient_database_error(error):
                     raise
-                raise _OneAtATime from error
+                raise _OneAtATime(f"a handler failed: {error!r}") from error
             if duplicates:
                 await count_duplicate(conn, tables.counters, self.consumer, duplicates)
             await enqueue(conn, tables.outbox, self._emit_topic, emitted)
