@@ -59,9 +59,13 @@ async def consume_in_batches(
                 await stream.ack(event)
     finally:
         reader.cancel()
+        # Let the stream's own cleanup run now rather than in a task nobody awaits; bounded, since we may
+        # be stopping because the stream is stuck.
+        await asyncio.wait({reader}, timeout=_READER_STOP_SECONDS)
 
 
 _STREAM_ENDED = object()
+_READER_STOP_SECONDS = 5.0
 
 
 async def _next_event(queue: asyncio.Queue[Any], reader: asyncio.Future[None]) -> Any:
