@@ -65,20 +65,7 @@ async def progress(conn: AsyncConnection, order_id: str, step: str) -> Envelope 
         return None
     if shipment.status != required:
         raise ShipmentConflict(f"shipment {order_id} is {shipment.status}; {step} needs {required.value}")
-    tracking = shipment.tracking_code
-    if step == "ship":
-        lines = lines_of(shipment.lines)
-        levels = await lock_levels(conn, (line.sku for line in lines))
-        await save_levels(conn, ship(levels, lines))
-        tracking = _tracking_code()
-    await conn.execute(
-        update(shipments)
-        .where(shipments.c.order_id == order_id)
-        .values(status=target, tracking_code=tracking, updated_at=func.now())
-    )
-    payload = Shipped(tracking_code=tracking) if step == "ship" else Delivered()
-    envelope = new_envelope(payload, order_id=order_id, producer=Service.DELIVERY.value)
-    await enqueue(conn, models.messaging.outbox, Service.DELIVERY.value, [envelope])
+    (envelope,) = await _make_step(conn, step, [shipment])
     return envelope
 
 
@@ -100,7 +87,7 @@ async def auto_progress(engine: AsyncEngine, after: timedelta, wake_relay: Calla
             for step, (required, _target) in _NEXT.items():
                 due = (await conn.execute(due_shipments(required, after))).all()
                 if due:
-                    await _progress_due(conn, step, due)
+                    await _make_step(conn, step, due)
                     moved += len(due)
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
@@ -129,11 +116,12 @@ def due_shipments(required: ShipmentStatus, after: timedelta) -> Select[Any]:
     )
 
 
-async def _progress_due(conn: AsyncConnection, step: str, due: Sequence[Any]) -> None:
-    """`progress` for many shipments at once: the ones a sweep locked, all in the step's required state.
+async def _make_step(conn: AsyncConnection, step: str, due: Sequence[Any]) -> list[Envelope]:
+    """Make `step` for shipments locked by the caller and all in the step's required state; returns the
+    events, one per shipment, in order.
 
-    Same effects as one `progress` call per shipment, in a fixed number of statements: the stock of all
-    of them moves together (one row per SKU), then every shipment and its event.
+    A fixed number of statements however many shipments: the stock of all of them moves together (one
+    row per SKU), then every shipment and its event. `progress` uses it for one, the sweep for many.
     """
     _required, target = _NEXT[step]
     shipments = models.shipments
@@ -155,6 +143,7 @@ async def _progress_due(conn: AsyncConnection, step: str, due: Sequence[Any]) ->
         changes,
     )
     await enqueue(conn, models.messaging.outbox, Service.DELIVERY.value, envelopes)
+    return envelopes
 
 
 def _tracking_code() -> str:

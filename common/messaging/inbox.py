@@ -19,25 +19,14 @@ async def claim_event(conn: AsyncConnection, inbox: Table, consumer: str, envelo
     Called inside the handler's transaction, so the record commits if and only if the effect does:
     a redelivered event finds its row and becomes a no-op.
     """
-    statement = (
-        insert(inbox)
-        .values(
-            consumer=consumer,
-            event_id=envelope.event_id,
-            event_type=envelope.type,
-            order_id=envelope.order_id,
-        )
-        .on_conflict_do_nothing()
-        .returning(inbox.c.event_id)
-    )
-    return (await conn.execute(statement)).first() is not None
+    return envelope.event_id in await claim_events(conn, inbox, consumer, [envelope])
 
 
 async def claim_events(
     conn: AsyncConnection, inbox: Table, consumer: str, envelopes: Sequence[Envelope]
 ) -> set[uuid.UUID]:
-    """`claim_event` for many events in one statement; returns the ids claimed now (the others were
-    applied before). An id that appears twice is claimed once."""
+    """Claim many events in one statement; returns the ids claimed now (the others were applied before).
+    An id that appears twice is claimed once."""
     rows = [
         {
             "consumer": consumer,

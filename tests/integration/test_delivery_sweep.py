@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select, text
@@ -28,19 +29,30 @@ async def _status(db: Db, order_id: str) -> str:
     return str(status)
 
 
-async def test_a_sweep_that_meets_a_held_stock_lock_gives_up_and_the_next_sweep_ships(db: Db) -> None:
+async def _stock_and_scheduled(
+    db: Db, stock: list[dict[str, Any]], shipments: dict[str, list[dict[str, Any]]], age: str
+) -> None:
+    """Stock rows, and SCHEDULED shipments (order id → lines) last touched `age` ago (an SQL interval)."""
     async with db.engine.begin() as conn:
-        await conn.execute(
-            insert(models.stock).values(sku="SKU-1", on_hand=5, reserved=2, shipped=0, stocked=7)
-        )
-        await conn.execute(
-            insert(models.shipments).values(
-                order_id="o-1",
-                status=ShipmentStatus.SCHEDULED,
-                lines=[{"sku": "SKU-1", "quantity": 2}],
-                updated_at=func.now() - text("interval '1 minute'"),
+        await conn.execute(insert(models.stock), stock)
+        for order_id, lines in shipments.items():
+            await conn.execute(
+                insert(models.shipments).values(
+                    order_id=order_id,
+                    status=ShipmentStatus.SCHEDULED,
+                    lines=lines,
+                    updated_at=func.now() - text(f"interval '{age}'"),
+                )
             )
-        )
+
+
+async def test_a_sweep_that_meets_a_held_stock_lock_gives_up_and_the_next_sweep_ships(db: Db) -> None:
+    await _stock_and_scheduled(
+        db,
+        [{"sku": "SKU-1", "on_hand": 5, "reserved": 2, "shipped": 0, "stocked": 7}],
+        {"o-1": [{"sku": "SKU-1", "quantity": 2}]},
+        "1 minute",
+    )
     wakes: list[None] = []
 
     # Someone else (in production: the consumer's batch transaction) holds the stock row.
@@ -63,27 +75,19 @@ async def test_a_sweep_that_meets_a_held_stock_lock_gives_up_and_the_next_sweep_
 
 async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own_event(db: Db) -> None:
     outbox = models.messaging.outbox
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            insert(models.stock),
-            [
-                {"sku": "SKU-1", "on_hand": 0, "reserved": 3, "shipped": 0, "stocked": 3},
-                {"sku": "SKU-2", "on_hand": 1, "reserved": 4, "shipped": 0, "stocked": 5},
-            ],
-        )
-        for order_id, lines in (
-            ("o-1", [{"sku": "SKU-1", "quantity": 1}]),
-            ("o-2", [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}]),
-            ("o-3", [{"sku": "SKU-2", "quantity": 3}]),
-        ):
-            await conn.execute(
-                insert(models.shipments).values(
-                    order_id=order_id,
-                    status=ShipmentStatus.SCHEDULED,
-                    lines=lines,
-                    updated_at=func.now() - text("interval '1 minute'"),
-                )
-            )
+    await _stock_and_scheduled(
+        db,
+        [
+            {"sku": "SKU-1", "on_hand": 0, "reserved": 3, "shipped": 0, "stocked": 3},
+            {"sku": "SKU-2", "on_hand": 1, "reserved": 4, "shipped": 0, "stocked": 5},
+        ],
+        {
+            "o-1": [{"sku": "SKU-1", "quantity": 1}],
+            "o-2": [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}],
+            "o-3": [{"sku": "SKU-2", "quantity": 3}],
+        },
+        "1 minute",
+    )
 
     assert await auto_progress(db.engine, timedelta(0), lambda: None) == 6  # shipped, then delivered
     assert await auto_progress(db.engine, timedelta(0), lambda: None) == 0
@@ -107,18 +111,12 @@ async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own
 
 
 async def test_with_a_delay_a_shipment_shipped_by_a_sweep_waits_that_delay_before_delivery(db: Db) -> None:
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            insert(models.stock).values(sku="SKU-1", on_hand=0, reserved=1, shipped=0, stocked=1)
-        )
-        await conn.execute(
-            insert(models.shipments).values(
-                order_id="o-late",
-                status=ShipmentStatus.SCHEDULED,
-                lines=[{"sku": "SKU-1", "quantity": 1}],
-                updated_at=func.now() - text("interval '2 hours'"),
-            )
-        )
+    await _stock_and_scheduled(
+        db,
+        [{"sku": "SKU-1", "on_hand": 0, "reserved": 1, "shipped": 0, "stocked": 1}],
+        {"o-late": [{"sku": "SKU-1", "quantity": 1}]},
+        "2 hours",
+    )
 
     assert await auto_progress(db.engine, timedelta(hours=1), lambda: None) == 1
     assert await _status(db, "o-late") == ShipmentStatus.SHIPPED
