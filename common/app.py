@@ -56,6 +56,8 @@ class ServiceContext:
     runner: EventRunner
     producer: LazyProducer
     routes: list[Route] = field(default_factory=list)
+    # Called after every consumer transaction that wrote events (the relay first).
+    commit_listeners: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def topic(self) -> str:
@@ -125,6 +127,12 @@ def create_service(
         publish=producer.publish,
         lock_id=zlib.crc32(f"outbox-relay:{service.value}".encode()),
     )
+    commit_listeners: list[Callable[[], None]] = [relay.wake]
+
+    def notify_commit() -> None:
+        for listener in commit_listeners:
+            listener()
+
     runner = EventRunner(
         consumer=service.value,
         engine=engine,
@@ -132,7 +140,7 @@ def create_service(
         handlers=handlers,
         batch_handler=batch_handler,
         emit_topic=service.value,
-        on_commit=relay.wake,
+        on_commit=notify_commit,
     )
     app = faust.App(
         group_id(service),
@@ -162,6 +170,7 @@ def create_service(
         relay=relay,
         runner=runner,
         producer=producer,
+        commit_listeners=commit_listeners,
     )
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
@@ -244,6 +253,35 @@ def periodic(app: faust.App, seconds: float, work: Callable[[], Awaitable[Any]])
 
     tick.__name__ = tick.__qualname__ = f"periodic_{work.__qualname__.replace('.', '_')}"
     app.timer(seconds)(tick)
+
+
+def on_wake(app: faust.App, seconds: float, work: Callable[[], Awaitable[Any]]) -> Callable[[], None]:
+    """Run `work` each time the returned function is called, and every `seconds` at the latest."""
+    wakeup = asyncio.Event()
+
+    async def rounds() -> None:
+        await run_rounds(wakeup, seconds, work)
+
+    rounds.__name__ = rounds.__qualname__ = f"on_wake_{work.__qualname__.replace('.', '_')}"
+    app.task(rounds)
+    return wakeup.set
+
+
+async def run_rounds(wakeup: asyncio.Event, seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
+    """Forever: wait for `wakeup` (at most `seconds`), then run `work` once.
+
+    Wakes that come while a round runs add one more round, not one each. A failing round is logged and
+    the next one runs, as with `periodic`.
+    """
+    name = getattr(work, "__qualname__", repr(work))
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), timeout=seconds)
+        wakeup.clear()
+        try:
+            await work()
+        except Exception:
+            log.exception("%s failed; will run again in at most %.1fs", name, seconds)
 
 
 def _attach_common_views(app: faust.App, context: ServiceContext, description: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 from sqlalchemy import MetaData, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -40,7 +41,10 @@ def is_transient_database_error(error: BaseException) -> bool:
     """True when retrying the same work later can succeed: the server or the connection went away.
 
     Constraint violations and programming errors are not transient: retrying them repeats the failure.
+    Errors come wrapped by SQLAlchemy, or straight from psycopg for the statements of `common.pg`.
     """
+    if isinstance(error, psycopg.Error):
+        return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
     if isinstance(error, exc.DBAPIError):
         if error.connection_invalidated:
             return True

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import faust
 
-from common.app import create_service, periodic
+from common.app import create_service, on_wake
 from common.config import Service, Settings, load_settings
 from common.kafka import CONSUMED_TOPICS
 from delivery import models
@@ -31,7 +31,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
         async def progress_shipments() -> None:
             await auto_progress(context.engine, after, context.relay.wake)
 
-        # Swept at half the delay (at least every 50 ms: two indexed queries, cheap when nothing is due).
-        periodic(app, max(0.05, min(1.0, settings.auto_progress_seconds / 2)), progress_shipments)
+        # Swept after each consumer commit (with no delay, what it scheduled is due at once), and on a
+        # timer for shipments that come due later or were scheduled by another worker: at half the delay
+        # (between 50 ms and 1 s), or every second with no delay.
+        delay = settings.auto_progress_seconds
+        timer = max(0.05, min(1.0, delay / 2)) if delay > 0 else 1.0
+        context.commit_listeners.append(on_wake(app, timer, progress_shipments))
     attach_api(app, context)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common import pg
 from common.config import Service
 from common.events import DecodedEvent, Envelope, new_envelope
 from common.events.delivery import DeliveryScheduled, OutOfStock
@@ -29,18 +31,19 @@ async def on_order_placed(conn: AsyncConnection, event: DecodedEvent) -> Sequenc
     assert isinstance(event.payload, OrderPlaced)
     placed = event.payload
     lines_json = [line.model_dump(mode="json") for line in placed.lines]
-    claimed = await conn.scalar(
-        insert(models.shipments)
-        .values(
-            order_id=event.order_id,
-            status=ShipmentStatus.SCHEDULED,
-            lines=lines_json,
-            shipping_address=placed.shipping_address.model_dump(mode="json"),
-        )
-        .on_conflict_do_nothing()
-        .returning(models.shipments.c.order_id)
+    claimed = await pg.fetch_all(
+        conn,
+        # One shipment row per order: a second OrderPlaced, or one after a cancel, claims nothing.
+        f"INSERT INTO {models.shipments.name} (order_id, status, lines, shipping_address)"
+        " VALUES (%s, %s, %s::json, %s::json) ON CONFLICT DO NOTHING RETURNING order_id",
+        (
+            event.order_id,
+            ShipmentStatus.SCHEDULED.value,
+            json.dumps(lines_json),
+            placed.shipping_address.model_dump_json(),
+        ),
     )
-    if claimed is None:
+    if not claimed:
         return []
     lines = lines_of(lines_json)
     levels = await lock_levels(conn, (line.sku for line in lines))

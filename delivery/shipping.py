@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, literal, select, text, update
+import psycopg
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common import pg
 from common.config import Service
 from common.events import Envelope, new_envelope
 from common.events.delivery import Delivered, Shipped
@@ -83,14 +86,15 @@ async def auto_progress(engine: AsyncEngine, after: timedelta, wake_relay: Calla
     moved = 0
     try:
         async with engine.begin() as conn:
-            await conn.execute(text(f"SET LOCAL lock_timeout = '{_SWEEP_LOCK_TIMEOUT}'"))
+            await pg.execute(conn, f"SET LOCAL lock_timeout = '{_SWEEP_LOCK_TIMEOUT}'", ())
             for step, (required, _target) in _NEXT.items():
-                due = (await conn.execute(due_shipments(required, after))).all()
+                due = [_Shipment(*row) for row in await pg.fetch_all(conn, *due_shipments(required, after))]
                 if due:
                     await _make_step(conn, step, due)
                     moved += len(due)
-    except OperationalError as error:
-        if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+    except (OperationalError, psycopg.OperationalError) as error:
+        # From SQLAlchemy's statements (wrapped) or from the plain ones of `common.pg`.
+        if getattr(getattr(error, "orig", error), "sqlstate", None) != _LOCK_NOT_AVAILABLE:
             raise
         log.info("auto-progress: the sweep met a busy lock; the next sweep retries")
         return 0
@@ -99,21 +103,24 @@ async def auto_progress(engine: AsyncEngine, after: timedelta, wake_relay: Calla
     return moved
 
 
-def due_shipments(required: ShipmentStatus, after: timedelta) -> Select[Any]:
-    """Shipments in `required` state for at least `after`, oldest first, locked (skipping busy ones)."""
-    shipments = models.shipments
+def due_shipments(required: ShipmentStatus, after: timedelta) -> tuple[str, tuple[Any, ...]]:
+    """Shipments in `required` state for at least `after`, oldest first, locked (skipping busy ones):
+    the statement and its parameters, rows (order_id, lines, tracking_code)."""
+    # The status inline, not a parameter: PostgreSQL can then prove the partial index
+    # `ix_shipments_in_transit_updated` applies even to a prepared statement's generic plan.
     return (
-        select(shipments.c.order_id, shipments.c.lines, shipments.c.tracking_code)
-        # The status inline, not a parameter: PostgreSQL can then prove the partial index
-        # `ix_shipments_in_transit_updated` applies even to a cached generic plan.
-        .where(
-            shipments.c.status == literal(required.value, literal_execute=True),
-            shipments.c.updated_at <= func.now() - after,
-        )
-        .order_by(shipments.c.updated_at)
-        .limit(_SWEEP_LIMIT)
-        .with_for_update(skip_locked=True)
+        f"SELECT order_id, lines, tracking_code FROM {models.shipments.name}"
+        f" WHERE status = '{required.value}' AND updated_at <= now() - %s::interval"
+        " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (after, _SWEEP_LIMIT),
     )
+
+
+@dataclass(frozen=True)
+class _Shipment:
+    order_id: str
+    lines: list[dict[str, Any]]
+    tracking_code: str | None
 
 
 async def _make_step(conn: AsyncConnection, step: str, due: Sequence[Any]) -> list[Envelope]:
@@ -129,18 +136,19 @@ async def _make_step(conn: AsyncConnection, step: str, due: Sequence[Any]) -> li
         lines = [line for shipment in due for line in lines_of(shipment.lines)]
         levels = await lock_levels(conn, (line.sku for line in lines))
         await save_levels(conn, ship(levels, lines))
-    changes: list[dict[str, Any]] = []
+    changes: list[tuple[str, str]] = []
     envelopes: list[Envelope] = []
     for shipment in due:
         tracking = _tracking_code() if step == "ship" else shipment.tracking_code
-        changes.append({"key": shipment.order_id, "new_tracking": tracking})
+        changes.append((shipment.order_id, tracking))
         payload = Shipped(tracking_code=tracking) if step == "ship" else Delivered()
         envelopes.append(new_envelope(payload, order_id=shipment.order_id, producer=Service.DELIVERY.value))
-    await conn.execute(
-        update(shipments)
-        .where(shipments.c.order_id == bindparam("key"))
-        .values(status=target, tracking_code=bindparam("new_tracking"), updated_at=func.now()),
-        changes,
+    await pg.execute(
+        conn,
+        f"UPDATE {shipments.name} SET status = %s, tracking_code = moved.tracking_code, updated_at = now()"
+        " FROM unnest(%s::text[], %s::text[]) AS moved(order_id, tracking_code)"
+        f" WHERE {shipments.name}.order_id = moved.order_id",
+        (target.value, [order_id for order_id, _ in changes], [tracking for _, tracking in changes]),
     )
     await enqueue(conn, models.messaging.outbox, Service.DELIVERY.value, envelopes)
     return envelopes

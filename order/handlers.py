@@ -10,14 +10,15 @@ API, the deadline timer and the rebuild use.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Interval, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common import pg
 from common.config import Service
 from common.events import DecodedEvent, Envelope, new_envelope
 from common.events.order import OrderCancelled, OrderCompleted, OrderPlaced
@@ -26,6 +27,19 @@ from common.events.values import Money
 from common.messaging.runner import BatchHandler, Handler
 from order import models
 from order.saga import Decision, Emit, Outcome, SagaInput, decide
+
+# What the saga reads of an order.
+_ORDER_COLUMNS = (
+    "order_id",
+    "payment_id",
+    "customer_id",
+    "status",
+    "amount_minor",
+    "currency",
+    "lines",
+    "shipping_address",
+    "cancel_reason",
+)
 
 # Which saga input each consumed event type is.
 INPUT_OF: dict[str, SagaInput] = {
@@ -74,14 +88,13 @@ async def advance_many(
     conn: AsyncConnection, steps: Sequence[SagaStep], *, deadline: timedelta | None = None
 ) -> list[Advanced]:
     """Apply the steps in the given order; a later step of an order sees what the earlier ones did."""
-    orders = models.orders
-    locked = await conn.execute(
-        select(orders)
-        .where(orders.c.order_id.in_(sorted({step.order_id for step in steps})))
-        .order_by(orders.c.order_id)  # one lock order for every caller: no deadlocks between them
-        .with_for_update()
+    locked = await pg.fetch_dicts(
+        conn,
+        f"SELECT {', '.join(_ORDER_COLUMNS)} FROM {models.orders.name} WHERE order_id = ANY(%s::text[])"
+        " ORDER BY order_id FOR UPDATE",  # one lock order for every caller: no deadlocks between them
+        (sorted({step.order_id for step in steps}),),
     )
-    current: dict[str, dict[str, Any]] = {row.order_id: dict(row._mapping) for row in locked}
+    current: dict[str, dict[str, Any]] = {row["order_id"]: row for row in locked}
     created: dict[str, dict[str, Any]] = {}
     changed: set[str] = set()
     timeline: list[dict[str, Any]] = []
@@ -112,28 +125,19 @@ async def advance_many(
         timeline.extend(_emitted_entry(step.order_id, envelope, decision) for envelope in emitted)
         results.append(Advanced(decision, emitted))
     if created:
-        # Executemany with the deadline computed by the server: one cached statement for any batch size.
-        await conn.execute(
-            insert(orders).values(deadline_at=func.now() + bindparam("deadline_after", type_=Interval)),
-            list(created.values()),
-        )
+        await _insert_orders(conn, list(created.values()))
     if changed:
-        await conn.execute(
-            update(orders)
-            .where(orders.c.order_id == bindparam("key"))
-            .values(
-                status=bindparam("new_status"),
-                cancel_reason=bindparam("new_cancel_reason"),
-                updated_at=func.clock_timestamp(),
+        await pg.execute(
+            conn,
+            f"UPDATE {models.orders.name} SET status = changed.status,"
+            " cancel_reason = changed.cancel_reason, updated_at = clock_timestamp()"
+            " FROM unnest(%s::text[], %s::text[], %s::text[]) AS changed(order_id, status, cancel_reason)"
+            f" WHERE {models.orders.name}.order_id = changed.order_id",
+            (
+                sorted(changed),
+                [current[key]["status"] for key in sorted(changed)],
+                [current[key]["cancel_reason"] for key in sorted(changed)],
             ),
-            [
-                {
-                    "key": key,
-                    "new_status": current[key]["status"],
-                    "new_cancel_reason": current[key]["cancel_reason"],
-                }
-                for key in sorted(changed)
-            ],
         )
     await _log(conn, timeline)
     return results
@@ -226,13 +230,64 @@ def _emitted_entry(order_id: str, envelope: Envelope, decision: Decision) -> dic
     }
 
 
+# The columns a new order is inserted with: name, array type, and how the selected value is written.
+_NEW_ORDER_COLUMNS = (
+    ("order_id", "text", "o.order_id"),
+    ("payment_id", "uuid", "o.payment_id"),
+    ("customer_id", "text", "o.customer_id"),
+    ("status", "text", "o.status"),
+    ("amount_minor", "bigint", "o.amount_minor"),
+    ("currency", "text", "o.currency"),
+    ("lines", "text", "o.lines::json"),
+    ("shipping_address", "text", "o.shipping_address::json"),
+    ("cancel_reason", "text", "o.cancel_reason"),
+    ("deadline_at", "interval", "now() + o.deadline_at"),  # the array holds each order's deadline_after
+)
+
+
+async def _insert_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert new orders; each one's deadline is the server's now() plus its `deadline_after` (none: no
+    deadline)."""
+    names = ", ".join(name for name, _, _ in _NEW_ORDER_COLUMNS)
+    await pg.execute(
+        conn,
+        f"INSERT INTO {models.orders.name} ({names})"
+        f" SELECT {', '.join(value for _, _, value in _NEW_ORDER_COLUMNS)}"
+        f" FROM unnest({', '.join(f'%s::{kind}[]' for _, kind, _ in _NEW_ORDER_COLUMNS)}) AS o({names})",
+        (
+            [row["order_id"] for row in rows],
+            [row["payment_id"] for row in rows],
+            [row["customer_id"] for row in rows],
+            [row["status"] for row in rows],
+            [row["amount_minor"] for row in rows],
+            [row["currency"] for row in rows],
+            [json.dumps(row["lines"]) for row in rows],
+            [_json_or_none(row["shipping_address"]) for row in rows],
+            [row["cancel_reason"] for row in rows],
+            [row["deadline_after"] for row in rows],
+        ),
+    )
+
+
+def _json_or_none(value: Any) -> str | None:
+    return json.dumps(value) if value is not None else None
+
+
 async def _log(conn: AsyncConnection, entries: list[dict[str, Any]]) -> None:
-    """Append timeline entries in the given order (the timeline's id order), as one executemany.
+    """Append timeline entries in the given order (the timeline's id order), in one statement.
 
     Stamped with the wall clock, not the transaction's start (`now()`): one transaction can apply a
     whole batch of events, and the timeline's durations must still be those of each event.
     """
-    await conn.execute(insert(models.timeline).values(at=func.clock_timestamp()), entries)
+    columns = ("order_id", "kind", "event_type", "event_id", "status_before", "status_after", "detail")
+    await pg.execute(
+        conn,
+        f"INSERT INTO {models.timeline.name} (at, {', '.join(columns)})"
+        f" SELECT clock_timestamp(), {', '.join('entry.' + column for column in columns)}"
+        " FROM unnest(%s::text[], %s::text[], %s::text[], %s::uuid[], %s::text[], %s::text[], %s::text[])"
+        f" WITH ORDINALITY AS entry({', '.join(columns)}, position) ORDER BY entry.position",
+        tuple([entry.get(column) for entry in entries] for column in columns),
+    )
 
 
 def build_handlers(deadline: timedelta) -> tuple[dict[str, Handler], BatchHandler]:

@@ -13,16 +13,17 @@ Sequence, and why:
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common import pg
 from common.config import Service
 from common.events import Envelope, new_envelope
 from common.events.payment import PaymentCompleted, PaymentFailed
@@ -107,13 +108,13 @@ async def _record_attempt(
 ) -> dict[str, Any]:
     keys, payments = models.checkout_requests, models.payments
     async with engine.begin() as conn:
-        inserted = await conn.scalar(
-            insert(keys)
-            .values(idempotency_key=key, request_fingerprint=fingerprint, order_id=order_id)
-            .on_conflict_do_nothing()
-            .returning(keys.c.idempotency_key)
+        inserted = await pg.fetch_all(
+            conn,
+            f"INSERT INTO {keys.name} (idempotency_key, request_fingerprint, order_id) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING RETURNING idempotency_key",
+            (key, fingerprint, order_id),
         )
-        if inserted is None:
+        if not inserted:
             stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
             if idempotency_key_use(stored.request_fingerprint, fingerprint) is KeyUse.CONFLICT:
                 raise IdempotencyConflict(
@@ -129,23 +130,25 @@ async def _record_attempt(
                 "answer_status": stored.response_status,
             }
         payment_id = uuid.uuid4()
-        created = await conn.scalar(
-            insert(payments)
-            .values(
-                payment_id=payment_id,
-                order_id=order_id,
-                customer_id=request.customer_id,
-                amount_minor=request.total_minor,
-                currency=request.currency,
-                payment_method=request.payment_method,
-                status=PaymentStatus.PENDING,
-                lines=[line.model_dump(mode="json") for line in request.lines],
-                shipping_address=request.shipping_address.model_dump(mode="json"),
-            )
-            .on_conflict_do_nothing(index_elements=[payments.c.order_id])
-            .returning(payments.c.payment_id)
+        created = await pg.fetch_all(
+            conn,
+            f"INSERT INTO {payments.name} (payment_id, order_id, customer_id, amount_minor, currency,"
+            " payment_method, status, lines, shipping_address)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json, %s::json)"
+            " ON CONFLICT (order_id) DO NOTHING RETURNING payment_id",
+            (
+                payment_id,
+                order_id,
+                request.customer_id,
+                request.total_minor,
+                request.currency,
+                request.payment_method,
+                PaymentStatus.PENDING.value,
+                json.dumps([line.model_dump(mode="json") for line in request.lines]),
+                request.shipping_address.model_dump_json(),
+            ),
         )
-        if created is None:
+        if not created:
             raise OrderIdTaken(f"order {order_id} already has a payment (under another Idempotency-Key)")
     return {"payment_id": payment_id, "order_id": order_id, "answer": None}
 
@@ -196,18 +199,15 @@ async def _finish(
         },
     )
     async with engine.begin() as conn:
-        moved = await conn.scalar(
-            update(payments)
-            .where(payments.c.payment_id == payment_id, payments.c.status == PaymentStatus.PENDING)
-            .values(
-                status=status,
-                gateway_reference=result.reference,
-                failure_reason=result.decline_reason,
-                updated_at=func.now(),
-            )
-            .returning(payments.c.payment_id)
+        # Only out of PENDING: of two concurrent replays, one moves it and emits the event.
+        moved = await pg.fetch_all(
+            conn,
+            f"UPDATE {payments.name} SET status = %s, gateway_reference = %s, failure_reason = %s,"
+            f" updated_at = now() WHERE payment_id = %s AND status = '{PaymentStatus.PENDING.value}'"
+            " RETURNING payment_id",
+            (status.value, result.reference, result.decline_reason, payment_id),
         )
-        if moved is None:
+        if not moved:
             # A concurrent replay of the same request finished first and answered already.
             stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
             return CheckoutAnswer(stored.response_status or 202, stored.response_body or answer.body), False
@@ -217,10 +217,11 @@ async def _finish(
             Service.PAYMENT.value,
             [_event(payment_id, order_id, request, result)],
         )
-        await conn.execute(
-            update(keys)
-            .where(keys.c.idempotency_key == key)
-            .values(response_status=answer.status, response_body=answer.body)
+        await pg.execute(
+            conn,
+            f"UPDATE {keys.name} SET response_status = %s, response_body = %s::json"
+            " WHERE idempotency_key = %s",
+            (answer.status, json.dumps(answer.body), key),
         )
     return answer, True
 

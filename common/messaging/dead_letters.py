@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common import pg
+
 PARKED = "parked"
 RETRIED = "retried"
 DISCARDED = "discarded"
@@ -35,24 +37,28 @@ async def first_parked_for_order(
     conn: AsyncConnection, table: Table, consumer: str, order_id: str
 ) -> int | None:
     """The oldest still-parked letter of this order, which later events of the order must wait behind."""
-    return await conn.scalar(
-        select(table.c.id)
-        .where(table.c.consumer == consumer, table.c.order_id == order_id, table.c.status == PARKED)
-        .order_by(table.c.id)
-        .limit(1)
+    found = await pg.fetch_all(
+        conn,
+        # `status = 'parked'` literal, for the partial index (see common/pg.py).
+        f"SELECT id FROM {table.name} WHERE consumer = %s AND order_id = %s AND status = '{PARKED}'"
+        " ORDER BY id LIMIT 1",
+        (consumer, order_id),
     )
+    return int(found[0][0]) if found else None
 
 
 async def orders_with_parked(
     conn: AsyncConnection, table: Table, consumer: str, order_ids: Collection[str]
 ) -> bool:
     """Whether any of these orders has a parked letter (one query for a whole batch of events)."""
-    found = await conn.scalar(
-        select(table.c.id)
-        .where(table.c.consumer == consumer, table.c.order_id.in_(order_ids), table.c.status == PARKED)
-        .limit(1)
+    found = await pg.fetch_all(
+        conn,
+        # `status = 'parked'` literal, for the partial index (see common/pg.py).
+        f"SELECT 1 FROM {table.name} WHERE consumer = %s AND order_id = ANY(%s::text[])"
+        f" AND status = '{PARKED}' LIMIT 1",
+        (consumer, list(order_ids)),
     )
-    return found is not None
+    return bool(found)
 
 
 async def park(

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import Table, delete, func
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common import pg
 from common.events import Envelope
 
 
@@ -27,28 +27,29 @@ async def claim_events(
 ) -> set[uuid.UUID]:
     """Claim many events in one statement; returns the ids claimed now (the others were applied before).
     An id that appears twice is claimed once."""
-    rows = [
-        {
-            "consumer": consumer,
-            "event_id": envelope.event_id,
-            "event_type": envelope.type,
-            "order_id": envelope.order_id,
-        }
-        for envelope in envelopes
-    ]
-    # executemany, not `.values(rows)`: one cached statement whatever the batch size (SQLAlchemy sends
-    # the rows as one multi-row INSERT); `.values(rows)` would compile a new statement per size.
-    statement = insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
-    return set((await conn.scalars(statement, rows)).all())
+    rows = await pg.fetch_all(
+        conn,
+        f"INSERT INTO {inbox.name} (consumer, event_id, event_type, order_id)"
+        " SELECT %s, claimed.* FROM unnest(%s::uuid[], %s::text[], %s::text[])"
+        " AS claimed(event_id, event_type, order_id)"
+        " ON CONFLICT DO NOTHING RETURNING event_id",
+        (
+            consumer,
+            [envelope.event_id for envelope in envelopes],
+            [envelope.type for envelope in envelopes],
+            [envelope.order_id for envelope in envelopes],
+        ),
+    )
+    return {event_id for (event_id,) in rows}
 
 
 async def count_duplicate(conn: AsyncConnection, counters: Table, consumer: str, count: int = 1) -> None:
     """Count redelivered events (in the transaction that recognised them)."""
-    statement = insert(counters).values(consumer=consumer, duplicates=count)
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[counters.c.consumer], set_={"duplicates": counters.c.duplicates + count}
-        )
+    await pg.execute(
+        conn,
+        f"INSERT INTO {counters.name} AS counted (consumer, duplicates) VALUES (%s, %s)"
+        " ON CONFLICT (consumer) DO UPDATE SET duplicates = counted.duplicates + excluded.duplicates",
+        (consumer, count),
     )
 
 

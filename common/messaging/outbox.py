@@ -4,24 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common import pg
 from common.events import Envelope, encode_event
 
 
 async def enqueue(conn: AsyncConnection, outbox: Table, topic: str, envelopes: Iterable[Envelope]) -> int:
-    """Add events to the outbox inside the caller's transaction; the relay publishes them after commit."""
-    rows = [
-        {
-            "topic": topic,
-            "key": envelope.order_id,
-            "event_id": envelope.event_id,
-            "event_type": envelope.type,
-            "value": encode_event(envelope),
-        }
-        for envelope in envelopes
-    ]
-    if rows:
-        await conn.execute(insert(outbox), rows)
-    return len(rows)
+    """Add events to the outbox inside the caller's transaction; the relay publishes them after commit.
+
+    They take ids in the given order, and the relay publishes in id order: the events of one order reach
+    the topic in the order they were emitted.
+    """
+    envelopes = list(envelopes)
+    if envelopes:
+        await pg.execute(
+            conn,
+            f"INSERT INTO {outbox.name} (topic, key, event_id, event_type, value)"
+            " SELECT %s, event.key, event.event_id, event.event_type, event.value"
+            " FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::bytea[])"
+            " WITH ORDINALITY AS event(key, event_id, event_type, value, position)"
+            " ORDER BY event.position",
+            (
+                topic,
+                [envelope.order_id for envelope in envelopes],
+                [envelope.event_id for envelope in envelopes],
+                [envelope.type for envelope in envelopes],
+                [encode_event(envelope) for envelope in envelopes],
+            ),
+        )
+    return len(envelopes)

@@ -19,9 +19,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common import pg
 from common.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -79,27 +80,25 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published (0 if another relay holds
         the lock or nothing is pending)."""
-        outbox = self._outbox
-        # The lock is taken in the same statement as the read (an uncorrelated subquery runs once, before
-        # the scan): a pass costs one round trip fewer, and it still reads nothing unless it holds the lock.
-        holds_lock = select(func.pg_try_advisory_xact_lock(self._lock_id)).scalar_subquery()
+        table = self._outbox.name
         async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.value)
-                    .where(outbox.c.published_at.is_(None), holds_lock)
-                    .order_by(outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+            # The lock is taken in the same statement as the read (an uncorrelated subquery runs once,
+            # before the scan): a pass costs one round trip fewer, and it still reads nothing unless it
+            # holds the lock.
+            rows = await pg.fetch_all(
+                conn,
+                f"SELECT id, topic, key, value FROM {table}"
+                " WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock(%s::bigint))"
+                " ORDER BY id LIMIT %s",
+                (self._lock_id, self._batch_size),
+            )
             if not rows:
                 return 0
-            await self._publish([(row.topic, row.key, row.value) for row in rows])
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
-                .values(published_at=func.now()),
-                {"ids": [row.id for row in rows]},
+            await self._publish([(topic, key, value) for _, topic, key, value in rows])
+            await pg.execute(
+                conn,
+                f"UPDATE {table} SET published_at = now() WHERE id = ANY(%s::bigint[])",
+                ([row_id for row_id, *_ in rows],),
             )
         self.published_total += len(rows)
         return len(rows)

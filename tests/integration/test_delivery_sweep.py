@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select, text
 
+from common import pg
 from common.config import Service
 from delivery import models
 from delivery.shipping import ShipmentStatus, auto_progress, due_shipments
@@ -124,9 +125,10 @@ async def test_with_a_delay_a_shipment_shipped_by_a_sweep_waits_that_delay_befor
 
 
 async def test_the_sweep_can_find_due_shipments_through_the_in_transit_index(db: Db) -> None:
-    statement = due_shipments(ShipmentStatus.SCHEDULED, timedelta(seconds=5))
-    sql = str(statement.compile(db.engine.sync_engine, compile_kwargs={"literal_binds": True}))
+    sql, params = due_shipments(ShipmentStatus.SCHEDULED, timedelta(seconds=5))
     async with db.engine.begin() as conn:
         await conn.execute(text("SET LOCAL enable_seqscan = off"))  # the table is tiny; ask what is possible
-        plan = "\n".join((await conn.scalars(text(f"EXPLAIN {sql}"))).all())
+        # The plan a prepared statement settles on: generic, parameters unknown.
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        plan = "\n".join(line for (line,) in await pg.fetch_all(conn, f"EXPLAIN {sql}", params))
     assert "ix_shipments_in_transit_updated" in plan

@@ -1,0 +1,54 @@
+"""Plain SQL on the psycopg connection under a SQLAlchemy transaction, for the per-event hot path.
+
+SQLAlchemy builds and runs every statement of the services except a few on the per-event path. There,
+its execution machinery (the greenlet hand-off, execution context, cache key, result processing) cost
+more client CPU than psycopg and PostgreSQL together (bench/README.md, "Where the time goes"). These
+helpers run fixed SQL text on the same connection, inside the caller's transaction, so the statement
+commits or rolls back with everything the caller does through SQLAlchemy.
+
+Statements that write one row per item take one array per column and `unnest` them: one statement and
+one execution whatever the batch size (executemany would send one execution per row), and a fixed text,
+which psycopg prepares on the server after a few uses. A condition that must match a partial index
+(`status = 'parked'`, `published_at IS NULL`) stays a literal in the text: a prepared statement's generic
+plan cannot use the index for a parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+Params = tuple[Any, ...]
+
+
+def driver_connection(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
+    """The psycopg connection under `conn`; what runs on it is part of `conn`'s transaction.
+
+    Read from the synchronous connection SQLAlchemy already checked out (`get_raw_connection` would
+    spend a greenlet hand-off on every statement to get the same object).
+    """
+    driver = conn.sync_connection.connection.driver_connection if conn.sync_connection else None
+    assert isinstance(driver, psycopg.AsyncConnection), "a connected engine on the psycopg driver"
+    return driver
+
+
+async def execute(conn: AsyncConnection, sql: str, params: Params) -> int:
+    """Run one statement; returns the number of rows it affected."""
+    cursor = await driver_connection(conn).execute(sql, params)
+    return cursor.rowcount
+
+
+async def fetch_all(conn: AsyncConnection, sql: str, params: Params) -> list[tuple[Any, ...]]:
+    """Run one statement and return its rows as tuples."""
+    cursor = await driver_connection(conn).execute(sql, params)
+    return await cursor.fetchall()
+
+
+async def fetch_dicts(conn: AsyncConnection, sql: str, params: Params) -> list[dict[str, Any]]:
+    """Run one statement and return its rows as dicts keyed by column name."""
+    async with driver_connection(conn).cursor(row_factory=dict_row) as cursor:
+        await cursor.execute(sql, params)
+        return await cursor.fetchall()
