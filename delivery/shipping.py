@@ -136,7 +136,7 @@ async def _make_step(conn: AsyncConnection, step: str, due: Sequence[Any]) -> li
         lines = [line for shipment in due for line in lines_of(shipment.lines)]
         levels = await lock_levels(conn, (line.sku for line in lines))
         await save_levels(conn, ship(levels, lines))
-    changes: list[tuple[str, str]] = []
+    changes: list[tuple[str, str | None]] = []
     envelopes: list[Envelope] = []
     for shipment in due:
         tracking = _tracking_code() if step == "ship" else shipment.tracking_code
