@@ -232,7 +232,7 @@ def _line(f: StepFigures) -> str:
         f"  offered {f.offered_rate:g}/s: completed {f.completed_per_second:.1f}/s, "
         f"{f.finished}/{f.accepted} finished, p50 {f.p50_ms:.0f} ms, p95 {f.p95_ms:.0f} ms, "
         f"p99 {f.p99_ms:.0f} ms, max {f.max_ms:.0f} ms, "
-        f"backlog {f.backlog_growth_per_second:+.1f}/s: {verdict}"
+        f"backlog {f.backlog_growth_per_second:+.1f}/s, generator late {f.schedule_slip_ms:.0f} ms: {verdict}"
     )
 
 

@@ -189,8 +189,11 @@ async def run_step(
     started = time.monotonic()
     backlog: list[tuple[float, float]] = []
     tasks = []
+    slip = 0.0
     for index, kind in enumerate(kinds):
-        await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
+        scheduled = started + index / rate
+        await asyncio.sleep(max(0.0, scheduled - time.monotonic()))
+        slip = max(slip, time.monotonic() - scheduled)
         tasks.append(asyncio.create_task(client.saga(kind, tracker)))
         elapsed = time.monotonic() - started
         if not backlog or elapsed - backlog[-1][0] >= 1.0:
@@ -207,7 +210,7 @@ async def run_step(
     await asyncio.gather(watcher, return_exceptions=True)
     latencies = [tracker.ended[o] - tracker.accepted[o] for o in tracker.ended]
     in_window = sum(1 for at in tracker.ended.values() if at <= window_end)
-    figures = summarise(rate, seconds, latencies, len(tracker.accepted), backlog, in_window)
+    figures = summarise(rate, seconds, latencies, len(tracker.accepted), backlog, in_window, slip)
     details = {
         "outcomes": {kind: list(tracker.outcomes.values()).count(kind) for kind in set(TERMINAL.values())},
         "refused": tracker.refused[:5],

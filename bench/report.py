@@ -39,8 +39,8 @@ def tables(results: dict[str, Any]) -> str:
             f"### {name} (max sustainable: {best:g} sagas/s)" if best else f"### {name} (none sustainable)",
             "",
             "| offered/s | completed/s | finished | p50 ms | p95 ms | p99 ms | max ms | backlog/s "
-            "| sustainable | CPU ms per saga |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| generator late ms | sustainable | CPU ms per saga |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for step in steps:
             cpu = ", ".join(f"{process} {ms:g}" for process, ms in step["cpu_ms_per_saga"].items())
@@ -48,7 +48,7 @@ def tables(results: dict[str, Any]) -> str:
                 f"| {step['offered_rate']:g} | {step['completed_per_second']:.1f} | "
                 f"{step['finished']}/{step['accepted']} | {step['p50_ms']:.0f} | {step['p95_ms']:.0f} | "
                 f"{step['p99_ms']:.0f} | {step['max_ms']:.0f} | {step['backlog_growth_per_second']:+.1f} | "
-                f"{'yes' if step['sustainable'] else 'no'} | {cpu} |"
+                f"{step['schedule_slip_ms']:.0f} | {'yes' if step['sustainable'] else 'no'} | {cpu} |"
             )
         lines.append("")
     platform = max_sustainable(results["steps"].get("platform", []))

@@ -61,6 +61,21 @@ def test_a_growing_backlog_or_an_unfinished_saga_is_not_sustainable(
 
 
 @pytest.mark.parametrize(
+    ("slip_seconds", "sustainable"),
+    [(0.0, True), (0.5, True), (1.0, False), (12.0, False)],
+)
+def test_a_generator_that_fell_behind_its_schedule_did_not_offer_the_rate(
+    slip_seconds: float, sustainable: bool
+) -> None:
+    backlog = [(float(t), 10.0) for t in range(60)]
+    figures = summarise(
+        100, 60, [0.1] * 6000, 6000, backlog, finished_in_window=6000, schedule_slip_s=slip_seconds
+    )
+    assert figures.sustainable is sustainable
+    assert figures.schedule_slip_ms == pytest.approx(slip_seconds * 1000)
+
+
+@pytest.mark.parametrize(
     ("verdicts", "expected"),
     [
         ({5: True, 10: True, 15: False, 20: True}, 10),  # a pass above a failure does not count
