@@ -28,17 +28,40 @@ from common.messaging.runner import BatchHandler, Handler
 from order import models
 from order.saga import Decision, Emit, Outcome, SagaInput, decide
 
-# What the saga reads of an order.
-_ORDER_COLUMNS = (
-    "order_id",
-    "payment_id",
-    "customer_id",
-    "status",
-    "amount_minor",
-    "currency",
-    "lines",
-    "shipping_address",
-    "cancel_reason",
+# The batch's orders, locked in one order for every caller (no deadlocks between them), as the saga
+# reads them.
+_LOCK_ORDERS = (
+    "SELECT order_id, payment_id, customer_id, status, amount_minor, currency, lines, shipping_address,"
+    f" cancel_reason FROM {models.orders.name} WHERE order_id = ANY(%s::text[]) ORDER BY order_id FOR UPDATE"
+)
+
+# New orders, one array per column; the deadline is the server's now() plus each order's
+# `deadline_after` (none: no deadline).
+_INSERT_ORDERS = (
+    f"INSERT INTO {models.orders.name} (order_id, payment_id, customer_id, status, amount_minor,"
+    " currency, lines, shipping_address, cancel_reason, deadline_at)"
+    " SELECT o.order_id, o.payment_id, o.customer_id, o.status, o.amount_minor, o.currency,"
+    " o.lines::json, o.shipping_address::json, o.cancel_reason, now() + o.deadline_after"
+    " FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::text[],"
+    " %s::text[], %s::text[], %s::text[], %s::interval[]) AS o(order_id, payment_id, customer_id,"
+    " status, amount_minor, currency, lines, shipping_address, cancel_reason, deadline_after)"
+)
+
+# Changed orders: status and cancel reason, one array per column.
+_UPDATE_ORDERS = (
+    f"UPDATE {models.orders.name} SET status = changed.status, cancel_reason = changed.cancel_reason,"
+    " updated_at = clock_timestamp()"
+    " FROM unnest(%s::text[], %s::text[], %s::text[]) AS changed(order_id, status, cancel_reason)"
+    f" WHERE {models.orders.name}.order_id = changed.order_id"
+)
+
+# Timeline entries in the given order, stamped with the wall clock (see `_log`).
+_TIMELINE_COLUMNS = ("order_id", "kind", "event_type", "event_id", "status_before", "status_after", "detail")
+_APPEND_TIMELINE = (
+    f"INSERT INTO {models.timeline.name} (at, {', '.join(_TIMELINE_COLUMNS)})"
+    f" SELECT clock_timestamp(), {', '.join('entry.' + column for column in _TIMELINE_COLUMNS)}"
+    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::uuid[], %s::text[], %s::text[], %s::text[])"
+    f" WITH ORDINALITY AS entry({', '.join(_TIMELINE_COLUMNS)}, position) ORDER BY entry.position"
 )
 
 # Which saga input each consumed event type is.
@@ -88,12 +111,7 @@ async def advance_many(
     conn: AsyncConnection, steps: Sequence[SagaStep], *, deadline: timedelta | None = None
 ) -> list[Advanced]:
     """Apply the steps in the given order; a later step of an order sees what the earlier ones did."""
-    locked = await pg.fetch_dicts(
-        conn,
-        f"SELECT {', '.join(_ORDER_COLUMNS)} FROM {models.orders.name} WHERE order_id = ANY(%s::text[])"
-        " ORDER BY order_id FOR UPDATE",  # one lock order for every caller: no deadlocks between them
-        (sorted({step.order_id for step in steps}),),
-    )
+    locked = await pg.fetch_dicts(conn, _LOCK_ORDERS, (sorted({step.order_id for step in steps}),))
     current: dict[str, dict[str, Any]] = {row["order_id"]: row for row in locked}
     created: dict[str, dict[str, Any]] = {}
     changed: set[str] = set()
@@ -129,10 +147,7 @@ async def advance_many(
     if changed:
         await pg.execute(
             conn,
-            f"UPDATE {models.orders.name} SET status = changed.status,"
-            " cancel_reason = changed.cancel_reason, updated_at = clock_timestamp()"
-            " FROM unnest(%s::text[], %s::text[], %s::text[]) AS changed(order_id, status, cancel_reason)"
-            f" WHERE {models.orders.name}.order_id = changed.order_id",
+            _UPDATE_ORDERS,
             (
                 sorted(changed),
                 [current[key]["status"] for key in sorted(changed)],
@@ -230,30 +245,10 @@ def _emitted_entry(order_id: str, envelope: Envelope, decision: Decision) -> dic
     }
 
 
-# The columns a new order is inserted with: name, array type, and how the selected value is written.
-_NEW_ORDER_COLUMNS = (
-    ("order_id", "text", "o.order_id"),
-    ("payment_id", "uuid", "o.payment_id"),
-    ("customer_id", "text", "o.customer_id"),
-    ("status", "text", "o.status"),
-    ("amount_minor", "bigint", "o.amount_minor"),
-    ("currency", "text", "o.currency"),
-    ("lines", "text", "o.lines::json"),
-    ("shipping_address", "text", "o.shipping_address::json"),
-    ("cancel_reason", "text", "o.cancel_reason"),
-    ("deadline_at", "interval", "now() + o.deadline_at"),  # the array holds each order's deadline_after
-)
-
-
 async def _insert_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Insert new orders; each one's deadline is the server's now() plus its `deadline_after` (none: no
-    deadline)."""
-    names = ", ".join(name for name, _, _ in _NEW_ORDER_COLUMNS)
     await pg.execute(
         conn,
-        f"INSERT INTO {models.orders.name} ({names})"
-        f" SELECT {', '.join(value for _, _, value in _NEW_ORDER_COLUMNS)}"
-        f" FROM unnest({', '.join(f'%s::{kind}[]' for _, kind, _ in _NEW_ORDER_COLUMNS)}) AS o({names})",
+        _INSERT_ORDERS,
         (
             [row["order_id"] for row in rows],
             [row["payment_id"] for row in rows],
@@ -279,14 +274,10 @@ async def _log(conn: AsyncConnection, entries: list[dict[str, Any]]) -> None:
     Stamped with the wall clock, not the transaction's start (`now()`): one transaction can apply a
     whole batch of events, and the timeline's durations must still be those of each event.
     """
-    columns = ("order_id", "kind", "event_type", "event_id", "status_before", "status_after", "detail")
     await pg.execute(
         conn,
-        f"INSERT INTO {models.timeline.name} (at, {', '.join(columns)})"
-        f" SELECT clock_timestamp(), {', '.join('entry.' + column for column in columns)}"
-        " FROM unnest(%s::text[], %s::text[], %s::text[], %s::uuid[], %s::text[], %s::text[], %s::text[])"
-        f" WITH ORDINALITY AS entry({', '.join(columns)}, position) ORDER BY entry.position",
-        tuple([entry.get(column) for entry in entries] for column in columns),
+        _APPEND_TIMELINE,
+        tuple([entry.get(column) for entry in entries] for column in _TIMELINE_COLUMNS),
     )
 
 
