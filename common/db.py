@@ -41,7 +41,8 @@ def is_transient_database_error(error: BaseException) -> bool:
     """True when retrying the same work later can succeed: the server or the connection went away.
 
     Constraint violations and programming errors are not transient: retrying them repeats the failure.
-    Errors come wrapped by SQLAlchemy, or straight from psycopg for the statements of `common.pg`.
+    Errors come wrapped by SQLAlchemy (`common.pg` wraps its own the same way); a bare psycopg error is
+    classified by the same rule.
     """
     if isinstance(error, psycopg.Error):
         return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)

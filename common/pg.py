@@ -15,10 +15,13 @@ plan cannot use the index for a parameter.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Params = tuple[Any, ...]
@@ -37,18 +40,34 @@ def driver_connection(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
 
 async def execute(conn: AsyncConnection, sql: str, params: Params) -> int:
     """Run one statement; returns the number of rows it affected."""
-    cursor = await driver_connection(conn).execute(sql, params)
-    return cursor.rowcount
+    async with _cursor(conn, sql, params) as cursor:
+        return cursor.rowcount
 
 
 async def fetch_all(conn: AsyncConnection, sql: str, params: Params) -> list[tuple[Any, ...]]:
     """Run one statement and return its rows as tuples."""
-    cursor = await driver_connection(conn).execute(sql, params)
-    return await cursor.fetchall()
+    async with _cursor(conn, sql, params) as cursor:
+        return await cursor.fetchall()
 
 
 async def fetch_dicts(conn: AsyncConnection, sql: str, params: Params) -> list[dict[str, Any]]:
     """Run one statement and return its rows as dicts keyed by column name."""
-    async with driver_connection(conn).cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(sql, params)
+    async with _cursor(conn, sql, params, row_factory=dict_row) as cursor:
         return await cursor.fetchall()
+
+
+@contextlib.asynccontextmanager
+async def _cursor(
+    conn: AsyncConnection, sql: str, params: Params, row_factory: Any = None
+) -> AsyncIterator[psycopg.AsyncCursor[Any]]:
+    """A cursor that has run `sql`. psycopg's errors leave as SQLAlchemy's (`OperationalError`,
+    `IntegrityError`…, the original in `.orig`), like those of every other statement, so callers classify
+    and catch one kind of error whichever way a statement ran."""
+    driver = driver_connection(conn)
+    cursor = driver.cursor(row_factory=row_factory) if row_factory else driver.cursor()
+    try:
+        async with cursor:
+            await cursor.execute(sql, params)
+            yield cursor
+    except psycopg.Error as error:
+        raise exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error

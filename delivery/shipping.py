@@ -10,7 +10,6 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-import psycopg
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -92,9 +91,8 @@ async def auto_progress(engine: AsyncEngine, after: timedelta, wake_relay: Calla
                 if due:
                     await _make_step(conn, step, due)
                     moved += len(due)
-    except (OperationalError, psycopg.OperationalError) as error:
-        # From SQLAlchemy's statements (wrapped) or from the plain ones of `common.pg`.
-        if getattr(getattr(error, "orig", error), "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
             raise
         log.info("auto-progress: the sweep met a busy lock; the next sweep retries")
         return 0
