@@ -50,8 +50,10 @@ def _rates(text: str) -> list[float]:
 def main(
     platform_rates: Annotated[
         str, typer.Option(help="offered sagas/s for the platform")
-    ] = "5,10,20,25,30,35,40,45",
-    raw_rates: Annotated[str, typer.Option(help="offered sagas/s for the raw chain")] = "25,50,70,85,100,120",
+    ] = "5,10,20,30,35,40,45,50",
+    raw_rates: Annotated[
+        str, typer.Option(help="offered sagas/s for the raw chain")
+    ] = "25,50,85,100,120,140,160",
     seconds: Annotated[float, typer.Option(help="arrival window of each step (>= 60 for the ceiling)")] = 60,
     drain: Annotated[float, typer.Option(help="seconds to wait for stragglers after a step")] = 60,
     out: Annotated[Path, typer.Option(help="where results go")] = RESULTS,

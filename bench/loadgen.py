@@ -120,7 +120,9 @@ class ShopClient:
     terminal_topics = ("order", "payment")
 
     def __init__(self, payment_url: str, order_url: str, plenty_sku: str, empty_sku: str) -> None:
-        limits = httpx.Limits(max_connections=400, max_keepalive_connections=100)
+        # Every connection kept alive: one closed after each burst would be opened again by the next
+        # (a new connection per request on both sides when the platform is behind).
+        limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
         self.http = httpx.AsyncClient(timeout=30, limits=limits)
         self.payment_url, self.order_url = payment_url, order_url
         self.plenty, self.empty = plenty_sku, empty_sku

@@ -16,7 +16,8 @@ plan cannot use the index for a parameter.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -25,6 +26,14 @@ from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Params = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A statement and its parameters, to run later or together with others (`execute_together`)."""
+
+    sql: str
+    params: Params
 
 
 def driver_connection(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
@@ -42,6 +51,20 @@ async def execute(conn: AsyncConnection, sql: str, params: Params) -> int:
     """Run one statement; returns the number of rows it affected."""
     async with _cursor(conn, sql, params) as cursor:
         return cursor.rowcount
+
+
+async def execute_together(conn: AsyncConnection, statements: Sequence[Statement]) -> None:
+    """Run writes as ONE statement, each a data-modifying `WITH` query of it: one execution for all.
+
+    Only for writes that are independent of each other: PostgreSQL runs them on one snapshot in no set
+    order, and none of them sees the rows another one writes. So they must not write the same rows nor
+    read what the others write (writes to different tables, or to disjoint rows of one, qualify).
+    """
+    if len(statements) == 1:
+        await execute(conn, statements[0].sql, statements[0].params)
+    elif statements:
+        parts = ", ".join(f"write_{index} AS ({s.sql})" for index, s in enumerate(statements))
+        await execute(conn, f"WITH {parts} SELECT", tuple(p for s in statements for p in s.params))
 
 
 async def fetch_all(conn: AsyncConnection, sql: str, params: Params) -> list[tuple[Any, ...]]:

@@ -3,9 +3,9 @@
 `advance_many` locks the orders it touches, asks the pure state machine what to do with each input in
 turn, and records the answers: the new statuses, the events to emit (into the outbox, by the runner or
 the caller) and a timeline entry for what was received, emitted, ignored or rejected. A rejected input is
-recorded and never applied. However many inputs it is given, it costs at most four statements: lock,
-insert new orders, update changed ones, append the timeline; `advance` is the one-input case the HTTP
-API, the deadline timer and the rebuild use.
+recorded and never applied. However many inputs it is given, it costs two statements: one locks the
+orders, one inserts new orders, updates changed ones and appends the timeline; `advance` is the
+one-input case the HTTP API, the deadline timer and the rebuild use.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ _UPDATE_ORDERS = (
     f" WHERE {models.orders.name}.order_id = changed.order_id"
 )
 
-# Timeline entries in the given order, stamped with the wall clock (see `_log`).
+# Timeline entries in the given order, stamped with the wall clock (see `_append_to_timeline`).
 _TIMELINE_COLUMNS = ("order_id", "kind", "event_type", "event_id", "status_before", "status_after", "detail")
 _APPEND_TIMELINE = (
     f"INSERT INTO {models.timeline.name} (at, {', '.join(_TIMELINE_COLUMNS)})"
@@ -142,19 +142,21 @@ async def advance_many(
         timeline.append(received | {"detail": step.detail})
         timeline.extend(_emitted_entry(step.order_id, envelope, decision) for envelope in emitted)
         results.append(Advanced(decision, emitted))
-    if created:
-        await _insert_orders(conn, list(created.values()))
+    # New orders, changed orders and the timeline are disjoint writes: one statement for all three.
+    writes = [_insert_orders(list(created.values()))] if created else []
     if changed:
-        await pg.execute(
-            conn,
-            _UPDATE_ORDERS,
-            (
-                sorted(changed),
-                [current[key]["status"] for key in sorted(changed)],
-                [current[key]["cancel_reason"] for key in sorted(changed)],
-            ),
+        writes.append(
+            pg.Statement(
+                _UPDATE_ORDERS,
+                (
+                    sorted(changed),
+                    [current[key]["status"] for key in sorted(changed)],
+                    [current[key]["cancel_reason"] for key in sorted(changed)],
+                ),
+            )
         )
-    await _log(conn, timeline)
+    writes.append(_append_to_timeline(timeline))
+    await pg.execute_together(conn, writes)
     return results
 
 
@@ -245,9 +247,8 @@ def _emitted_entry(order_id: str, envelope: Envelope, decision: Decision) -> dic
     }
 
 
-async def _insert_orders(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await pg.execute(
-        conn,
+def _insert_orders(rows: list[dict[str, Any]]) -> pg.Statement:
+    return pg.Statement(
         _INSERT_ORDERS,
         (
             [row["order_id"] for row in rows],
@@ -268,14 +269,13 @@ def _json_or_none(value: Any) -> str | None:
     return json.dumps(value) if value is not None else None
 
 
-async def _log(conn: AsyncConnection, entries: list[dict[str, Any]]) -> None:
+def _append_to_timeline(entries: list[dict[str, Any]]) -> pg.Statement:
     """Append timeline entries in the given order (the timeline's id order), in one statement.
 
     Stamped with the wall clock, not the transaction's start (`now()`): one transaction can apply a
     whole batch of events, and the timeline's durations must still be those of each event.
     """
-    await pg.execute(
-        conn,
+    return pg.Statement(
         _APPEND_TIMELINE,
         tuple([entry.get(column) for entry in entries] for column in _TIMELINE_COLUMNS),
     )

@@ -28,7 +28,7 @@ from common.config import Service
 from common.events import Envelope, new_envelope
 from common.events.payment import PaymentCompleted, PaymentFailed
 from common.events.values import Address, Currency, Money, OrderId, OrderLine
-from common.messaging.outbox import enqueue
+from common.messaging.outbox import enqueue_statement
 from common.retry import Backoff
 from payment import models
 from payment.domain import KeyUse, PaymentStatus, idempotency_key_use, order_total, request_fingerprint
@@ -107,14 +107,35 @@ async def _record_attempt(
     engine: AsyncEngine, key: str, fingerprint: str, order_id: str, request: CheckoutRequest
 ) -> dict[str, Any]:
     keys, payments = models.checkout_requests, models.payments
+    payment_id = uuid.uuid4()
     async with engine.begin() as conn:
-        inserted = await pg.fetch_all(
+        # One statement: the key, and the payment only if the key is new. It answers whether the key
+        # was new and whether the payment was created (not when the order id already has a payment).
+        [(key_is_new, created)] = await pg.fetch_all(
             conn,
-            f"INSERT INTO {keys.name} (idempotency_key, request_fingerprint, order_id) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING RETURNING idempotency_key",
-            (key, fingerprint, order_id),
+            f"WITH new_key AS (INSERT INTO {keys.name} (idempotency_key, request_fingerprint, order_id)"
+            " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING idempotency_key),"
+            f" new_payment AS (INSERT INTO {payments.name} (payment_id, order_id, customer_id,"
+            " amount_minor, currency, payment_method, status, lines, shipping_address)"
+            " SELECT %s, %s, %s, %s, %s, %s, %s, %s::json, %s::json WHERE EXISTS (SELECT FROM new_key)"
+            " ON CONFLICT (order_id) DO NOTHING RETURNING payment_id)"
+            " SELECT EXISTS (SELECT FROM new_key), EXISTS (SELECT FROM new_payment)",
+            (
+                key,
+                fingerprint,
+                order_id,
+                payment_id,
+                order_id,
+                request.customer_id,
+                request.total_minor,
+                request.currency,
+                request.payment_method,
+                PaymentStatus.PENDING.value,
+                json.dumps([line.model_dump(mode="json") for line in request.lines]),
+                request.shipping_address.model_dump_json(),
+            ),
         )
-        if not inserted:
+        if not key_is_new:
             stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
             if idempotency_key_use(stored.request_fingerprint, fingerprint) is KeyUse.CONFLICT:
                 raise IdempotencyConflict(
@@ -129,25 +150,6 @@ async def _record_attempt(
                 "answer": stored.response_body,
                 "answer_status": stored.response_status,
             }
-        payment_id = uuid.uuid4()
-        created = await pg.fetch_all(
-            conn,
-            f"INSERT INTO {payments.name} (payment_id, order_id, customer_id, amount_minor, currency,"
-            " payment_method, status, lines, shipping_address)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::json, %s::json)"
-            " ON CONFLICT (order_id) DO NOTHING RETURNING payment_id",
-            (
-                payment_id,
-                order_id,
-                request.customer_id,
-                request.total_minor,
-                request.currency,
-                request.payment_method,
-                PaymentStatus.PENDING.value,
-                json.dumps([line.model_dump(mode="json") for line in request.lines]),
-                request.shipping_address.model_dump_json(),
-            ),
-        )
         if not created:
             raise OrderIdTaken(f"order {order_id} already has a payment (under another Idempotency-Key)")
     return {"payment_id": payment_id, "order_id": order_id, "answer": None}
@@ -211,17 +213,18 @@ async def _finish(
             # A concurrent replay of the same request finished first and answered already.
             stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
             return CheckoutAnswer(stored.response_status or 202, stored.response_body or answer.body), False
-        await enqueue(
+        # The event and the stored answer: disjoint writes, one statement.
+        event = _event(payment_id, order_id, request, result)
+        await pg.execute_together(
             conn,
-            models.messaging.outbox,
-            Service.PAYMENT.value,
-            [_event(payment_id, order_id, request, result)],
-        )
-        await pg.execute(
-            conn,
-            f"UPDATE {keys.name} SET response_status = %s, response_body = %s::json"
-            " WHERE idempotency_key = %s",
-            (answer.status, json.dumps(answer.body), key),
+            [
+                enqueue_statement(models.messaging.outbox, Service.PAYMENT.value, [event]),
+                pg.Statement(
+                    f"UPDATE {keys.name} SET response_status = %s, response_body = %s::json"
+                    " WHERE idempotency_key = %s",
+                    (answer.status, json.dumps(answer.body), key),
+                ),
+            ],
         )
     return answer, True
 

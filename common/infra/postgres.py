@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -72,7 +73,8 @@ class PostgresServer:
         """`durable=False` turns off fsync: safe against process kills (our fault tests), not power loss."""
         self.state_dir = state_dir
         self.data_dir = state_dir / "data"
-        self.socket_dir = state_dir / "socket"
+        # Absolute: libpq takes a `host` that starts with "/" as a socket directory.
+        self.socket_dir = (state_dir / "socket").resolve()
         self.log_path = state_dir / "postgres.log"
         self.durable = durable
         self.port = 0
@@ -83,12 +85,15 @@ class PostgresServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    # Clients on this machine connect through the server's Unix socket, not TCP on 127.0.0.1: the same
+    # statement costs about a sixth less client CPU and a third less server CPU (bench/README.md). TCP
+    # stays open on 127.0.0.1 for tools that want a port.
     def database_url(self, service: Service) -> str:
         name = service.value
-        return f"postgresql+psycopg://{name}@127.0.0.1:{self.port}/{name}"
+        return f"postgresql+psycopg://{name}@/{name}?host={quote(str(self.socket_dir))}&port={self.port}"
 
     def admin_conninfo(self, dbname: str = "postgres") -> str:
-        return f"host=127.0.0.1 port={self.port} user={SUPERUSER} dbname={dbname}"
+        return f"host={self.socket_dir} port={self.port} user={SUPERUSER} dbname={dbname}"
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from common import pg
 
 PARKED = "parked"
 RETRIED = "retried"
@@ -31,34 +28,6 @@ class RawMessage:
     def key_text(self) -> str | None:
         # Every message is keyed by order_id; a key that is not text still identifies the stream of events.
         return self.key.decode("utf-8", errors="replace") if self.key is not None else None
-
-
-async def first_parked_for_order(
-    conn: AsyncConnection, table: Table, consumer: str, order_id: str
-) -> int | None:
-    """The oldest still-parked letter of this order, which later events of the order must wait behind."""
-    found = await pg.fetch_all(
-        conn,
-        # `status = 'parked'` literal, for the partial index (see common/pg.py).
-        f"SELECT id FROM {table.name} WHERE consumer = %s AND order_id = %s AND status = '{PARKED}'"
-        " ORDER BY id LIMIT 1",
-        (consumer, order_id),
-    )
-    return int(found[0][0]) if found else None
-
-
-async def orders_with_parked(
-    conn: AsyncConnection, table: Table, consumer: str, order_ids: Collection[str]
-) -> bool:
-    """Whether any of these orders has a parked letter (one query for a whole batch of events)."""
-    found = await pg.fetch_all(
-        conn,
-        # `status = 'parked'` literal, for the partial index (see common/pg.py).
-        f"SELECT 1 FROM {table.name} WHERE consumer = %s AND order_id = ANY(%s::text[])"
-        f" AND status = '{PARKED}' LIMIT 1",
-        (consumer, list(order_ids)),
-    )
-    return bool(found)
 
 
 async def park(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Table, delete, func
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import pg
 from common.events import Envelope
+from common.messaging.dead_letters import PARKED
 
 
 async def claim_event(conn: AsyncConnection, inbox: Table, consumer: str, envelope: Envelope) -> bool:
@@ -41,6 +43,49 @@ async def claim_events(
         ),
     )
     return {event_id for (event_id,) in rows}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `claim_in_sequence` did: claimed these ids, or nothing because `blocked_by` is parked."""
+
+    claimed: set[uuid.UUID]
+    blocked_by: int | None = None
+
+
+async def claim_in_sequence(
+    conn: AsyncConnection, inbox: Table, dead_letters: Table, consumer: str, envelopes: Sequence[Envelope]
+) -> Claim:
+    """Claim the events unless one of their orders has a parked letter; then claim none of them.
+
+    The rule: an order's events apply in sequence, so a parked event holds back every later event of
+    its order until an operator retries or discards it. `blocked_by` is then the oldest parked letter of
+    these orders (the one to wait behind). The check and the claims are one statement: for the runner,
+    the first statement of every transaction.
+    """
+    rows = await pg.fetch_all(
+        conn,
+        # `status = 'parked'` literal, for the partial index (see common/pg.py).
+        f"WITH blocker AS (SELECT id FROM {dead_letters.name} WHERE consumer = %s"
+        f" AND order_id = ANY(%s::text[]) AND status = '{PARKED}' ORDER BY id LIMIT 1),"
+        f" claimed AS (INSERT INTO {inbox.name} (consumer, event_id, event_type, order_id)"
+        " SELECT %s, event.* FROM unnest(%s::uuid[], %s::text[], %s::text[])"
+        " AS event(event_id, event_type, order_id) WHERE NOT EXISTS (SELECT FROM blocker)"
+        " ON CONFLICT DO NOTHING RETURNING event_id)"
+        " SELECT id, NULL::uuid FROM blocker UNION ALL SELECT NULL, event_id FROM claimed",
+        (
+            consumer,
+            sorted({envelope.order_id for envelope in envelopes}),
+            consumer,
+            [envelope.event_id for envelope in envelopes],
+            [envelope.type for envelope in envelopes],
+            [envelope.order_id for envelope in envelopes],
+        ),
+    )
+    for blocker, _ in rows:
+        if blocker is not None:
+            return Claim(claimed=set(), blocked_by=int(blocker))
+    return Claim(claimed={event_id for _, event_id in rows})
 
 
 async def count_duplicate(conn: AsyncConnection, counters: Table, consumer: str, count: int = 1) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,19 +19,23 @@ async def enqueue(conn: AsyncConnection, outbox: Table, topic: str, envelopes: I
     """
     envelopes = list(envelopes)
     if envelopes:
-        await pg.execute(
-            conn,
-            f"INSERT INTO {outbox.name} (topic, key, event_id, event_type, value)"
-            " SELECT %s, event.key, event.event_id, event.event_type, event.value"
-            " FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::bytea[])"
-            " WITH ORDINALITY AS event(key, event_id, event_type, value, position)"
-            " ORDER BY event.position",
-            (
-                topic,
-                [envelope.order_id for envelope in envelopes],
-                [envelope.event_id for envelope in envelopes],
-                [envelope.type for envelope in envelopes],
-                [encode_event(envelope) for envelope in envelopes],
-            ),
-        )
+        await pg.execute_together(conn, [enqueue_statement(outbox, topic, envelopes)])
     return len(envelopes)
+
+
+def enqueue_statement(outbox: Table, topic: str, envelopes: Sequence[Envelope]) -> pg.Statement:
+    """`enqueue` as a statement, to run together with the caller's other writes (`pg.execute_together`)."""
+    return pg.Statement(
+        f"INSERT INTO {outbox.name} (topic, key, event_id, event_type, value)"
+        " SELECT %s, event.key, event.event_id, event.event_type, event.value"
+        " FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::bytea[])"
+        " WITH ORDINALITY AS event(key, event_id, event_type, value, position)"
+        " ORDER BY event.position",
+        (
+            topic,
+            [envelope.order_id for envelope in envelopes],
+            [envelope.event_id for envelope in envelopes],
+            [envelope.type for envelope in envelopes],
+            [encode_event(envelope) for envelope in envelopes],
+        ),
+    )

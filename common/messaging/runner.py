@@ -6,9 +6,10 @@ events the handler emits to the outbox. Then it wakes the outbox relay.
 
 Under load the consumer hands it a batch: the messages that arrived while the previous batch was being
 applied. A batch is applied the same way in one transaction, with one statement for the dead-letter
-check, one for the inbox claims and one for the outbox rows, so the per-transaction round trips are paid
-once per batch. If anything in a batch needs more than that (an event to park, or one waiting behind a
-parked one), the transaction is rolled back and the batch is applied one message at a time as above.
+check and the inbox claims together and one for the outbox rows, so the per-transaction round trips are
+paid once per batch. If anything in a batch needs more than that (an event to park, or one waiting
+behind a parked one), the transaction is rolled back and the batch is applied one message at a time as
+above.
 
 What it never does is let an exception escape for an event it has not finished: Faust would acknowledge
 that event and commit past it (faust-streaming #315, robinhood/faust#604). Instead:
@@ -33,7 +34,7 @@ from common.db import is_transient_database_error
 from common.events import DecodedEvent, Envelope, EventDecodeError, decode_event
 from common.messaging import dead_letters
 from common.messaging.dead_letters import RawMessage
-from common.messaging.inbox import claim_event, claim_events, count_duplicate
+from common.messaging.inbox import claim_event, claim_in_sequence, count_duplicate
 from common.messaging.outbox import enqueue
 from common.messaging.tables import MessagingTables
 from common.retry import Backoff
@@ -227,25 +228,27 @@ class EventRunner:
         envelope = decoded.envelope
         async with self._engine.begin() as conn:
             if retrying is None:
-                blocker = await dead_letters.first_parked_for_order(
-                    conn, tables.dead_letters, self.consumer, envelope.order_id
+                claim = await claim_in_sequence(
+                    conn, tables.inbox, tables.dead_letters, self.consumer, [envelope]
                 )
-                if blocker is not None:
+                if claim.blocked_by is not None:
                     await dead_letters.park(
                         conn,
                         tables.dead_letters,
                         consumer=self.consumer,
                         message=message,
-                        error=f"waiting behind dead letter {blocker} of the same order",
+                        error=f"waiting behind dead letter {claim.blocked_by} of the same order",
                         order_id=envelope.order_id,
                         event_id=envelope.event_id,
                         event_type=envelope.type,
-                        blocked_by=blocker,
+                        blocked_by=claim.blocked_by,
                     )
                     return Outcome.PARKED_BEHIND
+                claimed = envelope.event_id in claim.claimed
             else:
                 await dead_letters.mark(conn, tables.dead_letters, retrying, dead_letters.RETRIED)
-            if not await claim_event(conn, tables.inbox, self.consumer, envelope):
+                claimed = await claim_event(conn, tables.inbox, self.consumer, envelope)
+            if not claimed:
                 await count_duplicate(conn, tables.counters, self.consumer)
                 return Outcome.DUPLICATE
             emitted = await handler(conn, decoded)
@@ -270,10 +273,12 @@ class EventRunner:
         tables = self._tables
         emitted: list[Envelope] = []
         async with self._engine.begin() as conn:
-            order_ids = {decoded.envelope.order_id for _, decoded, _ in work}
-            if await dead_letters.orders_with_parked(conn, tables.dead_letters, self.consumer, order_ids):
+            claim = await claim_in_sequence(
+                conn, tables.inbox, tables.dead_letters, self.consumer, [d.envelope for _, d, _ in work]
+            )
+            if claim.blocked_by is not None:
                 raise _OneAtATime("an order in the batch has a parked event")
-            claimed = await claim_events(conn, tables.inbox, self.consumer, [d.envelope for _, d, _ in work])
+            claimed = claim.claimed
             duplicates = 0
             to_apply: list[tuple[DecodedEvent, Handler]] = []
             for index, decoded, handler in work:

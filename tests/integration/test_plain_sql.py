@@ -1,0 +1,69 @@
+"""`common.pg.execute_together` on a real PostgreSQL: several writes as one statement, all or nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import exc, text
+
+from common import pg
+from common.events import new_envelope
+from common.events.delivery import Delivered, Shipped
+from common.messaging.outbox import enqueue_statement
+from order.models import messaging as tables
+from tests.integration.schemas import Db, order_schema
+
+
+@pytest.fixture()
+async def db(database_urls: dict[str, str]) -> AsyncIterator[Db]:
+    async with order_schema(database_urls["order"]) as schema:
+        yield schema
+
+
+def _claim(event_id: uuid.UUID) -> pg.Statement:
+    return pg.Statement(
+        f"INSERT INTO {tables.inbox.name} (consumer, event_id, event_type, order_id) VALUES (%s, %s, %s, %s)",
+        ("test", event_id, "Shipped", "o-1"),
+    )
+
+
+async def test_writes_run_together_commit_with_the_transaction_and_keep_the_outbox_order(db: Db) -> None:
+    events = [
+        new_envelope(Shipped(tracking_code="T"), order_id="o-1", producer="test"),
+        new_envelope(Delivered(), order_id="o-1", producer="test"),
+    ]
+    async with db.engine.begin() as conn:
+        await pg.execute_together(
+            conn, [enqueue_statement(tables.outbox, "order", events), _claim(events[0].event_id)]
+        )
+
+    async with db.engine.connect() as conn:
+        outbox = (await conn.execute(text("SELECT event_type FROM outbox ORDER BY id"))).scalars().all()
+        claimed = await conn.scalar(text("SELECT event_id FROM processed_events"))
+    assert outbox == ["Shipped", "Delivered"]
+    assert claimed == events[0].event_id
+
+
+async def test_one_failing_write_leaves_none_of_the_writes_run_with_it(db: Db) -> None:
+    event = new_envelope(Shipped(tracking_code="T"), order_id="o-1", producer="test")
+    async with db.engine.begin() as conn:
+        await pg.execute_together(conn, [_claim(event.event_id)])
+
+    with pytest.raises(exc.IntegrityError):
+        async with db.engine.begin() as conn:
+            # The second claim of the same event violates the inbox's key.
+            await pg.execute_together(
+                conn, [enqueue_statement(tables.outbox, "order", [event]), _claim(event.event_id)]
+            )
+
+    async with db.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
+        assert await conn.scalar(text("SELECT count(*) FROM processed_events")) == 1
+
+
+async def test_running_an_empty_list_of_writes_together_is_a_no_op(db: Db) -> None:
+    async with db.engine.begin() as conn:
+        await pg.execute_together(conn, [])
+        assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
