@@ -180,10 +180,15 @@ class RawDriver:
 
     async def saga(self, kind: str, tracker: Tracker) -> None:
         order_id = uuid.uuid4().hex
-        hop = await self.free.get()
+        with tracker.awaiting_answer():  # as the platform's checkouts: waiting for a hop counts
+            hop = await self.free.get()
+            try:
+                await hop.step(None, order_id, "CAPTURED", "PaymentCompleted")
+            except BaseException:
+                self.free.put_nowait(hop)
+                raise
+        tracker.accept(order_id)  # committed: the platform answers 202 here
         try:
-            await hop.step(None, order_id, "CAPTURED", "PaymentCompleted")
-            tracker.accept(order_id)  # committed: the platform answers 202 here
             await hop.publish()
         finally:
             self.free.put_nowait(hop)

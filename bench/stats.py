@@ -59,10 +59,11 @@ def summarise(
     schedule_slip_s: float = 0.0,
 ) -> StepFigures:
     """Business rule of "sustainable": every accepted saga finished; over the second half of the run the
-    backlog (accepted, not yet terminal) grew by less than 2 % of the offered rate per second — a
-    backlog that keeps growing means the platform falls behind however long the run; and the generator
-    started every checkout less than `MAX_SCHEDULE_SLIP_S` after its scheduled time — a generator that
-    falls behind offers less than the rate, and the backlog it measures stays flat for that reason.
+    backlog (checkouts not answered yet, accepted sagas not yet terminal) grew by less than 2 % of the
+    offered rate per second — a backlog that keeps growing means the platform falls behind however long
+    the run; and the generator started every checkout less than `MAX_SCHEDULE_SLIP_S` after its
+    scheduled time — a generator that falls behind offers less than the rate, and the backlog it
+    measures stays flat for that reason.
     """
     ordered = sorted(latencies_s)
     second_half = [(t, b) for t, b in backlog if t >= seconds / 2]

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from bench.loadgen import Tracker
 from bench.report import max_sustainable
 from bench.stats import percentile, slope, summarise
 
@@ -89,3 +90,19 @@ def test_the_max_sustainable_rate_ends_at_the_first_rate_that_failed(
 ) -> None:
     steps = [{"offered_rate": rate, "sustainable": ok} for rate, ok in verdicts.items()]
     assert max_sustainable(steps) == expected
+
+
+def test_checkouts_waiting_for_their_answer_count_in_the_backlog_until_answered() -> None:
+    tracker = Tracker()
+    tracker.accept("o-1")
+    with tracker.awaiting_answer(), tracker.awaiting_answer():
+        assert tracker.in_flight() == 3  # o-1 has no terminal event; two checkouts are unanswered
+    tracker.end("o-1", "COMPLETED", at=0.0)
+    assert tracker.in_flight() == 0
+
+
+def test_a_checkout_that_fails_leaves_the_backlog() -> None:
+    tracker = Tracker()
+    with pytest.raises(ConnectionError), tracker.awaiting_answer():
+        raise ConnectionError("refused")
+    assert tracker.in_flight() == 0
