@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.config import Service, Settings
-from common.db import create_engine
+from common.db import create_engine, reading
 from common.kafka import group_id, new_idempotent_producer, publish_in_order
 from common.messaging import dead_letters
 from common.messaging.batches import consume_in_batches
@@ -363,7 +363,7 @@ def _attach_common_views(app: faust.App, context: ServiceContext, description: s
             order_id = request.query.get("order_id")
             limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
             offset = query_int(request, "offset", 0, maximum=10**9)
-            async with context.engine.connect() as conn:
+            async with reading(context.engine) as conn:
                 query = select(table).order_by(table.c.id).limit(limit).offset(offset)
                 if status != "all":
                     query = query.where(table.c.status == status)
@@ -377,7 +377,7 @@ def _attach_common_views(app: faust.App, context: ServiceContext, description: s
     @app.page("/dead-letters/{dead_letter_id}")
     class DeadLetter(JsonView):
         async def get(self, request: Any, dead_letter_id: str) -> Any:
-            async with context.engine.connect() as conn:
+            async with reading(context.engine) as conn:
                 row = await dead_letters.load(conn, table, _letter_id(dead_letter_id))
             if row is None:
                 raise not_found(f"dead letter {dead_letter_id}")
@@ -387,7 +387,7 @@ def _attach_common_views(app: faust.App, context: ServiceContext, description: s
     class RetryDeadLetter(JsonView):
         async def post(self, request: Any, dead_letter_id: str) -> Any:
             letter_id = _letter_id(dead_letter_id)
-            async with context.engine.connect() as conn:
+            async with reading(context.engine) as conn:
                 if await dead_letters.load(conn, table, letter_id) is None:
                     raise not_found(f"dead letter {dead_letter_id}")
             try:
@@ -430,7 +430,7 @@ async def _check(probe: Awaitable[None]) -> str:
 
 
 async def _ping_database(context: ServiceContext) -> None:
-    async with context.engine.connect() as conn:
+    async with reading(context.engine) as conn:
         await conn.scalar(select(1))
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 import psycopg
 from sqlalchemy import MetaData, exc
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # Stable constraint names, so Alembic migrations can drop and alter what they created.
 NAMING_CONVENTION = {
@@ -40,6 +42,17 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )
+
+
+def reading(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A connection for reads whose transaction ends with COMMIT, where `engine.connect()` rolls back.
+
+    psycopg forgets every statement it prepared on a connection at each ROLLBACK (it sends DEALLOCATE
+    ALL), so after a read through `connect()` the pooled connection runs the hot path's statements
+    unprepared — parsed and planned again — until it has prepared them anew. A COMMIT costs the same
+    round trip and keeps them.
+    """
+    return engine.begin()
 
 
 def is_transient_database_error(error: BaseException) -> bool:

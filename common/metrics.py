@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from common.db import reading
 from common.messaging.runner import RunnerStats
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def render_snapshot(service: str, stats: RunnerStats, *, published: int, pending
 
 async def render_metrics(context: ServiceContext) -> bytes:
     dead = context.tables.dead_letters
-    async with context.engine.connect() as conn:
+    async with reading(context.engine) as conn:
         parked = await conn.scalar(select(func.count()).select_from(dead).where(dead.c.status == "parked"))
     return render_snapshot(
         context.service.value,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from common.app import ServiceContext
+from common.db import reading
 from common.events.values import Sku
 from common.openapi import Route
 from common.web import ApiError, JsonView, not_found, parse_body
@@ -97,7 +98,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
     @app.page("/inventory/{sku}")
     class Inventory(JsonView):
         async def get(self, request: Any, sku: str) -> Any:
-            async with engine.connect() as conn:
+            async with reading(engine) as conn:
                 row = (await conn.execute(select(stock).where(stock.c.sku == sku))).first()
             if row is None:
                 raise not_found(f"sku {sku}")
@@ -112,7 +113,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
     @app.page("/inventory")
     class InventoryList(JsonView):
         async def get(self, request: Any) -> Any:
-            async with engine.connect() as conn:
+            async with reading(engine) as conn:
                 rows = (await conn.execute(select(stock).order_by(stock.c.sku))).all()
             return self.json({"items": [_describe_row(row) for row in rows]})
 
@@ -125,7 +126,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
     @app.page("/shipments/{order_id}")
     class Shipment(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
-            async with engine.connect() as conn:
+            async with reading(engine) as conn:
                 row = (await conn.execute(select(shipments).where(shipments.c.order_id == order_id))).first()
             if row is None:
                 raise not_found(f"shipment for order {order_id}")
@@ -143,7 +144,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                     raise ApiError(409, "wrong_state", str(exc)) from exc
                 if emitted is not None:
                     context.relay.wake()
-                async with engine.connect() as conn:
+                async with reading(engine) as conn:
                     row = (
                         await conn.execute(select(shipments).where(shipments.c.order_id == order_id))
                     ).one()

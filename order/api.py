@@ -9,6 +9,7 @@ import faust
 from sqlalchemy import func, select
 
 from common.app import ServiceContext
+from common.db import reading
 from common.messaging.outbox import enqueue
 from common.openapi import Route
 from common.web import ApiError, JsonView, not_found, query_int
@@ -48,7 +49,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
     @app.page("/orders/{order_id}")
     class Order(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
-            async with engine.connect() as conn:
+            async with reading(engine) as conn:
                 order = (await conn.execute(select(orders).where(orders.c.order_id == order_id))).first()
                 entries = (
                     await conn.execute(
@@ -86,7 +87,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                     raise ApiError(400, "bad_query", f"unknown status {status!r}; one of: {allowed}")
                 query = query.where(orders.c.status == status)
                 count = count.where(orders.c.status == status)
-            async with engine.connect() as conn:
+            async with reading(engine) as conn:
                 rows = (await conn.execute(query)).all()
                 total = await conn.scalar(count)
             return self.json(

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from common.app import ServiceContext
 from common.config import Service
+from common.db import reading
 from common.openapi import Route
 from common.web import ApiError, JsonView, not_found, parse_body
 from payment import models
@@ -78,7 +79,7 @@ def attach_api(app: faust.App, context: ServiceContext, gateway: PaymentGateway)
     @app.page("/payments/{order_id}")
     class Payment(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
-            async with engine.connect() as conn:
+            async with reading(engine) as conn:
                 payment = (
                     await conn.execute(select(models.payments).where(models.payments.c.order_id == order_id))
                 ).first()

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import pg
 from common.config import Service
+from common.db import reading
 from common.events import Envelope, new_envelope
 from common.events.payment import PaymentCompleted, PaymentFailed
 from common.events.values import Address, Currency, Money, OrderId, OrderLine
@@ -259,7 +260,7 @@ async def recover_pending(
     answered, not repeated; `_finish` moves the payment out of PENDING only once, whoever gets there first.
     """
     payments, keys = models.payments, models.checkout_requests
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         stuck = (
             await conn.execute(
                 select(payments, keys.c.idempotency_key)

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.config import Service
+from common.db import reading
 from common.events import new_envelope
 from common.events.payment import PaymentRefunded, PaymentRefundFailed
 from common.events.values import Money
@@ -69,7 +70,7 @@ class RefundWorker:
             return list(rows.all())
 
     async def _attempt(self, refund: Any) -> None:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             reference = await conn.scalar(
                 select(models.payments.c.gateway_reference).where(
                     models.payments.c.payment_id == refund.payment_id

@@ -23,6 +23,7 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import pg
+from common.db import reading
 from common.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class OutboxRelay:
         return result.rowcount or 0
 
     async def pending_count(self) -> int:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             count = await conn.scalar(
                 select(func.count()).select_from(self._outbox).where(self._outbox.c.published_at.is_(None))
             )

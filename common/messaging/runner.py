@@ -30,7 +30,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from common.db import is_transient_database_error
+from common.db import is_transient_database_error, reading
 from common.events import DecodedEvent, Envelope, EventDecodeError, decode_event
 from common.messaging import dead_letters
 from common.messaging.dead_letters import RawMessage
@@ -146,13 +146,13 @@ class EventRunner:
         Stops at the first letter that fails again (it stays parked with the new reason), so the order's
         events are still applied in sequence.
         """
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             row = await dead_letters.load(conn, self._tables.dead_letters, dead_letter_id)
         if row is None or row.status != dead_letters.PARKED:
             raise DeadLetterNotRetryable(f"dead letter {dead_letter_id} is not parked")
         queue = [dead_letter_id]
         if row.order_id is not None:
-            async with self._engine.connect() as conn:
+            async with reading(self._engine) as conn:
                 queue = await dead_letters.parked_behind(
                     conn, self._tables.dead_letters, self.consumer, row.order_id
                 )
@@ -170,7 +170,7 @@ class EventRunner:
         return results
 
     async def _retry_one(self, letter_id: int) -> Outcome:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine) as conn:
             row = await dead_letters.load(conn, self._tables.dead_letters, letter_id)
         message = RawMessage(
             topic=row.topic,

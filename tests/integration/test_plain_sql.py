@@ -1,4 +1,5 @@
-"""`common.pg.execute_together` on a real PostgreSQL: several writes as one statement, all or nothing."""
+"""Plain SQL on a real PostgreSQL: writes run together (all or nothing), and reads that keep what the
+connection prepared."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import exc, text
 
 from common import pg
+from common.db import create_engine, reading
 from common.events import new_envelope
 from common.events.delivery import Delivered, Shipped
 from common.messaging.outbox import enqueue_statement
@@ -67,3 +69,30 @@ async def test_running_an_empty_list_of_writes_together_is_a_no_op(db: Db) -> No
     async with db.engine.begin() as conn:
         await pg.execute_together(conn, [])
         assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
+
+
+async def _prepared_on_the_only_connection(db: Db, end_read_with: str) -> list[str]:
+    # One pooled connection, reused by each block in turn.
+    engine = create_engine(db.engine.url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            for _ in range(6):  # psycopg prepares a statement on its fifth use
+                await pg.fetch_all(conn, "SELECT count(*) FROM outbox WHERE topic = %s", ("order",))
+        opened = reading(engine) if end_read_with == "commit" else engine.connect()
+        async with opened as conn:
+            await conn.execute(text("SELECT 1"))
+        async with engine.connect() as conn:
+            return list((await conn.execute(text("SELECT statement FROM pg_prepared_statements"))).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_through_reading_keeps_the_statements_the_connection_prepared(db: Db) -> None:
+    assert any(
+        "FROM outbox" in statement for statement in await _prepared_on_the_only_connection(db, "commit")
+    )
+
+
+async def test_a_read_that_rolls_back_makes_psycopg_forget_them(db: Db) -> None:
+    # Why `reading` exists: if this starts failing, psycopg no longer deallocates on ROLLBACK.
+    assert await _prepared_on_the_only_connection(db, "rollback") == []
