@@ -56,7 +56,8 @@ class ServiceContext:
     runner: EventRunner
     producer: LazyProducer
     routes: list[Route] = field(default_factory=list)
-    # Called after every consumer transaction that wrote events (the relay first).
+    # Called after every consumer transaction that applied events (the relay first): workers that act on
+    # what a handler wrote (delivery's sweep, payment's refunds) start at once instead of on their timer.
     commit_listeners: list[Callable[[], None]] = field(default_factory=list)
 
     @property

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import faust
 
-from common.app import create_service, periodic
+from common.app import create_service, on_wake, periodic
 from common.config import Service, Settings, load_settings
 from common.kafka import CONSUMED_TOPICS
 from payment import models
@@ -45,7 +45,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
         max_attempts=settings.refund_max_attempts,
         wake_relay=context.relay.wake,
     )
-    periodic(app, 0.25, refunds.run_due)
+    # Woken after each consumer commit (a cancelled order's refund row is due at once), and every 250 ms
+    # for retries coming due.
+    context.commit_listeners.append(on_wake(app, 0.25, refunds.run_due))
 
     async def recover_interrupted_checkouts() -> None:
         if await recover_pending(

@@ -253,8 +253,7 @@ class EventRunner:
                 return Outcome.DUPLICATE
             emitted = await handler(conn, decoded)
             await enqueue(conn, tables.outbox, self._emit_topic, emitted)
-        if emitted:
-            self._on_commit()
+        self._on_commit()
         return Outcome.APPLIED
 
     async def _apply_batch(self, messages: Sequence[RawMessage]) -> list[Outcome]:
@@ -303,7 +302,7 @@ class EventRunner:
             if duplicates:
                 await count_duplicate(conn, tables.counters, self.consumer, duplicates)
             await enqueue(conn, tables.outbox, self._emit_topic, emitted)
-        if emitted:
+        if to_apply:
             self._on_commit()
         return outcomes
 

@@ -180,6 +180,28 @@ async def test_a_letter_behind_another_cannot_be_retried_first(db: Db) -> None:
         await runner.retry_dead_letter(int(second or 0))
 
 
+async def test_every_commit_that_applied_events_is_signalled_even_when_nothing_was_emitted(db: Db) -> None:
+    async def emits_nothing(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
+        return []
+
+    commits: list[str] = []
+    runner = EventRunner(
+        consumer="test",
+        engine=db.engine,
+        tables=tables,
+        handlers={"Shipped": emits_nothing},
+        emit_topic="order",
+        on_commit=lambda: commits.append("commit"),
+    )
+    first = _message(_shipped("o-1"))
+
+    await runner.process(first)  # applied: signalled
+    await runner.process(first)  # a duplicate changes nothing: not signalled
+    await runner.process_batch([_message(_shipped("o-2")), _message(_shipped("o-3"), offset=1)])
+
+    assert commits == ["commit", "commit"]
+
+
 async def test_an_event_type_the_service_does_not_handle_is_skipped_without_effects(db: Db) -> None:
     runner = EventRunner(consumer="test", engine=db.engine, tables=tables, handlers={}, emit_topic="order")
     assert await runner.process(_message(_shipped("o-2"))) is Outcome.NOT_SUBSCRIBED
