@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from common.config import Service
 from common.infra.ports import free_port, is_listening
@@ -93,7 +94,7 @@ class PostgresServer:
         return f"postgresql+psycopg://{name}@/{name}?host={quote(str(self.socket_dir))}&port={self.port}"
 
     def admin_conninfo(self, dbname: str = "postgres") -> str:
-        return f"host={self.socket_dir} port={self.port} user={SUPERUSER} dbname={dbname}"
+        return make_conninfo(host=str(self.socket_dir), port=self.port, user=SUPERUSER, dbname=dbname)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
