@@ -134,9 +134,9 @@ class ShopClient:
 
     def __init__(self, payment_url: str, order_url: str, plenty_sku: str, empty_sku: str) -> None:
         # As a shop backend's client: a bounded pool, every connection kept alive (one closed after a
-        # burst would be opened again by the next). Beyond 100 the client's own cost per request grew
-        # with the connections it held and starved the platform it measured (the generator's CPU per
-        # saga tripled past the ceiling). Checkouts waiting for a connection count in the backlog.
+        # burst would be opened again by the next). With up to 400 (100 kept alive), a run past the
+        # ceiling saw the generator's own CPU per saga more than double, taken from the platform it
+        # measured. Checkouts waiting for a connection count in the backlog.
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         self.http = httpx.AsyncClient(timeout=30, limits=limits)
         self.payment_url, self.order_url = payment_url, order_url
