@@ -218,19 +218,8 @@ def generator_first() -> Iterator[None]:
         os.setpriority(os.PRIO_PROCESS, 0, normal)
 
 
+@generator_first()
 def sweep(
-    name: str,
-    new_driver: Callable[[], Driver],
-    bootstrap: str,
-    pids: dict[str, int],
-    rates: list[float],
-    timing: Timing,
-) -> list[dict[str, Any]]:
-    with generator_first():
-        return _sweep(name, new_driver, bootstrap, pids, rates, timing)
-
-
-def _sweep(
     name: str,
     new_driver: Callable[[], Driver],
     bootstrap: str,
