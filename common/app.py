@@ -32,6 +32,7 @@ from common.messaging.inbox import forget_processed_before
 from common.messaging.relay import OutboxRelay
 from common.messaging.runner import BatchHandler, DeadLetterNotRetryable, EventRunner, Handler
 from common.messaging.tables import MessagingTables
+from common.messaging.unit_of_work import UnitOfWork
 from common.metrics import render_metrics
 from common.openapi import Route, build_openapi
 from common.web import ApiError, JsonView, not_found, query_int
@@ -64,6 +65,10 @@ class ServiceContext:
     def topic(self) -> str:
         """The one topic this service writes."""
         return self.service.value
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A transaction for a write outside the runner: its events reach the outbox, then the relay."""
+        return UnitOfWork(self.engine, self.tables.outbox, self.topic, self.relay.wake)
 
 
 class LazyProducer:

@@ -10,6 +10,7 @@ import faust.web
 from pydantic import BaseModel, ValidationError
 
 from common.db import is_transient_database_error
+from common.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,32 @@ def query_int(request: Any, name: str, default: int, *, minimum: int = 0, maximu
     return value
 
 
+# The one place a use case's answer becomes an HTTP status.
+STATUS_OF_DOMAIN_ERROR: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Unavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    return next(status for kind, status in STATUS_OF_DOMAIN_ERROR.items() if isinstance(error, kind))
+
+
 class JsonView(faust.web.View):
-    """Base of every endpoint: maps ApiError to its status, a database outage to 503, bugs to 500."""
+    """Base of every endpoint: maps ApiError and the use cases' DomainErrors to their status, a database
+    outage to 503, bugs to 500."""
 
     async def dispatch(self, request: Any) -> Any:
         try:
             return await super().dispatch(request)
         except ApiError as exc:
             return self.json(exc.body(), status=exc.status)
+        except DomainError as exc:
+            status = status_of(exc)
+            headers = {"Retry-After": "1"} if status == 503 else None
+            return self.json(exc.body(), status=status, headers=headers)
         except Exception as exc:
             if is_transient_database_error(exc):
                 log.warning("database unavailable during %s %s: %r", request.method, request.path, exc)
