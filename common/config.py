@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     payment_url: str | None = Field(default=None, alias="PAYMENT_URL")
     order_url: str | None = Field(default=None, alias="ORDER_URL")
     delivery_url: str | None = Field(default=None, alias="DELIVERY_URL")
+    # Where the order service asks payment about a checkout it has not recorded yet (read-only). Default:
+    # PAYMENT_URL; set it when the public URL is not reachable from the order service (e.g. in Docker).
+    order_payment_api_url: str | None = Field(default=None, alias="ORDER_PAYMENT_API_URL")
 
     # Topics.
     topic_partitions: int = Field(default=3, ge=1, alias="SAGA_TOPIC_PARTITIONS")
@@ -107,6 +110,10 @@ class Settings(BaseSettings):
             Service.DELIVERY: self.delivery_url,
         }[service]
         return (explicit or f"http://127.0.0.1:{self.http_port(service)}").rstrip("/")
+
+    def payment_lookup_url(self) -> str:
+        """The payment API as the order service reaches it."""
+        return (self.order_payment_api_url or self.base_url(Service.PAYMENT)).rstrip("/")
 
 
 def database_env_var(service: Service) -> str:

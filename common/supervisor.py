@@ -76,6 +76,7 @@ class ServiceProcess:
         if self.process is None:
             return None
         if self.process.poll() is None:
+            self.resume()  # a paused process would not act on SIGTERM
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout)
@@ -88,6 +89,16 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP, as a long GC pause or a stalled host would: sockets stay open, nothing is answered."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after `pause`."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGCONT)
 
     def log_tail(self, lines: int = 40) -> str:
         try:

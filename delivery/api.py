@@ -16,7 +16,8 @@ from common.openapi import Route
 from common.web import ApiError, JsonView, not_found, parse_body
 from delivery import models
 from delivery.inventory import InvalidStockLevel, StockLevel, restock
-from delivery.shipping import ShipmentConflict, ShipmentNotFound, progress
+from delivery.lifecycle import CarrierStep
+from delivery.shipping import progress
 from delivery.stock_store import lock_levels
 
 
@@ -132,29 +133,22 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 raise not_found(f"shipment for order {order_id}")
             return self.json(_describe_shipment(row))
 
-    def carrier_step(step: str) -> type[JsonView]:
+    def carrier_view(carrier_step: CarrierStep) -> type[JsonView]:
         class Step(JsonView):
             async def post(self, request: Any, order_id: str) -> Any:
-                try:
-                    async with engine.begin() as conn:
-                        emitted = await progress(conn, order_id, step)
-                except ShipmentNotFound as exc:
-                    raise not_found(f"shipment for order {order_id}") from exc
-                except ShipmentConflict as exc:
-                    raise ApiError(409, "wrong_state", str(exc)) from exc
-                if emitted is not None:
-                    context.relay.wake()
+                async with context.unit_of_work() as work:
+                    work.emit(await progress(work.conn, order_id, carrier_step))
                 async with reading(engine) as conn:
                     row = (
                         await conn.execute(select(shipments).where(shipments.c.order_id == order_id))
                     ).one()
                 return self.json(_describe_shipment(row))
 
-        Step.__name__ = Step.__qualname__ = f"Shipment{step.title()}"
+        Step.__name__ = Step.__qualname__ = f"Shipment{carrier_step.value.title()}"
         return Step
 
-    app.page("/shipments/{order_id}/ship")(carrier_step("ship"))
-    app.page("/shipments/{order_id}/deliver")(carrier_step("deliver"))
+    app.page("/shipments/{order_id}/ship")(carrier_view(CarrierStep.SHIP))
+    app.page("/shipments/{order_id}/deliver")(carrier_view(CarrierStep.DELIVER))
 
 
 def _describe_row(row: Any) -> dict[str, Any]:

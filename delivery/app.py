@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         after = timedelta(seconds=settings.auto_progress_seconds)
 
         async def progress_shipments() -> None:
-            await auto_progress(context.engine, after, context.relay.wake)
+            await auto_progress(context.unit_of_work, after)
 
         # Swept after each consumer commit (with no delay, what it scheduled is due at once), and on a
         # timer for shipments that come due later or were scheduled by another worker: at half the delay

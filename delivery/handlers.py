@@ -1,4 +1,5 @@
-"""How delivery reacts to the `order` topic: reserve all-or-nothing, release on cancel."""
+"""How delivery reacts to the `order` topic: reserve all-or-nothing; decide every cancel (release and
+confirm, or refuse because the parcel has shipped)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common import pg
 from common.config import Service
 from common.events import DecodedEvent, Envelope, new_envelope
-from common.events.delivery import DeliveryScheduled, OutOfStock
+from common.events.delivery import CancellationConfirmed, CancellationRefused, DeliveryScheduled, OutOfStock
 from common.events.order import OrderPlaced
-from common.events.values import SkuShortage
+from common.events.values import OrderLine, SkuShortage
 from common.messaging.runner import Handler
 from delivery import models
 from delivery.inventory import Shortage, release, reserve
-from delivery.shipping import ShipmentStatus
+from delivery.lifecycle import Refuse, ShipmentStatus, answer_cancel
 from delivery.stock_store import lines_of, lock_levels, save_levels
 
 log = logging.getLogger(__name__)
@@ -66,33 +67,52 @@ async def on_order_placed(conn: AsyncConnection, event: DecodedEvent) -> Sequenc
     return [_emit(DeliveryScheduled(lines=placed.lines), event)]
 
 
+async def on_cancellation_requested(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
+    """Delivery decides the cancel, as the shipment's owner: release and confirm, or refuse because the
+    parcel has shipped. The shipment's row lock orders this against a ship step of the same order."""
+    return [_emit(await _apply_cancel(conn, event.order_id), event)]
+
+
 async def on_order_cancelled(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
-    """Release a reservation that has not shipped; remember the cancel if the order was never seen."""
-    shipments = models.shipments
-    shipment = (
-        await conn.execute(select(shipments).where(shipments.c.order_id == event.order_id).with_for_update())
-    ).first()
-    if shipment is None:
-        await conn.execute(
-            insert(shipments).values(order_id=event.order_id, status=ShipmentStatus.CANCELLED, lines=[])
-        )
-        return []
-    if shipment.status != ShipmentStatus.SCHEDULED:
-        if shipment.status in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED):
-            log.warning("order %s cancelled after it shipped; nothing to release", event.order_id)
-        return []
-    lines = lines_of(shipment.lines)
-    levels = await lock_levels(conn, (line.sku for line in lines))
-    await save_levels(conn, release(levels, lines))
-    await conn.execute(
-        update(shipments)
-        .where(shipments.c.order_id == event.order_id)
-        .values(status=ShipmentStatus.RELEASED, updated_at=func.now())
-    )
+    """The order is cancelled for good. Nothing is held any more when delivery confirmed the cancel or
+    found no stock; events written before cancels were confirmed by delivery may still find a
+    reservation to release, or a parcel that shipped (logged: that order was refunded after shipping)."""
+    if isinstance(await _apply_cancel(conn, event.order_id), CancellationRefused):
+        log.error("order %s was cancelled after it shipped; nothing to release", event.order_id)
     return []
 
 
-def _emit(payload: DeliveryScheduled | OutOfStock, cause: DecodedEvent) -> Envelope:
+async def _apply_cancel(conn: AsyncConnection, order_id: str) -> CancellationConfirmed | CancellationRefused:
+    """Apply delivery's answer to a cancel of `order_id` (`delivery.lifecycle.answer_cancel`): release
+    what is reserved, or remember the cancel of an order not seen yet; returns the answer to send."""
+    shipments = models.shipments
+    shipment = (
+        await conn.execute(select(shipments).where(shipments.c.order_id == order_id).with_for_update())
+    ).first()
+    answer = answer_cancel(shipment.status if shipment is not None else None)
+    if isinstance(answer, Refuse):
+        return CancellationRefused(shipment_status=shipment.status, tracking_code=shipment.tracking_code)
+    if answer.remember:
+        await conn.execute(insert(shipments).values(order_id=order_id, status=answer.to, lines=[]))
+        return CancellationConfirmed()
+    released: tuple[OrderLine, ...] = ()
+    if answer.release:
+        lines = lines_of(shipment.lines)
+        levels = await lock_levels(conn, (line.sku for line in lines))
+        await save_levels(conn, release(levels, lines))
+        released = tuple(OrderLine.model_validate(line) for line in shipment.lines)
+    if answer.to is not None:
+        await conn.execute(
+            update(shipments)
+            .where(shipments.c.order_id == order_id)
+            .values(status=answer.to, updated_at=func.now())
+        )
+    return CancellationConfirmed(released=released)
+
+
+def _emit(
+    payload: DeliveryScheduled | OutOfStock | CancellationConfirmed | CancellationRefused, cause: DecodedEvent
+) -> Envelope:
     return new_envelope(
         payload,
         order_id=cause.order_id,
@@ -101,4 +121,8 @@ def _emit(payload: DeliveryScheduled | OutOfStock, cause: DecodedEvent) -> Envel
     )
 
 
-HANDLERS: dict[str, Handler] = {"OrderPlaced": on_order_placed, "OrderCancelled": on_order_cancelled}
+HANDLERS: dict[str, Handler] = {
+    "OrderPlaced": on_order_placed,
+    "OrderCancellationRequested": on_cancellation_requested,
+    "OrderCancelled": on_order_cancelled,
+}

@@ -1,4 +1,8 @@
-"""Shipment progress: SCHEDULED → SHIPPED → DELIVERED, driven by the carrier API or auto-progress."""
+"""Shipment progress: SCHEDULED → SHIPPED → DELIVERED, driven by the carrier API or auto-progress.
+
+The rules are `delivery/lifecycle.py`'s; this module loads and locks the shipments, moves the stock of
+what ships, and writes the steps with their events through the caller's unit of work.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,29 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common import pg
 from common.config import Service
+from common.errors import Conflict, NotFound
 from common.events import Envelope, new_envelope
 from common.events.delivery import Delivered, Shipped
-from common.messaging.outbox import enqueue
+from common.messaging.unit_of_work import UnitOfWork
 from delivery import models
 from delivery.inventory import ship
+from delivery.lifecycle import (
+    AlreadyDone,
+    CarrierStep,
+    ShipmentStatus,
+    StepConflict,
+    reached_by,
+    required_for,
+    step,
+)
 from delivery.stock_store import lines_of, lock_levels, save_levels
 
 log = logging.getLogger(__name__)
@@ -30,51 +43,37 @@ _SWEEP_LIMIT = 200
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
-class ShipmentStatus(StrEnum):
-    SCHEDULED = "SCHEDULED"  # stock reserved
-    SHIPPED = "SHIPPED"
-    DELIVERED = "DELIVERED"
-    RELEASED = "RELEASED"  # cancelled after reserving; stock returned
-    OUT_OF_STOCK = "OUT_OF_STOCK"  # nothing reserved
-    CANCELLED = "CANCELLED"  # the cancel arrived before the order: nothing will be reserved
+class ShipmentNotFound(NotFound):
+    code = "not_found"
 
 
-# The transitions the carrier may make, and the event each one emits.
-_NEXT = {
-    "ship": (ShipmentStatus.SCHEDULED, ShipmentStatus.SHIPPED),
-    "deliver": (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED),
-}
-
-
-class ShipmentNotFound(Exception):
-    pass
-
-
-class ShipmentConflict(Exception):
+class ShipmentConflict(Conflict):
     """The shipment is not in the state the step needs (e.g. shipping a released reservation)."""
 
+    code = "wrong_state"
 
-async def progress(conn: AsyncConnection, order_id: str, step: str) -> Envelope | None:
-    """Make one carrier step inside the caller's transaction; None if it was already made (idempotent)."""
-    required, target = _NEXT[step]
+
+async def progress(conn: AsyncConnection, order_id: str, carrier_step: CarrierStep) -> list[Envelope]:
+    """Make one carrier step inside the caller's transaction; returns its event, or none if the step was
+    already made (a retried call)."""
     shipments = models.shipments
     shipment = (
         await conn.execute(select(shipments).where(shipments.c.order_id == order_id).with_for_update())
     ).first()
     if shipment is None:
-        raise ShipmentNotFound(order_id)
-    if shipment.status == target:
-        return None
-    if shipment.status != required:
-        raise ShipmentConflict(f"shipment {order_id} is {shipment.status}; {step} needs {required.value}")
-    (envelope,) = await _make_step(conn, step, [shipment])
-    return envelope
+        raise ShipmentNotFound(f"shipment for order {order_id} not found")
+    verdict = step(shipment.status, carrier_step)
+    if isinstance(verdict, AlreadyDone):
+        return []
+    if isinstance(verdict, StepConflict):
+        raise ShipmentConflict(f"order {order_id}: {verdict.why}")
+    return await _make_step(conn, carrier_step, [shipment])
 
 
-async def auto_progress(engine: AsyncEngine, after: timedelta, wake_relay: Callable[[], None]) -> int:
+async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta) -> int:
     """Demo mode: ship what has been scheduled for `after`, deliver what has been shipped for `after`.
 
-    One transaction per sweep, since it runs every few tens of milliseconds. A shipment shipped by this
+    One transaction per sweep, since it runs after every consumer commit. A shipment shipped by this
     sweep is stamped with the sweep's time, so with `after` = 0 the same sweep also delivers it.
 
     A sweep never waits long for a lock. The consumer applies a batch of events in one transaction, so
@@ -84,20 +83,19 @@ async def auto_progress(engine: AsyncEngine, after: timedelta, wake_relay: Calla
     """
     moved = 0
     try:
-        async with engine.begin() as conn:
-            await pg.execute(conn, f"SET LOCAL lock_timeout = '{_SWEEP_LOCK_TIMEOUT}'", ())
-            for step, (required, _target) in _NEXT.items():
-                due = [_Shipment(*row) for row in await pg.fetch_all(conn, *due_shipments(required, after))]
+        async with unit_of_work() as work:
+            await pg.execute(work.conn, f"SET LOCAL lock_timeout = '{_SWEEP_LOCK_TIMEOUT}'", ())
+            for carrier_step in CarrierStep:
+                query = due_shipments(required_for(carrier_step), after)
+                due = [_Shipment(*row) for row in await pg.fetch_all(work.conn, *query)]
                 if due:
-                    await _make_step(conn, step, due)
+                    work.emit(await _make_step(work.conn, carrier_step, due))
                     moved += len(due)
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
             raise
         log.info("auto-progress: the sweep met a busy lock; the next sweep retries")
         return 0
-    if moved:
-        wake_relay()
     return moved
 
 
@@ -121,34 +119,37 @@ class _Shipment:
     tracking_code: str | None
 
 
-async def _make_step(conn: AsyncConnection, step: str, due: Sequence[Any]) -> list[Envelope]:
-    """Make `step` for shipments locked by the caller and all in the step's required state; returns the
-    events, one per shipment, in order.
+async def _make_step(conn: AsyncConnection, carrier_step: CarrierStep, due: Sequence[Any]) -> list[Envelope]:
+    """Make `carrier_step` for shipments locked by the caller and all in the step's required state;
+    returns the events, one per shipment, in order (the caller emits them).
 
     A fixed number of statements however many shipments: the stock of all of them moves together (one
-    row per SKU), then every shipment and its event. `progress` uses it for one, the sweep for many.
+    row per SKU), then every shipment. `progress` uses it for one, the sweep for many.
     """
-    _required, target = _NEXT[step]
-    shipments = models.shipments
-    if step == "ship":
+    shipping = carrier_step is CarrierStep.SHIP
+    if shipping:
         lines = [line for shipment in due for line in lines_of(shipment.lines)]
         levels = await lock_levels(conn, (line.sku for line in lines))
         await save_levels(conn, ship(levels, lines))
     changes: list[tuple[str, str | None]] = []
     envelopes: list[Envelope] = []
     for shipment in due:
-        tracking = _tracking_code() if step == "ship" else shipment.tracking_code
+        tracking = _tracking_code() if shipping else shipment.tracking_code
         changes.append((shipment.order_id, tracking))
-        payload = Shipped(tracking_code=tracking) if step == "ship" else Delivered()
+        payload = Shipped(tracking_code=tracking) if shipping else Delivered()
         envelopes.append(new_envelope(payload, order_id=shipment.order_id, producer=Service.DELIVERY.value))
+    shipments = models.shipments
     await pg.execute(
         conn,
         f"UPDATE {shipments.name} SET status = %s, tracking_code = moved.tracking_code, updated_at = now()"
         " FROM unnest(%s::text[], %s::text[]) AS moved(order_id, tracking_code)"
         f" WHERE {shipments.name}.order_id = moved.order_id",
-        (target.value, [order_id for order_id, _ in changes], [tracking for _, tracking in changes]),
+        (
+            reached_by(carrier_step).value,
+            [order_id for order_id, _ in changes],
+            [tracking for _, tracking in changes],
+        ),
     )
-    await enqueue(conn, models.messaging.outbox, Service.DELIVERY.value, envelopes)
     return envelopes
 
 

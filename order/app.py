@@ -26,12 +26,13 @@ def create_app(settings: Settings | None = None) -> faust.App:
         handlers=handlers,
         batch_handler=batch_handler,
         description=(
-            "Keeps each order's saga state and timeline, and cancels on stock-out, customer or timeout."
+            "Keeps each order's saga state and timeline; cancels on stock-out, and asks delivery to cancel"
+            " for a customer or an expired deadline (the payment is refunded once delivery confirms)."
         ),
     )
 
     async def sweep_deadlines() -> None:
-        await expire_deadlines(context.engine, context.relay.wake)
+        await expire_deadlines(context.unit_of_work)
 
     periodic(app, min(1.0, settings.delivery_deadline_seconds / 4), sweep_deadlines)
     attach_api(app, context)

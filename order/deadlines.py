@@ -1,29 +1,33 @@
-"""The delivery deadline: an order delivery has not answered in time is cancelled with reason timeout."""
+"""The delivery deadline: an order delivery has not answered in time is asked to be cancelled (timeout).
+
+The order does not cancel on its own: delivery may have reserved and even shipped while its answer was
+delayed, so the expired deadline becomes a cancellation request, which delivery confirms or refuses.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.config import Service
-from common.messaging.outbox import enqueue
+from common.messaging.unit_of_work import UnitOfWork
 from order import models
-from order.handlers import advance
+from order.handlers import SagaStep, advance_many
 from order.saga import OrderStatus, SagaInput
 
+_DETAIL = "delivery did not answer before the deadline"
 
-async def expire_deadlines(engine: AsyncEngine, wake_relay: Callable[[], None], limit: int = 100) -> int:
-    """Cancel up to `limit` overdue orders still waiting for delivery; returns how many were cancelled.
+
+async def expire_deadlines(unit_of_work: Callable[[], UnitOfWork], limit: int = 100) -> int:
+    """Ask delivery to cancel up to `limit` overdue orders still waiting for its answer; returns how many.
 
     SKIP LOCKED lets several order workers sweep at once, and leaves alone an order whose row an event
     handler holds right now (that handler may be the answer that makes the deadline moot).
     """
     orders = models.orders
-    async with engine.begin() as conn:
+    async with unit_of_work() as work:
         overdue = (
-            await conn.scalars(
+            await work.conn.scalars(
                 select(orders.c.order_id)
                 .where(orders.c.status == OrderStatus.PLACED, orders.c.deadline_at <= func.now())
                 .order_by(orders.c.deadline_at)
@@ -31,16 +35,8 @@ async def expire_deadlines(engine: AsyncEngine, wake_relay: Callable[[], None], 
                 .with_for_update(skip_locked=True)
             )
         ).all()
-        emitted = []
-        for order_id in overdue:
-            advanced = await advance(
-                conn,
-                order_id,
-                SagaInput.DEADLINE_EXPIRED,
-                detail="delivery did not answer before the deadline",
-            )
-            emitted.extend(advanced.emitted)
-        await enqueue(conn, models.messaging.outbox, Service.ORDER.value, emitted)
-    if emitted:
-        wake_relay()
+        if overdue:
+            steps = [SagaStep(order_id, SagaInput.DEADLINE_EXPIRED, detail=_DETAIL) for order_id in overdue]
+            advanced = await advance_many(work.conn, steps)
+            work.emit(envelope for result in advanced for envelope in result.emitted)
     return len(overdue)

@@ -21,7 +21,10 @@ orders = Table(
     Column("currency", Text, nullable=False),
     Column("lines", JSON, nullable=False),
     Column("shipping_address", JSON),
+    # Why it was (or was asked to be) cancelled: out_of_stock, customer, timeout; a failed payment's reason.
     Column("cancel_reason", Text),
+    # Where a requested cancel stands: requested, confirmed or refused by delivery (`saga.Cancellation`).
+    Column("cancellation", Text),
     Column("deadline_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -43,4 +46,13 @@ timeline = Table(
     Column("status_before", Text),
     Column("status_after", Text),
     Column("detail", Text),
+)
+
+# Cancels sent before the order service had seen the order, until the order is created
+# (`order/early_cancels.py`).
+early_cancels = Table(
+    "early_cancels",
+    metadata,
+    Column("order_id", Text, primary_key=True),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

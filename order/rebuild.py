@@ -37,6 +37,7 @@ COMPARED_COLUMNS = (
     "currency",
     "lines",
     "cancel_reason",
+    "cancellation",
 )
 
 

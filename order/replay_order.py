@@ -2,14 +2,19 @@
 
 The order service's inputs are the `payment` and `delivery` topics, plus two inputs that reach it
 outside Kafka: the customer's cancel (HTTP) and the delivery deadline (a timer). Those two left a trace
-only in order's own topic, as an OrderCancelled with reason `customer` or `timeout` and no cause.
+only in order's own topic, as an OrderCancellationRequested with reason `customer` or `timeout`.
 
-Business rule for the sequence: events go by the time they occurred, except that such a requested
-cancel goes right after the order's PaymentCompleted, before every delivery answer. That is where it
-must have been: a timeout applies only before delivery answers; a customer cancel that applied was
-either before DeliveryScheduled or after it with the same result, never after OutOfStock (the order
-would already have been cancelled, and nothing would have been emitted) nor after Shipped (too late).
-Order's other emissions (OrderPlaced, OrderCompleted, OrderCancelled for out_of_stock) are outputs of
+Business rule for the sequence: events go by the time they occurred, except that such a request goes
+right after the order's PaymentCompleted, before every delivery event. A request is only emitted from
+PLACED or SCHEDULED, and from either one the saga ends the same: delivery's DeliveryScheduled is ignored
+while a cancellation is under way, and everything delivery did after it (OutOfStock, Shipped, its
+answer to the request) still follows in time order.
+
+Before cancellations went through delivery, order cancelled on its own and emitted OrderCancelled
+(`customer`, `timeout`) without a request. Such an old cancel is replayed as the request followed at
+once by delivery's confirmation (delivery released the order when it received it); the migration that
+introduced the request marked those orders' cancellations `confirmed` alike. Order's other emissions
+(OrderPlaced, OrderCompleted, OrderCancelled after a confirmation or an OutOfStock) are outputs of
 inputs the rebuild replays, so they are not inputs themselves.
 """
 
@@ -26,6 +31,7 @@ REQUESTED_CANCELS = {
     CancelReason.TIMEOUT.value: SagaInput.DEADLINE_EXPIRED,
 }
 INPUT_TOPICS = ("payment", "delivery")
+REQUEST = "OrderCancellationRequested"
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,19 @@ def saga_steps(events: Iterable[RecordedEvent], input_types: Iterable[str]) -> l
     paid_at = {
         e.order_id: e.occurred_at for e in events if e.topic == "payment" and e.type == "PaymentCompleted"
     }
+    asked = {e.order_id for e in events if e.topic == "order" and e.type == REQUEST}
     keyed: list[tuple[tuple[datetime, int, int], SagaStep]] = []
     for index, event in enumerate(events):
         if event.topic in INPUT_TOPICS and event.type in inputs:
             keyed.append(((event.occurred_at, 0, index), SagaStep(event, None)))
-        elif event.topic == "order" and event.type == "OrderCancelled" and event.reason in REQUESTED_CANCELS:
-            requested = REQUESTED_CANCELS[event.reason]
-            at = paid_at.get(event.order_id, event.occurred_at)
+            continue
+        if event.topic != "order" or event.reason not in REQUESTED_CANCELS:
+            continue
+        requested = REQUESTED_CANCELS[event.reason]
+        at = paid_at.get(event.order_id, event.occurred_at)
+        if event.type == REQUEST:
             keyed.append(((at, 1, index), SagaStep(event, requested)))
+        elif event.type == "OrderCancelled" and event.order_id not in asked:
+            keyed.append(((at, 1, index), SagaStep(event, requested)))
+            keyed.append(((at, 2, index), SagaStep(event, SagaInput.CANCELLATION_CONFIRMED)))
     return [step for _, step in sorted(keyed, key=lambda pair: pair[0])]

@@ -4,13 +4,21 @@ Statuses, in the order a saga moves through them:
 
     (none) ─PaymentCompleted→ PLACED ─DeliveryScheduled→ SCHEDULED ─Shipped→ SHIPPED ─Delivered→ COMPLETED
     (none) ─PaymentFailed→ REJECTED
-    PLACED ─OutOfStock | CancelRequested | DeadlineExpired→ CANCELLED   (emits OrderCancelled)
-    SCHEDULED ─CancelRequested→ CANCELLED                               (emits OrderCancelled)
+    PLACED ─OutOfStock→ CANCELLED                                        (emits OrderCancelled)
+    PLACED | SCHEDULED ─CancelRequested | DeadlineExpired→ CANCELLING    (emits OrderCancellationRequested)
+    CANCELLING ─CancellationConfirmed | OutOfStock→ CANCELLED            (emits OrderCancelled)
+    CANCELLING ─Shipped→ SHIPPED   (the parcel left first; delivery refuses the cancel: CancellationRefused)
     CANCELLED ─PaymentRefunded→ REFUNDED
     CANCELLED ─PaymentRefundFailed→ REFUND_FAILED ─PaymentRefunded→ REFUNDED
 
+Shipping is the pivot: the one step that cannot be undone, and only delivery, which owns the shipment,
+knows whether it has happened. The order's copy of the shipment's state can be seconds old, so the order
+never cancels on its own: a customer cancel or an expired deadline makes it CANCELLING and asks delivery.
+Delivery releases the reservation and confirms, or refuses because the parcel shipped; only a confirmed
+cancel (or an OutOfStock, which delivery decided itself) emits OrderCancelled, which payment refunds.
+
 Every input gets one of three outcomes:
-- APPLIED: the status changes and/or events are emitted;
+- APPLIED: the status, the cancellation's state and/or events emitted change;
 - IGNORED: legal but without effect — a duplicate of what got us here, or a late event the saga has
   already moved past (delivery's answer to an order that was cancelled meanwhile);
 - REJECTED: illegal (e.g. Delivered before Shipped, a cancel after shipment); the caller records it on
@@ -26,6 +34,7 @@ from enum import StrEnum
 class OrderStatus(StrEnum):
     PLACED = "PLACED"
     SCHEDULED = "SCHEDULED"
+    CANCELLING = "CANCELLING"  # asked delivery to cancel; waiting for its answer
     SHIPPED = "SHIPPED"
     COMPLETED = "COMPLETED"
     REJECTED = "REJECTED"
@@ -43,12 +52,15 @@ class SagaInput(StrEnum):
     OUT_OF_STOCK = "OUT_OF_STOCK"
     SHIPPED = "SHIPPED"
     DELIVERED = "DELIVERED"
+    CANCELLATION_CONFIRMED = "CANCELLATION_CONFIRMED"  # delivery: nothing will ship, reservation released
+    CANCELLATION_REFUSED = "CANCELLATION_REFUSED"  # delivery: too late, the parcel has shipped
     CANCEL_REQUESTED = "CANCEL_REQUESTED"  # the customer, through the HTTP API
     DEADLINE_EXPIRED = "DEADLINE_EXPIRED"  # delivery did not answer OrderPlaced in time
 
 
 class Emit(StrEnum):
     ORDER_PLACED = "ORDER_PLACED"
+    ORDER_CANCELLATION_REQUESTED = "ORDER_CANCELLATION_REQUESTED"
     ORDER_CANCELLED = "ORDER_CANCELLED"
     ORDER_COMPLETED = "ORDER_COMPLETED"
 
@@ -59,6 +71,14 @@ class CancelReason(StrEnum):
     TIMEOUT = "timeout"
 
 
+class Cancellation(StrEnum):
+    """Where a requested cancel stands (an order nobody asked to cancel has none)."""
+
+    REQUESTED = "requested"  # delivery has been asked and has not answered yet
+    CONFIRMED = "confirmed"  # nothing will ship: the money goes back
+    REFUSED = "refused"  # the parcel had already shipped: the order completes, the money is kept
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     IGNORED = "ignored"
@@ -67,6 +87,9 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Emission:
+    """An event the saga emits. For ORDER_CANCELLED after a confirmed cancel, `reason` is None: the
+    order is cancelled for the reason its cancellation was requested with."""
+
     kind: Emit
     reason: CancelReason | None = None
 
@@ -77,25 +100,28 @@ class Decision:
     new_status: OrderStatus | None
     emits: tuple[Emission, ...] = ()
     reason: str = ""
+    cancellation: Cancellation | None = None  # the cancellation's new state; None: unchanged
 
 
 TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.REFUNDED})
 
 
 def is_terminal(status: OrderStatus | None) -> bool:
-    """A terminal saga never changes again."""
+    """A terminal saga never changes status again."""
     return status in TERMINAL_STATUSES
 
 
 def can_cancel(status: OrderStatus | None) -> bool:
-    """The customer may cancel until the parcel ships."""
-    return status in (OrderStatus.PLACED, OrderStatus.SCHEDULED)
+    """The customer may ask to cancel until the order service knows the parcel shipped (delivery, which
+    knows for sure, has the last word); asking again while a cancellation is under way is harmless."""
+    return status in (OrderStatus.PLACED, OrderStatus.SCHEDULED, OrderStatus.CANCELLING)
 
 
 @dataclass(frozen=True)
 class _Move:
     to: OrderStatus
     emits: tuple[Emission, ...] = ()
+    cancellation: Cancellation | None = None
 
 
 @dataclass(frozen=True)
@@ -108,14 +134,25 @@ class _Reject:
     why: str
 
 
-def _cancel(reason: CancelReason) -> _Move:
-    return _Move(OrderStatus.CANCELLED, (Emission(Emit.ORDER_CANCELLED, reason),))
+def _ask_delivery(reason: CancelReason) -> _Move:
+    """Cancel requested: only delivery can tell whether the parcel has left."""
+    return _Move(
+        OrderStatus.CANCELLING,
+        (Emission(Emit.ORDER_CANCELLATION_REQUESTED, reason),),
+        Cancellation.REQUESTED,
+    )
+
+
+def _cancel(reason: CancelReason | None, cancellation: Cancellation | None = None) -> _Move:
+    """Delivery has decided that nothing will ship: the order is cancelled and payment refunds."""
+    return _Move(OrderStatus.CANCELLED, (Emission(Emit.ORDER_CANCELLED, reason),), cancellation)
 
 
 S, E = OrderStatus, SagaInput
 _DUPLICATE = _Ignore("duplicate: the saga has already moved past this event")
 _ALREADY_CANCELLED = _Ignore("the order is already cancelled")
 _TOO_LATE = _Reject("too late to cancel: the order has already shipped")
+_REFUSED = _Move(S.SHIPPED, cancellation=Cancellation.REFUSED)
 
 # Every legal pair; anything not listed is rejected as illegal.
 _RULES: dict[tuple[OrderStatus | None, SagaInput], _Move | _Ignore | _Reject] = {
@@ -124,22 +161,32 @@ _RULES: dict[tuple[OrderStatus | None, SagaInput], _Move | _Ignore | _Reject] = 
     # Waiting for delivery's answer.
     (S.PLACED, E.DELIVERY_SCHEDULED): _Move(S.SCHEDULED),
     (S.PLACED, E.OUT_OF_STOCK): _cancel(CancelReason.OUT_OF_STOCK),
-    (S.PLACED, E.CANCEL_REQUESTED): _cancel(CancelReason.CUSTOMER),
-    (S.PLACED, E.DEADLINE_EXPIRED): _cancel(CancelReason.TIMEOUT),
+    (S.PLACED, E.CANCEL_REQUESTED): _ask_delivery(CancelReason.CUSTOMER),
+    (S.PLACED, E.DEADLINE_EXPIRED): _ask_delivery(CancelReason.TIMEOUT),
     (S.PLACED, E.PAYMENT_COMPLETED): _DUPLICATE,
     # Reserved, waiting for the carrier.
     (S.SCHEDULED, E.SHIPPED): _Move(S.SHIPPED),
-    (S.SCHEDULED, E.CANCEL_REQUESTED): _cancel(CancelReason.CUSTOMER),
+    (S.SCHEDULED, E.CANCEL_REQUESTED): _ask_delivery(CancelReason.CUSTOMER),
     (S.SCHEDULED, E.DEADLINE_EXPIRED): _Ignore("delivery has answered; the deadline no longer applies"),
     (S.SCHEDULED, E.DELIVERY_SCHEDULED): _DUPLICATE,
     (S.SCHEDULED, E.PAYMENT_COMPLETED): _DUPLICATE,
+    # Delivery has been asked to cancel: its answer decides. Its earlier events may still arrive first.
+    (S.CANCELLING, E.CANCELLATION_CONFIRMED): _cancel(None, Cancellation.CONFIRMED),
+    (S.CANCELLING, E.OUT_OF_STOCK): _cancel(CancelReason.OUT_OF_STOCK, Cancellation.CONFIRMED),
+    (S.CANCELLING, E.SHIPPED): _Move(S.SHIPPED),  # the parcel left first: delivery will refuse the cancel
+    (S.CANCELLING, E.DELIVERY_SCHEDULED): _Ignore("a cancellation is under way; delivery's answer decides"),
+    (S.CANCELLING, E.CANCEL_REQUESTED): _Ignore("a cancellation is already under way"),
+    (S.CANCELLING, E.DEADLINE_EXPIRED): _Ignore("a cancellation is already under way"),
+    (S.CANCELLING, E.PAYMENT_COMPLETED): _DUPLICATE,
     # On its way.
     (S.SHIPPED, E.DELIVERED): _Move(S.COMPLETED, (Emission(Emit.ORDER_COMPLETED),)),
+    (S.SHIPPED, E.CANCELLATION_REFUSED): _REFUSED,
     (S.SHIPPED, E.CANCEL_REQUESTED): _TOO_LATE,
     (S.SHIPPED, E.DEADLINE_EXPIRED): _DUPLICATE,
     (S.SHIPPED, E.DELIVERY_SCHEDULED): _DUPLICATE,
     (S.SHIPPED, E.SHIPPED): _DUPLICATE,
     (S.SHIPPED, E.PAYMENT_COMPLETED): _DUPLICATE,
+    (S.COMPLETED, E.CANCELLATION_REFUSED): _Move(S.COMPLETED, cancellation=Cancellation.REFUSED),
     (S.COMPLETED, E.CANCEL_REQUESTED): _TOO_LATE,
     (S.COMPLETED, E.DEADLINE_EXPIRED): _DUPLICATE,
     (S.COMPLETED, E.DELIVERY_SCHEDULED): _DUPLICATE,
@@ -151,24 +198,30 @@ _RULES: dict[tuple[OrderStatus | None, SagaInput], _Move | _Ignore | _Reject] = 
     # Cancelled: delivery's late answers and repeated cancels change nothing; the refund ends the saga.
     (S.CANCELLED, E.PAYMENT_REFUNDED): _Move(S.REFUNDED),
     (S.CANCELLED, E.PAYMENT_REFUND_FAILED): _Move(S.REFUND_FAILED),
-    (S.CANCELLED, E.DELIVERY_SCHEDULED): _ALREADY_CANCELLED,
-    (S.CANCELLED, E.OUT_OF_STOCK): _ALREADY_CANCELLED,
-    (S.CANCELLED, E.CANCEL_REQUESTED): _ALREADY_CANCELLED,
-    (S.CANCELLED, E.DEADLINE_EXPIRED): _ALREADY_CANCELLED,
-    (S.CANCELLED, E.PAYMENT_COMPLETED): _DUPLICATE,
     (S.REFUND_FAILED, E.PAYMENT_REFUNDED): _Move(S.REFUNDED),
     (S.REFUND_FAILED, E.PAYMENT_REFUND_FAILED): _DUPLICATE,
-    (S.REFUND_FAILED, E.DELIVERY_SCHEDULED): _ALREADY_CANCELLED,
-    (S.REFUND_FAILED, E.OUT_OF_STOCK): _ALREADY_CANCELLED,
-    (S.REFUND_FAILED, E.CANCEL_REQUESTED): _ALREADY_CANCELLED,
-    (S.REFUND_FAILED, E.DEADLINE_EXPIRED): _ALREADY_CANCELLED,
-    (S.REFUND_FAILED, E.PAYMENT_COMPLETED): _DUPLICATE,
     (S.REFUNDED, E.PAYMENT_REFUNDED): _DUPLICATE,
-    (S.REFUNDED, E.DELIVERY_SCHEDULED): _ALREADY_CANCELLED,
-    (S.REFUNDED, E.OUT_OF_STOCK): _ALREADY_CANCELLED,
-    (S.REFUNDED, E.CANCEL_REQUESTED): _ALREADY_CANCELLED,
-    (S.REFUNDED, E.DEADLINE_EXPIRED): _ALREADY_CANCELLED,
-    (S.REFUNDED, E.PAYMENT_COMPLETED): _DUPLICATE,
+    **{
+        (status, event): _ALREADY_CANCELLED
+        for status in (S.CANCELLED, S.REFUND_FAILED, S.REFUNDED)
+        for event in (
+            E.DELIVERY_SCHEDULED,
+            E.OUT_OF_STOCK,
+            E.CANCELLATION_CONFIRMED,  # after an OutOfStock crossed the request
+            E.CANCEL_REQUESTED,
+            E.DEADLINE_EXPIRED,
+        )
+    },
+    **{(status, E.PAYMENT_COMPLETED): _DUPLICATE for status in (S.CANCELLED, S.REFUND_FAILED, S.REFUNDED)},
+}
+
+# Which service undoes what when an order is cancelled, next to the rules that trigger it.
+COMPENSATIONS: dict[Emit, str] = {
+    Emit.ORDER_CANCELLATION_REQUESTED: (
+        "delivery: releases the reservation and answers CancellationConfirmed, or answers"
+        " CancellationRefused if the parcel has shipped (nothing is undone then)"
+    ),
+    Emit.ORDER_CANCELLED: "payment: refunds the full charge once (PaymentRefunded, or PaymentRefundFailed)",
 }
 
 
@@ -177,7 +230,7 @@ def decide(status: OrderStatus | str | None, event: SagaInput) -> Decision:
     current = OrderStatus(status) if status is not None else None
     rule = _RULES.get((current, event))
     if isinstance(rule, _Move):
-        return Decision(Outcome.APPLIED, rule.to, rule.emits)
+        return Decision(Outcome.APPLIED, rule.to, rule.emits, cancellation=rule.cancellation)
     if isinstance(rule, _Ignore):
         return Decision(Outcome.IGNORED, current, reason=rule.why)
     if isinstance(rule, _Reject):
@@ -189,6 +242,9 @@ def decide(status: OrderStatus | str | None, event: SagaInput) -> Decision:
 _AWAITING: dict[OrderStatus, str] = {
     OrderStatus.PLACED: "delivery's answer to OrderPlaced (DeliveryScheduled or OutOfStock), or the deadline",
     OrderStatus.SCHEDULED: "the carrier: Shipped from delivery",
+    OrderStatus.CANCELLING: (
+        "delivery's answer to the cancellation (CancellationConfirmed, or CancellationRefused if shipped)"
+    ),
     OrderStatus.SHIPPED: "the carrier: Delivered from delivery",
     OrderStatus.CANCELLED: "payment's refund: PaymentRefunded",
     OrderStatus.REFUND_FAILED: "an operator: the refund failed for good and must be retried in payment",

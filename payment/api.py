@@ -110,6 +110,7 @@ def _describe(payment: Any, refund: Any) -> dict[str, Any]:
         "customer_id": payment.customer_id,
         "status": payment.status,
         "amount": {"amount_minor": payment.amount_minor, "currency": payment.currency},
+        "lines": payment.lines,
         "failure_reason": payment.failure_reason,
         "gateway_reference": payment.gateway_reference,
         "created_at": payment.created_at.isoformat(),

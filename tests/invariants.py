@@ -1,7 +1,9 @@
-"""The invariant checker every end-to-end and fault test runs once the system is quiet (DESIGN §3).
+"""The invariant checker every end-to-end and fault test runs once the system is quiet.
 
 It reads the three service databases and the consumer groups directly: a test's source of truth must not
-be the API under test.
+be the API under test. Each service's books balancing is not enough, so it also checks the business rule
+across them: a parcel that shipped belongs to a completed order whose payment was kept, and a cancelled
+order holds and ships nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from order.handlers import INPUT_OF
 from order.saga import Outcome, SagaInput, decide
 
 TERMINAL_OR_VISIBLE_FAILURE = {"COMPLETED", "REJECTED", "REFUNDED", "REFUND_FAILED"}
+CANCELLED = {"CANCELLED", "REFUNDED", "REFUND_FAILED"}
+LEFT_THE_WAREHOUSE = {"SHIPPED", "DELIVERED"}
+HOLDS_STOCK = {"SCHEDULED", *LEFT_THE_WAREHOUSE}
+# The violation the business cannot accept, counted on its own by the fault suite.
+SHIPPED_AND_REFUNDED = "business: shipped and refunded"
 
 
 def _plain_url(url: str) -> str:
@@ -44,7 +51,9 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
     report = Report()
     pay, ord_, dlv = database_urls["payment"], database_urls["order"], database_urls["delivery"]
 
-    orders = {row[0]: row for row in _rows(ord_, "SELECT order_id, status, amount_minor FROM orders")}
+    orders = {
+        row[0]: row for row in _rows(ord_, "SELECT order_id, status, amount_minor, cancellation FROM orders")
+    }
     report.orders_by_status.update(row[1] for row in orders.values())
     payments = _rows(pay, "SELECT order_id, status, amount_minor FROM payments")
 
@@ -73,7 +82,7 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
     ):
         report.violations.append(f"order {order_id} refunded {count} times")
     refund_status = dict(_rows(pay, "SELECT order_id, status FROM refunds"))
-    for order_id, (_, status, _amount) in orders.items():
+    for order_id, (_, status, _amount, _cancellation) in orders.items():
         if status == "REFUNDED" and refund_status.get(order_id) != "SUCCEEDED":
             report.violations.append(f"order {order_id} REFUNDED without a successful refund")
 
@@ -95,6 +104,12 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
                 f"stock of {sku}: reserved {row[2]} / shipped {row[3]}, shipments say "
                 f"{expected_reserved[sku]} / {expected_shipped[sku]}"
             )
+
+    report.violations.extend(
+        business_rule_violations(
+            orders, {order_id: status for order_id, status, _ in payments}, refund_status, dlv
+        )
+    )
 
     # No illegal transition was applied: replay every recorded input through the pure state machine.
     timeline = _rows(
@@ -122,6 +137,42 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
         if value:
             report.violations.append(f"consumer group {group} lags by {value}")
     return report
+
+
+def business_rule_violations(
+    orders: dict[str, Any], payment_status: dict[str, str], refund_status: dict[str, str], delivery_url: str
+) -> list[str]:
+    """The rule across the three services that each one's books cannot show on their own.
+
+    - A parcel that shipped belongs to an order that is SHIPPED or COMPLETED, whose payment is captured
+      and never refunded (not even a refund pending or failed).
+    - A cancelled order (or one whose cancel delivery confirmed) holds no reservation and shipped nothing.
+    - A COMPLETED order's parcel was delivered.
+    """
+    violations = []
+    shipments = dict(_rows(delivery_url, "SELECT order_id, status FROM shipments"))
+    for order_id, shipment in shipments.items():
+        if shipment not in LEFT_THE_WAREHOUSE:
+            continue
+        order = orders.get(order_id)
+        order_status = order[1] if order is not None else None
+        if order_id in refund_status or payment_status.get(order_id) != "CAPTURED":
+            money = f"payment {payment_status.get(order_id)}, refund {refund_status.get(order_id)}"
+            violations.append(
+                f"{SHIPPED_AND_REFUNDED}: order {order_id} {shipment} ({money}), order {order_status}"
+            )
+        elif order_status not in ("SHIPPED", "COMPLETED"):
+            violations.append(f"business: order {order_id} is {order_status} but its parcel is {shipment}")
+    for order_id, (_, status, _amount, cancellation) in orders.items():
+        shipment = shipments.get(order_id)
+        if (status in CANCELLED or cancellation == "confirmed") and shipment in HOLDS_STOCK:
+            violations.append(
+                f"business: order {order_id} is {status} (cancellation {cancellation}) but its shipment is"
+                f" {shipment}"
+            )
+        if status == "COMPLETED" and shipment != "DELIVERED":
+            violations.append(f"business: order {order_id} is COMPLETED but its shipment is {shipment}")
+    return violations
 
 
 async def consumer_lag(bootstrap: str) -> dict[str, int]:

@@ -31,13 +31,21 @@ CATALOGUE: dict[str, EventSpec] = {
             payment.PaymentRefunded,
             payment.PaymentRefundFailed,
         ),
-        *_specs("order", order.OrderPlaced, order.OrderCancelled, order.OrderCompleted),
+        *_specs(
+            "order",
+            order.OrderPlaced,
+            order.OrderCancellationRequested,
+            order.OrderCancelled,
+            order.OrderCompleted,
+        ),
         *_specs(
             "delivery",
             delivery.DeliveryScheduled,
             delivery.OutOfStock,
             delivery.Shipped,
             delivery.Delivered,
+            delivery.CancellationConfirmed,
+            delivery.CancellationRefused,
         ),
     )
 }

@@ -25,3 +25,22 @@ class Shipped(Frozen):
 
 class Delivered(Frozen):
     """The carrier handed the parcel to the customer."""
+
+
+class CancellationConfirmed(Frozen):
+    """Delivery's answer to OrderCancellationRequested: the order will never ship.
+
+    `released` lists what was reserved and is back on the shelf (empty when nothing was reserved).
+    """
+
+    released: tuple[OrderLine, ...] = ()
+
+
+class CancellationRefused(Frozen):
+    """Delivery's answer to OrderCancellationRequested: too late, the parcel has already shipped.
+
+    Shipping is the saga's pivot; the order carries on to COMPLETED and the payment is kept.
+    """
+
+    shipment_status: str
+    tracking_code: str | None = None

@@ -18,8 +18,23 @@ class OrderPlaced(Frozen):
     shipping_address: Address
 
 
+class OrderCancellationRequested(Frozen):
+    """The customer or the delivery deadline asks to cancel; only delivery, which owns the shipment, decides.
+
+    Delivery answers CancellationConfirmed (nothing will ship; any reservation was released) or
+    CancellationRefused (the parcel has already shipped). Nothing is refunded on this event.
+    """
+
+    payment_id: UUID
+    reason: Literal["customer", "timeout"]
+
+
 class OrderCancelled(Frozen):
-    """The order will not be fulfilled: delivery releases stock, payment refunds."""
+    """The order will not be fulfilled: delivery confirmed (or found no stock), so payment refunds.
+
+    Emitted only once delivery has decided: after CancellationConfirmed or OutOfStock. Delivery releases
+    a reservation it still holds (events written before cancellations were confirmed by delivery).
+    """
 
     payment_id: UUID
     amount: Money

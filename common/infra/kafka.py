@@ -170,6 +170,7 @@ class KafkaCluster:
         """SIGTERM every node (Kafka's shutdown hook runs), then SIGKILL what is still alive."""
         for process in self._processes.values():
             if process.poll() is None:
+                process.send_signal(signal.SIGCONT)  # a paused node would not act on SIGTERM
                 process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for process in self._processes.values():
@@ -186,6 +187,14 @@ class KafkaCluster:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+
+    def pause(self, index: int) -> None:
+        """SIGSTOP one node, as a long GC or network stall would: connections stay open, nothing answers."""
+        self._processes[index].send_signal(signal.SIGSTOP)
+
+    def resume(self, index: int) -> None:
+        """SIGCONT a paused node."""
+        self._processes[index].send_signal(signal.SIGCONT)
 
     def restart(self, index: int) -> None:
         """Start a stopped or killed node again with its data and ports."""

@@ -32,7 +32,15 @@ def pending_work(order: dict[str, Any] | None, payment: dict[str, Any] | None) -
     """Work scheduled for this order that has not happened yet (deadlines, refunds in progress)."""
     pending = []
     if order is not None and order["status"] == "PLACED" and order.get("deadline_at"):
-        pending.append(f"delivery deadline at {order['deadline_at']} (then cancelled with reason timeout)")
+        pending.append(
+            f"delivery deadline at {order['deadline_at']} (then delivery is asked to cancel, reason timeout)"
+        )
+    cancellation = order.get("cancellation") if order is not None else None
+    if cancellation is not None and cancellation["status"] == "requested":
+        pending.append(
+            f"cancellation ({cancellation['reason']}) waiting for delivery: it confirms (then payment"
+            " refunds) or refuses because the parcel shipped (then the order completes)"
+        )
     refund = payment.get("refund") if payment is not None else None
     if refund is not None and refund["status"] == "PENDING":
         pending.append(f"refund {refund['refund_id']} pending after {refund['attempts']} attempt(s)")

@@ -34,7 +34,7 @@ from common.kafka import CONSUMED_TOPICS, ensure_topics, group_id
 from common.ops.groups import commit_moves, partition_states
 from common.ops.offsets import ToBeginning, plan_replay
 from common.supervisor import ServiceProcess
-from tests.invariants import Report, wait_until_quiet
+from tests.invariants import SHIPPED_AND_REFUNDED, Report, wait_until_quiet
 
 SAGAS = int(os.environ.get("CHAOS_SAGAS", "60"))
 RATE = float(os.environ.get("CHAOS_RATE", "6"))  # sagas started per second: a steady stream, not a burst
@@ -43,6 +43,8 @@ RATE = float(os.environ.get("CHAOS_RATE", "6"))  # sagas started per second: a s
 FAULT_SPACING = float(os.environ.get("CHAOS_FAULT_SPACING", "1"))
 ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 KIND_WEIGHTS = {"happy": 70, "out_of_stock": 10, "declined": 10, "cancel": 10}
+# A cancel happens this many seconds after the checkout's 202 (drawn uniformly), 0: at once.
+CANCEL_AFTER = (0.0, 0.0)
 EXPECTED = {
     "happy": {"COMPLETED"},
     "out_of_stock": {"REFUNDED"},
@@ -79,6 +81,9 @@ class ChaosStack:
     def add_worker(self, service: Service) -> ServiceProcess:
         index = len(self.workers.setdefault(service, []))
         env = {**self.env, f"{service.value.upper()}_HTTP_PORT": str(free_port())}
+        if service is Service.ORDER:
+            # Order asks payment about checkouts it has not recorded yet; payment's workers start first.
+            env["ORDER_PAYMENT_API_URL"] = self.url(Service.PAYMENT)
         settings = Settings.model_validate(env)
         worker = ServiceProcess(
             service,
@@ -184,9 +189,21 @@ class Saga:
 class ShopLoad:
     """Checkouts like a real shop backend sends them: retried with the same key until answered."""
 
-    def __init__(self, chaos: ChaosStack, sagas: int = SAGAS, concurrency: int = 4, seed: int = 7) -> None:
+    def __init__(
+        self,
+        chaos: ChaosStack,
+        sagas: int = SAGAS,
+        concurrency: int = 4,
+        seed: int = 7,
+        *,
+        kinds: dict[str, int] = KIND_WEIGHTS,
+        cancel_after: tuple[float, float] = CANCEL_AFTER,
+    ) -> None:
         self.chaos = chaos
         self.sagas = sagas
+        self.kinds = kinds
+        self.cancel_after = cancel_after
+        self.cancels: Counter[int] = Counter()  # answers to the customers' cancels, by status
         self.concurrency = concurrency
         self.random = random.Random(seed)
         self.accepted: list[Saga] = []
@@ -204,7 +221,7 @@ class ShopLoad:
 
     def start(self) -> None:
         self.stock()
-        kinds = self.random.choices(list(KIND_WEIGHTS), weights=list(KIND_WEIGHTS.values()), k=self.sagas)
+        kinds = self.random.choices(list(self.kinds), weights=list(self.kinds.values()), k=self.sagas)
         self._thread = threading.Thread(target=self._run, args=(kinds,), daemon=True)
         self._thread.start()
 
@@ -258,8 +275,13 @@ class ShopLoad:
         )
         with self._lock:
             self.accepted.append(Saga(answer["order_id"], kind))
+            delay = self.random.uniform(*self.cancel_after)
         if kind == "cancel":
-            self._call(http, "POST", Service.ORDER, f"/orders/{answer['order_id']}/cancel", accept=(202, 409))
+            time.sleep(delay)
+            cancel = f"/orders/{answer['order_id']}/cancel"
+            answered = self._call(http, "POST", Service.ORDER, cancel, accept=(202, 409))
+            with self._lock:
+                self.cancels[409 if "error" in answered else 202] += 1
 
     def _call(
         self,
@@ -270,14 +292,15 @@ class ShopLoad:
         accept: tuple[int, ...] = (200, 202),
         **kwargs: Any,
     ) -> Any:
-        """Retry through outages (refused connections, 503, 404 for an order not created yet) for a while."""
+        """Retry through outages (refused connections, 503) for a while. A 404 is an error: an order the
+        shop was told about (a 202) is never unknown, not even before the order service has seen it."""
         deadline = time.monotonic() + 180
         while True:
             try:
                 response = http.request(method, f"{self.chaos.url(service)}{path}", **kwargs)
                 if response.status_code in accept:
                     return response.json()
-                if response.status_code not in (404, 500, 502, 503) or time.monotonic() > deadline:
+                if response.status_code not in (500, 502, 503) or time.monotonic() > deadline:
                     raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
             except httpx.TransportError:
                 if time.monotonic() > deadline:
@@ -295,6 +318,7 @@ class FaultResult:
     duplicates: int
     doubled: int
     lost: int
+    shipped_and_refunded: int
     recovery_seconds: float
     report: Report
 
@@ -305,6 +329,7 @@ class FaultResult:
             "duplicate_deliveries": self.duplicates,
             "effects_doubled": self.doubled,
             "sagas_lost": self.lost,
+            "shipped_and_refunded": self.shipped_and_refunded,
             "recovered_in": f"{self.recovery_seconds:.1f}s",
         }
         return f"FAULT {self.name}: " + " ".join(f"{key}={value}" for key, value in figures.items())
@@ -330,6 +355,7 @@ def settle(chaos: ChaosStack, load: ShopLoad, name: str, faults: int, timeout: f
         duplicates=chaos.duplicates_seen(),
         doubled=len(doubled),
         lost=len(lost),
+        shipped_and_refunded=sum(v.startswith(SHIPPED_AND_REFUNDED) for v in report.violations),
         recovery_seconds=recovery,
         report=report,
     )

@@ -12,6 +12,7 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,7 @@ import psycopg
 
 from common.config import Service
 from tests.chaos.harness import (
+    SAGAS,
     ChaosStack,
     ShopLoad,
     chaos_stack,
@@ -275,3 +277,40 @@ def _wait(condition: object, timeout: float = 60) -> None:
             return
         time.sleep(0.2)
     raise AssertionError("condition not reached in time")
+
+
+def test_delivery_answers_delayed_past_shipping_never_refund_a_parcel_that_shipped(tmp_path: Path) -> None:
+    """The fault that found the pivot bug: delivery's events to order held back (the broker, or the order
+    service, paused for seconds) while parcels ship, customers cancel around shipping time and delivery
+    deadlines expire. The order's copy of the shipment is stale; only delivery may decide a cancel, so no
+    parcel that shipped is ever refunded, and a cancel sent before the order service saw the order is
+    honoured (never a 404)."""
+    env = {"DELIVERY_AUTO_PROGRESS_SECONDS": "0.5", "ORDER_DELIVERY_DEADLINE_SECONDS": "2"}
+    with chaos_stack(tmp_path, extra_env=env) as chaos:
+        kinds = {"happy": 45, "out_of_stock": 10, "cancel": 45}
+        load = ShopLoad(chaos, sagas=max(SAGAS, 90), kinds=kinds, cancel_after=(0.0, 2.0))
+        load.start()
+        kafka = chaos.stack.kafka
+        assert kafka is not None
+        order_worker = chaos.workers[Service.ORDER][0]
+        pauses = 0
+
+        def stall() -> None:
+            # Mostly the broker (everyone's events wait), sometimes the order service alone.
+            nonlocal pauses
+            paused: tuple[Callable[[], None], Callable[[], None]] = (
+                (order_worker.pause, order_worker.resume)
+                if pauses % 3 == 2
+                else (lambda: kafka.pause(0), lambda: kafka.resume(0))
+            )
+            paused[0]()
+            try:
+                time.sleep(5)
+            finally:
+                paused[1]()
+            pauses += 1
+
+        every(3, lambda: load.running, stall)
+        result = settle(chaos, load, "delivery-answers-delayed", pauses)
+    assert result.shipped_and_refunded == 0
+    assert load.cancels[202] > 0  # customers did cancel, many while the order service was behind

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +13,7 @@ import psycopg
 import pytest
 
 from common.config import Service
+from tests.chaos.harness import produce_raw
 from tests.e2e.conftest import DEADLINE_SECONDS, Platform, Shop
 from tests.invariants import wait_until_quiet
 
@@ -93,7 +96,7 @@ def test_gateway_timeout_fails_the_payment_and_rejects_the_order(shop: Shop) -> 
     shop.wait_for(answer["order_id"], "REJECTED")
 
 
-def test_customer_cancel_before_shipment_releases_stock_and_refunds_once(
+def test_customer_cancel_before_shipment_asks_delivery_then_releases_stock_and_refunds_once(
     shop: Shop, platform: Platform
 ) -> None:
     sku = shop.stock(4)
@@ -103,15 +106,22 @@ def test_customer_cancel_before_shipment_releases_stock_and_refunds_once(
 
     response = shop.http.post(shop.url(Service.ORDER, f"/orders/{order_id}/cancel"))
     assert response.status_code == 202, response.text
+    assert response.json()["status"] == "CANCELLING" and response.json()["cancellation"] == "requested"
     again = shop.http.post(shop.url(Service.ORDER, f"/orders/{order_id}/cancel"))
     assert again.status_code == 202
 
     order = shop.wait_for(order_id, "REFUNDED")
     assert order["cancel_reason"] == "customer"
+    assert order["cancellation"]["status"] == "confirmed"
+    received = [e["event_type"] for e in order["timeline"] if e["kind"] in ("received", "emitted")]
+    # The refund follows delivery's confirmation, never the request alone.
+    assert received.index("CancellationConfirmed") < received.index("OrderCancelled")
+    assert received.index("OrderCancellationRequested") < received.index("CancellationConfirmed")
     shop.wait_for_shipment(order_id, "RELEASED")
     assert shop.inventory(sku) == {"sku": sku, "on_hand": 4, "reserved": 0, "shipped": 0, "stocked": 4}
     assert _count(platform, "payment", "SELECT count(*) FROM refunds WHERE order_id = %s", order_id) == 1
     assert _events(platform, "order", order_id, "OrderCancelled") == 1
+    assert _events(platform, "order", order_id, "OrderCancellationRequested") == 1
 
 
 def test_customer_cancel_after_shipment_is_409_and_changes_nothing(shop: Shop, platform: Platform) -> None:
@@ -125,6 +135,7 @@ def test_customer_cancel_after_shipment_is_409_and_changes_nothing(shop: Shop, p
 
     assert response.status_code == 409
     assert "ship" in response.json()["message"].lower()
+    assert response.json()["order_status"] == "SHIPPED"
     assert shop.order(order_id)["status"] == "SHIPPED"
     assert _events(platform, "order", order_id, "OrderCancelled") == 0
     assert shop.payment(order_id)["refund"] is None
@@ -132,13 +143,96 @@ def test_customer_cancel_after_shipment_is_409_and_changes_nothing(shop: Shop, p
     shop.wait_for(order_id, "COMPLETED")
 
 
-def test_unknown_order_cancel_is_404(shop: Shop) -> None:
-    response = shop.http.post(shop.url(Service.ORDER, "/orders/no-such-order/cancel"))
-    assert response.status_code == 404
-    assert response.json()["error"] == "not_found"
+def test_a_cancel_accepted_from_a_stale_view_of_a_shipped_parcel_is_refused_and_the_order_completes(
+    shop: Shop, platform: Platform
+) -> None:
+    """The pivot bug, made deterministic: the order service still believes SCHEDULED (delivery's events
+    for this order wait behind a parked one) while the parcel ships. The shop's cancel is accepted (202),
+    delivery refuses it, and the order completes with the money kept: the refusal is on the timeline."""
+    sku = shop.stock(4)
+    order_id = shop.checkout([(sku, 1)])["order_id"]
+    shop.wait_for(order_id, "SCHEDULED")
+    _park_events_of(platform, "delivery", order_id)
+    for step in ("ship", "deliver"):
+        assert shop.http.post(shop.url(Service.DELIVERY, f"/shipments/{order_id}/{step}")).status_code == 200
+
+    response = shop.http.post(shop.url(Service.ORDER, f"/orders/{order_id}/cancel"))
+    assert response.status_code == 202  # the order service cannot know yet; delivery will decide
+    _wait_for_parked(shop, order_id, ["Shipped", "Delivered", "CancellationRefused"])
+    assert shop.order(order_id)["status"] == "CANCELLING"
+    assert shop.payment(order_id)["refund"] is None  # no refund while delivery has not confirmed
+
+    _release_parked(shop, order_id)
+    order = shop.wait_for(order_id, "COMPLETED")
+    assert order["cancellation"] == {
+        "status": "refused",
+        "reason": "customer",
+        "detail": "cancel refused: already shipped",
+    }
+    assert shop.payment(order_id)["status"] == "CAPTURED" and shop.payment(order_id)["refund"] is None
+    assert _events(platform, "order", order_id, "OrderCancelled") == 0
+    assert shop.inventory(sku)["shipped"] == 1
 
 
-def test_delivery_silent_past_the_deadline_cancels_with_timeout_and_refunds(
+def test_a_cancel_before_the_order_service_saw_the_order_is_honoured_and_never_404(
+    shop: Shop, platform: Platform
+) -> None:
+    """Between payment's 202 and the order service consuming PaymentCompleted (here: held back behind a
+    parked event), the order answers ACCEPTED and a cancel is kept until the order exists."""
+    sku = shop.stock(2)
+    order_id = f"early-{uuid.uuid4().hex[:12]}"
+    _park_events_of(platform, "payment", order_id)
+    body = {**shop.checkout_body([(sku, 1)]), "order_id": order_id}
+    response = shop.http.post(
+        shop.url(Service.PAYMENT, "/checkout"), json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert response.status_code == 202
+    _wait_for_parked(shop, order_id, ["PaymentCompleted"])
+
+    location = shop.http.get(response.headers["Location"])
+    assert location.status_code == 200 and location.json()["status"] == "ACCEPTED"
+    cancel = shop.http.post(shop.url(Service.ORDER, f"/orders/{order_id}/cancel"))
+    assert cancel.status_code == 202
+    assert cancel.json() == {
+        "order_id": order_id,
+        "status": "ACCEPTED",
+        "cancellation": "requested",
+        "outcome": "applied",
+    }
+    assert shop.order(order_id)["cancellation"]["status"] == "requested"
+
+    _release_parked(shop, order_id)
+    order = shop.wait_for(order_id, "REFUNDED")
+    assert order["cancellation"]["status"] == "confirmed" and order["cancel_reason"] == "customer"
+    assert shop.inventory(sku) == {"sku": sku, "on_hand": 2, "reserved": 0, "shipped": 0, "stocked": 2}
+
+
+def test_a_declined_checkout_not_recorded_yet_answers_accepted_and_refuses_a_cancel(
+    shop: Shop, platform: Platform
+) -> None:
+    order_id = f"early-{uuid.uuid4().hex[:12]}"
+    _park_events_of(platform, "payment", order_id)
+    body = {**shop.checkout_body([(shop.stock(1), 1)], card="tok_declined"), "order_id": order_id}
+    headers = {"Idempotency-Key": uuid.uuid4().hex}
+    assert (
+        shop.http.post(shop.url(Service.PAYMENT, "/checkout"), json=body, headers=headers).status_code == 202
+    )
+    _wait_for_parked(shop, order_id, ["PaymentFailed"])
+
+    cancel = shop.http.post(shop.url(Service.ORDER, f"/orders/{order_id}/cancel"))
+    assert cancel.status_code == 409 and cancel.json()["order_status"] == "REJECTED"
+    _release_parked(shop, order_id)
+    shop.wait_for(order_id, "REJECTED")
+
+
+def test_unknown_order_cancel_and_status_are_404(shop: Shop) -> None:
+    for method, path in (("POST", "/orders/no-such-order/cancel"), ("GET", "/orders/no-such-order")):
+        response = shop.http.request(method, shop.url(Service.ORDER, path))
+        assert response.status_code == 404
+        assert response.json()["error"] == "not_found"
+
+
+def test_delivery_silent_past_the_deadline_asks_delivery_and_refunds_only_once_it_confirms(
     shop: Shop, platform: Platform
 ) -> None:
     sku = shop.stock(3)
@@ -147,17 +241,60 @@ def test_delivery_silent_past_the_deadline_cancels_with_timeout_and_refunds(
     try:
         order_id = shop.checkout([(sku, 1)])["order_id"]
         shop.wait_for(order_id, "PLACED")
-        order = shop.wait_for(order_id, "REFUNDED", timeout=DEADLINE_SECONDS + 30)
+        order = shop.wait_for(order_id, "CANCELLING", timeout=DEADLINE_SECONDS + 30)
+        assert order["cancel_reason"] == "timeout"
+        time.sleep(1)
+        # Delivery is down: it may have reserved and shipped, so nothing is refunded yet.
+        assert shop.payment(order_id)["refund"] is None
     finally:
         delivery.start()
         delivery.wait_ready()
 
-    assert order["cancel_reason"] == "timeout"
+    # Delivery catches up: it reserves for OrderPlaced, then releases and confirms for the request.
+    order = shop.wait_for(order_id, "REFUNDED")
+    assert order["cancellation"]["status"] == "confirmed"
     assert shop.payment(order_id)["refund"]["status"] == "SUCCEEDED"
-    # Delivery catches up: it reserves for OrderPlaced, then releases for OrderCancelled.
     shop.wait_for_shipment(order_id, "RELEASED")
     assert shop.inventory(sku)["on_hand"] == 3
-    assert shop.order(order_id)["status"] == "REFUNDED"
+
+
+def _park_events_of(platform: Platform, topic: str, order_id: str) -> None:
+    """Hold back the order service's events of `order_id` on `topic`: an unreadable event of that order is
+    parked, and its later events park behind it until an operator steps in (`_release_parked`)."""
+    poison = {
+        "event_id": str(uuid.uuid4()),
+        "type": "Shipped" if topic == "delivery" else "PaymentCompleted",
+        "version": 99,
+        "order_id": order_id,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "producer": topic,
+        "payload": {},
+    }
+    asyncio.run(produce_raw(platform.bootstrap, [(topic, order_id.encode(), json.dumps(poison).encode())]))
+
+
+def _parked(shop: Shop, order_id: str) -> list[dict[str, Any]]:
+    url = shop.url(Service.ORDER, "/dead-letters")
+    return list(shop.http.get(url, params={"order_id": order_id}).json()["items"])
+
+
+def _wait_for_parked(shop: Shop, order_id: str, behind: list[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if [letter["event_type"] for letter in _parked(shop, order_id)[1:]] == behind:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{behind} did not park behind; parked: {_parked(shop, order_id)}")
+
+
+def _release_parked(shop: Shop, order_id: str) -> None:
+    """The operator discards the unreadable event and retries those parked behind it, in order."""
+    first, second, *_ = _parked(shop, order_id)
+    url = shop.url(Service.ORDER, "/dead-letters")
+    assert shop.http.post(f"{url}/{first['id']}/discard").status_code == 200
+    retried = shop.http.post(f"{url}/{second['id']}/retry")
+    assert retried.status_code == 200, retried.text
+    assert {result["outcome"] for result in retried.json()["results"]} == {"applied"}
 
 
 def test_same_idempotency_key_twice_charges_once_and_answers_the_same(shop: Shop, platform: Platform) -> None:

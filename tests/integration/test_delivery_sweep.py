@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +11,10 @@ from sqlalchemy import func, insert, select, text
 
 from common import pg
 from common.config import Service
+from common.messaging.unit_of_work import UnitOfWork
 from delivery import models
-from delivery.shipping import ShipmentStatus, auto_progress, due_shipments
+from delivery.lifecycle import ShipmentStatus
+from delivery.shipping import auto_progress, due_shipments
 from tests.integration.schemas import Db, service_schema
 
 
@@ -20,6 +22,11 @@ from tests.integration.schemas import Db, service_schema
 async def db(database_urls: dict[str, str]) -> AsyncIterator[Db]:
     async with service_schema(Service.DELIVERY, database_urls["delivery"]) as schema:
         yield schema
+
+
+def _sweep(db: Db, wake: Callable[[], None] = lambda: None) -> Callable[[], UnitOfWork]:
+    """Units of work on the test's schema, as delivery's service context makes them."""
+    return lambda: UnitOfWork(db.engine, models.messaging.outbox, Service.DELIVERY.value, wake)
 
 
 async def _status(db: Db, order_id: str) -> str:
@@ -61,12 +68,12 @@ async def test_a_sweep_that_meets_a_held_stock_lock_gives_up_and_the_next_sweep_
         transaction = await holder.begin()
         await holder.execute(select(models.stock).where(models.stock.c.sku == "SKU-1").with_for_update())
 
-        assert await auto_progress(db.engine, timedelta(0), lambda: wakes.append(None)) == 0
+        assert await auto_progress(_sweep(db, lambda: wakes.append(None)), timedelta(0)) == 0
         assert await _status(db, "o-1") == ShipmentStatus.SCHEDULED
         await transaction.rollback()
 
     # With no delay, one sweep ships and then delivers.
-    assert await auto_progress(db.engine, timedelta(0), lambda: wakes.append(None)) == 2
+    assert await auto_progress(_sweep(db, lambda: wakes.append(None)), timedelta(0)) == 2
     assert await _status(db, "o-1") == ShipmentStatus.DELIVERED
     assert len(wakes) == 1
     async with db.engine.connect() as conn:
@@ -90,8 +97,8 @@ async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own
         "1 minute",
     )
 
-    assert await auto_progress(db.engine, timedelta(0), lambda: None) == 6  # shipped, then delivered
-    assert await auto_progress(db.engine, timedelta(0), lambda: None) == 0
+    assert await auto_progress(_sweep(db), timedelta(0)) == 6  # shipped, then delivered
+    assert await auto_progress(_sweep(db), timedelta(0)) == 0
 
     async with db.engine.connect() as conn:
         shipments = (await conn.execute(select(models.shipments).order_by(models.shipments.c.order_id))).all()
@@ -119,9 +126,9 @@ async def test_with_a_delay_a_shipment_shipped_by_a_sweep_waits_that_delay_befor
         "2 hours",
     )
 
-    assert await auto_progress(db.engine, timedelta(hours=1), lambda: None) == 1
+    assert await auto_progress(_sweep(db), timedelta(hours=1)) == 1
     assert await _status(db, "o-late") == ShipmentStatus.SHIPPED
-    assert await auto_progress(db.engine, timedelta(hours=1), lambda: None) == 0
+    assert await auto_progress(_sweep(db), timedelta(hours=1)) == 0
 
 
 async def test_the_sweep_can_find_due_shipments_through_the_in_transit_index(db: Db) -> None:

@@ -16,7 +16,14 @@ import pytest
 from sqlalchemy import select
 
 from common.events import Envelope, new_envelope
-from common.events.delivery import Delivered, DeliveryScheduled, OutOfStock, Shipped
+from common.events.delivery import (
+    CancellationConfirmed,
+    CancellationRefused,
+    Delivered,
+    DeliveryScheduled,
+    OutOfStock,
+    Shipped,
+)
 from common.events.payment import PaymentCompleted, PaymentFailed, PaymentRefunded
 from common.events.values import Address, Money, OrderLine, SkuShortage
 from order import models
@@ -50,6 +57,8 @@ def _event(order_id: str, kind: str) -> Envelope:
         "out_of_stock": OutOfStock(short=(SkuShortage(sku="SKU-1", requested=2, available=0),)),
         "shipped": Shipped(tracking_code="TRK-1"),
         "delivered": Delivered(),
+        "confirmed": CancellationConfirmed(released=(LINE,)),
+        "refused": CancellationRefused(shipment_status="SHIPPED", tracking_code="TRK-1"),
         "refunded": PaymentRefunded(payment_id=_payment_id(order_id), refund_id=uuid.uuid4(), amount=money),
     }
     return new_envelope(payloads[kind], order_id=order_id, producer="test")
@@ -70,9 +79,11 @@ STORIES = {
     "happy": ["completed", "scheduled", "shipped", "delivered"],
     "out-of-stock": ["completed", "out_of_stock", "refunded"],
     "declined": ["failed"],
-    "cancelled": ["completed", "cancel", "refunded"],
+    "cancelled": ["completed", "cancel", "scheduled", "confirmed", "refunded"],
     "out-of-order": ["shipped", "completed", "completed", "scheduled", "delivered", "shipped"],
     "cancel-too-late": ["completed", "scheduled", "shipped", "cancel", "delivered"],
+    "cancel-refused": ["completed", "scheduled", "cancel", "shipped", "refused", "delivered"],
+    "cancel-crossed-stock-out": ["completed", "cancel", "out_of_stock", "confirmed", "refunded"],
 }
 
 
@@ -99,7 +110,15 @@ async def _state(db: Db) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         rows = (await conn.execute(select(orders).order_by(orders.c.order_id))).all()
         entries = (await conn.execute(select(timeline).order_by(timeline.c.id))).all()
     order_rows = [
-        (r.order_id, r.status, r.cancel_reason, r.payment_id, r.lines, r.deadline_at is not None)
+        (
+            r.order_id,
+            r.status,
+            r.cancel_reason,
+            r.cancellation,
+            r.payment_id,
+            r.lines,
+            r.deadline_at is not None,
+        )
         for r in rows
     ]
     # Per order, in id order: the timeline of one order does not depend on how orders were interleaved.
@@ -142,12 +161,14 @@ async def test_a_batch_of_interleaved_orders_ends_exactly_as_applying_each_input
     assert [r.decision for r in batched] == [r.decision for r in single]
     assert _emitted(batched) == _emitted(single)
     assert await _state(batched_db) == await _state(single_db)
-    statuses = {row[0]: row[1] for row in (await _state(batched_db))[0]}
-    assert statuses == {
-        "o-happy": "COMPLETED",
-        "o-out-of-stock": "REFUNDED",
-        "o-declined": "REJECTED",
-        "o-cancelled": "REFUNDED",
-        "o-out-of-order": "SHIPPED",  # a Delivered before its Shipped is rejected, not applied
-        "o-cancel-too-late": "COMPLETED",
+    outcomes = {row[0]: (row[1], row[2], row[3]) for row in (await _state(batched_db))[0]}
+    assert outcomes == {
+        "o-happy": ("COMPLETED", None, None),
+        "o-out-of-stock": ("REFUNDED", "out_of_stock", None),
+        "o-declined": ("REJECTED", "card_declined", None),
+        "o-cancelled": ("REFUNDED", "customer", "confirmed"),
+        "o-out-of-order": ("SHIPPED", None, None),  # a Delivered before its Shipped is rejected, not applied
+        "o-cancel-too-late": ("COMPLETED", None, None),
+        "o-cancel-refused": ("COMPLETED", "customer", "refused"),
+        "o-cancel-crossed-stock-out": ("REFUNDED", "out_of_stock", "confirmed"),
     }

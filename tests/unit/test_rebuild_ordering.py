@@ -37,23 +37,64 @@ def test_order_own_outputs_are_not_inputs_and_inputs_go_by_time() -> None:
     assert all(s.saga_input is None for s in steps)
 
 
-def test_a_deadline_that_crossed_delivery_answer_in_flight_still_cancels_the_order() -> None:
+def test_a_deadline_that_crossed_delivery_answer_in_flight_asks_delivery_which_confirms() -> None:
     # Delivery scheduled at t=5, but order expired the deadline at t=6 before it consumed that answer.
     events = [
         event("payment", "PaymentCompleted", 0),
         event("delivery", "DeliveryScheduled", 5),
-        event("order", "OrderCancelled", 6, reason="timeout"),
-        event("payment", "PaymentRefunded", 7),
+        event("order", "OrderCancellationRequested", 6, reason="timeout"),
+        event("delivery", "CancellationConfirmed", 7),
+        event("order", "OrderCancelled", 8, reason="timeout"),
+        event("payment", "PaymentRefunded", 9),
     ]
     steps = saga_steps(events, INPUT_OF)
-    assert steps[1].saga_input is SagaInput.DEADLINE_EXPIRED
+    assert [s.saga_input or s.event.type for s in steps] == [
+        "PaymentCompleted",
+        SagaInput.DEADLINE_EXPIRED,
+        "DeliveryScheduled",
+        "CancellationConfirmed",
+        "PaymentRefunded",
+    ]
     assert replayed_status(events) == "REFUNDED"
 
 
-def test_a_customer_cancel_that_crossed_an_out_of_stock_keeps_the_customer_reason() -> None:
+def test_a_cancel_that_delivery_refused_because_it_shipped_replays_to_completed() -> None:
+    events = [
+        event("payment", "PaymentCompleted", 0),
+        event("delivery", "DeliveryScheduled", 1),
+        event("delivery", "Shipped", 2),
+        event("order", "OrderCancellationRequested", 3, reason="customer"),
+        event("delivery", "CancellationRefused", 4),
+        event("delivery", "Delivered", 5),
+    ]
+    assert replayed_status(events) == "COMPLETED"
+
+
+def test_a_customer_cancel_that_crossed_an_out_of_stock_is_cancelled_for_the_stock() -> None:
     events = [
         event("payment", "PaymentCompleted", 0),
         event("delivery", "OutOfStock", 2),
+        event("order", "OrderCancellationRequested", 3, reason="customer"),
+        event("delivery", "CancellationConfirmed", 4),
+        event("order", "OrderCancelled", 5, reason="out_of_stock"),
+        event("payment", "PaymentRefunded", 6),
+    ]
+    steps = saga_steps(events, INPUT_OF)
+    assert [s.saga_input or s.event.type for s in steps] == [
+        "PaymentCompleted",
+        SagaInput.CANCEL_REQUESTED,
+        "OutOfStock",
+        "CancellationConfirmed",
+        "PaymentRefunded",
+    ]
+    assert replayed_status(events) == "REFUNDED"
+
+
+def test_a_cancel_from_before_delivery_decided_cancels_replays_as_requested_then_confirmed() -> None:
+    # Topics written by the earlier version: order cancelled on its own, no request, no answer.
+    events = [
+        event("payment", "PaymentCompleted", 0),
+        event("delivery", "DeliveryScheduled", 2),
         event("order", "OrderCancelled", 3, reason="customer"),
         event("payment", "PaymentRefunded", 4),
     ]
@@ -61,7 +102,8 @@ def test_a_customer_cancel_that_crossed_an_out_of_stock_keeps_the_customer_reaso
     assert [s.saga_input or s.event.type for s in steps] == [
         "PaymentCompleted",
         SagaInput.CANCEL_REQUESTED,
-        "OutOfStock",
+        SagaInput.CANCELLATION_CONFIRMED,
+        "DeliveryScheduled",
         "PaymentRefunded",
     ]
     assert replayed_status(events) == "REFUNDED"

@@ -71,3 +71,29 @@ def test_only_a_completed_payment_places_an_order(events: list[SagaInput]) -> No
     if Emit.ORDER_PLACED in emitted:
         first_placed = history.index(OrderStatus.PLACED)
         assert events[first_placed - 1] is SagaInput.PAYMENT_COMPLETED
+
+
+@given(inputs)
+def test_a_shipped_order_is_never_cancelled_so_never_refunded(events: list[SagaInput]) -> None:
+    """The pivot: once the saga saw Shipped, nothing it emits can lead to a refund."""
+    emitted_after: list[Emit] = []
+    status: OrderStatus | None = None
+    for event in events:
+        decision = decide(status, event)
+        if status in (OrderStatus.SHIPPED, OrderStatus.COMPLETED):
+            emitted_after.extend(emission.kind for emission in decision.emits)
+        status = decision.new_status
+    assert Emit.ORDER_CANCELLED not in emitted_after
+    assert Emit.ORDER_CANCELLATION_REQUESTED not in emitted_after
+
+
+@given(inputs)
+def test_a_customer_or_deadline_cancel_refunds_only_after_delivery_confirmed(events: list[SagaInput]) -> None:
+    """OrderCancelled follows either delivery's OutOfStock or its CancellationConfirmed, never a request
+    alone."""
+    status: OrderStatus | None = None
+    for event in events:
+        decision = decide(status, event)
+        if any(emission.kind is Emit.ORDER_CANCELLED for emission in decision.emits):
+            assert event in (SagaInput.OUT_OF_STOCK, SagaInput.CANCELLATION_CONFIRMED)
+        status = decision.new_status

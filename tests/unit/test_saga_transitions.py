@@ -7,6 +7,8 @@ import itertools
 import pytest
 
 from order.saga import (
+    COMPENSATIONS,
+    Cancellation,
     CancelReason,
     Decision,
     Emission,
@@ -20,28 +22,40 @@ from order.saga import (
     is_terminal,
 )
 
-S, E = OrderStatus, SagaInput
+S, E, C = OrderStatus, SagaInput, Cancellation
 PLACE = (Emission(Emit.ORDER_PLACED),)
 COMPLETE = (Emission(Emit.ORDER_COMPLETED),)
 
 
-def cancel(reason: CancelReason) -> tuple[Emission, ...]:
+def cancel(reason: CancelReason | None) -> tuple[Emission, ...]:
     return (Emission(Emit.ORDER_CANCELLED, reason),)
 
 
+def ask_delivery(reason: CancelReason) -> tuple[Emission, ...]:
+    return (Emission(Emit.ORDER_CANCELLATION_REQUESTED, reason),)
+
+
+# (status, input): (new status, emitted, the cancellation's new state or None for unchanged)
 APPLIED = {
-    (None, E.PAYMENT_COMPLETED): (S.PLACED, PLACE),
-    (None, E.PAYMENT_FAILED): (S.REJECTED, ()),
-    (S.PLACED, E.DELIVERY_SCHEDULED): (S.SCHEDULED, ()),
-    (S.PLACED, E.OUT_OF_STOCK): (S.CANCELLED, cancel(CancelReason.OUT_OF_STOCK)),
-    (S.PLACED, E.CANCEL_REQUESTED): (S.CANCELLED, cancel(CancelReason.CUSTOMER)),
-    (S.PLACED, E.DEADLINE_EXPIRED): (S.CANCELLED, cancel(CancelReason.TIMEOUT)),
-    (S.SCHEDULED, E.SHIPPED): (S.SHIPPED, ()),
-    (S.SCHEDULED, E.CANCEL_REQUESTED): (S.CANCELLED, cancel(CancelReason.CUSTOMER)),
-    (S.SHIPPED, E.DELIVERED): (S.COMPLETED, COMPLETE),
-    (S.CANCELLED, E.PAYMENT_REFUNDED): (S.REFUNDED, ()),
-    (S.CANCELLED, E.PAYMENT_REFUND_FAILED): (S.REFUND_FAILED, ()),
-    (S.REFUND_FAILED, E.PAYMENT_REFUNDED): (S.REFUNDED, ()),
+    (None, E.PAYMENT_COMPLETED): (S.PLACED, PLACE, None),
+    (None, E.PAYMENT_FAILED): (S.REJECTED, (), None),
+    (S.PLACED, E.DELIVERY_SCHEDULED): (S.SCHEDULED, (), None),
+    (S.PLACED, E.OUT_OF_STOCK): (S.CANCELLED, cancel(CancelReason.OUT_OF_STOCK), None),
+    # A customer or the deadline never cancels on its own: it asks delivery, which owns the pivot.
+    (S.PLACED, E.CANCEL_REQUESTED): (S.CANCELLING, ask_delivery(CancelReason.CUSTOMER), C.REQUESTED),
+    (S.PLACED, E.DEADLINE_EXPIRED): (S.CANCELLING, ask_delivery(CancelReason.TIMEOUT), C.REQUESTED),
+    (S.SCHEDULED, E.SHIPPED): (S.SHIPPED, (), None),
+    (S.SCHEDULED, E.CANCEL_REQUESTED): (S.CANCELLING, ask_delivery(CancelReason.CUSTOMER), C.REQUESTED),
+    # Delivery's answer decides; only a confirmed cancel (or its own OutOfStock) leads to a refund.
+    (S.CANCELLING, E.CANCELLATION_CONFIRMED): (S.CANCELLED, cancel(None), C.CONFIRMED),
+    (S.CANCELLING, E.OUT_OF_STOCK): (S.CANCELLED, cancel(CancelReason.OUT_OF_STOCK), C.CONFIRMED),
+    (S.CANCELLING, E.SHIPPED): (S.SHIPPED, (), None),
+    (S.SHIPPED, E.CANCELLATION_REFUSED): (S.SHIPPED, (), C.REFUSED),
+    (S.COMPLETED, E.CANCELLATION_REFUSED): (S.COMPLETED, (), C.REFUSED),
+    (S.SHIPPED, E.DELIVERED): (S.COMPLETED, COMPLETE, None),
+    (S.CANCELLED, E.PAYMENT_REFUNDED): (S.REFUNDED, (), None),
+    (S.CANCELLED, E.PAYMENT_REFUND_FAILED): (S.REFUND_FAILED, (), None),
+    (S.REFUND_FAILED, E.PAYMENT_REFUNDED): (S.REFUNDED, (), None),
 }
 
 CANCELLED_LIKE = (S.CANCELLED, S.REFUND_FAILED, S.REFUNDED)
@@ -49,7 +63,7 @@ IGNORED = {
     # Duplicates of the event that got the order where it is.
     *[
         (status, E.PAYMENT_COMPLETED)
-        for status in (S.PLACED, S.SCHEDULED, S.SHIPPED, S.COMPLETED, *CANCELLED_LIKE)
+        for status in (S.PLACED, S.SCHEDULED, S.CANCELLING, S.SHIPPED, S.COMPLETED, *CANCELLED_LIKE)
     ],
     (S.REJECTED, E.PAYMENT_FAILED),
     (S.SCHEDULED, E.DELIVERY_SCHEDULED),
@@ -64,11 +78,23 @@ IGNORED = {
     (S.SCHEDULED, E.DEADLINE_EXPIRED),
     (S.SHIPPED, E.DEADLINE_EXPIRED),
     (S.COMPLETED, E.DEADLINE_EXPIRED),
-    # A cancelled order: delivery's late answers, more cancels and deadlines change nothing.
+    # A cancellation under way: delivery's reservation (made before it saw the request), a second cancel
+    # and the deadline wait for delivery's answer.
+    (S.CANCELLING, E.DELIVERY_SCHEDULED),
+    (S.CANCELLING, E.CANCEL_REQUESTED),
+    (S.CANCELLING, E.DEADLINE_EXPIRED),
+    # A cancelled order: delivery's late answers (its confirmation after an OutOfStock), more cancels and
+    # deadlines change nothing.
     *[
         (status, event)
         for status in CANCELLED_LIKE
-        for event in (E.DELIVERY_SCHEDULED, E.OUT_OF_STOCK, E.CANCEL_REQUESTED, E.DEADLINE_EXPIRED)
+        for event in (
+            E.DELIVERY_SCHEDULED,
+            E.OUT_OF_STOCK,
+            E.CANCELLATION_CONFIRMED,
+            E.CANCEL_REQUESTED,
+            E.DEADLINE_EXPIRED,
+        )
     ],
 }
 
@@ -79,8 +105,8 @@ ALL_PAIRS = list(itertools.product([None, *OrderStatus], SagaInput))
 def test_every_pair_has_the_business_outcome(status: OrderStatus | None, event: SagaInput) -> None:
     decision = decide(status, event)
     if (status, event) in APPLIED:
-        new_status, emits = APPLIED[(status, event)]
-        assert decision == Decision(Outcome.APPLIED, new_status, emits)
+        new_status, emits, cancellation = APPLIED[(status, event)]
+        assert decision == Decision(Outcome.APPLIED, new_status, emits, cancellation=cancellation)
     elif (status, event) in IGNORED:
         assert decision.outcome is Outcome.IGNORED
         assert decision.new_status == status and decision.emits == ()
@@ -96,6 +122,33 @@ def test_cancelling_after_shipment_is_rejected_as_too_late() -> None:
         decision = decide(status, E.CANCEL_REQUESTED)
         assert decision.outcome is Outcome.REJECTED
         assert "shipped" in decision.reason
+
+
+@pytest.mark.parametrize("status", [S.PLACED, S.SCHEDULED, S.CANCELLING, S.SHIPPED])
+def test_a_confirmation_is_the_only_way_from_a_requested_cancel_to_a_refund(status: OrderStatus) -> None:
+    """The bug this table fixes: a parcel delivered and refunded. Only CANCELLING + delivery's confirmation
+    (or its OutOfStock) emits OrderCancelled after a request; a confirmation anywhere else is illegal."""
+    decision = decide(status, E.CANCELLATION_CONFIRMED)
+    if status is S.CANCELLING:
+        assert decision.emits == cancel(None)
+    else:
+        assert decision.outcome is Outcome.REJECTED
+
+
+def test_a_refusal_before_shipped_is_illegal_because_delivery_sends_shipped_first() -> None:
+    for status in (S.PLACED, S.SCHEDULED, S.CANCELLING, *CANCELLED_LIKE):
+        assert decide(status, E.CANCELLATION_REFUSED).outcome is Outcome.REJECTED
+
+
+def test_every_compensating_emission_names_who_undoes_what() -> None:
+    emitted_by_cancels = {
+        emission.kind
+        for status in [None, *OrderStatus]
+        for event in SagaInput
+        for emission in decide(status, event).emits
+        if emission.kind in (Emit.ORDER_CANCELLATION_REQUESTED, Emit.ORDER_CANCELLED)
+    }
+    assert set(COMPENSATIONS) == emitted_by_cancels
 
 
 def test_an_event_for_an_order_that_does_not_exist_is_rejected() -> None:
@@ -114,6 +167,7 @@ def test_a_status_read_from_the_database_as_text_is_accepted() -> None:
         (None, False, False),
         (S.PLACED, False, True),
         (S.SCHEDULED, False, True),
+        (S.CANCELLING, False, True),
         (S.SHIPPED, False, False),
         (S.COMPLETED, True, False),
         (S.REJECTED, True, False),

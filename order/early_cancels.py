@@ -1,0 +1,70 @@
+"""Cancels for orders the order service has not seen yet, kept until the order exists.
+
+Payment answers a checkout `202` before the order service has consumed its PaymentCompleted (seconds,
+under a fault). A customer cancel in that window is honoured: the API checks with payment that the
+checkout was accepted, and records the cancel here; the transaction that creates the order applies it
+right away (`order/saga_batch.py`), so OrderPlaced and OrderCancellationRequested leave together and
+delivery never ships that order.
+
+Both sides take the same per-order lock before they look: the API before it checks whether the order
+exists, the consumer before it creates it. Without it, each could miss the other's uncommitted write,
+and the cancel would wait here forever.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common import pg
+from order import models
+
+# Advisory locks with two int4 keys live apart from the relay's single-bigint ones; this class is ours.
+_CREATION_LOCK_CLASS = 0x0DE7
+
+
+def _lock_key(order_id: str) -> int:
+    """A stable signed 32-bit key per order id (two ids sharing a key only wait for each other)."""
+    key = zlib.crc32(order_id.encode())
+    return key - 2**32 if key >= 2**31 else key
+
+
+async def lock_creation(conn: AsyncConnection, order_ids: Sequence[str]) -> None:
+    """Hold, until the transaction ends, the right to create these orders or record a cancel for them.
+
+    Keys are taken in ascending order, so two transactions locking several never deadlock.
+    """
+    keys = sorted({_lock_key(order_id) for order_id in order_ids})
+    await pg.execute(
+        conn,
+        "SELECT pg_advisory_xact_lock(%s::int, key) FROM unnest(%s::int[]) AS key",
+        (_CREATION_LOCK_CLASS, keys),
+    )
+
+
+async def pending(conn: AsyncConnection, order_ids: Sequence[str]) -> set[str]:
+    """Which of these orders have a cancel waiting for them (call after `lock_creation`)."""
+    rows = await pg.fetch_all(
+        conn,
+        f"SELECT order_id FROM {models.early_cancels.name} WHERE order_id = ANY(%s::text[])",
+        (list(order_ids),),
+    )
+    return {order_id for (order_id,) in rows}
+
+
+async def record(conn: AsyncConnection, order_id: str) -> None:
+    """Keep the customer's cancel until the order exists (call after `lock_creation`; idempotent)."""
+    await pg.execute(
+        conn,
+        f"INSERT INTO {models.early_cancels.name} (order_id) VALUES (%s) ON CONFLICT DO NOTHING",
+        (order_id,),
+    )
+
+
+def forget_statement(order_ids: Sequence[str]) -> pg.Statement:
+    """The cancels applied to the orders just created, to delete with the batch's other writes."""
+    return pg.Statement(
+        f"DELETE FROM {models.early_cancels.name} WHERE order_id = ANY(%s::text[])", (list(order_ids),)
+    )

@@ -1,0 +1,73 @@
+"""Asking payment about a checkout the order service has not recorded yet (a port and its HTTP adapter).
+
+Payment answers `202` with the order id before the order service has consumed its PaymentCompleted. In
+that window only payment knows the order exists; the order service asks it, read-only, so an order a
+shop was told about is never answered `404`. Nothing is written through this port: each service still
+owns its data, and each topic keeps its one writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from common.errors import Unavailable
+
+# Payment statuses after which no order will ever be placed (the checkout charged nothing).
+_NOTHING_CHARGED = frozenset({"DECLINED", "FAILED"})
+
+
+@dataclass(frozen=True)
+class AcceptedCheckout:
+    """What payment knows of an accepted checkout."""
+
+    order_id: str
+    payment_id: str
+    payment_status: str
+    customer_id: str
+    amount: dict[str, Any]
+    lines: list[dict[str, Any]]
+    created_at: str
+
+    @property
+    def charge_failed(self) -> bool:
+        """Declined or failed: the order will be REJECTED, there is nothing to cancel."""
+        return self.payment_status in _NOTHING_CHARGED
+
+
+class PaymentLookup(Protocol):
+    async def accepted_checkout(self, order_id: str) -> AcceptedCheckout | None:
+        """The checkout of `order_id`, None if payment never accepted one; raises Unavailable when
+        payment cannot be asked."""
+
+
+class HttpPaymentLookup:
+    """Payment's `GET /payments/{order_id}`, with a short timeout (a shop is waiting on the answer)."""
+
+    def __init__(self, base_url: str, timeout: float = 2.0) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+
+    async def accepted_checkout(self, order_id: str) -> AcceptedCheckout | None:
+        try:
+            # One client per call: this path runs only for orders not recorded yet, which is rare.
+            async with httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout) as http:
+                response = await http.get(f"/payments/{order_id}")
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"the payment service cannot be asked about order {order_id}: {exc!r}") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise Unavailable(f"the payment service answered {response.status_code} about order {order_id}")
+        body = response.json()
+        return AcceptedCheckout(
+            order_id=body["order_id"],
+            payment_id=body["payment_id"],
+            payment_status=body["status"],
+            customer_id=body["customer_id"],
+            amount=body["amount"],
+            lines=body.get("lines", []),
+            created_at=body["created_at"],
+        )

@@ -1,0 +1,43 @@
+"""Every event someone emits is consumed by a service that acts on it, and every handler has an emitter."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from common.config import Service
+from common.events import CATALOGUE
+from common.kafka import CONSUMED_TOPICS
+from delivery.handlers import HANDLERS as DELIVERY_HANDLERS
+from order.handlers import build_handlers
+from payment.handlers import HANDLERS as PAYMENT_HANDLERS
+
+ORDER_HANDLERS, _ = build_handlers(timedelta(seconds=30))
+SUBSCRIPTIONS = {
+    Service.PAYMENT: set(PAYMENT_HANDLERS),
+    Service.ORDER: set(ORDER_HANDLERS),
+    Service.DELIVERY: set(DELIVERY_HANDLERS),
+}
+# Announcements for the record (topic readers, the operator's `saga tail`): no service acts on them.
+FOR_THE_RECORD = {"OrderCompleted"}
+
+
+def test_every_emitted_event_has_a_subscriber_that_reads_its_topic() -> None:
+    for name, spec in CATALOGUE.items():
+        readers = [service for service, topics in CONSUMED_TOPICS.items() if spec.topic in topics]
+        subscribed = [service for service in readers if name in SUBSCRIPTIONS[service]]
+        assert subscribed or name in FOR_THE_RECORD, f"nobody acts on {name} (topic {spec.topic})"
+        assert not (subscribed and name in FOR_THE_RECORD), f"{name} has subscribers: {subscribed}"
+
+
+def test_every_subscription_has_an_emitter_on_a_topic_the_service_reads() -> None:
+    for service, names in SUBSCRIPTIONS.items():
+        for name in names:
+            assert name in CATALOGUE, f"{service.value} handles {name}, which no one emits"
+            assert CATALOGUE[name].topic in CONSUMED_TOPICS[service], (
+                f"{service.value} handles {name} but does not read topic {CATALOGUE[name].topic}"
+            )
+
+
+def test_no_service_consumes_its_own_topic() -> None:
+    for service, topics in CONSUMED_TOPICS.items():
+        assert service.value not in topics
