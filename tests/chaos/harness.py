@@ -338,15 +338,23 @@ class FaultResult:
 DOUBLING = ("money:", "refunded", "stock of", "recorded as")
 
 
-def settle(chaos: ChaosStack, load: ShopLoad, name: str, faults: int, timeout: float = 180) -> FaultResult:
-    """Bring every process back, wait until quiet, and judge the run."""
+def settle(
+    chaos: ChaosStack,
+    load: ShopLoad,
+    name: str,
+    faults: int,
+    timeout: float = 180,
+    expected: dict[str, set[str]] = EXPECTED,
+) -> FaultResult:
+    """Bring every process back, wait until quiet, and judge the run (`expected`: the end states each
+    kind of saga may reach under this fault)."""
     load.wait()
     chaos.revive_all()
     began = time.monotonic()
     report = wait_until_quiet(chaos.database_urls, chaos.bootstrap, timeout=timeout)
     recovery = time.monotonic() - began
     statuses = _statuses(chaos)
-    lost = [s for s in load.accepted if statuses.get(s.order_id) not in EXPECTED[s.kind]]
+    lost = [s for s in load.accepted if statuses.get(s.order_id) not in expected[s.kind]]
     doubled = [v for v in report.violations if v.startswith(DOUBLING)]
     result = FaultResult(
         name=name,

@@ -20,6 +20,7 @@ import psycopg
 
 from common.config import Service
 from tests.chaos.harness import (
+    EXPECTED,
     SAGAS,
     ChaosStack,
     ShopLoad,
@@ -305,12 +306,15 @@ def test_delivery_answers_delayed_past_shipping_never_refund_a_parcel_that_shipp
             )
             paused[0]()
             try:
-                time.sleep(5)
+                time.sleep(4)
             finally:
                 paused[1]()
             pauses += 1
 
-        every(3, lambda: load.running, stall)
-        result = settle(chaos, load, "delivery-answers-delayed", pauses)
+        every(1.5, lambda: load.running, stall)
+        # A stall longer than the deadline makes the order ask delivery to cancel (timeout); delivery
+        # confirms if the parcel has not left yet, so a happy saga may end refunded, never both.
+        expected = {**EXPECTED, "happy": {"COMPLETED", "REFUNDED"}}
+        result = settle(chaos, load, "delivery-answers-delayed", pauses, expected=expected)
     assert result.shipped_and_refunded == 0
     assert load.cancels[202] > 0  # customers did cancel, many while the order service was behind
