@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from aiokafka.errors import KafkaError
 
 from common.kafka import CONSUMED_TOPICS, group_id
 from common.ops.groups import group_lag
@@ -184,10 +185,17 @@ async def consumer_lag(bootstrap: str) -> dict[str, int]:
 
 
 def wait_until_quiet(database_urls: dict[str, str], bootstrap: str, timeout: float = 60.0) -> Report:
-    """Poll the invariants until they hold (the system settled) or the time is up; return the last report."""
+    """Poll the invariants until they hold (the system settled) or the time is up; return the last report.
+
+    A broker that cannot answer yet (a node lost moments ago, its groups' coordinator moving) is one more
+    reason the system is not quiet, not a verdict.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        report = check_invariants(database_urls, bootstrap)
+        try:
+            report = check_invariants(database_urls, bootstrap)
+        except KafkaError as error:
+            report = Report(violations=[f"the broker cannot answer yet: {error!r}"])
         if not report.violations or time.monotonic() > deadline:
             return report
         time.sleep(0.5)

@@ -13,12 +13,15 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import psycopg
 
 from common.config import Service
+from common.ops.diff import TableDiff
+from order.rebuild import rebuild_order
 from tests.chaos.harness import (
     EXPECTED,
     SAGAS,
@@ -316,5 +319,26 @@ def test_delivery_answers_delayed_past_shipping_never_refund_a_parcel_that_shipp
         # confirms if the parcel has not left yet, so a happy saga may end refunded, never both.
         expected = {**EXPECTED, "happy": {"COMPLETED", "REFUNDED"}}
         result = settle(chaos, load, "delivery-answers-delayed", pauses, expected=expected)
-    assert result.shipped_and_refunded == 0
-    assert load.cancels[202] > 0  # customers did cancel, many while the order service was behind
+        assert result.shipped_and_refunded == 0
+        assert load.cancels[202] > 0  # customers did cancel, many while the order service was behind
+        # Refused, confirmed, early and crossed cancels all rebuild exactly from the topics.
+        diff = _rebuild_order_dry_run(chaos)
+        assert diff.clean and diff.same == len(load.accepted), diff
+
+
+def _rebuild_order_dry_run(chaos: ChaosStack) -> TableDiff:
+    postgres = chaos.stack.postgres
+    assert postgres is not None
+    with psycopg.connect(postgres.admin_conninfo(), autocommit=True) as admin:
+        admin.execute('CREATE DATABASE order_rebuild OWNER "order"')
+    target = chaos.database_urls["order"].replace("@/order?", "@/order_rebuild?")
+    report = asyncio.run(
+        rebuild_order(
+            chaos.bootstrap,
+            target,
+            chaos.database_urls["order"],
+            deadline=timedelta(seconds=chaos.settings.delivery_deadline_seconds),
+            dry_run=True,
+        )
+    )
+    return report.diff

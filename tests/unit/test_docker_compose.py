@@ -102,3 +102,9 @@ def test_the_image_contains_every_package_and_the_migrations() -> None:
     packages = [p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]]
     for directory in [*packages, "migrations"]:
         assert f"COPY {directory}/ {directory}/" in dockerfile
+
+
+def test_order_reaches_payment_inside_the_compose_network() -> None:
+    """The public PAYMENT_URL (localhost) is not reachable from the order container; it asks payment
+    about orders it has not recorded yet through the service name."""
+    assert _env("order")["ORDER_PAYMENT_API_URL"] == "http://payment:8001"
