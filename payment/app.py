@@ -41,9 +41,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
     )
     refunds = RefundWorker(
         engine=context.engine,
+        unit_of_work=context.unit_of_work,
         gateway=gateway,
         max_attempts=settings.refund_max_attempts,
-        wake_relay=context.relay.wake,
     )
     # Woken after each consumer commit (a cancelled order's refund row is due at once), and every 250 ms
     # for retries coming due.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from common.db import reading
 from common.events import new_envelope
 from common.events.payment import PaymentRefunded, PaymentRefundFailed
 from common.events.values import Money
-from common.messaging.outbox import enqueue
+from common.messaging.unit_of_work import UnitOfWork
 from payment import models
 from payment.domain import GiveUpRefund, PaymentStatus, RefundStatus, after_refund_failure
 from payment.gateway import GatewayRefused, GatewayTimeout, PaymentGateway
@@ -34,12 +35,17 @@ _LEASE = timedelta(seconds=30)
 
 class RefundWorker:
     def __init__(
-        self, *, engine: AsyncEngine, gateway: PaymentGateway, max_attempts: int, wake_relay: Any
+        self,
+        *,
+        engine: AsyncEngine,
+        unit_of_work: Callable[[], UnitOfWork],
+        gateway: PaymentGateway,
+        max_attempts: int,
     ) -> None:
         self._engine = engine
+        self._unit_of_work = unit_of_work
         self._gateway = gateway
         self._max_attempts = max_attempts
-        self._wake_relay = wake_relay
 
     async def run_due(self, limit: int = 20) -> int:
         """Attempt every refund that is due; returns how many were attempted."""
@@ -90,7 +96,8 @@ class RefundWorker:
 
     async def _record_success(self, refund: Any) -> None:
         refunds, payments = models.refunds, models.payments
-        async with self._engine.begin() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             moved = await conn.scalar(
                 update(refunds)
                 .where(refunds.c.refund_id == refund.refund_id, refunds.c.status == RefundStatus.PENDING)
@@ -107,13 +114,13 @@ class RefundWorker:
             payload = PaymentRefunded(
                 payment_id=refund.payment_id, refund_id=refund.refund_id, amount=_money(refund)
             )
-            await enqueue(conn, models.messaging.outbox, Service.PAYMENT.value, [_envelope(refund, payload)])
-        self._wake_relay()
+            work.emit([_envelope(refund, payload)])
 
     async def _record_failure(self, refund: Any, error: str) -> None:
         refunds, payments = models.refunds, models.payments
         decision = after_refund_failure(refund.attempts, self._max_attempts)
-        async with self._engine.begin() as conn:
+        async with self._unit_of_work() as work:
+            conn = work.conn
             if isinstance(decision, GiveUpRefund):
                 moved = await conn.scalar(
                     update(refunds)
@@ -135,9 +142,7 @@ class RefundWorker:
                     reason=error,
                     attempts=refund.attempts,
                 )
-                await enqueue(
-                    conn, models.messaging.outbox, Service.PAYMENT.value, [_envelope(refund, payload)]
-                )
+                work.emit([_envelope(refund, payload)])
                 log.error(
                     "refund %s for order %s failed for good: %s", refund.refund_id, refund.order_id, error
                 )
@@ -151,7 +156,6 @@ class RefundWorker:
                         updated_at=func.now(),
                     )
                 )
-        self._wake_relay()
 
 
 async def retry_failed_refund(engine: AsyncEngine, order_id: str) -> uuid.UUID | None:
