@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -11,12 +12,13 @@ from sqlalchemy.dialects.postgresql import insert
 
 from common.app import ServiceContext
 from common.db import reading
-from common.events.values import Sku
-from common.openapi import Route
-from common.web import ApiError, JsonView, not_found, parse_body
+from common.events.values import OrderLine, Sku, SkuShortage
+from common.openapi import Answer, Route
+from common.params import OrderPath, Parameters
+from common.web import ApiError, JsonView, not_found, serve
 from delivery import models
 from delivery.inventory import InvalidStockLevel, StockLevel, restock
-from delivery.shipping import ShipmentConflict, ShipmentNotFound, progress
+from delivery.shipping import ShipmentConflict, ShipmentNotFound, ShipmentStatus, progress
 from delivery.stock_store import lock_levels
 
 
@@ -38,33 +40,94 @@ class StockFile(BaseModel):
     items: list[StockItem] = Field(min_length=1, max_length=10_000)
 
 
-ROUTES = [
-    Route(
-        "PUT",
-        "/inventory/{sku}",
-        "Set the units on hand of a SKU",
-        request=StockUpdate,
-        responses={200: "OK", 422: "invalid"},
-    ),
-    Route("GET", "/inventory/{sku}", "Stock of one SKU", responses={200: "OK", 404: "unknown"}),
-    Route("GET", "/inventory", "Stock of every SKU"),
-    Route(
-        "POST", "/inventory", "Load a stock list", request=StockFile, responses={200: "OK", 422: "invalid"}
-    ),
-    Route("GET", "/shipments/{order_id}", "The shipment of an order", responses={200: "OK", 404: "unknown"}),
-    Route(
-        "POST",
-        "/shipments/{order_id}/ship",
-        "Carrier: picked up",
-        responses={200: "shipped", 404: "unknown", 409: "not scheduled"},
-    ),
-    Route(
-        "POST",
-        "/shipments/{order_id}/deliver",
-        "Carrier: delivered",
-        responses={200: "delivered", 404: "unknown", 409: "not shipped"},
-    ),
-]
+class SkuPath(Parameters):
+    sku: Sku
+
+
+class StockAnswer(BaseModel):
+    """A SKU's units: free on the shelf, reserved for scheduled shipments, shipped."""
+
+    sku: str
+    on_hand: int
+    reserved: int
+    shipped: int
+
+
+class StockRow(StockAnswer):
+    stocked: int = Field(description="every unit ever stocked: on_hand + reserved + shipped")
+
+
+class StockList(BaseModel):
+    items: list[StockRow]
+
+
+class StockSet(BaseModel):
+    items: list[StockAnswer] = Field(description="the new level of each item, in the order listed")
+
+
+class ShipmentAnswer(BaseModel):
+    order_id: str
+    status: ShipmentStatus
+    lines: list[OrderLine]
+    short: list[SkuShortage] | None = Field(description="the SKUs that were out of stock, if any")
+    tracking_code: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+SET_STOCK = Route(
+    "PUT",
+    "/inventory/{sku}",
+    "Set the units on hand of a SKU",
+    path_params=SkuPath,
+    request=StockUpdate,
+    responses={200: Answer("the new stock level", StockAnswer)},
+)
+STOCK = Route(
+    "GET",
+    "/inventory/{sku}",
+    "Stock of one SKU",
+    path_params=SkuPath,
+    responses={200: Answer("its stock", StockRow), 404: "not_found: this SKU was never stocked"},
+)
+STOCK_LIST = Route("GET", "/inventory", "Stock of every SKU", responses={200: Answer("every SKU", StockList)})
+LOAD_STOCK = Route(
+    "POST",
+    "/inventory",
+    "Load a stock list",
+    request=StockFile,
+    responses={200: Answer("the new stock levels", StockSet)},
+)
+SHIPMENT = Route(
+    "GET",
+    "/shipments/{order_id}",
+    "The shipment of an order",
+    path_params=OrderPath,
+    responses={200: Answer("the shipment", ShipmentAnswer), 404: "not_found: no shipment for this order"},
+)
+SHIP = Route(
+    "POST",
+    "/shipments/{order_id}/ship",
+    "Carrier: picked up",
+    path_params=OrderPath,
+    responses={
+        200: Answer("shipped", ShipmentAnswer),
+        404: "not_found: no shipment for this order",
+        409: "wrong_state: the shipment is not scheduled",
+    },
+)
+DELIVER = Route(
+    "POST",
+    "/shipments/{order_id}/deliver",
+    "Carrier: delivered",
+    path_params=OrderPath,
+    responses={
+        200: Answer("delivered", ShipmentAnswer),
+        404: "not_found: no shipment for this order",
+        409: "wrong_state: the shipment has not shipped",
+    },
+)
+ROUTES = (SET_STOCK, STOCK, STOCK_LIST, LOAD_STOCK, SHIPMENT, SHIP, DELIVER)
 
 
 async def set_on_hand(conn: Any, sku: str, on_hand: int) -> dict[str, Any]:
@@ -93,9 +156,9 @@ def describe_level(level: StockLevel) -> dict[str, Any]:
 def attach_api(app: faust.App, context: ServiceContext) -> None:
     engine = context.engine
     stock, shipments = models.stock, models.shipments
-    context.routes.extend(ROUTES)
+    documented = context.routes
 
-    @app.page("/inventory/{sku}")
+    @serve(app, documented, STOCK, SET_STOCK)
     class Inventory(JsonView):
         async def get(self, request: Any, sku: str) -> Any:
             async with reading(engine) as conn:
@@ -104,26 +167,23 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 raise not_found(f"sku {sku}")
             return self.json(_describe_row(row))
 
-        async def put(self, request: Any, sku: str) -> Any:
-            StockItem(sku=sku, on_hand=0)  # validates the SKU in the path
-            body = await parse_body(request, StockUpdate)
+        async def put(self, request: Any, sku: str, body: StockUpdate) -> Any:
             async with engine.begin() as conn:
                 return self.json(await set_on_hand(conn, sku, body.on_hand))
 
-    @app.page("/inventory")
+    @serve(app, documented, STOCK_LIST, LOAD_STOCK)
     class InventoryList(JsonView):
         async def get(self, request: Any) -> Any:
             async with reading(engine) as conn:
                 rows = (await conn.execute(select(stock).order_by(stock.c.sku))).all()
             return self.json({"items": [_describe_row(row) for row in rows]})
 
-        async def post(self, request: Any) -> Any:
-            body = await parse_body(request, StockFile)
+        async def post(self, request: Any, body: StockFile) -> Any:
             async with engine.begin() as conn:
                 items = [await set_on_hand(conn, item.sku, item.on_hand) for item in body.items]
             return self.json({"items": items})
 
-    @app.page("/shipments/{order_id}")
+    @serve(app, documented, SHIPMENT)
     class Shipment(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
             async with reading(engine) as conn:
@@ -132,7 +192,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 raise not_found(f"shipment for order {order_id}")
             return self.json(_describe_shipment(row))
 
-    def carrier_step(step: str) -> type[JsonView]:
+    def carrier_step(route: Route, step: str) -> type[JsonView]:
         class Step(JsonView):
             async def post(self, request: Any, order_id: str) -> Any:
                 try:
@@ -151,10 +211,10 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 return self.json(_describe_shipment(row))
 
         Step.__name__ = Step.__qualname__ = f"Shipment{step.title()}"
-        return Step
+        return serve(app, documented, route)(Step)
 
-    app.page("/shipments/{order_id}/ship")(carrier_step("ship"))
-    app.page("/shipments/{order_id}/deliver")(carrier_step("deliver"))
+    carrier_step(SHIP, "ship")
+    carrier_step(DELIVER, "deliver")
 
 
 def _describe_row(row: Any) -> dict[str, Any]:

@@ -2,51 +2,113 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
 
 import faust
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from common.app import ServiceContext
 from common.db import reading
+from common.events.values import Money, OrderLine
 from common.messaging.outbox import enqueue
-from common.openapi import Route
-from common.web import ApiError, JsonView, not_found, query_int
+from common.openapi import Answer, Route
+from common.params import DIGITS, Offset, OrderPath, Parameters
+from common.web import ApiError, JsonView, not_found, serve
 from order import models
 from order.handlers import advance
 from order.saga import TERMINAL_STATUSES, OrderStatus, Outcome, SagaInput, awaiting
 
-ROUTES = [
-    Route(
-        "GET", "/orders/{order_id}", "Status and timeline of one order", responses={200: "OK", 404: "unknown"}
-    ),
-    Route(
-        "GET",
-        "/orders",
-        "Orders, newest first, optionally by status; stuck_for=SECONDS lists the non-terminal orders that"
-        " have not moved for that long, oldest first",
-        query=("status", "stuck_for", "limit", "offset"),
-    ),
-    Route(
-        "POST",
-        "/orders/{order_id}/cancel",
-        "Customer cancel: allowed until the order ships",
-        responses={
-            202: "cancelling (refund follows)",
-            404: "unknown",
-            409: "already shipped or not cancellable",
-        },
-    ),
-]
+
+class OrderListQuery(Parameters):
+    status: OrderStatus | None = Field(default=None, description="only orders in this status")
+    stuck_for: Annotated[Annotated[int, Field(ge=0, le=1_000_000_000)] | None, DIGITS] = Field(
+        default=None, description="seconds: only non-terminal orders idle that long, oldest first"
+    )
+    limit: Annotated[int, Field(ge=1, le=500, description="at most this many"), DIGITS] = 50
+    offset: Offset = 0
+
+
+class OrderAnswer(BaseModel):
+    """An order as every order answer shows it. Answers only grow: add new fields as optional."""
+
+    order_id: str
+    status: OrderStatus
+    payment_id: UUID
+    customer_id: str
+    amount: Money
+    lines: list[OrderLine]
+    cancel_reason: str | None
+    waiting_for: str | None = Field(description="what the saga waits for; null once terminal")
+    deadline_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str = Field(description="received, emitted, requested, rejected or ignored")
+    event_type: str
+    event_id: UUID | None
+    status_before: OrderStatus | None
+    status_after: OrderStatus | None
+    detail: str | None
+
+
+class OrderDetail(OrderAnswer):
+    timeline: list[TimelineEntry] = Field(description="every event received, emitted, ignored or rejected")
+
+
+class OrderList(BaseModel):
+    items: list[OrderAnswer]
+    total: int
+    limit: int
+    offset: int
+
+
+class CancelAnswer(BaseModel):
+    order_id: str
+    status: OrderStatus | None
+    outcome: Outcome
+
+
+SHOW = Route(
+    "GET",
+    "/orders/{order_id}",
+    "Status and timeline of one order",
+    path_params=OrderPath,
+    responses={200: Answer("the order", OrderDetail), 404: "not_found: no such order"},
+)
+LIST = Route(
+    "GET",
+    "/orders",
+    "Orders, newest first, optionally by status; stuck_for=SECONDS lists the non-terminal orders that"
+    " have not moved for that long, oldest first",
+    query=OrderListQuery,
+    responses={200: Answer("a page of orders", OrderList)},
+)
+CANCEL = Route(
+    "POST",
+    "/orders/{order_id}/cancel",
+    "Customer cancel: allowed until the order ships",
+    path_params=OrderPath,
+    responses={
+        202: Answer("cancelling (refund follows), or already cancelled", CancelAnswer),
+        404: "not_found: no such order",
+        409: "not_cancellable: already shipped, or nothing to cancel",
+    },
+)
+ROUTES = (SHOW, LIST, CANCEL)
 
 
 def attach_api(app: faust.App, context: ServiceContext) -> None:
     engine = context.engine
     orders, timeline = models.orders, models.timeline
-    context.routes.extend(ROUTES)
+    documented = context.routes
 
-    @app.page("/orders/{order_id}")
+    @serve(app, documented, SHOW)
     class Order(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
             async with reading(engine) as conn:
@@ -62,33 +124,27 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 {**describe_order(order), "timeline": [describe_entry(entry) for entry in entries]}
             )
 
-    @app.page("/orders")
+    @serve(app, documented, LIST)
     class Orders(JsonView):
-        async def get(self, request: Any) -> Any:
-            limit = query_int(request, "limit", 50, minimum=1, maximum=500)
-            offset = query_int(request, "offset", 0, maximum=10**9)
-            status = request.query.get("status")
-            stuck_for = query_int(request, "stuck_for", -1, maximum=10**9)
-            query = select(orders).limit(limit).offset(offset)
+        async def get(self, request: Any, query: OrderListQuery) -> Any:
+            limit, offset, status, stuck_for = query.limit, query.offset, query.status, query.stuck_for
+            select_orders = select(orders).limit(limit).offset(offset)
             count = select(func.count()).select_from(orders)
-            if stuck_for >= 0:
+            if stuck_for is not None:
                 # Not terminal and untouched since the cut-off: oldest first, they are the most urgent.
                 idle = (
                     orders.c.status.not_in([terminal.value for terminal in TERMINAL_STATUSES]),
                     orders.c.updated_at <= func.now() - timedelta(seconds=stuck_for),
                 )
-                query = query.where(*idle).order_by(orders.c.updated_at, orders.c.order_id)
+                select_orders = select_orders.where(*idle).order_by(orders.c.updated_at, orders.c.order_id)
                 count = count.where(*idle)
             else:
-                query = query.order_by(orders.c.created_at.desc(), orders.c.order_id)
+                select_orders = select_orders.order_by(orders.c.created_at.desc(), orders.c.order_id)
             if status is not None:
-                if status not in OrderStatus.__members__:
-                    allowed = ", ".join(OrderStatus.__members__)
-                    raise ApiError(400, "bad_query", f"unknown status {status!r}; one of: {allowed}")
-                query = query.where(orders.c.status == status)
-                count = count.where(orders.c.status == status)
+                select_orders = select_orders.where(orders.c.status == status.value)
+                count = count.where(orders.c.status == status.value)
             async with reading(engine) as conn:
-                rows = (await conn.execute(query)).all()
+                rows = (await conn.execute(select_orders)).all()
                 total = await conn.scalar(count)
             return self.json(
                 {
@@ -99,7 +155,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 }
             )
 
-    @app.page("/orders/{order_id}/cancel")
+    @serve(app, documented, CANCEL)
     class Cancel(JsonView):
         async def post(self, request: Any, order_id: str) -> Any:
             async with engine.begin() as conn:
