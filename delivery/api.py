@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import faust
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 
+from common import pg
 from common.app import ServiceContext
 from common.db import reading
 from common.events.values import OrderLine, Sku, SkuShortage
@@ -62,7 +63,7 @@ class StockList(BaseModel):
 
 
 class StockSet(BaseModel):
-    items: list[StockAnswer] = Field(description="the new level of each item, in the order listed")
+    items: list[StockAnswer] = Field(description="each SKU listed, once, in the order first listed")
 
 
 class ShipmentAnswer(BaseModel):
@@ -94,7 +95,7 @@ STOCK_LIST = Route("GET", "/inventory", "Stock of every SKU", responses={200: An
 LOAD_STOCK = Route(
     "POST",
     "/inventory",
-    "Load a stock list",
+    "Load a stock list (a SKU listed twice gets its last count)",
     request=StockFile,
     responses={200: Answer("the new stock levels", StockSet)},
 )
@@ -130,23 +131,46 @@ DELIVER = Route(
 ROUTES = (SET_STOCK, STOCK, STOCK_LIST, LOAD_STOCK, SHIPMENT, SHIP, DELIVER)
 
 
-async def set_on_hand(conn: Any, sku: str, on_hand: int) -> dict[str, Any]:
-    """Create the SKU or change its shelf count; the change is added to the stocked total."""
-    stock = models.stock
-    await conn.execute(
-        insert(stock).values(sku=sku, on_hand=0, reserved=0, shipped=0, stocked=0).on_conflict_do_nothing()
+async def set_counts(conn: Any, counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Set the shelf count of each SKU (created if new) in a few statements whatever their number; each
+    change is added to the SKU's stocked total. Returns the new levels, in the order of `counts`."""
+    stock = models.stock.name
+    await pg.execute(
+        conn,
+        f"INSERT INTO {stock} (sku, on_hand, reserved, shipped, stocked)"
+        " SELECT sku, 0, 0, 0, 0 FROM unnest(%s::text[]) AS new(sku) ON CONFLICT DO NOTHING",
+        (list(counts),),
     )
-    level = (await lock_levels(conn, [sku]))[sku]
+    levels = await lock_levels(conn, counts)
+    changes = [_restocked(levels[sku], on_hand) for sku, on_hand in counts.items()]
+    await pg.execute(
+        conn,
+        f"UPDATE {stock} SET on_hand = counted.on_hand, stocked = {stock}.stocked + counted.delta,"
+        " updated_at = now()"
+        " FROM unnest(%s::text[], %s::int[], %s::int[]) AS counted(sku, on_hand, delta)"
+        f" WHERE {stock}.sku = counted.sku",
+        (
+            [level.sku for level, _ in changes],
+            [level.on_hand for level, _ in changes],
+            [delta for _, delta in changes],
+        ),
+    )
+    return [describe_level(level) for level, _ in changes]
+
+
+def _restocked(level: StockLevel, on_hand: int) -> tuple[StockLevel, int]:
     try:
-        new_level, delta = restock(level, on_hand)
+        return restock(level, on_hand)
     except InvalidStockLevel as exc:
         raise ApiError(422, "invalid_stock", str(exc)) from exc
-    await conn.execute(
-        stock.update()
-        .where(stock.c.sku == sku)
-        .values(on_hand=new_level.on_hand, stocked=stock.c.stocked + delta)
-    )
-    return describe_level(new_level)
+
+
+def last_count_of_each(items: Iterable[StockItem]) -> dict[str, int]:
+    """A stock list as counts by SKU: a SKU listed twice gets its last count (as if set one by one)."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.sku] = item.on_hand
+    return counts
 
 
 def describe_level(level: StockLevel) -> dict[str, Any]:
@@ -169,7 +193,8 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
 
         async def put(self, request: Any, sku: str, body: StockUpdate) -> Any:
             async with engine.begin() as conn:
-                return self.json(await set_on_hand(conn, sku, body.on_hand))
+                [level] = await set_counts(conn, {sku: body.on_hand})
+            return self.json(level)
 
     @serve(app, documented, STOCK_LIST, LOAD_STOCK)
     class InventoryList(JsonView):
@@ -180,7 +205,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
 
         async def post(self, request: Any, body: StockFile) -> Any:
             async with engine.begin() as conn:
-                items = [await set_on_hand(conn, item.sku, item.on_hand) for item in body.items]
+                items = await set_counts(conn, last_count_of_each(body.items))
             return self.json({"items": items})
 
     @serve(app, documented, SHIPMENT)
