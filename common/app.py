@@ -35,7 +35,7 @@ from common.messaging.runner import BatchHandler, DeadLetterNotRetryable, EventR
 from common.messaging.tables import MessagingTables
 from common.metrics import render_metrics
 from common.openapi import Route, build_openapi
-from common.web import ApiError, JsonView, not_found, serve
+from common.web import ApiError, JsonView, json_routing_errors, not_found, serve
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,7 @@ def create_service(
 
     periodic(app, 3600.0, forget_old_inbox_entries)
     _attach_common_views(app, context, description)
+    app.web.web_app.middlewares.append(json_routing_errors)
     return app, context
 
 

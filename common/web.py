@@ -190,6 +190,21 @@ class JsonView(faust.web.View):
         return response
 
 
+@web.middleware
+async def json_routing_errors(request: web.Request, handler: Callable[[web.Request], Any]) -> Any:
+    """The router's own answers in our error format: 404 for a path no route has, 405 (with Allow) for a
+    method the path does not have."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        if exc.content_type == "application/json":  # already ours
+            raise
+        error = "not_found" if exc.status == 404 else "method_not_allowed"
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        message = f"no route {request.path}" if exc.status == 404 else f"{request.method} is not allowed here"
+        return web.json_response({"error": error, "message": message}, status=exc.status, headers=headers)
+
+
 def implemented_methods(view: type[faust.web.View]) -> set[str]:
     """The HTTP methods a view class defines a handler for."""
     return {

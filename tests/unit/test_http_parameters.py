@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from common.openapi import Route
 from common.params import BIGINT_MAX
 from common.shared_api import DEAD_LETTER, DEAD_LETTERS, LetterStatusFilter
-from common.web import ApiError, parse_body, route_arguments
+from common.web import ApiError, json_routing_errors, parse_body, route_arguments
 from delivery.api import SET_STOCK, StockUpdate
 from order.api import CANCEL, LIST
 from order.saga import OrderStatus
@@ -188,3 +188,19 @@ async def test_a_bad_body_is_a_4xx_with_a_message(raw: bytes | Exception, status
 
 async def test_a_body_number_without_fraction_is_the_integer_json_schema_says_it_is() -> None:
     assert (await parse_body(_Body(b'{"on_hand": 5.0}'), StockUpdate)).on_hand == 5
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
+async def test_an_unknown_path_or_method_answers_our_json_error_with_allow() -> None:
+    app = web.Application(middlewares=[json_routing_errors])
+    app.router.add_post("/things", _ok)
+    async with TestClient(TestServer(app)) as client:
+        unknown = await client.get("/nothing")
+        wrong_method = await client.delete("/things")
+
+        assert (unknown.status, (await unknown.json())["error"]) == (404, "not_found")
+        assert (wrong_method.status, (await wrong_method.json())["error"]) == (405, "method_not_allowed")
+        assert wrong_method.headers["Allow"] == "POST"
