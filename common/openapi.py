@@ -42,8 +42,24 @@ class ErrorBody(BaseModel):
 
 
 @dataclass(frozen=True)
+class Link:
+    """Where an answer leads (an OpenAPI link): the route (or the operationId of one declared further
+    down), and runtime expressions for its parameters, e.g.
+    `Link(PAYMENT, {"order_id": "$response.body#/order_id"})`. Clients and the fuzzer's stateful phase
+    follow them."""
+
+    target: Route | str
+    parameters: Mapping[str, str]
+
+    def document(self) -> dict[str, Any]:
+        operation_id = self.target if isinstance(self.target, str) else self.target.operation_id
+        return {"operationId": operation_id, "parameters": dict(self.parameters)}
+
+
+@dataclass(frozen=True)
 class Answer:
-    """One documented answer: its description, the schema of its body, the headers it always carries.
+    """One documented answer: its description, the schema of its body, the headers it always carries and
+    the links it offers.
 
     `body` is a response model, a raw JSON schema, or None for the JSON error body.
     """
@@ -52,6 +68,7 @@ class Answer:
     body: type[BaseModel] | Mapping[str, Any] | None = None
     media_type: str = JSON
     headers: Mapping[str, str] = field(default_factory=dict)
+    links: Mapping[str, Link] = field(default_factory=dict)
 
 
 UNAVAILABLE = Answer(
@@ -212,4 +229,6 @@ def _response(
             name: {"description": text, "required": True, "schema": {"type": "string"}}
             for name, text in answer.headers.items()
         }
+    if answer.links:
+        response["links"] = {name: link.document() for name, link in answer.links.items()}
     return response

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from common.events.values import OrderId
 from common.messaging import dead_letters
 from common.messaging.runner import Outcome
-from common.openapi import Answer, Route
+from common.openapi import Answer, Link, Route
 from common.params import DIGITS, DeadLetterId, Offset, Parameters
 
 
@@ -120,20 +120,6 @@ OPENAPI = Route(
     responses={200: Answer("the OpenAPI 3.1 document", {"type": "object"})},
     uses_database=False,
 )
-DEAD_LETTERS = Route(
-    "GET",
-    "/dead-letters",
-    "Parked events, oldest first (by default those still parked), optionally of one order",
-    query=DeadLetterQuery,
-    responses={200: Answer("a page of dead letters", DeadLetterList)},
-)
-DEAD_LETTER = Route(
-    "GET",
-    "/dead-letters/{dead_letter_id}",
-    "One parked event",
-    path_params=DeadLetterPath,
-    responses={200: Answer("the dead letter", DeadLetter), 404: "not_found: no dead letter with this id"},
-)
 RETRY_DEAD_LETTER = Route(
     "POST",
     "/dead-letters/{dead_letter_id}/retry",
@@ -145,6 +131,7 @@ RETRY_DEAD_LETTER = Route(
         409: "not_retryable: it is not parked, or waits behind another",
     },
 )
+
 DISCARD_DEAD_LETTER = Route(
     "POST",
     "/dead-letters/{dead_letter_id}/discard",
@@ -154,6 +141,38 @@ DISCARD_DEAD_LETTER = Route(
         200: Answer("discarded", Discarded),
         404: "not_found: no dead letter with this id",
         409: "not_parked: it was already retried or discarded",
+    },
+)
+
+DEAD_LETTER = Route(
+    "GET",
+    "/dead-letters/{dead_letter_id}",
+    "One parked event",
+    path_params=DeadLetterPath,
+    responses={
+        200: Answer(
+            "the dead letter",
+            DeadLetter,
+            links={
+                "retry": Link(RETRY_DEAD_LETTER, {"dead_letter_id": "$request.path.dead_letter_id"}),
+                "discard": Link(DISCARD_DEAD_LETTER, {"dead_letter_id": "$request.path.dead_letter_id"}),
+            },
+        ),
+        404: "not_found: no dead letter with this id",
+    },
+)
+
+DEAD_LETTERS = Route(
+    "GET",
+    "/dead-letters",
+    "Parked events, oldest first (by default those still parked), optionally of one order",
+    query=DeadLetterQuery,
+    responses={
+        200: Answer(
+            "a page of dead letters",
+            DeadLetterList,
+            links={"first": Link(DEAD_LETTER, {"dead_letter_id": "$response.body#/items/0/id"})},
+        )
     },
 )
 

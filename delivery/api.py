@@ -14,7 +14,7 @@ from common import pg
 from common.app import ServiceContext
 from common.db import reading
 from common.events.values import OrderLine, Sku, SkuShortage
-from common.openapi import Answer, Route
+from common.openapi import Answer, Link, Route
 from common.params import OrderPath, Parameters
 from common.web import ApiError, JsonView, not_found, serve
 from delivery import models
@@ -76,14 +76,6 @@ class ShipmentAnswer(BaseModel):
     updated_at: datetime
 
 
-SET_STOCK = Route(
-    "PUT",
-    "/inventory/{sku}",
-    "Set the units on hand of a SKU",
-    path_params=SkuPath,
-    request=StockUpdate,
-    responses={200: Answer("the new stock level", StockAnswer)},
-)
 STOCK = Route(
     "GET",
     "/inventory/{sku}",
@@ -91,6 +83,20 @@ STOCK = Route(
     path_params=SkuPath,
     responses={200: Answer("its stock", StockRow), 404: "not_found: this SKU was never stocked"},
 )
+
+SET_STOCK = Route(
+    "PUT",
+    "/inventory/{sku}",
+    "Set the units on hand of a SKU",
+    path_params=SkuPath,
+    request=StockUpdate,
+    responses={
+        200: Answer(
+            "the new stock level", StockAnswer, links={"stock": Link(STOCK, {"sku": "$request.path.sku"})}
+        )
+    },
+)
+
 STOCK_LIST = Route("GET", "/inventory", "Stock of every SKU", responses={200: Answer("every SKU", StockList)})
 LOAD_STOCK = Route(
     "POST",
@@ -99,24 +105,21 @@ LOAD_STOCK = Route(
     request=StockFile,
     responses={200: Answer("the new stock levels", StockSet)},
 )
-SHIPMENT = Route(
-    "GET",
-    "/shipments/{order_id}",
-    "The shipment of an order",
-    path_params=OrderPath,
-    responses={200: Answer("the shipment", ShipmentAnswer), 404: "not_found: no shipment for this order"},
-)
-SHIP = Route(
+
+LOAD_STOCK = Route(
     "POST",
-    "/shipments/{order_id}/ship",
-    "Carrier: picked up",
-    path_params=OrderPath,
+    "/inventory",
+    "Load a stock list (a SKU listed twice gets its last count)",
+    request=StockFile,
     responses={
-        200: Answer("shipped", ShipmentAnswer),
-        404: "not_found: no shipment for this order",
-        409: "wrong_state: the shipment is not scheduled",
+        200: Answer(
+            "the new stock levels",
+            StockSet,
+            links={"first": Link(STOCK, {"sku": "$response.body#/items/0/sku"})},
+        )
     },
 )
+
 DELIVER = Route(
     "POST",
     "/shipments/{order_id}/deliver",
@@ -128,6 +131,38 @@ DELIVER = Route(
         409: "wrong_state: the shipment has not shipped",
     },
 )
+
+SHIP = Route(
+    "POST",
+    "/shipments/{order_id}/ship",
+    "Carrier: picked up",
+    path_params=OrderPath,
+    responses={
+        200: Answer(
+            "shipped",
+            ShipmentAnswer,
+            links={"deliver": Link(DELIVER, {"order_id": "$request.path.order_id"})},
+        ),
+        404: "not_found: no shipment for this order",
+        409: "wrong_state: the shipment is not scheduled",
+    },
+)
+
+SHIPMENT = Route(
+    "GET",
+    "/shipments/{order_id}",
+    "The shipment of an order",
+    path_params=OrderPath,
+    responses={
+        200: Answer(
+            "the shipment",
+            ShipmentAnswer,
+            links={"ship": Link(SHIP, {"order_id": "$request.path.order_id"})},
+        ),
+        404: "not_found: no shipment for this order",
+    },
+)
+
 ROUTES = (SET_STOCK, STOCK, STOCK_LIST, LOAD_STOCK, SHIPMENT, SHIP, DELIVER)
 
 

@@ -14,7 +14,7 @@ from common.app import ServiceContext
 from common.db import reading
 from common.events.values import Money, OrderLine
 from common.messaging.outbox import enqueue
-from common.openapi import Answer, Route
+from common.openapi import Answer, Link, Route
 from common.params import DIGITS, Offset, OrderPath, Parameters
 from common.web import ApiError, JsonView, not_found, serve
 from order import models
@@ -79,7 +79,14 @@ SHOW = Route(
     "/orders/{order_id}",
     "Status and timeline of one order",
     path_params=OrderPath,
-    responses={200: Answer("the order", OrderDetail), 404: "not_found: no such order"},
+    responses={
+        200: Answer(
+            "the order",
+            OrderDetail,
+            links={"cancel": Link("post_orders_order_id_cancel", {"order_id": "$request.path.order_id"})},
+        ),
+        404: "not_found: no such order",
+    },
 )
 LIST = Route(
     "GET",
@@ -87,7 +94,13 @@ LIST = Route(
     "Orders, newest first, optionally by status; stuck_for=SECONDS lists the non-terminal orders that"
     " have not moved for that long, oldest first",
     query=OrderListQuery,
-    responses={200: Answer("a page of orders", OrderList)},
+    responses={
+        200: Answer(
+            "a page of orders",
+            OrderList,
+            links={"first": Link(SHOW, {"order_id": "$response.body#/items/0/order_id"})},
+        )
+    },
 )
 CANCEL = Route(
     "POST",

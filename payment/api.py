@@ -14,7 +14,7 @@ from common.app import ServiceContext
 from common.config import Service
 from common.db import reading
 from common.events.values import Money
-from common.openapi import Answer, Route
+from common.openapi import Answer, Link, Route
 from common.params import IdempotencyKey, OrderPath, Parameters
 from common.web import ApiError, JsonView, not_found, serve
 from payment import models
@@ -67,22 +67,6 @@ class RefundQueued(BaseModel):
     status: RefundStatus
 
 
-CHECKOUT = Route(
-    "POST",
-    "/checkout",
-    "Charge the customer and start the order saga",
-    request=CheckoutRequest,
-    headers=CheckoutHeaders,
-    responses={
-        202: Answer(
-            "accepted (charged, declined or failed: see status); poll Location",
-            CheckoutAnswer,
-            headers={"Location": "the order's URL"},
-        ),
-        409: "idempotency_key_reused: the key came with another body; order_id_taken: another key"
-        " already paid for this order id",
-    },
-)
 PAYMENT = Route(
     "GET",
     "/payments/{order_id}",
@@ -98,6 +82,23 @@ RETRY_REFUND = Route(
     responses={
         202: Answer("queued again", RefundQueued),
         409: "no_failed_refund: the order has no refund in state FAILED (or no payment at all)",
+    },
+)
+CHECKOUT = Route(
+    "POST",
+    "/checkout",
+    "Charge the customer and start the order saga",
+    request=CheckoutRequest,
+    headers=CheckoutHeaders,
+    responses={
+        202: Answer(
+            "accepted (charged, declined or failed: see status); poll Location",
+            CheckoutAnswer,
+            headers={"Location": "the order's URL"},
+            links={"payment": Link(PAYMENT, {"order_id": "$response.body#/order_id"})},
+        ),
+        409: "idempotency_key_reused: the key came with another body; order_id_taken: another key"
+        " already paid for this order id",
     },
 )
 ROUTES = (CHECKOUT, PAYMENT, RETRY_REFUND)

@@ -148,3 +148,19 @@ def test_head_is_served_only_where_there_is_a_get() -> None:
 
     assert PostOnly(app=None, web=None).get_methods() == {"POST"}  # type: ignore[arg-type]
     assert Readable(app=None, web=None).get_methods() == {"GET", "HEAD"}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("service", list(DOCUMENTS))
+def test_every_link_leads_to_an_operation_of_the_same_document(service: str) -> None:
+    document = DOCUMENTS[service]
+    operation_ids = {op["operationId"] for methods in document["paths"].values() for op in methods.values()}
+    links = [
+        link
+        for methods in document["paths"].values()
+        for operation in methods.values()
+        for response in operation["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
+
+    assert links
+    assert all(link["operationId"] in operation_ids for link in links)
