@@ -32,8 +32,8 @@ from tests.invariants import wait_until_quiet
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
-# Per operation and phase; with the coverage phase's own cases, about 400-500 requests per service.
-MAX_EXAMPLES = 10
+# Per operation and phase; with the coverage phase's own cases, about 550-700 requests per service.
+MAX_EXAMPLES = 20
 MAX_RESPONSE_SECONDS = 10
 
 
