@@ -76,6 +76,33 @@ def test_the_fuzzer_with_every_check_finds_nothing_against_the_document(
     assert " passed" in result.stdout, report
 
 
+BAD_REQUESTS = [
+    pytest.param(Service.ORDER, "POST", "/orders/%00/cancel", 400, id="nul-order-to-cancel"),
+    pytest.param(Service.PAYMENT, "GET", "/payments/%00", 400, id="nul-payment"),
+    pytest.param(Service.DELIVERY, "GET", "/inventory/%00", 400, id="nul-sku"),
+    pytest.param(Service.DELIVERY, "GET", "/shipments/%FF", 400, id="non-utf-8-shipment"),
+    pytest.param(
+        Service.ORDER, "GET", "/dead-letters/99999999999999999999", 400, id="dead-letter-id-past-bigint"
+    ),
+    pytest.param(Service.ORDER, "GET", "/orders?limit=10&limit=20", 400, id="limit-twice"),
+    pytest.param(Service.PAYMENT, "GET", "/dead-letters?order_id=%00", 400, id="nul-in-query"),
+    pytest.param(Service.ORDER, "GET", "/no-such-path", 404, id="unknown-path"),
+    pytest.param(Service.ORDER, "DELETE", "/orders", 405, id="unknown-method"),
+]
+
+
+@pytest.mark.parametrize(("service", "method", "path", "status"), BAD_REQUESTS)
+def test_bad_requests_get_a_json_4xx_with_a_message(
+    platform: Platform, service: Service, method: str, path: str, status: int
+) -> None:
+    response = httpx.request(method, f"{platform.url(service)}{path}", timeout=15)
+
+    assert response.status_code == status, response.text
+    assert response.json()["message"]
+    if status == 405:
+        assert response.headers["Allow"] == "GET,HEAD"
+
+
 def test_what_the_fuzzer_left_settles_and_keeps_every_invariant(platform: Platform) -> None:
     with httpx.Client(timeout=15) as http:
         waiting = http.get(
