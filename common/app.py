@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common import shared_api
 from common.config import Service, Settings
 from common.db import create_engine, reading
 from common.kafka import group_id, new_idempotent_producer, publish_in_order
@@ -35,7 +36,7 @@ from common.messaging.tables import MessagingTables
 from common.messaging.unit_of_work import UnitOfWork
 from common.metrics import render_metrics
 from common.openapi import Route, build_openapi
-from common.web import ApiError, JsonView, not_found, query_int
+from common.web import ApiError, JsonView, json_routing_errors, not_found, serve
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ def create_service(
 
     periodic(app, 3600.0, forget_old_inbox_entries)
     _attach_common_views(app, context, description)
+    app.web.web_app.middlewares.append(json_routing_errors)
     return app, context
 
 
@@ -293,50 +295,14 @@ async def run_rounds(wakeup: asyncio.Event, seconds: float, work: Callable[[], A
 def _attach_common_views(app: faust.App, context: ServiceContext, description: str) -> None:
     table = context.tables.dead_letters
     runner = context.runner
-    context.routes.extend(
-        [
-            Route("GET", "/healthz", "Liveness: the process answers"),
-            Route(
-                "GET",
-                "/readyz",
-                "Readiness: database and broker reachable",
-                responses={200: "ready", 503: "not ready"},
-            ),
-            Route("GET", "/metrics", "Prometheus metrics"),
-            Route("GET", "/openapi.json", "This document"),
-            Route(
-                "GET",
-                "/dead-letters",
-                "Parked events (status: parked, retried, discarded or all), optionally of one order",
-                query=("status", "order_id", "limit", "offset"),
-            ),
-            Route(
-                "GET",
-                "/dead-letters/{dead_letter_id}",
-                "One parked event",
-                responses={200: "OK", 404: "unknown"},
-            ),
-            Route(
-                "POST",
-                "/dead-letters/{dead_letter_id}/retry",
-                "Process a parked event (and those behind it) again",
-                responses={200: "outcomes", 404: "unknown", 409: "not retryable"},
-            ),
-            Route(
-                "POST",
-                "/dead-letters/{dead_letter_id}/discard",
-                "Give up on a parked event",
-                responses={200: "discarded", 404: "unknown", 409: "not parked"},
-            ),
-        ]
-    )
+    documented = context.routes
 
-    @app.page("/healthz")
+    @serve(app, documented, shared_api.HEALTH)
     class Health(JsonView):
         async def get(self, request: Any) -> Any:
             return self.json({"status": "ok", "service": context.service.value})
 
-    @app.page("/readyz")
+    @serve(app, documented, shared_api.READY)
     class Ready(JsonView):
         async def get(self, request: Any) -> Any:
             checks = {
@@ -346,85 +312,73 @@ def _attach_common_views(app: faust.App, context: ServiceContext, description: s
             ready = all(value == "ok" for value in checks.values())
             return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
-    @app.page("/metrics")
+    @serve(app, documented, shared_api.METRICS)
     class Metrics(JsonView):
         async def get(self, request: Any) -> Any:
             body = await render_metrics(context)
             return self.bytes(body, content_type="text/plain; version=0.0.4")
 
-    @app.page("/openapi.json")
+    @serve(app, documented, shared_api.OPENAPI)
     class OpenApi(JsonView):
         async def get(self, request: Any) -> Any:
             return self.json(
                 build_openapi(f"saga {context.service.value} service", description, context.routes)
             )
 
-    @app.page("/dead-letters")
+    @serve(app, documented, shared_api.DEAD_LETTERS)
     class DeadLetters(JsonView):
-        async def get(self, request: Any) -> Any:
-            status = request.query.get("status", dead_letters.PARKED)
-            if status not in dead_letters.STATUSES and status != "all":
-                allowed = ", ".join([*dead_letters.STATUSES, "all"])
-                raise ApiError(400, "bad_query", f"unknown status {status!r}; one of: {allowed}")
-            order_id = request.query.get("order_id")
-            limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
-            offset = query_int(request, "offset", 0, maximum=10**9)
+        async def get(self, request: Any, query: shared_api.DeadLetterQuery) -> Any:
             async with reading(context.engine) as conn:
-                query = select(table).order_by(table.c.id).limit(limit).offset(offset)
-                if status != "all":
-                    query = query.where(table.c.status == status)
-                if order_id is not None:
-                    query = query.where(table.c.order_id == order_id)
-                rows = (await conn.execute(query)).all()
+                select_letters = select(table).order_by(table.c.id).limit(query.limit).offset(query.offset)
+                if query.status is not shared_api.LetterStatusFilter.ALL:
+                    select_letters = select_letters.where(table.c.status == query.status.value)
+                if query.order_id is not None:
+                    select_letters = select_letters.where(table.c.order_id == query.order_id)
+                rows = (await conn.execute(select_letters)).all()
             return self.json(
-                {"items": [dead_letters.describe(row) for row in rows], "limit": limit, "offset": offset}
+                {
+                    "items": [dead_letters.describe(row) for row in rows],
+                    "limit": query.limit,
+                    "offset": query.offset,
+                }
             )
 
-    @app.page("/dead-letters/{dead_letter_id}")
+    @serve(app, documented, shared_api.DEAD_LETTER)
     class DeadLetter(JsonView):
-        async def get(self, request: Any, dead_letter_id: str) -> Any:
+        async def get(self, request: Any, dead_letter_id: int) -> Any:
             async with reading(context.engine) as conn:
-                row = await dead_letters.load(conn, table, _letter_id(dead_letter_id))
+                row = await dead_letters.load(conn, table, dead_letter_id)
             if row is None:
                 raise not_found(f"dead letter {dead_letter_id}")
             return self.json(dead_letters.describe(row))
 
-    @app.page("/dead-letters/{dead_letter_id}/retry")
+    @serve(app, documented, shared_api.RETRY_DEAD_LETTER)
     class RetryDeadLetter(JsonView):
-        async def post(self, request: Any, dead_letter_id: str) -> Any:
-            letter_id = _letter_id(dead_letter_id)
+        async def post(self, request: Any, dead_letter_id: int) -> Any:
             async with reading(context.engine) as conn:
-                if await dead_letters.load(conn, table, letter_id) is None:
+                if await dead_letters.load(conn, table, dead_letter_id) is None:
                     raise not_found(f"dead letter {dead_letter_id}")
             try:
-                results = await runner.retry_dead_letter(letter_id)
+                results = await runner.retry_dead_letter(dead_letter_id)
             except DeadLetterNotRetryable as exc:
                 raise ApiError(409, "not_retryable", str(exc)) from exc
             return self.json({"results": [{"id": i, "outcome": o.value} for i, o in results]})
 
-    @app.page("/dead-letters/{dead_letter_id}/discard")
+    @serve(app, documented, shared_api.DISCARD_DEAD_LETTER)
     class DiscardDeadLetter(JsonView):
-        async def post(self, request: Any, dead_letter_id: str) -> Any:
-            letter_id = _letter_id(dead_letter_id)
+        async def post(self, request: Any, dead_letter_id: int) -> Any:
             async with context.engine.begin() as conn:
-                row = await dead_letters.load(conn, table, letter_id, lock=True)
+                row = await dead_letters.load(conn, table, dead_letter_id, lock=True)
                 if row is None:
                     raise not_found(f"dead letter {dead_letter_id}")
                 if row.status != dead_letters.PARKED:
-                    raise ApiError(409, "not_parked", f"dead letter {letter_id} is {row.status}")
+                    raise ApiError(409, "not_parked", f"dead letter {dead_letter_id} is {row.status}")
                 await conn.execute(
                     update(table)
-                    .where(table.c.id == letter_id)
+                    .where(table.c.id == dead_letter_id)
                     .values(status=dead_letters.DISCARDED, resolved_at=func.now())
                 )
-            return self.json({"id": letter_id, "status": dead_letters.DISCARDED})
-
-
-def _letter_id(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ApiError(400, "bad_id", "a dead letter id is an integer") from exc
+            return self.json({"id": dead_letter_id, "status": dead_letters.DISCARDED})
 
 
 async def _check(probe: Awaitable[None]) -> str:

@@ -1,54 +1,156 @@
-"""A small OpenAPI 3.1 document built from each service's route list and its pydantic models."""
+"""Each service's OpenAPI 3.1 document, built from its route list: the contract a generated client follows.
+
+A `Route` declares everything a request may carry (path, query and header parameters as pydantic models,
+a JSON body) and every answer it can get, each with a schema. The views validate requests with the same
+models (common/web.py), so what the document says is what the service does. Besides the answers a route
+lists, every route documents the ones the HTTP edge gives on its own:
+- 400 `invalid_parameter` / `empty_body` / `malformed_json` when it has parameters or a body;
+- 413 `body_too_large` and 422 `validation_failed` when it takes a body;
+- 503 `unavailable` (with Retry-After) when it reads or writes the database.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from common.params import parameter_schemas, wire_names
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+JSON = "application/json"
+MAX_BODY_BYTES = 1024**2  # aiohttp's limit on a request body, which Faust keeps
+
+
+class FieldError(BaseModel):
+    """One invalid part of a request: where it is, and what is wrong with it."""
+
+    field: str = Field(description="e.g. `query.limit`, `header.Idempotency-Key`, `lines.0.quantity`")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable machine-readable code, a message for people, and the fields at fault."""
+
+    error: str = Field(description="a stable code, e.g. not_found, invalid_parameter, validation_failed")
+    message: str
+    fields: list[FieldError] | None = Field(default=None, description="present on validation errors")
+
+
+@dataclass(frozen=True)
+class Link:
+    """Where an answer leads (an OpenAPI link): the route (or the operationId of one declared further
+    down), and runtime expressions for its parameters, e.g.
+    `Link(PAYMENT, {"order_id": "$response.body#/order_id"})`. Clients and the fuzzer's stateful phase
+    follow them."""
+
+    target: Route | str
+    parameters: Mapping[str, str]
+
+    def document(self) -> dict[str, Any]:
+        operation_id = self.target if isinstance(self.target, str) else self.target.operation_id
+        return {"operationId": operation_id, "parameters": dict(self.parameters)}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One documented answer: its description, the schema of its body, the headers it always carries and
+    the links it offers.
+
+    `body` is a response model, a raw JSON schema, or None for the JSON error body.
+    """
+
+    description: str
+    body: type[BaseModel] | Mapping[str, Any] | None = None
+    media_type: str = JSON
+    headers: Mapping[str, str] = field(default_factory=dict)
+    links: Mapping[str, Link] = field(default_factory=dict)
+
+
+UNAVAILABLE = Answer(
+    "unavailable: the database, or a service the answer needs, cannot be reached; retry after the given"
+    " seconds",
+    headers={"Retry-After": "seconds to wait before retrying"},
+)
 
 
 @dataclass(frozen=True)
 class Route:
+    """One operation: method and path, what it accepts, and every answer it can give.
+
+    `responses` maps a status to an Answer, or to a description alone for an error answer (the JSON
+    error body). Path parameters in `path` must be exactly the fields of `path_params`.
+    """
+
     method: str
     path: str
     summary: str
+    responses: Mapping[int, Answer | str]
     request: type[BaseModel] | None = None
-    responses: dict[int, str] = field(default_factory=lambda: {200: "OK"})
-    query: tuple[str, ...] = ()
-    headers: tuple[str, ...] = ()
+    path_params: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    headers: type[BaseModel] | None = None
+    uses_database: bool = True
+
+    def __post_init__(self) -> None:
+        declared = wire_names(self.path_params) if self.path_params else []
+        if sorted(path_parameters(self.path)) != sorted(declared):
+            raise ValueError(f"{self.method} {self.path}: path_params declares {declared}")
+        for status, answer in self.responses.items():
+            if status < 400 and not isinstance(answer, Answer):
+                raise ValueError(f"{self.method} {self.path}: answer {status} needs a body schema")
+
+    @property
+    def takes_parameters(self) -> bool:
+        return any(model is not None for model in (self.path_params, self.query, self.headers))
+
+    def answers(self) -> dict[int, Answer]:
+        """Every answer of this route: the declared ones and those of the HTTP edge (module docstring)."""
+        edge: dict[int, Answer] = {}
+        if self.takes_parameters or self.request is not None:
+            edge[400] = Answer(_bad_request(self))
+        if self.request is not None:
+            edge[413] = Answer(f"body_too_large: the body is larger than {MAX_BODY_BYTES} bytes")
+            edge[422] = Answer("validation_failed: the JSON body breaks the schema or a rule it states")
+        if self.uses_database:
+            edge[503] = UNAVAILABLE
+        declared = {status: _as_answer(answer) for status, answer in self.responses.items()}
+        return dict(sorted({**edge, **declared}.items()))
+
+    @property
+    def operation_id(self) -> str:
+        return f"{self.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', self.path.lower()).strip('_')}"
 
 
-def build_openapi(title: str, description: str, routes: list[Route]) -> dict[str, Any]:
+def _bad_request(route: Route) -> str:
+    reasons = []
+    if route.takes_parameters:
+        reasons.append("invalid_parameter: a path, query or header parameter breaks its schema")
+    if route.request is not None:
+        reasons.append("empty_body / malformed_json: the body is missing or not JSON")
+    return "; ".join(reasons)
+
+
+def _as_answer(answer: Answer | str) -> Answer:
+    return answer if isinstance(answer, Answer) else Answer(answer)
+
+
+def path_parameters(path: str) -> list[str]:
+    """The names of a path template's parameters: `/orders/{order_id}` → `["order_id"]`."""
+    return re.findall(r"\{([^{}/]+)\}", path)
+
+
+def build_openapi(title: str, description: str, routes: Iterable[Route]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `routes`: every parameter typed, every answer with its schema."""
+    routes = list(routes)
+    refs, schemas = _component_schemas(routes)
     paths: dict[str, dict[str, Any]] = {}
-    schemas: dict[str, Any] = {}
     for route in routes:
-        operation: dict[str, Any] = {
-            "summary": route.summary,
-            "responses": {str(status): {"description": text} for status, text in route.responses.items()},
-        }
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _path_parameters(route.path)
-        ]
-        parameters += [{"name": name, "in": "query", "schema": {"type": "string"}} for name in route.query]
-        parameters += [
-            {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
-            for name in route.headers
-        ]
-        if parameters:
-            operation["parameters"] = parameters
-        if route.request is not None:
-            schema = route.request.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(schema.pop("$defs", {}))
-            schemas[route.request.__name__] = schema
-            operation["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{route.request.__name__}"}}
-                },
-            }
-        paths.setdefault(route.path, {})[route.method.lower()] = operation
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, refs)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1", "description": description},
@@ -57,5 +159,77 @@ def build_openapi(title: str, description: str, routes: list[Route]) -> dict[str
     }
 
 
-def _path_parameters(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+def _component_schemas(
+    routes: list[Route],
+) -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]], dict[str, Any]]:
+    """The schema of every request and answer model, named in components (one pass, so names agree)."""
+    models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(ErrorBody, "serialization"): None}
+    for route in routes:
+        if route.request is not None:
+            models[(route.request, "validation")] = None
+        for answer in route.answers().values():
+            if isinstance(answer.body, type):
+                models[(answer.body, "serialization")] = None
+    refs, definitions = models_json_schema(list(models), ref_template=REF_TEMPLATE)
+    return {key: refs[key] for key in models}, dict(definitions.get("$defs", {}))
+
+
+def _operation(
+    route: Route, refs: Mapping[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "responses": {str(status): _response(answer, refs) for status, answer in route.answers().items()},
+    }
+    parameters = [
+        *_parameters(route.path_params, "path"),
+        *_parameters(route.query, "query"),
+        *_parameters(route.headers, "header"),
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    if route.request is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {JSON: {"schema": refs[(route.request, "validation")]}},
+        }
+    return operation
+
+
+def _parameters(
+    model: type[BaseModel] | None, location: Literal["path", "query", "header"]
+) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    entries = []
+    for name, (schema, required) in parameter_schemas(model).items():
+        entry: dict[str, Any] = {"name": name, "in": location, "required": required or location == "path"}
+        if "description" in schema:
+            entry["description"] = schema.pop("description")
+        entry["schema"] = schema
+        entries.append(entry)
+    return entries
+
+
+def _response(
+    answer: Answer, refs: Mapping[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]
+) -> dict[str, Any]:
+    if answer.body is None:
+        schema: Mapping[str, Any] = refs[(ErrorBody, "serialization")]
+    elif isinstance(answer.body, type):
+        schema = refs[(answer.body, "serialization")]
+    else:
+        schema = answer.body
+    response: dict[str, Any] = {
+        "description": answer.description,
+        "content": {answer.media_type: {"schema": schema}},
+    }
+    if answer.headers:
+        response["headers"] = {
+            name: {"description": text, "required": True, "schema": {"type": "string"}}
+            for name, text in answer.headers.items()
+        }
+    if answer.links:
+        response["links"] = {name: link.document() for name, link in answer.links.items()}
+    return response

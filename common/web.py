@@ -1,20 +1,35 @@
-"""HTTP edge shared by the services: JSON errors that say what is wrong, never a 500 for bad input."""
+"""HTTP edge shared by the services: JSON errors that say what is wrong, never a 500 for bad input.
+
+A view is registered with `serve`, which binds it to its `Route`s (common/openapi.py). Before a handler
+runs, `JsonView.dispatch` validates everything the route declares — path parameters, query, headers and
+JSON body, in that order — and passes the results to the handler as keyword arguments:
+the path parameters by name (validated and typed: a dead letter id arrives as an int), and `query`,
+`headers` and `body` as the route's pydantic models. Bad input never reaches a handler, hence never SQL.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, MutableSequence
+from typing import Any, ClassVar, TypeVar
 
 import faust.web
+from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from common.db import is_transient_database_error
 from common.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from common.openapi import MAX_BODY_BYTES, Route
+from common.params import InvalidParameters, Location, validate_parameters, wire_names
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+V = TypeVar("V", bound="JsonView")
+
+_HANDLER_METHODS = ("get", "post", "put", "patch", "delete", "options", "search")
 
 
 class ApiError(Exception):
@@ -38,39 +53,61 @@ def not_found(what: str) -> ApiError:
 def validation_error(exc: ValidationError) -> ApiError:
     fields = [
         {"field": ".".join(str(part) for part in err["loc"]) or "<body>", "message": err["msg"]}
-        for err in exc.errors()
+        for err in exc.errors(include_url=False)
     ]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
     return ApiError(422, "validation_failed", f"invalid request: {summary}", fields=fields)
 
 
+def invalid_parameters(exc: InvalidParameters) -> ApiError:
+    return ApiError(400, "invalid_parameter", str(exc), fields=exc.fields)
+
+
 async def parse_body(request: Any, model: type[M]) -> M:
-    """Read a JSON body into `model`, turning every kind of bad input into a 400/422 with a message."""
-    raw = await request.read()
+    """Read a JSON body into `model`: a body that is missing or not JSON is a 400 (413 when too large), a
+    JSON body that breaks the model is a 422 naming the fields.
+
+    Values are taken as JSON Schema reads them, the way the OpenAPI document describes them: `22.0` is
+    the integer 22, but `"22"` and `false` are no integers, nor `1` a string (pydantic's strict mode).
+    """
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise ApiError(413, "body_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes") from exc
     if not raw:
         raise ApiError(400, "empty_body", "the request needs a JSON body")
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    document = _json_document(raw)
     if not isinstance(document, dict):
         raise ApiError(422, "validation_failed", "the body must be a JSON object")
     try:
-        return model.model_validate(document)
+        return model.model_validate_json(json.dumps(whole_floats_as_ints(document)), strict=True)
     except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            # Only an unpaired surrogate escape (`"\\ud800"`) survives json.loads and fails here.
+            raise ApiError(400, "malformed_json", "the body's strings are not Unicode text") from exc
         raise validation_error(exc) from exc
 
 
-def query_int(request: Any, name: str, default: int, *, minimum: int = 0, maximum: int = 1000) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
+def _json_document(raw: bytes) -> Any:
+    """The parsed body; NaN and Infinity, which JSON does not have, are refused like any other defect."""
     try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ApiError(400, "bad_query", f"query parameter {name!r} must be an integer") from exc
-    if not minimum <= value <= maximum:
-        raise ApiError(400, "bad_query", f"query parameter {name!r} must be between {minimum} and {maximum}")
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, too deep, an integer of 5,000 digits
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def whole_floats_as_ints(value: Any) -> Any:
+    """`value` with every number that has no fractional part as an int: JSON Schema's integers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: whole_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_floats_as_ints(item) for item in value]
     return value
 
 
@@ -87,13 +124,55 @@ def status_of(error: DomainError) -> int:
     return next(status for kind, status in STATUS_OF_DOMAIN_ERROR.items() if isinstance(error, kind))
 
 
+def _declared_values(model: type[BaseModel], getall: Callable[[str], list[str]]) -> dict[str, list[str]]:
+    return {name: getall(name) for name in wire_names(model)}
+
+
+def _validated(model: type[M], location: Location, given: Mapping[str, list[str]]) -> M:
+    try:
+        return validate_parameters(model, location, given)
+    except InvalidParameters as exc:
+        raise invalid_parameters(exc) from exc
+
+
+async def route_arguments(route: Route, request: Any) -> dict[str, Any]:
+    """What the handler of `route` is called with, all validated: path parameters by name, then `query`,
+    `headers` and `body`. Raises ApiError (400, 413 or 422) at the first part that is wrong."""
+    arguments: dict[str, Any] = {}
+    if route.path_params is not None:
+        given = {name: [value] for name, value in request.match_info.items()}
+        arguments.update(_validated(route.path_params, "path", given).model_dump())
+    if route.query is not None:
+        arguments["query"] = _validated(
+            route.query, "query", _declared_values(route.query, lambda name: request.query.getall(name, []))
+        )
+    if route.headers is not None:
+        arguments["headers"] = _validated(
+            route.headers,
+            "header",
+            _declared_values(route.headers, lambda name: request.headers.getall(name, [])),
+        )
+    if route.request is not None:
+        arguments["body"] = await parse_body(request, route.request)
+    return arguments
+
+
 class JsonView(faust.web.View):
-    """Base of every endpoint: maps ApiError and the use cases' DomainErrors to their status, a database
-    outage to 503, bugs to 500."""
+    """Base of every endpoint: validates what its routes declare, maps ApiError and the use cases'
+    DomainErrors to their status, a database outage to 503, bugs to 500 (logged)."""
+
+    routes: ClassVar[Mapping[str, Route]] = {}
+
+    def get_methods(self) -> set[str]:
+        """The methods the view implements; HEAD only where there is a GET to answer it."""
+        methods = set(super().get_methods())
+        if "GET" not in methods:
+            methods.discard("HEAD")
+        return methods
 
     async def dispatch(self, request: Any) -> Any:
         try:
-            return await super().dispatch(request)
+            return await self._answer(request)
         except ApiError as exc:
             return self.json(exc.body(), status=exc.status)
         except DomainError as exc:
@@ -110,3 +189,82 @@ class JsonView(faust.web.View):
                 )
             log.exception("unexpected error in %s %s", request.method, request.path)
             return self.json({"error": "internal", "message": "unexpected server error"}, status=500)
+
+    async def _answer(self, request: Any) -> Any:
+        """Validate the request against its route, then call the handler (Faust's request sensors around)."""
+        method = request.method.upper()
+        route = self.routes.get("GET" if method == "HEAD" else method)
+        if route is None:
+            return await super().dispatch(request)
+        arguments = await route_arguments(route, request)
+        handler = self.methods[method.lower()]
+        sensors = self.app.sensors
+        state = sensors.on_web_request_start(self.app, request, view=self)
+        response = None
+        try:
+            response = await handler(request, **arguments)
+        finally:
+            sensors.on_web_request_end(self.app, request, response, state, view=self)
+        return response
+
+
+@web.middleware
+async def json_routing_errors(request: web.Request, handler: Callable[[web.Request], Any]) -> Any:
+    """The router's own answers in our error format: 404 for a path no route has, 405 (with Allow) for a
+    method the path does not have."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        if exc.content_type == "application/json":  # already ours
+            raise
+        error = "not_found" if exc.status == 404 else "method_not_allowed"
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        message = f"no route {request.path}" if exc.status == 404 else f"{request.method} is not allowed here"
+        return web.json_response({"error": error, "message": message}, status=exc.status, headers=headers)
+
+
+def implemented_methods(view: type[faust.web.View]) -> set[str]:
+    """The HTTP methods a view class defines a handler for."""
+    return {
+        name.upper() for name in _HANDLER_METHODS if getattr(view, name) is not getattr(faust.web.View, name)
+    }
+
+
+def handler_arguments(route: Route) -> set[str]:
+    """The keyword arguments the handler of `route` is called with."""
+    names = set(wire_names(route.path_params)) if route.path_params is not None else set()
+    extras = {"query": route.query, "headers": route.headers, "body": route.request}
+    return names | {name for name, model in extras.items() if model is not None}
+
+
+def check_view(view: type[faust.web.View], routes: Mapping[str, Route]) -> None:
+    """The view implements exactly the declared methods, each taking exactly its route's arguments: the
+    document and the code cannot disagree without the service refusing to start."""
+    if implemented_methods(view) != set(routes):
+        raise TypeError(f"{view.__name__} implements {implemented_methods(view)}, declared {set(routes)}")
+    for method, route in routes.items():
+        handler = getattr(view, method.lower())
+        taken = set(list(inspect.signature(handler).parameters)[2:])  # after self and request
+        if taken != handler_arguments(route):
+            raise TypeError(
+                f"{view.__name__}.{method.lower()} takes {sorted(taken)}; {route.method} {route.path}"
+                f" passes {sorted(handler_arguments(route))}"
+            )
+
+
+def serve(app: faust.App, documented: MutableSequence[Route], *routes: Route) -> Callable[[type[V]], type[V]]:
+    """Register the decorated view at the routes' path, validating what they declare before it runs, and
+    add the routes to the service's OpenAPI document (`documented`)."""
+    paths = {route.path for route in routes}
+    if len(paths) != 1:
+        raise ValueError(f"one view serves one path, got {sorted(paths)}")
+    by_method = {route.method.upper(): route for route in routes}
+
+    def register(view: type[V]) -> type[V]:
+        check_view(view, by_method)
+        view.routes = by_method
+        documented.extend(routes)
+        app.page(paths.pop())(view)
+        return view
+
+    return register

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import faust
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 
+from common import pg
 from common.app import ServiceContext
 from common.db import reading
-from common.events.values import Sku
-from common.openapi import Route
-from common.web import ApiError, JsonView, not_found, parse_body
+from common.events.values import OrderLine, Sku, SkuShortage
+from common.openapi import Answer, Link, Route
+from common.params import OrderPath, Parameters
+from common.web import ApiError, JsonView, not_found, serve
 from delivery import models
 from delivery.inventory import InvalidStockLevel, StockLevel, restock
-from delivery.lifecycle import CarrierStep
+from delivery.lifecycle import CarrierStep, ShipmentStatus
 from delivery.shipping import progress
 from delivery.stock_store import lock_levels
 
@@ -39,52 +42,171 @@ class StockFile(BaseModel):
     items: list[StockItem] = Field(min_length=1, max_length=10_000)
 
 
-ROUTES = [
-    Route(
-        "PUT",
-        "/inventory/{sku}",
-        "Set the units on hand of a SKU",
-        request=StockUpdate,
-        responses={200: "OK", 422: "invalid"},
-    ),
-    Route("GET", "/inventory/{sku}", "Stock of one SKU", responses={200: "OK", 404: "unknown"}),
-    Route("GET", "/inventory", "Stock of every SKU"),
-    Route(
-        "POST", "/inventory", "Load a stock list", request=StockFile, responses={200: "OK", 422: "invalid"}
-    ),
-    Route("GET", "/shipments/{order_id}", "The shipment of an order", responses={200: "OK", 404: "unknown"}),
-    Route(
-        "POST",
-        "/shipments/{order_id}/ship",
-        "Carrier: picked up",
-        responses={200: "shipped", 404: "unknown", 409: "not scheduled"},
-    ),
-    Route(
-        "POST",
-        "/shipments/{order_id}/deliver",
-        "Carrier: delivered",
-        responses={200: "delivered", 404: "unknown", 409: "not shipped"},
-    ),
-]
+class SkuPath(Parameters):
+    sku: Sku
 
 
-async def set_on_hand(conn: Any, sku: str, on_hand: int) -> dict[str, Any]:
-    """Create the SKU or change its shelf count; the change is added to the stocked total."""
-    stock = models.stock
-    await conn.execute(
-        insert(stock).values(sku=sku, on_hand=0, reserved=0, shipped=0, stocked=0).on_conflict_do_nothing()
+class StockAnswer(BaseModel):
+    """A SKU's units: free on the shelf, reserved for scheduled shipments, shipped."""
+
+    sku: str
+    on_hand: int
+    reserved: int
+    shipped: int
+
+
+class StockRow(StockAnswer):
+    stocked: int = Field(description="every unit ever stocked: on_hand + reserved + shipped")
+
+
+class StockList(BaseModel):
+    items: list[StockRow]
+
+
+class StockSet(BaseModel):
+    items: list[StockAnswer] = Field(description="each SKU listed, once, in the order first listed")
+
+
+class ShipmentAnswer(BaseModel):
+    order_id: str
+    status: ShipmentStatus
+    lines: list[OrderLine]
+    short: list[SkuShortage] | None = Field(description="the SKUs that were out of stock, if any")
+    tracking_code: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+STOCK = Route(
+    "GET",
+    "/inventory/{sku}",
+    "Stock of one SKU",
+    path_params=SkuPath,
+    responses={200: Answer("its stock", StockRow), 404: "not_found: this SKU was never stocked"},
+)
+
+SET_STOCK = Route(
+    "PUT",
+    "/inventory/{sku}",
+    "Set the units on hand of a SKU",
+    path_params=SkuPath,
+    request=StockUpdate,
+    responses={
+        200: Answer(
+            "the new stock level", StockAnswer, links={"stock": Link(STOCK, {"sku": "$request.path.sku"})}
+        )
+    },
+)
+
+STOCK_LIST = Route("GET", "/inventory", "Stock of every SKU", responses={200: Answer("every SKU", StockList)})
+LOAD_STOCK = Route(
+    "POST",
+    "/inventory",
+    "Load a stock list (a SKU listed twice gets its last count)",
+    request=StockFile,
+    responses={200: Answer("the new stock levels", StockSet)},
+)
+
+LOAD_STOCK = Route(
+    "POST",
+    "/inventory",
+    "Load a stock list (a SKU listed twice gets its last count)",
+    request=StockFile,
+    responses={
+        200: Answer(
+            "the new stock levels",
+            StockSet,
+            links={"first": Link(STOCK, {"sku": "$response.body#/items/0/sku"})},
+        )
+    },
+)
+
+DELIVER = Route(
+    "POST",
+    "/shipments/{order_id}/deliver",
+    "Carrier: delivered",
+    path_params=OrderPath,
+    responses={
+        200: Answer("delivered", ShipmentAnswer),
+        404: "not_found: no shipment for this order",
+        409: "wrong_state: the shipment has not shipped",
+    },
+)
+
+SHIP = Route(
+    "POST",
+    "/shipments/{order_id}/ship",
+    "Carrier: picked up",
+    path_params=OrderPath,
+    responses={
+        200: Answer(
+            "shipped",
+            ShipmentAnswer,
+            links={"deliver": Link(DELIVER, {"order_id": "$request.path.order_id"})},
+        ),
+        404: "not_found: no shipment for this order",
+        409: "wrong_state: the shipment is not scheduled",
+    },
+)
+
+SHIPMENT = Route(
+    "GET",
+    "/shipments/{order_id}",
+    "The shipment of an order",
+    path_params=OrderPath,
+    responses={
+        200: Answer(
+            "the shipment",
+            ShipmentAnswer,
+            links={"ship": Link(SHIP, {"order_id": "$request.path.order_id"})},
+        ),
+        404: "not_found: no shipment for this order",
+    },
+)
+
+ROUTES = (SET_STOCK, STOCK, STOCK_LIST, LOAD_STOCK, SHIPMENT, SHIP, DELIVER)
+
+
+async def set_counts(conn: Any, counts: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Set the shelf count of each SKU (created if new) in a few statements whatever their number; each
+    change is added to the SKU's stocked total. Returns the new levels, in the order of `counts`."""
+    stock = models.stock.name
+    await pg.execute(
+        conn,
+        f"INSERT INTO {stock} (sku, on_hand, reserved, shipped, stocked)"
+        " SELECT sku, 0, 0, 0, 0 FROM unnest(%s::text[]) AS new(sku) ON CONFLICT DO NOTHING",
+        (list(counts),),
     )
-    level = (await lock_levels(conn, [sku]))[sku]
+    levels = await lock_levels(conn, counts)
+    changes = [_restocked(levels[sku], on_hand) for sku, on_hand in counts.items()]
+    await pg.execute(
+        conn,
+        f"UPDATE {stock} SET on_hand = counted.on_hand, stocked = {stock}.stocked + counted.delta,"
+        " updated_at = now()"
+        " FROM unnest(%s::text[], %s::int[], %s::int[]) AS counted(sku, on_hand, delta)"
+        f" WHERE {stock}.sku = counted.sku",
+        (
+            [level.sku for level, _ in changes],
+            [level.on_hand for level, _ in changes],
+            [delta for _, delta in changes],
+        ),
+    )
+    return [describe_level(level) for level, _ in changes]
+
+
+def _restocked(level: StockLevel, on_hand: int) -> tuple[StockLevel, int]:
     try:
-        new_level, delta = restock(level, on_hand)
+        return restock(level, on_hand)
     except InvalidStockLevel as exc:
         raise ApiError(422, "invalid_stock", str(exc)) from exc
-    await conn.execute(
-        stock.update()
-        .where(stock.c.sku == sku)
-        .values(on_hand=new_level.on_hand, stocked=stock.c.stocked + delta)
-    )
-    return describe_level(new_level)
+
+
+def last_count_of_each(items: Iterable[StockItem]) -> dict[str, int]:
+    """A stock list as counts by SKU: a SKU listed twice gets its last count (as if set one by one)."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.sku] = item.on_hand
+    return counts
 
 
 def describe_level(level: StockLevel) -> dict[str, Any]:
@@ -94,9 +216,9 @@ def describe_level(level: StockLevel) -> dict[str, Any]:
 def attach_api(app: faust.App, context: ServiceContext) -> None:
     engine = context.engine
     stock, shipments = models.stock, models.shipments
-    context.routes.extend(ROUTES)
+    documented = context.routes
 
-    @app.page("/inventory/{sku}")
+    @serve(app, documented, STOCK, SET_STOCK)
     class Inventory(JsonView):
         async def get(self, request: Any, sku: str) -> Any:
             async with reading(engine) as conn:
@@ -105,26 +227,24 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 raise not_found(f"sku {sku}")
             return self.json(_describe_row(row))
 
-        async def put(self, request: Any, sku: str) -> Any:
-            StockItem(sku=sku, on_hand=0)  # validates the SKU in the path
-            body = await parse_body(request, StockUpdate)
+        async def put(self, request: Any, sku: str, body: StockUpdate) -> Any:
             async with engine.begin() as conn:
-                return self.json(await set_on_hand(conn, sku, body.on_hand))
+                [level] = await set_counts(conn, {sku: body.on_hand})
+            return self.json(level)
 
-    @app.page("/inventory")
+    @serve(app, documented, STOCK_LIST, LOAD_STOCK)
     class InventoryList(JsonView):
         async def get(self, request: Any) -> Any:
             async with reading(engine) as conn:
                 rows = (await conn.execute(select(stock).order_by(stock.c.sku))).all()
             return self.json({"items": [_describe_row(row) for row in rows]})
 
-        async def post(self, request: Any) -> Any:
-            body = await parse_body(request, StockFile)
+        async def post(self, request: Any, body: StockFile) -> Any:
             async with engine.begin() as conn:
-                items = [await set_on_hand(conn, item.sku, item.on_hand) for item in body.items]
+                items = await set_counts(conn, last_count_of_each(body.items))
             return self.json({"items": items})
 
-    @app.page("/shipments/{order_id}")
+    @serve(app, documented, SHIPMENT)
     class Shipment(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
             async with reading(engine) as conn:
@@ -133,7 +253,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 raise not_found(f"shipment for order {order_id}")
             return self.json(_describe_shipment(row))
 
-    def carrier_view(carrier_step: CarrierStep) -> type[JsonView]:
+    def carrier_view(route: Route, carrier_step: CarrierStep) -> type[JsonView]:
         class Step(JsonView):
             async def post(self, request: Any, order_id: str) -> Any:
                 async with context.unit_of_work() as work:
@@ -145,10 +265,10 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 return self.json(_describe_shipment(row))
 
         Step.__name__ = Step.__qualname__ = f"Shipment{carrier_step.value.title()}"
-        return Step
+        return serve(app, documented, route)(Step)
 
-    app.page("/shipments/{order_id}/ship")(carrier_view(CarrierStep.SHIP))
-    app.page("/shipments/{order_id}/deliver")(carrier_view(CarrierStep.DELIVER))
+    carrier_view(SHIP, CarrierStep.SHIP)
+    carrier_view(DELIVER, CarrierStep.DELIVER)
 
 
 def _describe_row(row: Any) -> dict[str, Any]:

@@ -1,69 +1,154 @@
 """Order's HTTP API: an order's status and timeline, listing by status, and the customer's cancel.
 
 An order payment accepted is never unknown here: until the order service has recorded it, its status is
-ACCEPTED, answered from what payment knows (`order/payment_lookup.py`), and a cancel is honoured.
+ACCEPTED, answered from what payment knows (`order/payment_lookup.py`), and a cancel is honoured
+(`order/cancel.py`).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import faust
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from common.app import ServiceContext
 from common.db import reading
 from common.errors import NotFound
-from common.openapi import Route
-from common.web import ApiError, JsonView, query_int
+from common.events.values import Money, OrderLine
+from common.openapi import Answer, Link, Route
+from common.params import DIGITS, Offset, OrderPath, Parameters
+from common.web import JsonView, serve
 from order import early_cancels, models
 from order.cancel import ACCEPTED, cancel_order
 from order.payment_lookup import AcceptedCheckout, HttpPaymentLookup
-from order.saga import TERMINAL_STATUSES, Cancellation, OrderStatus, awaiting
+from order.saga import TERMINAL_STATUSES, Cancellation, OrderStatus, Outcome, awaiting
 
-ROUTES = [
-    Route(
-        "GET",
-        "/orders/{order_id}",
-        "Status and timeline of one order (ACCEPTED while payment has accepted it and the order service"
-        " has not recorded it yet)",
-        responses={200: "OK", 404: "unknown", 503: "payment cannot be asked about an order not recorded yet"},
-    ),
-    Route(
-        "GET",
-        "/orders",
-        "Orders, newest first, optionally by status; stuck_for=SECONDS lists the non-terminal orders that"
-        " have not moved for that long, oldest first",
-        query=("status", "stuck_for", "limit", "offset"),
-    ),
-    Route(
-        "POST",
-        "/orders/{order_id}/cancel",
-        "Customer cancel: delivery is asked, and the payment is refunded once it confirms; a parcel that has"
-        " shipped is never refunded (409 if known now, `cancellation.status: refused` if learned later)",
-        responses={
-            202: "cancellation requested (or already under way)",
-            404: "unknown",
-            409: "already shipped, or the payment failed",
-            503: "payment cannot be asked about an order not recorded yet",
-        },
-    ),
-]
+# An order payment accepted and the order service has not recorded yet.
+Accepted = Literal["ACCEPTED"]
 
-_CANCELLATION_DETAIL = {
-    Cancellation.REQUESTED: "waiting for delivery to confirm that nothing has shipped",
-    Cancellation.CONFIRMED: "confirmed by delivery: nothing will ship, the payment is refunded",
-    Cancellation.REFUSED: "cancel refused: already shipped",
-}
+
+class OrderListQuery(Parameters):
+    status: OrderStatus | None = Field(default=None, description="only orders in this status")
+    stuck_for: Annotated[Annotated[int, Field(ge=0, le=1_000_000_000)] | None, DIGITS] = Field(
+        default=None, description="seconds: only non-terminal orders idle that long, oldest first"
+    )
+    limit: Annotated[int, Field(ge=1, le=500, description="at most this many"), DIGITS] = 50
+    offset: Offset = 0
+
+
+class CancellationAnswer(BaseModel):
+    """Where a requested cancel stands: delivery decides, since only it knows whether the parcel left."""
+
+    status: Cancellation = Field(description="requested (delivery asked), confirmed (refunded), refused")
+    reason: str | None = Field(description="customer or timeout (out_of_stock if delivery found none)")
+    detail: str
+
+
+class OrderAnswer(BaseModel):
+    """An order as every order answer shows it. Answers only grow: add new fields as optional."""
+
+    order_id: str
+    status: OrderStatus | Accepted = Field(
+        description="the saga's status; ACCEPTED while payment has accepted the checkout and the order"
+        " service has not recorded it yet"
+    )
+    payment_id: UUID
+    customer_id: str
+    amount: Money
+    lines: list[OrderLine]
+    cancel_reason: str | None
+    cancellation: CancellationAnswer | None = Field(
+        default=None, description="null if nobody asked to cancel"
+    )
+    waiting_for: str | None = Field(description="what the saga waits for; null once terminal")
+    deadline_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str = Field(description="received, emitted, requested, rejected or ignored")
+    event_type: str
+    event_id: UUID | None
+    status_before: OrderStatus | None
+    status_after: OrderStatus | None
+    detail: str | None
+
+
+class OrderDetail(OrderAnswer):
+    timeline: list[TimelineEntry] = Field(description="every event received, emitted, ignored or rejected")
+
+
+class OrderList(BaseModel):
+    items: list[OrderAnswer]
+    total: int
+    limit: int
+    offset: int
+
+
+class CancelAnswer(BaseModel):
+    order_id: str
+    status: OrderStatus | Accepted = Field(description="the order's status after the request")
+    cancellation: Cancellation | None = Field(description="requested while delivery has not answered")
+    outcome: Outcome = Field(description="applied: delivery is asked; ignored: already cancelled or asked")
+
+
+SHOW = Route(
+    "GET",
+    "/orders/{order_id}",
+    "Status and timeline of one order (ACCEPTED while payment has accepted it and the order service has"
+    " not recorded it yet)",
+    path_params=OrderPath,
+    responses={
+        200: Answer(
+            "the order",
+            OrderDetail,
+            links={"cancel": Link("post_orders_order_id_cancel", {"order_id": "$request.path.order_id"})},
+        ),
+        404: "not_found: payment never accepted a checkout for this order",
+    },
+)
+LIST = Route(
+    "GET",
+    "/orders",
+    "Orders, newest first, optionally by status; stuck_for=SECONDS lists the non-terminal orders that"
+    " have not moved for that long, oldest first",
+    query=OrderListQuery,
+    responses={
+        200: Answer(
+            "a page of orders",
+            OrderList,
+            links={"first": Link(SHOW, {"order_id": "$response.body#/items/0/order_id"})},
+        )
+    },
+)
+CANCEL = Route(
+    "POST",
+    "/orders/{order_id}/cancel",
+    "Customer cancel: delivery is asked, and the payment is refunded once it confirms; a parcel that has"
+    " shipped is never refunded (409 if known now, `cancellation.status: refused` if learned later)",
+    path_params=OrderPath,
+    responses={
+        202: Answer("cancellation requested (or already under way, or already cancelled)", CancelAnswer),
+        404: "not_found: payment never accepted a checkout for this order",
+        409: "not_cancellable: already shipped, or the payment failed (nothing to cancel)",
+    },
+)
+ROUTES = (SHOW, LIST, CANCEL)
 
 
 def attach_api(app: faust.App, context: ServiceContext) -> None:
     engine = context.engine
+    orders = models.orders
+    documented = context.routes
     payments = HttpPaymentLookup(context.settings.payment_lookup_url())
-    context.routes.extend(ROUTES)
 
-    @app.page("/orders/{order_id}")
+    @serve(app, documented, SHOW)
     class Order(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
             async with reading(engine) as conn:
@@ -76,34 +161,27 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 raise NotFound(f"order {order_id} not found")
             return self.json(describe_accepted(checkout, cancel_requested=early))
 
-    @app.page("/orders")
+    @serve(app, documented, LIST)
     class Orders(JsonView):
-        async def get(self, request: Any) -> Any:
-            limit = query_int(request, "limit", 50, minimum=1, maximum=500)
-            offset = query_int(request, "offset", 0, maximum=10**9)
-            status = request.query.get("status")
-            stuck_for = query_int(request, "stuck_for", -1, maximum=10**9)
-            orders = models.orders
-            query = select(orders).limit(limit).offset(offset)
+        async def get(self, request: Any, query: OrderListQuery) -> Any:
+            limit, offset, status, stuck_for = query.limit, query.offset, query.status, query.stuck_for
+            select_orders = select(orders).limit(limit).offset(offset)
             count = select(func.count()).select_from(orders)
-            if stuck_for >= 0:
+            if stuck_for is not None:
                 # Not terminal and untouched since the cut-off: oldest first, they are the most urgent.
                 idle = (
                     orders.c.status.not_in([terminal.value for terminal in TERMINAL_STATUSES]),
                     orders.c.updated_at <= func.now() - timedelta(seconds=stuck_for),
                 )
-                query = query.where(*idle).order_by(orders.c.updated_at, orders.c.order_id)
+                select_orders = select_orders.where(*idle).order_by(orders.c.updated_at, orders.c.order_id)
                 count = count.where(*idle)
             else:
-                query = query.order_by(orders.c.created_at.desc(), orders.c.order_id)
+                select_orders = select_orders.order_by(orders.c.created_at.desc(), orders.c.order_id)
             if status is not None:
-                if status not in OrderStatus.__members__:
-                    allowed = ", ".join(OrderStatus.__members__)
-                    raise ApiError(400, "bad_query", f"unknown status {status!r}; one of: {allowed}")
-                query = query.where(orders.c.status == status)
-                count = count.where(orders.c.status == status)
+                select_orders = select_orders.where(orders.c.status == status.value)
+                count = count.where(orders.c.status == status.value)
             async with reading(engine) as conn:
-                rows = (await conn.execute(query)).all()
+                rows = (await conn.execute(select_orders)).all()
                 total = await conn.scalar(count)
             return self.json(
                 {
@@ -114,7 +192,7 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 }
             )
 
-    @app.page("/orders/{order_id}/cancel")
+    @serve(app, documented, CANCEL)
     class Cancel(JsonView):
         async def post(self, request: Any, order_id: str) -> Any:
             answer = await cancel_order(context.unit_of_work, payments, order_id)
@@ -138,6 +216,13 @@ async def _order_with_timeline(conn: Any, order_id: str) -> dict[str, Any] | Non
         await conn.execute(select(timeline).where(timeline.c.order_id == order_id).order_by(timeline.c.id))
     ).all()
     return {**describe_order(order), "timeline": [describe_entry(entry) for entry in entries]}
+
+
+_CANCELLATION_DETAIL = {
+    Cancellation.REQUESTED: "waiting for delivery to confirm that nothing has shipped",
+    Cancellation.CONFIRMED: "confirmed by delivery: nothing will ship, the payment is refunded",
+    Cancellation.REFUSED: "cancel refused: already shipped",
+}
 
 
 def describe_cancellation(state: str | None, reason: str | None) -> dict[str, Any] | None:

@@ -2,69 +2,124 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import faust
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from common.app import ServiceContext
 from common.config import Service
 from common.db import reading
-from common.openapi import Route
-from common.web import ApiError, JsonView, not_found, parse_body
+from common.events.values import Money, OrderLine
+from common.openapi import Answer, Link, Route
+from common.params import IdempotencyKey, OrderPath, Parameters
+from common.web import ApiError, JsonView, not_found, serve
 from payment import models
 from payment.checkout import CheckoutRequest, IdempotencyConflict, OrderIdTaken, checkout
+from payment.domain import PaymentStatus, RefundStatus
 from payment.gateway import PaymentGateway
 from payment.refunds import retry_failed_refund
 
-ROUTES = [
-    Route(
-        "POST",
-        "/checkout",
-        "Charge the customer and start the order saga",
-        request=CheckoutRequest,
-        responses={
-            202: "accepted; poll Location",
-            400: "bad request",
-            409: "key reused or order id taken",
-            422: "invalid",
-        },
-        headers=("Idempotency-Key",),
-    ),
-    Route(
-        "GET",
-        "/payments/{order_id}",
-        "The payment and refund of an order",
-        responses={200: "OK", 404: "unknown"},
-    ),
-    Route(
-        "POST",
-        "/payments/{order_id}/refund/retry",
-        "Operator: retry a refund that failed for good",
-        responses={202: "queued again", 404: "unknown", 409: "no failed refund"},
-    ),
-]
+
+class CheckoutHeaders(Parameters):
+    idempotency_key: IdempotencyKey = Field(alias="Idempotency-Key")
+
+
+class CheckoutAnswer(BaseModel):
+    """The answer to a checkout, the same for every replay of its Idempotency-Key."""
+
+    order_id: str
+    payment_id: UUID
+    status: PaymentStatus = Field(description="CAPTURED, DECLINED or FAILED (nothing charged)")
+    decline_reason: str | None
+    order_url: str = Field(description="where to poll the order (also in Location)")
+
+
+class RefundAnswer(BaseModel):
+    refund_id: UUID
+    status: RefundStatus
+    reason: str
+    amount: Money
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+
+
+class PaymentAnswer(BaseModel):
+    payment_id: UUID
+    order_id: str
+    customer_id: str
+    status: PaymentStatus
+    amount: Money
+    lines: list[OrderLine] = Field(description="what was bought, as the checkout sent it")
+    failure_reason: str | None
+    gateway_reference: str | None
+    created_at: datetime
+    updated_at: datetime
+    refund: RefundAnswer | None
+
+
+class RefundQueued(BaseModel):
+    order_id: str
+    refund_id: UUID
+    status: RefundStatus
+
+
+PAYMENT = Route(
+    "GET",
+    "/payments/{order_id}",
+    "The payment and refund of an order",
+    path_params=OrderPath,
+    responses={200: Answer("the payment", PaymentAnswer), 404: "not_found: no payment for this order"},
+)
+RETRY_REFUND = Route(
+    "POST",
+    "/payments/{order_id}/refund/retry",
+    "Operator: retry a refund that failed for good",
+    path_params=OrderPath,
+    responses={
+        202: Answer("queued again", RefundQueued),
+        409: "no_failed_refund: the order has no refund in state FAILED (or no payment at all)",
+    },
+)
+CHECKOUT = Route(
+    "POST",
+    "/checkout",
+    "Charge the customer and start the order saga",
+    request=CheckoutRequest,
+    headers=CheckoutHeaders,
+    responses={
+        202: Answer(
+            "accepted (charged, declined or failed: see status); poll Location",
+            CheckoutAnswer,
+            headers={"Location": "the order's URL"},
+            links={"payment": Link(PAYMENT, {"order_id": "$response.body#/order_id"})},
+        ),
+        409: "idempotency_key_reused: the key came with another body; order_id_taken: another key"
+        " already paid for this order id",
+    },
+)
+ROUTES = (CHECKOUT, PAYMENT, RETRY_REFUND)
 
 
 def attach_api(app: faust.App, context: ServiceContext, gateway: PaymentGateway) -> None:
     engine = context.engine
     order_url = context.settings.base_url(Service.ORDER)
-    context.routes.extend(ROUTES)
+    documented = context.routes
 
-    @app.page("/checkout")
+    @serve(app, documented, CHECKOUT)
     class Checkout(JsonView):
-        async def post(self, request: Any) -> Any:
-            key = request.headers.get("Idempotency-Key", "").strip()
-            if not key:
-                raise ApiError(400, "missing_idempotency_key", "the Idempotency-Key header is required")
-            if len(key) > 200:
-                raise ApiError(
-                    400, "bad_idempotency_key", "the Idempotency-Key header is longer than 200 characters"
-                )
-            body = await parse_body(request, CheckoutRequest)
+        async def post(self, request: Any, headers: CheckoutHeaders, body: CheckoutRequest) -> Any:
             try:
                 answer, wrote_events = await checkout(
-                    engine, gateway, idempotency_key=key, request=body, order_url=order_url
+                    engine,
+                    gateway,
+                    idempotency_key=headers.idempotency_key,
+                    request=body,
+                    order_url=order_url,
                 )
             except IdempotencyConflict as exc:
                 raise ApiError(409, "idempotency_key_reused", str(exc)) from exc
@@ -76,7 +131,7 @@ def attach_api(app: faust.App, context: ServiceContext, gateway: PaymentGateway)
                 answer.body, status=answer.status, headers={"Location": answer.body["order_url"]}
             )
 
-    @app.page("/payments/{order_id}")
+    @serve(app, documented, PAYMENT)
     class Payment(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
             async with reading(engine) as conn:
@@ -92,7 +147,7 @@ def attach_api(app: faust.App, context: ServiceContext, gateway: PaymentGateway)
                 ).first()
             return self.json(_describe(payment, refund))
 
-    @app.page("/payments/{order_id}/refund/retry")
+    @serve(app, documented, RETRY_REFUND)
     class RetryRefund(JsonView):
         async def post(self, request: Any, order_id: str) -> Any:
             refund_id = await retry_failed_refund(engine, order_id)

@@ -30,6 +30,7 @@ from common.events import Envelope, new_envelope
 from common.events.payment import PaymentCompleted, PaymentFailed
 from common.events.values import Address, Currency, Money, OrderId, OrderLine
 from common.messaging.outbox import enqueue_statement
+from common.params import PrintableText
 from common.retry import Backoff
 from payment import models
 from payment.domain import KeyUse, PaymentStatus, idempotency_key_use, order_total, request_fingerprint
@@ -37,6 +38,27 @@ from payment.gateway import ChargeResult, GatewayRefused, GatewayTimeout, Paymen
 
 _CHARGE_ATTEMPTS = 2
 GATEWAY_TIMEOUT = "gateway_timeout"  # nothing was charged: the payment FAILS (not DECLINED)
+
+
+# Bounds that keep any valid cart's total (100 lines of 10,000 units) within PostgreSQL's bigint.
+MAX_UNIT_PRICE_MINOR = 10**12
+MAX_TOTAL_MINOR = 100 * 10_000 * MAX_UNIT_PRICE_MINOR
+
+
+class CheckoutLine(OrderLine):
+    """A cart line as the shop sends it: a unit price the total can hold."""
+
+    unit_price_minor: int = Field(ge=0, le=MAX_UNIT_PRICE_MINOR)
+
+
+class ShippingAddress(Address):
+    """An address as the shop sends it: printable text that every store on the saga's way accepts."""
+
+    name: PrintableText = Field(min_length=1, max_length=200)
+    line1: PrintableText = Field(min_length=1, max_length=200)
+    line2: PrintableText | None = Field(default=None, max_length=200)
+    city: PrintableText = Field(min_length=1, max_length=100)
+    postal_code: PrintableText = Field(min_length=1, max_length=20)
 
 
 class CheckoutRequest(BaseModel):
@@ -47,13 +69,18 @@ class CheckoutRequest(BaseModel):
     order_id: OrderId | None = Field(
         default=None, description="your own id for the order; generated if absent"
     )
-    customer_id: str = Field(min_length=1, max_length=64)
-    lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=100)
+    customer_id: PrintableText = Field(min_length=1, max_length=64)
+    lines: tuple[CheckoutLine, ...] = Field(min_length=1, max_length=100)
     currency: Currency
-    payment_method: str = Field(min_length=1, max_length=64, description="card token, e.g. tok_visa")
-    shipping_address: Address
+    payment_method: PrintableText = Field(
+        min_length=1, max_length=64, description="card token, e.g. tok_visa"
+    )
+    shipping_address: ShippingAddress
     amount_minor: int | None = Field(
-        default=None, ge=0, description="if given, must equal the sum of the lines"
+        default=None,
+        ge=0,
+        le=MAX_TOTAL_MINOR,
+        description="if given, must equal the sum of the lines (else 422)",
     )
 
     @model_validator(mode="after")
