@@ -16,7 +16,7 @@ plan cannot use the index for a parameter.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,8 @@ from psycopg.rows import dict_row
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-Params = tuple[Any, ...]
+# Positional (`%s`) or named (`%(name)s`) parameters: a statement with many takes them by name.
+Params = tuple[Any, ...] | Mapping[str, Any]
 
 
 @dataclass(frozen=True)

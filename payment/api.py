@@ -18,7 +18,7 @@ from common.openapi import Answer, Link, Route
 from common.params import IdempotencyKey, OrderPath, Parameters
 from common.web import ApiError, JsonView, not_found, serve
 from payment import models
-from payment.checkout import CheckoutRequest, IdempotencyConflict, OrderIdTaken, checkout
+from payment.checkout import CheckoutRequest, checkout
 from payment.domain import PaymentStatus, RefundStatus
 from payment.gateway import PaymentGateway
 from payment.refunds import retry_failed_refund
@@ -113,20 +113,14 @@ def attach_api(app: faust.App, context: ServiceContext, gateway: PaymentGateway)
     @serve(app, documented, CHECKOUT)
     class Checkout(JsonView):
         async def post(self, request: Any, headers: CheckoutHeaders, body: CheckoutRequest) -> Any:
-            try:
-                answer, wrote_events = await checkout(
-                    engine,
-                    gateway,
-                    idempotency_key=headers.idempotency_key,
-                    request=body,
-                    order_url=order_url,
-                )
-            except IdempotencyConflict as exc:
-                raise ApiError(409, "idempotency_key_reused", str(exc)) from exc
-            except OrderIdTaken as exc:
-                raise ApiError(409, "order_id_taken", str(exc)) from exc
-            if wrote_events:
-                context.relay.wake()
+            answer = await checkout(
+                engine,
+                context.unit_of_work,
+                gateway,
+                idempotency_key=headers.idempotency_key,
+                request=body,
+                order_url=order_url,
+            )
             return self.json(
                 answer.body, status=answer.status, headers={"Location": answer.body["order_url"]}
             )

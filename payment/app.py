@@ -50,13 +50,13 @@ def create_app(settings: Settings | None = None) -> faust.App:
     context.commit_listeners.append(on_wake(app, 0.25, refunds.run_due))
 
     async def recover_interrupted_checkouts() -> None:
-        if await recover_pending(
+        await recover_pending(
             context.engine,
+            context.unit_of_work,
             gateway,
             older_than=timedelta(seconds=10),
             order_url=settings.base_url(Service.ORDER),
-        ):
-            context.relay.wake()
+        )
 
     periodic(app, 2.0, recover_interrupted_checkouts)
     attach_api(app, context, gateway)

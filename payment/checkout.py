@@ -6,8 +6,9 @@ Sequence, and why:
 2. The gateway is called with the payment id as its idempotency key — outside any transaction, since it
    may take seconds. If we crash here, the replay of the request calls it again with the same key and
    the provider answers the first result: the customer is never charged twice.
-3. One transaction moves the payment out of PENDING (only if it is still PENDING, so two concurrent
-   replays emit one event), writes the event to the outbox and stores the answer for later replays.
+3. One unit of work moves the payment out of PENDING (`payment.domain.settle`; only if it is still
+   PENDING, so two concurrent replays emit one event), writes the event to the outbox and stores the
+   answer for later replays; the relay is woken after it commits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,18 +28,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common import pg
 from common.config import Service
 from common.db import reading
+from common.errors import Conflict
 from common.events import Envelope, new_envelope
 from common.events.payment import PaymentCompleted, PaymentFailed
 from common.events.values import Address, Currency, Money, OrderId, OrderLine
-from common.messaging.outbox import enqueue_statement
+from common.messaging.unit_of_work import UnitOfWork
 from common.params import PrintableText
 from common.retry import Backoff
 from payment import models
-from payment.domain import KeyUse, PaymentStatus, idempotency_key_use, order_total, request_fingerprint
-from payment.gateway import ChargeResult, GatewayRefused, GatewayTimeout, PaymentGateway
+from payment.domain import (
+    ChargeOutcome,
+    KeyUse,
+    PaymentStatus,
+    idempotency_key_use,
+    order_total,
+    request_fingerprint,
+    settle,
+)
+from payment.gateway import GatewayRefused, GatewayTimeout, PaymentGateway
 
 _CHARGE_ATTEMPTS = 2
-GATEWAY_TIMEOUT = "gateway_timeout"  # nothing was charged: the payment FAILS (not DECLINED)
+GATEWAY_TIMEOUT = "gateway_timeout"  # the reason a payment FAILED: the gateway never answered
 
 
 # Bounds that keep any valid cart's total (100 lines of 10,000 units) within PostgreSQL's bigint.
@@ -102,66 +113,90 @@ class CheckoutAnswer:
     body: dict[str, Any]
 
 
-class IdempotencyConflict(Exception):
-    pass
+@dataclass(frozen=True)
+class Attempt:
+    """A checkout as recorded before the charge: new (charge it), or a replay of an answered one."""
+
+    payment_id: uuid.UUID
+    order_id: str
+    answered: CheckoutAnswer | None = None  # what an earlier request with the same key was answered
 
 
-class OrderIdTaken(Exception):
-    pass
+@dataclass(frozen=True)
+class Charge:
+    """The gateway's verdict on a charge."""
+
+    outcome: ChargeOutcome
+    reference: str | None = None
+    reason: str | None = None  # why it was declined or failed
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_key_reused"
+
+
+class OrderIdTaken(Conflict):
+    code = "order_id_taken"
 
 
 async def checkout(
     engine: AsyncEngine,
+    unit_of_work: Callable[[], UnitOfWork],
     gateway: PaymentGateway,
     *,
     idempotency_key: str,
     request: CheckoutRequest,
     order_url: str,
-) -> tuple[CheckoutAnswer, bool]:
-    """Returns the answer and whether events were written (so the caller wakes the relay)."""
+) -> CheckoutAnswer:
+    """Charge once for `idempotency_key` and start the saga; a replay of the key gets the first answer.
+    Raises IdempotencyConflict (the key came with another body) or OrderIdTaken."""
     body = request.model_dump(mode="json", exclude_none=True)
-    fingerprint = request_fingerprint(body)
-    order_id = request.order_id or uuid.uuid4().hex
-    payment = await _record_attempt(engine, idempotency_key, fingerprint, order_id, request)
-    if payment.get("answer") is not None:
-        return CheckoutAnswer(payment["answer_status"], payment["answer"]), False
-    result = await _charge(gateway, payment["payment_id"], request)
-    return await _finish(
-        engine, idempotency_key, payment["payment_id"], payment["order_id"], request, result, order_url
+    attempt = await _record_attempt(
+        engine, idempotency_key, request_fingerprint(body), request.order_id or uuid.uuid4().hex, request
     )
+    if attempt.answered is not None:
+        return attempt.answered
+    charge = await _charge(gateway, attempt.payment_id, request)
+    return await _finish(unit_of_work, idempotency_key, attempt, request, charge, order_url)
+
+
+# The key, and the payment only if the key is new, in one statement. It answers whether the key was new
+# and whether the payment was created (not when the order id already has a payment).
+_RECORD_ATTEMPT = (
+    f"WITH new_key AS (INSERT INTO {models.checkout_requests.name} (idempotency_key, request_fingerprint,"
+    " order_id) VALUES (%(key)s, %(fingerprint)s, %(order_id)s) ON CONFLICT DO NOTHING"
+    " RETURNING idempotency_key),"
+    f" new_payment AS (INSERT INTO {models.payments.name} (payment_id, order_id, customer_id, amount_minor,"
+    " currency, payment_method, status, lines, shipping_address)"
+    " SELECT %(payment_id)s, %(order_id)s, %(customer_id)s, %(amount_minor)s, %(currency)s,"
+    " %(payment_method)s, %(status)s, %(lines)s::json, %(shipping_address)s::json"
+    " WHERE EXISTS (SELECT FROM new_key) ON CONFLICT (order_id) DO NOTHING RETURNING payment_id)"
+    " SELECT EXISTS (SELECT FROM new_key), EXISTS (SELECT FROM new_payment)"
+)
 
 
 async def _record_attempt(
     engine: AsyncEngine, key: str, fingerprint: str, order_id: str, request: CheckoutRequest
-) -> dict[str, Any]:
+) -> Attempt:
     keys, payments = models.checkout_requests, models.payments
     payment_id = uuid.uuid4()
     async with engine.begin() as conn:
-        # One statement: the key, and the payment only if the key is new. It answers whether the key
-        # was new and whether the payment was created (not when the order id already has a payment).
         [(key_is_new, created)] = await pg.fetch_all(
             conn,
-            f"WITH new_key AS (INSERT INTO {keys.name} (idempotency_key, request_fingerprint, order_id)"
-            " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING idempotency_key),"
-            f" new_payment AS (INSERT INTO {payments.name} (payment_id, order_id, customer_id,"
-            " amount_minor, currency, payment_method, status, lines, shipping_address)"
-            " SELECT %s, %s, %s, %s, %s, %s, %s, %s::json, %s::json WHERE EXISTS (SELECT FROM new_key)"
-            " ON CONFLICT (order_id) DO NOTHING RETURNING payment_id)"
-            " SELECT EXISTS (SELECT FROM new_key), EXISTS (SELECT FROM new_payment)",
-            (
-                key,
-                fingerprint,
-                order_id,
-                payment_id,
-                order_id,
-                request.customer_id,
-                request.total_minor,
-                request.currency,
-                request.payment_method,
-                PaymentStatus.PENDING.value,
-                json.dumps([line.model_dump(mode="json") for line in request.lines]),
-                request.shipping_address.model_dump_json(),
-            ),
+            _RECORD_ATTEMPT,
+            {
+                "key": key,
+                "fingerprint": fingerprint,
+                "order_id": order_id,
+                "payment_id": payment_id,
+                "customer_id": request.customer_id,
+                "amount_minor": request.total_minor,
+                "currency": request.currency,
+                "payment_method": request.payment_method,
+                "status": PaymentStatus.PENDING.value,
+                "lines": json.dumps([line.model_dump(mode="json") for line in request.lines]),
+                "shipping_address": request.shipping_address.model_dump_json(),
+            },
         )
         if not key_is_new:
             stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
@@ -172,81 +207,81 @@ async def _record_attempt(
             payment_id = await conn.scalar(
                 select(payments.c.payment_id).where(payments.c.order_id == stored.order_id)
             )
-            return {
-                "payment_id": payment_id,
-                "order_id": stored.order_id,
-                "answer": stored.response_body,
-                "answer_status": stored.response_status,
-            }
+            answered = (
+                CheckoutAnswer(stored.response_status, stored.response_body)
+                if stored.response_body is not None
+                else None
+            )
+            return Attempt(payment_id, stored.order_id, answered)
         if not created:
             raise OrderIdTaken(f"order {order_id} already has a payment (under another Idempotency-Key)")
-    return {"payment_id": payment_id, "order_id": order_id, "answer": None}
+    return Attempt(payment_id, order_id)
 
 
-async def _charge(gateway: PaymentGateway, payment_id: uuid.UUID, request: CheckoutRequest) -> ChargeResult:
+async def _charge(gateway: PaymentGateway, payment_id: uuid.UUID, request: CheckoutRequest) -> Charge:
+    """Charge with the payment id as the gateway's idempotency key; a timeout is retried once, a refusal
+    is a decline, and no answer at all leaves nothing charged."""
     backoff = Backoff(initial=0.05, maximum=0.5)
     for attempt in range(1, _CHARGE_ATTEMPTS + 1):
         try:
-            return await gateway.charge(
+            result = await gateway.charge(
                 idempotency_key=str(payment_id),
                 amount_minor=request.total_minor,
                 currency=request.currency,
                 payment_method=request.payment_method,
             )
         except GatewayRefused as exc:
-            return ChargeResult(approved=False, decline_reason=f"refused: {exc}")
+            return Charge(ChargeOutcome.DECLINED, reason=f"refused: {exc}")
         except GatewayTimeout:
             if attempt == _CHARGE_ATTEMPTS:
                 break
             await asyncio.sleep(backoff.next_delay())
-    return ChargeResult(approved=False, decline_reason=GATEWAY_TIMEOUT)
+            continue
+        if result.approved:
+            return Charge(ChargeOutcome.APPROVED, reference=result.reference)
+        return Charge(ChargeOutcome.DECLINED, reason=result.decline_reason or "declined")
+    return Charge(ChargeOutcome.UNREACHABLE, reason=GATEWAY_TIMEOUT)
 
 
 async def _finish(
-    engine: AsyncEngine,
+    unit_of_work: Callable[[], UnitOfWork],
     key: str,
-    payment_id: uuid.UUID,
-    order_id: str,
+    attempt: Attempt,
     request: CheckoutRequest,
-    result: ChargeResult,
+    charge: Charge,
     order_url: str,
-) -> tuple[CheckoutAnswer, bool]:
+) -> CheckoutAnswer:
     keys, payments = models.checkout_requests, models.payments
-    if result.approved:
-        status = PaymentStatus.CAPTURED
-    elif result.decline_reason == GATEWAY_TIMEOUT:
-        status = PaymentStatus.FAILED
-    else:
-        status = PaymentStatus.DECLINED
+    status = settle(charge.outcome)
     answer = CheckoutAnswer(
         202,
         {
-            "order_id": order_id,
-            "payment_id": str(payment_id),
+            "order_id": attempt.order_id,
+            "payment_id": str(attempt.payment_id),
             "status": status.value,
-            "decline_reason": result.decline_reason,
-            "order_url": f"{order_url}/orders/{order_id}",
+            "decline_reason": charge.reason,
+            "order_url": f"{order_url}/orders/{attempt.order_id}",
         },
     )
-    async with engine.begin() as conn:
+    async with unit_of_work() as work:
         # Only out of PENDING: of two concurrent replays, one moves it and emits the event.
         moved = await pg.fetch_all(
-            conn,
+            work.conn,
             f"UPDATE {payments.name} SET status = %s, gateway_reference = %s, failure_reason = %s,"
             f" updated_at = now() WHERE payment_id = %s AND status = '{PaymentStatus.PENDING.value}'"
             " RETURNING payment_id",
-            (status.value, result.reference, result.decline_reason, payment_id),
+            (status.value, charge.reference, charge.reason, attempt.payment_id),
         )
         if not moved:
             # A concurrent replay of the same request finished first and answered already.
-            stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
-            return CheckoutAnswer(stored.response_status or 202, stored.response_body or answer.body), False
-        # The event and the stored answer: disjoint writes, one statement.
-        event = _event(payment_id, order_id, request, result)
+            stored = (await work.conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
+            return CheckoutAnswer(stored.response_status or 202, stored.response_body or answer.body)
+        # The event and the stored answer: disjoint writes, one statement (the checkout is the hot path).
+        event = _event(attempt, request, charge)
         await pg.execute_together(
-            conn,
+            work.conn,
             [
-                enqueue_statement(models.messaging.outbox, Service.PAYMENT.value, [event]),
+                work.emit_as_statement([event]),
                 pg.Statement(
                     f"UPDATE {keys.name} SET response_status = %s, response_body = %s::json"
                     " WHERE idempotency_key = %s",
@@ -254,15 +289,15 @@ async def _finish(
                 ),
             ],
         )
-    return answer, True
+    return answer
 
 
-def _event(payment_id: uuid.UUID, order_id: str, request: CheckoutRequest, result: ChargeResult) -> Envelope:
+def _event(attempt: Attempt, request: CheckoutRequest, charge: Charge) -> Envelope:
     amount = Money(amount_minor=request.total_minor, currency=request.currency)
     payload: PaymentCompleted | PaymentFailed
-    if result.approved:
+    if charge.outcome is ChargeOutcome.APPROVED:
         payload = PaymentCompleted(
-            payment_id=payment_id,
+            payment_id=attempt.payment_id,
             customer_id=request.customer_id,
             amount=amount,
             lines=request.lines,
@@ -270,16 +305,22 @@ def _event(payment_id: uuid.UUID, order_id: str, request: CheckoutRequest, resul
         )
     else:
         payload = PaymentFailed(
-            payment_id=payment_id,
+            payment_id=attempt.payment_id,
             customer_id=request.customer_id,
             amount=amount,
-            reason=result.decline_reason or "declined",
+            reason=charge.reason or "declined",
         )
-    return new_envelope(payload, order_id=order_id, producer=Service.PAYMENT.value)
+    return new_envelope(payload, order_id=attempt.order_id, producer=Service.PAYMENT.value)
 
 
 async def recover_pending(
-    engine: AsyncEngine, gateway: PaymentGateway, *, older_than: timedelta, order_url: str, limit: int = 20
+    engine: AsyncEngine,
+    unit_of_work: Callable[[], UnitOfWork],
+    gateway: PaymentGateway,
+    *,
+    older_than: timedelta,
+    order_url: str,
+    limit: int = 20,
 ) -> int:
     """Finish checkouts left PENDING by a crash between recording the payment and recording its outcome.
 
@@ -309,6 +350,7 @@ async def recover_pending(
             payment_method=row.payment_method,
             shipping_address=row.shipping_address,
         )
-        result = await _charge(gateway, row.payment_id, request)
-        await _finish(engine, row.idempotency_key, row.payment_id, row.order_id, request, result, order_url)
+        charge = await _charge(gateway, row.payment_id, request)
+        attempt = Attempt(row.payment_id, row.order_id)
+        await _finish(unit_of_work, row.idempotency_key, attempt, request, charge, order_url)
     return len(stuck)

@@ -18,6 +18,24 @@ class PaymentStatus(StrEnum):
     REFUND_FAILED = "REFUND_FAILED"
 
 
+class ChargeOutcome(StrEnum):
+    """What the gateway did with a charge."""
+
+    APPROVED = "approved"
+    DECLINED = "declined"  # it answered no (a declined card, a refusal)
+    UNREACHABLE = "unreachable"  # no answer after the retries: nothing was charged
+
+
+def settle(outcome: ChargeOutcome) -> PaymentStatus:
+    """A PENDING payment's status once the gateway has answered (or not): only an approved charge is
+    CAPTURED; a gateway that never answered FAILS the payment, which is not a decline of the card."""
+    return {
+        ChargeOutcome.APPROVED: PaymentStatus.CAPTURED,
+        ChargeOutcome.DECLINED: PaymentStatus.DECLINED,
+        ChargeOutcome.UNREACHABLE: PaymentStatus.FAILED,
+    }[outcome]
+
+
 class RefundStatus(StrEnum):
     PENDING = "PENDING"
     SUCCEEDED = "SUCCEEDED"

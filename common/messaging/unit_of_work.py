@@ -12,15 +12,16 @@ would cost up to a second of latency with no error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common import pg
 from common.events import Envelope
-from common.messaging.outbox import enqueue
+from common.messaging.outbox import enqueue, enqueue_statement
 
 
 class UnitOfWork:
@@ -34,6 +35,7 @@ class UnitOfWork:
         self._transaction: AbstractAsyncContextManager[AsyncConnection] | None = None
         self._conn: AsyncConnection | None = None
         self._events: list[Envelope] = []
+        self._written_by_caller = False
 
     @property
     def conn(self) -> AsyncConnection:
@@ -44,10 +46,16 @@ class UnitOfWork:
         """Events to publish if, and only if, this unit of work commits."""
         self._events.extend(events)
 
+    def emit_as_statement(self, events: Sequence[Envelope]) -> pg.Statement:
+        """`emit`, with the outbox write handed back to run together with the caller's own writes in one
+        statement (`pg.execute_together`, on the hot path); the relay is woken after commit all the same."""
+        self._written_by_caller = self._written_by_caller or bool(events)
+        return enqueue_statement(self._outbox, self._topic, events)
+
     async def __aenter__(self) -> UnitOfWork:
         self._transaction = self._engine.begin()
         self._conn = await self._transaction.__aenter__()
-        self._events = []
+        self._events, self._written_by_caller = [], False
         return self
 
     async def __aexit__(
@@ -64,5 +72,5 @@ class UnitOfWork:
                 await transaction.__aexit__(type(failure), failure, failure.__traceback__)
                 raise
         await transaction.__aexit__(kind, error, trace)
-        if emitted:
+        if error is None and (emitted or self._written_by_caller):
             self._wake_relay()

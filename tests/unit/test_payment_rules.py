@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from payment.domain import (
+    ChargeOutcome,
     GiveUpRefund,
     KeyUse,
     PaymentStatus,
@@ -14,6 +15,7 @@ from payment.domain import (
     order_total,
     refundable,
     request_fingerprint,
+    settle,
 )
 
 
@@ -74,3 +76,17 @@ def test_failed_refunds_back_off_then_give_up_visibly(
     attempts: int, max_attempts: int, expected: RetryRefund | GiveUpRefund
 ) -> None:
     assert after_refund_failure(attempts, max_attempts) == expected
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        (ChargeOutcome.APPROVED, PaymentStatus.CAPTURED),
+        (ChargeOutcome.DECLINED, PaymentStatus.DECLINED),
+        (ChargeOutcome.UNREACHABLE, PaymentStatus.FAILED),  # nothing charged, and not the card's fault
+    ],
+)
+def test_a_pending_payment_settles_by_what_the_gateway_did(
+    outcome: ChargeOutcome, status: PaymentStatus
+) -> None:
+    assert settle(outcome) is status
