@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,10 +75,21 @@ class Settings(BaseSettings):
     payment_gateway_url: str | None = Field(default=None, alias="PAYMENT_GATEWAY_URL")
     gateway_timeout_seconds: float = Field(default=2.0, gt=0, alias="PAYMENT_GATEWAY_TIMEOUT_SECONDS")
     refund_max_attempts: int = Field(default=5, ge=1, alias="PAYMENT_REFUND_MAX_ATTEMPTS")
+    # A refund claimed by a worker that died mid-call is attempted again after this lease (the gateway's
+    # idempotency key makes the repeat safe).
+    refund_lease_seconds: float = Field(default=30.0, gt=0, alias="PAYMENT_REFUND_LEASE_SECONDS")
+    # A checkout still PENDING this long after it began was interrupted (a crash between the charge and
+    # its record): the recovery sweep asks the gateway again with the same key and finishes it.
+    checkout_recovery_seconds: float = Field(default=10.0, gt=0, alias="PAYMENT_CHECKOUT_RECOVERY_SECONDS")
     # Most events a consumer applies in one transaction (it batches only what queued up while busy).
     consumer_batch_max: int = Field(default=200, ge=1, alias="SAGA_CONSUMER_BATCH_MAX")
     # Longer than the topics' retention, so a replay never brings back an event the inbox forgot.
     inbox_retention_hours: float = Field(default=192.0, gt=0, alias="SAGA_INBOX_RETENTION_HOURS")
+
+    # Logging of the services (Faust's worker log level).
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", alias="SAGA_LOG_LEVEL"
+    )
 
     # Local stack.
     state_dir: Path = Field(default=Path(".state"), alias="SAGA_STATE_DIR")

@@ -1,7 +1,8 @@
 """The business answers other than success that use cases raise, under one base.
 
 Use cases raise these; the HTTP edge (`common.web.JsonView`) maps each kind to its status once, and the
-answer body carries `error` (a stable code), `message` and any extra fields.
+answer body carries `error` (a stable code), `message` and any extra fields. An event handler that raises
+one has its event parked as "rejected" (no stack trace: the reason is the message), see the runner.
 """
 
 from __future__ import annotations

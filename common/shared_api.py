@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from common.events.values import OrderId
 from common.messaging import dead_letters
-from common.messaging.runner import Outcome
+from common.messaging.runner import MessageOutcome
 from common.openapi import Answer, Link, Route
 from common.params import DIGITS, DeadLetterId, Offset, Parameters
 
@@ -81,7 +81,7 @@ class DeadLetterList(BaseModel):
 
 class RetryResult(BaseModel):
     id: int
-    outcome: Outcome
+    outcome: MessageOutcome
 
 
 class RetryResults(BaseModel):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 
 import faust
@@ -19,6 +18,5 @@ def run_worker(app: faust.App, settings: Settings) -> None:
     # Faust creates only the last level of its data directory.
     Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)
     asyncio.run(ensure_topics(settings))
-    level = os.environ.get("SAGA_LOG_LEVEL", "info")
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    Worker(app, loglevel=level, redirect_stdouts=False).execute_from_commandline()
+    Worker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         unit_of_work=context.unit_of_work,
         gateway=gateway,
         max_attempts=settings.refund_max_attempts,
+        lease=timedelta(seconds=settings.refund_lease_seconds),
     )
     # Woken after each consumer commit (a cancelled order's refund row is due at once), and every 250 ms
     # for retries coming due.
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
             context.engine,
             context.unit_of_work,
             gateway,
-            older_than=timedelta(seconds=10),
+            older_than=timedelta(seconds=settings.checkout_recovery_seconds),
             order_url=settings.base_url(Service.ORDER),
         )
 

@@ -30,8 +30,6 @@ from payment.gateway import GatewayRefused, GatewayTimeout, PaymentGateway
 
 log = logging.getLogger(__name__)
 
-_LEASE = timedelta(seconds=30)
-
 
 class RefundWorker:
     def __init__(
@@ -41,8 +39,10 @@ class RefundWorker:
         unit_of_work: Callable[[], UnitOfWork],
         gateway: PaymentGateway,
         max_attempts: int,
+        lease: timedelta,
     ) -> None:
         self._engine = engine
+        self._lease = lease
         self._unit_of_work = unit_of_work
         self._gateway = gateway
         self._max_attempts = max_attempts
@@ -68,7 +68,7 @@ class RefundWorker:
                 .where(refunds.c.refund_id.in_(due.scalar_subquery()))
                 .values(
                     attempts=refunds.c.attempts + 1,
-                    next_attempt_at=func.now() + _LEASE,
+                    next_attempt_at=func.now() + self._lease,
                     updated_at=func.now(),
                 )
                 .returning(refunds)

@@ -14,7 +14,7 @@ above.
 What it never does is let an exception escape for an event it has not finished: Faust would acknowledge
 that event and commit past it (faust-streaming #315, robinhood/faust#604). Instead:
 - transient failures (database or network down) are retried in place with backoff, holding the partition;
-- permanent failures (undecodable, unknown type or version, a handler's PermanentEventError, or any
+- permanent failures (undecodable, unknown type or version, a handler's DomainError, or any
   other bug) park the message as a dead letter with the reason, and the next message flows.
 """
 
@@ -31,6 +31,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import is_transient_database_error, reading
+from common.errors import DomainError
 from common.events import DecodedEvent, Envelope, EventDecodeError, decode_event
 from common.messaging import dead_letters
 from common.messaging.dead_letters import RawMessage
@@ -54,11 +55,7 @@ must have the same effect as calling the service's handlers one by one.
 """
 
 
-class PermanentEventError(Exception):
-    """The event is well-formed but can never be applied as it is; it is parked for an operator."""
-
-
-class Outcome(StrEnum):
+class MessageOutcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     NOT_SUBSCRIBED = "not_subscribed"
@@ -78,12 +75,12 @@ class RunnerStats:
     batches: int = 0
     batched_events: int = 0
 
-    def count(self, outcome: Outcome) -> None:
+    def count(self, outcome: MessageOutcome) -> None:
         name = outcome.value
         setattr(self, name, getattr(self, name) + 1)
 
     def outcomes(self) -> dict[str, int]:
-        return {outcome.value: getattr(self, outcome.value) for outcome in Outcome}
+        return {outcome.value: getattr(self, outcome.value) for outcome in MessageOutcome}
 
 
 class _OneAtATime(Exception):
@@ -115,13 +112,13 @@ class EventRunner:
         self._on_commit = on_commit
         self.stats = RunnerStats()
 
-    async def process(self, message: RawMessage) -> Outcome:
+    async def process(self, message: RawMessage) -> MessageOutcome:
         """Apply one message exactly once or park it. Returns only when that is done and committed."""
         outcome = await self._retry_transient(lambda: self._apply_or_park(message, retrying=None))
         self.stats.count(outcome)
         return outcome
 
-    async def process_batch(self, messages: Sequence[RawMessage]) -> list[Outcome]:
+    async def process_batch(self, messages: Sequence[RawMessage]) -> list[MessageOutcome]:
         """Apply consecutive messages exactly once each, in order; returns when all are committed.
 
         The outcome of every message is the one `process` would give it: the batch transaction is only
@@ -140,7 +137,7 @@ class EventRunner:
         self.stats.batched_events += len(messages)
         return outcomes
 
-    async def retry_dead_letter(self, dead_letter_id: int) -> list[tuple[int, Outcome]]:
+    async def retry_dead_letter(self, dead_letter_id: int) -> list[tuple[int, MessageOutcome]]:
         """Re-run a parked letter, then the letters of the same order parked behind it, oldest first.
 
         Stops at the first letter that fails again (it stays parked with the new reason), so the order's
@@ -161,15 +158,15 @@ class EventRunner:
                     f"dead letter {dead_letter_id} waits behind dead letter {queue[0]} of the same order; "
                     "retry that one first"
                 )
-        results: list[tuple[int, Outcome]] = []
+        results: list[tuple[int, MessageOutcome]] = []
         for letter_id in queue:
             outcome = await self._retry_transient(lambda letter_id=letter_id: self._retry_one(letter_id))
             results.append((letter_id, outcome))
-            if outcome in (Outcome.PARKED, Outcome.PARKED_BEHIND):
+            if outcome in (MessageOutcome.PARKED, MessageOutcome.PARKED_BEHIND):
                 break
         return results
 
-    async def _retry_one(self, letter_id: int) -> Outcome:
+    async def _retry_one(self, letter_id: int) -> MessageOutcome:
         async with reading(self._engine) as conn:
             row = await dead_letters.load(conn, self._tables.dead_letters, letter_id)
         message = RawMessage(
@@ -194,7 +191,7 @@ class EventRunner:
                 log.warning("%s: transient failure, retrying in %.2fs: %r", self.consumer, delay, error)
                 await asyncio.sleep(delay)
 
-    async def _apply_or_park(self, message: RawMessage, *, retrying: int | None) -> Outcome:
+    async def _apply_or_park(self, message: RawMessage, *, retrying: int | None) -> MessageOutcome:
         try:
             decoded = decode_event(message.value, topic=message.topic)
         except EventDecodeError as error:
@@ -204,7 +201,7 @@ class EventRunner:
             # An event type this service does not react to (e.g. OrderCompleted for payment).
             if retrying is not None:
                 await self._resolve(retrying, dead_letters.RETRIED)
-            return Outcome.NOT_SUBSCRIBED
+            return MessageOutcome.NOT_SUBSCRIBED
         try:
             return await self._apply(message, decoded, handler, retrying)
         except Exception as error:
@@ -212,10 +209,10 @@ class EventRunner:
                 raise
             reason = (
                 f"rejected: {error}"
-                if isinstance(error, PermanentEventError)
+                if isinstance(error, DomainError)
                 else f"handler error: {''.join(traceback.format_exception_only(error)).strip()}"
             )
-            if not isinstance(error, PermanentEventError):
+            if not isinstance(error, DomainError):
                 log.exception(
                     "%s: handler failed for %s %s", self.consumer, decoded.type, decoded.envelope.event_id
                 )
@@ -223,7 +220,7 @@ class EventRunner:
 
     async def _apply(
         self, message: RawMessage, decoded: DecodedEvent, handler: Handler, retrying: int | None
-    ) -> Outcome:
+    ) -> MessageOutcome:
         tables = self._tables
         envelope = decoded.envelope
         async with self._engine.begin() as conn:
@@ -243,21 +240,21 @@ class EventRunner:
                         event_type=envelope.type,
                         blocked_by=claim.blocked_by,
                     )
-                    return Outcome.PARKED_BEHIND
+                    return MessageOutcome.PARKED_BEHIND
                 claimed = envelope.event_id in claim.claimed
             else:
                 await dead_letters.mark(conn, tables.dead_letters, retrying, dead_letters.RETRIED)
                 claimed = await claim_event(conn, tables.inbox, self.consumer, envelope)
             if not claimed:
                 await count_duplicate(conn, tables.counters, self.consumer)
-                return Outcome.DUPLICATE
+                return MessageOutcome.DUPLICATE
             emitted = await handler(conn, decoded)
             await enqueue(conn, tables.outbox, self._emit_topic, emitted)
         self._on_commit()
-        return Outcome.APPLIED
+        return MessageOutcome.APPLIED
 
-    async def _apply_batch(self, messages: Sequence[RawMessage]) -> list[Outcome]:
-        outcomes = [Outcome.NOT_SUBSCRIBED] * len(messages)
+    async def _apply_batch(self, messages: Sequence[RawMessage]) -> list[MessageOutcome]:
+        outcomes = [MessageOutcome.NOT_SUBSCRIBED] * len(messages)
         work: list[tuple[int, DecodedEvent, Handler]] = []
         for index, message in enumerate(messages):
             try:
@@ -283,12 +280,12 @@ class EventRunner:
             for index, decoded, handler in work:
                 event_id = decoded.envelope.event_id
                 if event_id not in claimed:
-                    outcomes[index] = Outcome.DUPLICATE
+                    outcomes[index] = MessageOutcome.DUPLICATE
                     duplicates += 1
                     continue
                 claimed.discard(event_id)  # a second copy later in this batch is a duplicate
                 to_apply.append((decoded, handler))
-                outcomes[index] = Outcome.APPLIED
+                outcomes[index] = MessageOutcome.APPLIED
             try:
                 if self._batch_handler is not None and to_apply:
                     emitted.extend(await self._batch_handler(conn, [decoded for decoded, _ in to_apply]))
@@ -308,7 +305,7 @@ class EventRunner:
 
     async def _park(
         self, message: RawMessage, reason: str, decoded: DecodedEvent | None, retrying: int | None
-    ) -> Outcome:
+    ) -> MessageOutcome:
         table = self._tables.dead_letters
         async with self._engine.begin() as conn:
             if retrying is not None:
@@ -332,7 +329,7 @@ class EventRunner:
             message.offset,
             reason,
         )
-        return Outcome.PARKED
+        return MessageOutcome.PARKED
 
     async def _resolve(self, letter_id: int, status: str) -> None:
         async with self._engine.begin() as conn:

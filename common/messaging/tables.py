@@ -1,4 +1,4 @@
-"""The three messaging tables every service database has (DESIGN §3).
+"""The three messaging tables every service database has (README: reliability model).
 
 - `outbox`: events a handler emitted, written in the handler's own transaction, published by the relay.
 - `processed_events` (the inbox): `(consumer, event_id)` of every event whose effect was committed, so a

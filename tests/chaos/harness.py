@@ -2,7 +2,7 @@
 
 Each fault test gets its own Kafka and PostgreSQL (faults must not leak into other tests), runs a steady
 stream of checkouts with mixed outcomes while it injects its fault, waits until the system is quiet, and
-checks the invariants of DESIGN §3.
+checks the invariants (`tests/invariants.py`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The fault suite (DESIGN §3): a steady stream of sagas while one fault at a time is injected.
+"""The fault suite: a steady stream of sagas while one fault at a time is injected.
 
 After each fault, once the system is quiet, the invariant checker must find nothing: every accepted
 checkout terminal, money and stock conserved, no effect doubled, outboxes empty, consumer lag zero.

@@ -16,13 +16,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.errors import Invalid
 from common.events import DecodedEvent, Envelope, encode_event, new_envelope
 from common.events.delivery import Delivered, Shipped
 from common.kafka import new_idempotent_producer, publish_in_order
 from common.messaging.dead_letters import RawMessage
 from common.messaging.outbox import enqueue
 from common.messaging.relay import OutboxRelay
-from common.messaging.runner import EventRunner, Outcome, PermanentEventError
+from common.messaging.runner import EventRunner, MessageOutcome
 from order.models import messaging as tables
 from tests.integration.schemas import Db, order_schema
 
@@ -53,7 +54,7 @@ class RecordingHandler:
     async def __call__(self, conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
         await conn.execute(text("SELECT 1"))
         if event.order_id in self.fail_for:
-            raise PermanentEventError(f"cannot apply {event.type} to {event.order_id}")
+            raise Invalid(f"cannot apply {event.type} to {event.order_id}")
         self.seen.append(f"{event.order_id}:{event.type}")
         return [
             new_envelope(
@@ -84,7 +85,7 @@ async def test_a_redelivered_event_is_applied_once(db: Db) -> None:
 
     outcomes = [await runner.process(message), await runner.process(message)]
 
-    assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
+    assert outcomes == [MessageOutcome.APPLIED, MessageOutcome.DUPLICATE]
     assert handler.seen == ["o-1:Shipped"]
     assert await _count(db, "SELECT count(*) FROM outbox") == 1
     assert await _count(db, "SELECT count(*) FROM processed_events") == 1
@@ -105,7 +106,7 @@ async def test_an_undecodable_message_is_parked_with_its_reason_and_raw_bytes(
     runner = _runner(db, RecordingHandler())
     message = RawMessage(topic="delivery", partition=2, offset=41, key=b"o-9", value=value)
 
-    assert await runner.process(message) is Outcome.PARKED
+    assert await runner.process(message) is MessageOutcome.PARKED
 
     async with db.engine.connect() as conn:
         row = (await conn.execute(select(tables.dead_letters))).one()
@@ -122,7 +123,7 @@ async def test_an_undecodable_message_is_parked_with_its_reason_and_raw_bytes(
 async def test_a_rejected_event_parks_and_rolls_back_everything_it_wrote(db: Db) -> None:
     runner = _runner(db, RecordingHandler(fail_for={"o-bad"}))
 
-    assert await runner.process(_message(_shipped("o-bad"))) is Outcome.PARKED
+    assert await runner.process(_message(_shipped("o-bad"))) is MessageOutcome.PARKED
 
     assert await _count(db, "SELECT count(*) FROM outbox") == 0
     assert await _count(db, "SELECT count(*) FROM processed_events") == 0
@@ -146,7 +147,7 @@ async def test_later_events_of_a_parked_order_wait_behind_it_while_other_orders_
         await runner.process(_message(other, 2)),
     ]
 
-    assert outcomes == [Outcome.PARKED, Outcome.PARKED_BEHIND, Outcome.APPLIED]
+    assert outcomes == [MessageOutcome.PARKED, MessageOutcome.PARKED_BEHIND, MessageOutcome.APPLIED]
     assert handler.seen == ["o-fine:Shipped"]
     async with db.engine.connect() as conn:
         rows = (await conn.execute(select(tables.dead_letters).order_by(tables.dead_letters.c.id))).all()
@@ -156,7 +157,7 @@ async def test_later_events_of_a_parked_order_wait_behind_it_while_other_orders_
     handler.fail_for.clear()
     results = await runner.retry_dead_letter(rows[0].id)
 
-    assert [outcome for _, outcome in results] == [Outcome.APPLIED, Outcome.APPLIED]
+    assert [outcome for _, outcome in results] == [MessageOutcome.APPLIED, MessageOutcome.APPLIED]
     assert handler.seen == ["o-fine:Shipped", "o-stuck:Shipped", "o-stuck:Delivered"]
     async with db.engine.connect() as conn:
         statuses = (
@@ -164,7 +165,7 @@ async def test_later_events_of_a_parked_order_wait_behind_it_while_other_orders_
         ).all()
     assert statuses == ["retried", "retried"]
     # New events of that order flow again.
-    assert await runner.process(_message(_shipped("o-stuck"), 3)) is Outcome.APPLIED
+    assert await runner.process(_message(_shipped("o-stuck"), 3)) is MessageOutcome.APPLIED
 
 
 async def test_a_letter_behind_another_cannot_be_retried_first(db: Db) -> None:
@@ -204,7 +205,7 @@ async def test_every_commit_that_applied_events_is_signalled_even_when_nothing_w
 
 async def test_an_event_type_the_service_does_not_handle_is_skipped_without_effects(db: Db) -> None:
     runner = EventRunner(consumer="test", engine=db.engine, tables=tables, handlers={}, emit_topic="order")
-    assert await runner.process(_message(_shipped("o-2"))) is Outcome.NOT_SUBSCRIBED
+    assert await runner.process(_message(_shipped("o-2"))) is MessageOutcome.NOT_SUBSCRIBED
     assert await _count(db, "SELECT count(*) FROM dead_letters") == 0
 
 
@@ -231,11 +232,11 @@ async def test_a_batch_applies_each_event_once_in_order_in_one_go(db: Db) -> Non
     outcomes = await runner.process_batch(batch)
 
     assert outcomes == [
-        Outcome.APPLIED,
-        Outcome.APPLIED,
-        Outcome.DUPLICATE,
-        Outcome.DUPLICATE,
-        Outcome.APPLIED,
+        MessageOutcome.APPLIED,
+        MessageOutcome.APPLIED,
+        MessageOutcome.DUPLICATE,
+        MessageOutcome.DUPLICATE,
+        MessageOutcome.APPLIED,
     ]
     assert handler.seen == ["o-c:Shipped", "o-a:Shipped", "o-b:Shipped", "o-a:Delivered"]
     assert await _outbox_causes(db) == ["o-c", "o-a", "o-b", "o-a"]
@@ -260,11 +261,11 @@ async def test_a_batch_with_a_poison_event_parks_it_and_applies_the_rest_in_orde
     outcomes = await runner.process_batch(batch)
 
     assert outcomes == [
-        Outcome.APPLIED,
-        Outcome.PARKED,
-        Outcome.PARKED,
-        Outcome.PARKED_BEHIND,
-        Outcome.APPLIED,
+        MessageOutcome.APPLIED,
+        MessageOutcome.PARKED,
+        MessageOutcome.PARKED,
+        MessageOutcome.PARKED_BEHIND,
+        MessageOutcome.APPLIED,
     ]
     assert handler.seen == ["o-1:Shipped", "o-2:Shipped"]
     assert await _outbox_causes(db) == ["o-1", "o-2"]
@@ -282,7 +283,7 @@ async def test_a_batch_whose_handler_fails_midway_is_rolled_back_whole_before_th
         [_message(_shipped("o-1"), 0), _message(_shipped("o-bad"), 1), _message(_shipped("o-2"), 2)]
     )
 
-    assert outcomes == [Outcome.APPLIED, Outcome.PARKED, Outcome.APPLIED]
+    assert outcomes == [MessageOutcome.APPLIED, MessageOutcome.PARKED, MessageOutcome.APPLIED]
     # o-1 ran in the batch transaction, which the failure rolled back, then again on its own.
     assert handler.seen == ["o-1:Shipped", "o-1:Shipped", "o-2:Shipped"]
     assert await _outbox_causes(db) == ["o-1", "o-2"]
@@ -292,7 +293,7 @@ async def test_a_batch_whose_handler_fails_midway_is_rolled_back_whole_before_th
 async def test_a_batch_holds_back_the_events_of_an_order_with_a_parked_letter(db: Db) -> None:
     handler = RecordingHandler(fail_for={"o-stuck"})
     runner = _runner(db, handler)
-    assert await runner.process(_message(_shipped("o-stuck"), 0)) is Outcome.PARKED
+    assert await runner.process(_message(_shipped("o-stuck"), 0)) is MessageOutcome.PARKED
     handler.fail_for.clear()  # fixed, but the parked letter has not been retried yet
 
     outcomes = await runner.process_batch(
@@ -302,14 +303,14 @@ async def test_a_batch_holds_back_the_events_of_an_order_with_a_parked_letter(db
         ]
     )
 
-    assert outcomes == [Outcome.PARKED_BEHIND, Outcome.APPLIED]
+    assert outcomes == [MessageOutcome.PARKED_BEHIND, MessageOutcome.APPLIED]
     assert handler.seen == ["o-free:Shipped"]
 
 
 async def test_a_batch_of_events_the_service_does_not_handle_touches_nothing(db: Db) -> None:
     runner = EventRunner(consumer="test", engine=db.engine, tables=tables, handlers={}, emit_topic="order")
     batch = [_message(_shipped("o-3"), 0), _message(_shipped("o-4"), 1)]
-    assert await runner.process_batch(batch) == [Outcome.NOT_SUBSCRIBED] * 2
+    assert await runner.process_batch(batch) == [MessageOutcome.NOT_SUBSCRIBED] * 2
     assert await _count(db, "SELECT count(*) FROM processed_events") == 0
     assert runner.stats.not_subscribed == 2
 
