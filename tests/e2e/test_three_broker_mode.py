@@ -1,0 +1,282 @@
+"""The three-broker mode exactly as the README starts it: `saga run --kafka-nodes 3`, nothing else set.
+
+The command runs as a new user runs it: from its own folder (the state lands in `./.state`), with a shell
+environment that configures nothing of the platform. Under a shop-like load one broker is killed for good;
+then Kafka's own TopicCommand must show every topic replicated with a leader on every partition, and the
+invariant checker must find every accepted checkout finished. The stall the loss caused is measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from common.config import DEFAULT_HTTP_PORTS, Service, Settings, load_settings
+from common.infra.kafka import ensure_kafka_jars, kafka_tool_command
+from common.infra.ports import is_listening
+from common.kafka import TOPICS
+from tests.chaos.harness import EXPECTED, ShopLoad
+from tests.invariants import wait_until_quiet
+
+SAGA = str(Path(sys.executable).with_name("saga"))
+TOPIC_TOOL = "org.apache.kafka.tools.TopicCommand"
+READY_LINE = "Ctrl-C stops everything."
+SAGAS = 150  # at the load's 6 checkouts/s: 25 s of traffic, before, during and after the loss
+FAILOVER_TIMEOUT = 60.0
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def user_environment() -> dict[str, str]:
+    """This shell's environment without anything that configures the platform: a new user's shell."""
+    settings = {field.alias for field in Settings.model_fields.values() if field.alias}
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in settings
+        and not key.startswith(("SAGA_", "KAFKA_", "CHAOS_"))
+        and not key.endswith(("_DATABASE_URL", "_HTTP_PORT", "_URL"))
+        and key != "COLUMNS"
+    }
+
+
+@dataclass
+class ReadmePlatform:
+    """`saga run --kafka-nodes 3` as a process, and what its stack record says about where things are."""
+
+    process: subprocess.Popen[bytes]
+    folder: Path
+    output: Path
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, service: Service) -> str:
+        return f"http://127.0.0.1:{DEFAULT_HTTP_PORTS[service]}"
+
+    @property
+    def brokers(self) -> list[str]:
+        return str(self.record["environment"]["KAFKA_BOOTSTRAP_SERVERS"]).split(",")
+
+    @property
+    def broker_pids(self) -> list[int]:
+        return [int(pid) for pid in self.record["started"]["kafka"]["pids"]]
+
+    @property
+    def database_urls(self) -> dict[str, str]:
+        env = self.record["environment"]
+        return {s.value: str(env[f"{s.value.upper()}_DATABASE_URL"]) for s in Service}
+
+    def wait_until_running(self, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while READY_LINE not in self.output.read_text(errors="replace"):
+            assert self.process.poll() is None, f"`saga run` exited:\n{self.tail()}"
+            assert time.monotonic() < deadline, f"`saga run` did not come up:\n{self.tail()}"
+            time.sleep(0.5)
+        self.record = json.loads((self.folder / ".state" / "stack.json").read_text())
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.output.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture()
+def readme_platform(tmp_path: Path) -> Iterator[ReadmePlatform]:
+    taken = [port for port in DEFAULT_HTTP_PORTS.values() if is_listening(port)]
+    assert not taken, f"`saga run` needs its default ports; taken: {taken}"
+    output = tmp_path / "saga-run.out"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [SAGA, "run", "--kafka-nodes", "3"],
+            cwd=tmp_path,
+            env=user_environment(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    platform = ReadmePlatform(process, tmp_path, output)
+    try:
+        platform.wait_until_running()
+        yield platform
+    finally:
+        _stop(platform)
+
+
+def _stop(platform: ReadmePlatform) -> None:
+    """SIGTERM, as `saga stack down` does; then nothing started from the folder may still run."""
+    if platform.process.poll() is None:
+        platform.process.send_signal(signal.SIGTERM)
+        try:
+            platform.process.wait(120)
+        except subprocess.TimeoutExpired:
+            platform.process.kill()
+            platform.process.wait()
+            raise AssertionError(f"`saga run` did not stop on SIGTERM:\n{platform.tail()}") from None
+    leftovers = _processes_under(platform.folder)
+    for process in leftovers:
+        process.kill()
+    assert not leftovers, f"still running after `saga run` stopped: {[p.cmdline()[:3] for p in leftovers]}"
+
+
+def _processes_under(folder: Path) -> list[psutil.Process]:
+    """Processes running in `folder` or naming it on their command line (the brokers, PostgreSQL)."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "cwd"]):
+        named = any(str(folder) in part for part in process.info["cmdline"] or [])
+        inside = (process.info["cwd"] or "").startswith(str(folder))
+        if (named or inside) and process.pid != os.getpid():
+            found.append(process)
+    return found
+
+
+# ─── Kafka's own view ────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class TopicView:
+    """One topic as Kafka's TopicCommand describes it."""
+
+    replication_factor: int
+    configs: str
+    leaders: dict[int, str] = field(default_factory=dict)  # partition → leader ("none" when it has none)
+
+
+_TOPIC_LINE = re.compile(r"^Topic: (\S+)\s+TopicId: \S+\s+PartitionCount: \d+\s+ReplicationFactor: (\d+)")
+_PARTITION_LINE = re.compile(r"^\s+Topic: (\S+)\s+Partition: (\d+)\s+Leader: (\S+)")
+
+
+def kafka_describe(bootstrap: str) -> tuple[dict[str, TopicView], str]:
+    """Every topic of the cluster as `kafka-topics.sh --describe` prints it (and the raw output)."""
+    settings = load_settings()
+    jars = ensure_kafka_jars(settings.cache_dir, settings.kafka_version)
+    command = kafka_tool_command(jars, TOPIC_TOOL, "--bootstrap-server", bootstrap, "--describe")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    topics: dict[str, TopicView] = {}
+    for line in result.stdout.splitlines():
+        if match := _TOPIC_LINE.match(line):
+            configs = line.split("Configs:", 1)[1].strip() if "Configs:" in line else ""
+            topics[match[1]] = TopicView(int(match[2]), configs)
+        elif match := _PARTITION_LINE.match(line):
+            topics[match[1]].leaders[int(match[2])] = match[3]
+    return topics, result.stdout
+
+
+async def _leaders(bootstrap: str) -> dict[tuple[str, int], int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(TOPICS))
+    finally:
+        await admin.close()
+    return {(t["topic"], p["partition"]): p["leader"] for t in described for p in t["partitions"]}
+
+
+def wait_for_new_leaders(bootstrap: str, lost: int, timeout: float) -> float | None:
+    """Seconds until no saga partition is led by the lost broker or by nobody (None: not within timeout)."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        try:
+            leaders = asyncio.run(_leaders(bootstrap))
+        except Exception:  # the admin client itself may first try the dead address; ask again
+            leaders = {}
+        if leaders and all(leader not in (lost, -1) for leader in leaders.values()):
+            return time.monotonic() - began
+        time.sleep(0.1)
+    return None
+
+
+# ─── the measured stall ──────────────────────────────────────────────────────────────────────────────
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def longest_publish_wait(database_urls: dict[str, str], since: datetime) -> float:
+    """The longest an event written since `since` waited in an outbox before the broker acknowledged it."""
+    longest = 0.0
+    for url in database_urls.values():
+        with psycopg.connect(_plain(url)) as conn:
+            row = conn.execute(
+                "SELECT max(extract(epoch FROM published_at - created_at)) FROM outbox "
+                "WHERE created_at >= %s",
+                (since,),
+            ).fetchone()
+        if row and row[0] is not None:
+            longest = max(longest, float(row[0]))
+    return longest
+
+
+def saga_durations(database_urls: dict[str, str]) -> list[float]:
+    """Seconds from each accepted checkout to its order's last change (its terminal state, once quiet)."""
+    with psycopg.connect(_plain(database_urls["payment"])) as conn:
+        started = dict(conn.execute("SELECT order_id, created_at FROM payments").fetchall())
+    with psycopg.connect(_plain(database_urls["order"])) as conn:
+        ended = dict(conn.execute("SELECT order_id, updated_at FROM orders").fetchall())
+    return [(ended[o] - started[o]).total_seconds() for o in started if o in ended]
+
+
+# ─── the test ────────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
+    readme_platform: ReadmePlatform,
+) -> None:
+    platform = readme_platform
+    load = ShopLoad(platform, sagas=SAGAS)  # type: ignore[arg-type]  # it only needs url(service)
+    load.start()
+    while len(load.accepted) < SAGAS // 5:
+        assert load.running, load.errors
+        time.sleep(0.2)
+
+    # Lose, for good, the broker that leads payment's partition 0 (so the loss hits a saga partition).
+    leaders = asyncio.run(_leaders(",".join(platform.brokers)))
+    lost = leaders[("payment", 0)]
+    killed_at = datetime.now(UTC)
+    os.kill(platform.broker_pids[lost - 1], signal.SIGKILL)
+    survivors = ",".join(b for i, b in enumerate(platform.brokers) if i != lost - 1)
+    failover = wait_for_new_leaders(survivors, lost, FAILOVER_TIMEOUT)
+
+    topics, described = kafka_describe(survivors)
+    for name in TOPICS:
+        assert name in topics, f"topic {name} missing:\n{described}"
+    for name, topic in topics.items():
+        assert topic.replication_factor == 3, f"{name} is not replicated on three brokers:\n{described}"
+        leaderless = [p for p, leader in topic.leaders.items() if leader == "none"]
+        assert not leaderless, f"{name} partitions {leaderless} lost their leader:\n{described}"
+    for name in TOPICS:
+        assert "min.insync.replicas=2" in topics[name].configs, described
+    assert failover is not None, f"saga partitions had no new leader {FAILOVER_TIMEOUT:.0f} s after the loss"
+
+    load.wait()
+    report = wait_until_quiet(platform.database_urls, survivors, timeout=180)
+    with psycopg.connect(_plain(platform.database_urls["order"])) as conn:
+        statuses = dict(conn.execute("SELECT order_id, status FROM orders").fetchall())
+    stalled = [s for s in load.accepted if statuses.get(s.order_id) not in EXPECTED[s.kind]]
+    assert not stalled, f"{len(stalled)} of {len(load.accepted)} sagas lost or stalled: " + ", ".join(
+        f"{s.order_id}({s.kind})={statuses.get(s.order_id)}" for s in stalled[:10]
+    )
+    report.assert_clean()
+
+    durations = saga_durations(platform.database_urls)
+    figures = (
+        f"THREE-BROKER broker_lost={lost} sagas={len(load.accepted)} leader_failover={failover:.1f}s "
+        f"longest_publish_wait={longest_publish_wait(platform.database_urls, killed_at):.1f}s "
+        f"saga_seconds_median={statistics.median(durations):.1f} max={max(durations):.1f}"
+    )
+    print(f"\n{figures}")
+    (platform.folder / "summary.txt").write_text(figures + "\n")
