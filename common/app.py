@@ -155,7 +155,10 @@ def create_service(
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication_factor,
+        # No leader-election topic: nothing here runs `on_leader`, and an unreplicated internal topic
+        # would be one more partition a lost broker leaves without a leader. (The replication of any topic
+        # Faust declares follows the cluster: run_worker sets it from ensure_topics.)
+        topic_disable_leader=True,
         producer_acks=-1,
         web_enabled=True,
         web_bind=settings.http_host,

@@ -22,6 +22,7 @@ from common.infra.stack import LocalStack
 from common.kafka import ensure_topics
 from common.ops.cli import register as register_operator_commands
 from common.ops.console import Exit, console, err, fail
+from common.replication import ReplicationError
 from common.supervisor import ServiceProcess
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
@@ -133,7 +134,10 @@ def _start_stack(stack: LocalStack) -> Settings:
             url = running.database_url(service)
             assert url is not None
             migrations.upgrade(service, url)
-    asyncio.run(ensure_topics(running))
+    try:
+        asyncio.run(ensure_topics(running))
+    except ReplicationError as exc:
+        raise fail(str(exc), Exit.USAGE) from exc
     return running
 
 
