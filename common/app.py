@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.config import Service, Settings
 from common.db import create_engine, reading
-from common.kafka import group_id, new_idempotent_producer, publish_in_order
+from common.kafka import group_id, new_idempotent_producer, publish_in_order, replication_readiness
 from common.messaging import dead_letters
 from common.messaging.batches import consume_in_batches
 from common.messaging.dead_letters import RawMessage
@@ -297,7 +297,7 @@ def _attach_common_views(app: faust.App, context: ServiceContext, description: s
             Route(
                 "GET",
                 "/readyz",
-                "Readiness: database and broker reachable",
+                "Readiness: database and broker reachable, saga topics replicated as the cluster allows",
                 responses={200: "ready", 503: "not ready"},
             ),
             Route("GET", "/metrics", "Prometheus metrics"),
@@ -340,6 +340,7 @@ def _attach_common_views(app: faust.App, context: ServiceContext, description: s
             checks = {
                 "database": await _check(_ping_database(context)),
                 "broker": await _check(_ping_broker(context)),
+                "replication": await replication_readiness(context.settings),
             }
             ready = all(value == "ok" for value in checks.values())
             return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -117,23 +118,62 @@ async def _create(
     log.info("created topics %s with replication %s", list(names), replication)
 
 
-async def replication_problems(settings: Settings, topics: Sequence[str] = TOPICS) -> list[str]:
-    """Why the saga topics lack the replication the cluster should give them (empty when they have it).
-
-    Compares each topic's assigned replicas (not the in-sync ones: a broker lost for good leaves the
-    factor as it was) with the setting, or with what the live brokers allow when it is unset.
-    """
-    assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is not set"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+async def read_cluster_topics(bootstrap: str) -> ClusterTopics:
+    """`describe_cluster_topics` with an admin client of its own."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     await admin.start()
     try:
-        cluster = await describe_cluster_topics(admin)
+        return await describe_cluster_topics(admin)
     finally:
         await admin.close()
-    explicit = settings.topic_replication_factor
+
+
+def problems_in(cluster: ClusterTopics, explicit: int | None, topics: Sequence[str] = TOPICS) -> list[str]:
+    """Why `topics` lack the replication `cluster` should give them, each with where that comes from.
+
+    Assigned replicas count, not in-sync ones: a broker lost for good leaves the factor as it was.
+    """
     expected = replication_for(cluster.brokers, explicit).factor
     source = expected_from(cluster.brokers, explicit)
     return [f"{problem} ({source})" for problem in replication_shortfalls(topics, cluster.replicas, expected)]
+
+
+async def replication_problems(settings: Settings, topics: Sequence[str] = TOPICS) -> list[str]:
+    """Why the saga topics lack the replication the cluster should give them (empty when they have it)."""
+    assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is not set"
+    cluster = await read_cluster_topics(settings.kafka_bootstrap_servers)
+    return problems_in(cluster, settings.topic_replication_factor, topics)
+
+
+async def replication_readiness(settings: Settings) -> str:
+    """The `/readyz` check of the saga topics' replication: "ok", or why not (within 3 s)."""
+    try:
+        problems = await asyncio.wait_for(replication_problems(settings), 3.0)
+    except Exception as exc:
+        return f"failed: cannot read the topics' replication ({exc!r})"
+    return "ok" if not problems else "under-replicated: " + "; ".join(problems)
+
+
+def replication_summary(
+    cluster: ClusterTopics, explicit: int | None, topics: Sequence[str] = TOPICS
+) -> dict[str, Any]:
+    """The saga topics' replication as `saga stack status` shows it: per topic the factor (the fewest
+    replicas of any partition) and the partitions without a leader, and the problems."""
+    return {
+        "brokers": cluster.brokers,
+        "expected_replication_factor": replication_for(cluster.brokers, explicit).factor,
+        "expected_from": expected_from(cluster.brokers, explicit),
+        "topics": {
+            name: {
+                "replication_factor": min(cluster.replicas[name], default=0),
+                "partitions": len(cluster.replicas[name]),
+                "leaderless_partitions": cluster.leaderless.get(name, []),
+            }
+            for name in topics
+            if name in cluster.replicas
+        },
+        "problems": problems_in(cluster, explicit, topics),
+    }
 
 
 def new_idempotent_producer(bootstrap_servers: str) -> AIOKafkaProducer:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import psycopg
 import pytest
@@ -30,8 +31,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from common.config import DEFAULT_HTTP_PORTS, Service, Settings, load_settings
 from common.infra.kafka import ensure_kafka_jars, kafka_tool_command
-from common.infra.ports import is_listening
-from common.kafka import TOPICS
+from common.infra.ports import free_port, is_listening
+from common.infra.stack import LocalStack
+from common.kafka import TOPICS, ensure_topics
+from common.supervisor import ServiceProcess
 from tests.chaos.harness import EXPECTED, ShopLoad
 from tests.invariants import wait_until_quiet
 
@@ -230,6 +233,36 @@ def saga_durations(database_urls: dict[str, str]) -> list[float]:
     return [(ended[o] - started[o]).total_seconds() for o in started if o in ended]
 
 
+# ─── what the platform itself says ───────────────────────────────────────────────────────────────────
+
+
+def saga_command(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SAGA, *args],
+        cwd=cwd,
+        env={**user_environment(), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_ready_and_replicated(platform: ReadmePlatform) -> None:
+    """Every service ready with its topics replicated; `saga stack status` shows three copies of each."""
+    for service in Service:
+        answer = httpx.get(f"{platform.url(service)}/readyz", timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["checks"]["replication"] == "ok"
+    status = saga_command("stack", "status", cwd=platform.folder)
+    assert status.returncode == 0, status.stderr
+    topics = json.loads(status.stdout)["kafka_topics"]
+    assert topics["problems"] == [] and "warning" not in status.stderr, status.stdout + status.stderr
+    for name in TOPICS:
+        assert topics["topics"][name]["replication_factor"] == 3, status.stdout
+        assert topics["topics"][name]["leaderless_partitions"] == [], status.stdout
+
+
 # ─── the test ────────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -262,6 +295,8 @@ def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
         assert "min.insync.replicas=2" in topics[name].configs, described
     assert failover is not None, f"saga partitions had no new leader {FAILOVER_TIMEOUT:.0f} s after the loss"
 
+    assert_ready_and_replicated(platform)
+
     load.wait()
     report = wait_until_quiet(platform.database_urls, survivors, timeout=180)
     with psycopg.connect(_plain(platform.database_urls["order"])) as conn:
@@ -280,3 +315,48 @@ def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
     )
     print(f"\n{figures}")
     (platform.folder / "summary.txt").write_text(figures + "\n")
+
+
+def test_a_topic_replicated_below_the_setting_is_reported_by_readyz_and_stack_status(
+    local_stack: LocalStack, tmp_path: Path
+) -> None:
+    """On one broker the topics have one copy; asked for two, the service says why it is not ready."""
+    asyncio.run(ensure_topics(Settings.model_validate(local_stack.environment())))
+    env = {
+        **os.environ,
+        **local_stack.environment(),
+        "SAGA_STATE_DIR": str(tmp_path),
+        "SAGA_TOPIC_REPLICATION_FACTOR": "2",
+        "ORDER_HTTP_PORT": str(free_port()),
+    }
+    order = ServiceProcess(
+        Service.ORDER,
+        env=env,
+        log_path=tmp_path / "order.log",
+        base_url=f"http://127.0.0.1:{env['ORDER_HTTP_PORT']}",
+    )
+    order.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(f"{order.base_url}/readyz", timeout=5)
+                if answer.json()["checks"]["database"] == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            assert order.running and time.monotonic() < deadline, order.log_tail()
+            time.sleep(0.3)
+        assert answer.status_code == 503
+        reason = answer.json()["checks"]["replication"]
+        assert reason.startswith("under-replicated: topic payment has 1 replica(s), below 2"), reason
+        assert "(SAGA_TOPIC_REPLICATION_FACTOR=2)" in reason
+        assert "below 2" in order.log_tail(200)  # and the worker said so loudly when it started
+    finally:
+        order.stop()
+
+    asked_for_two = {"SAGA_STATE_DIR": str(local_stack.state_dir), "SAGA_TOPIC_REPLICATION_FACTOR": "2"}
+    status = saga_command("stack", "status", cwd=tmp_path, **asked_for_two)
+    assert status.returncode == 0, status.stderr
+    assert "warning: topic payment has 1 replica(s), below 2" in " ".join(status.stderr.split())
+    assert json.loads(status.stdout)["kafka_topics"]["topics"]["order"]["replication_factor"] == 1
