@@ -15,134 +15,32 @@ import re
 import signal
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
-import psutil
 import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from common.config import DEFAULT_HTTP_PORTS, Service, Settings, load_settings
+from common.config import Service, Settings, load_settings
 from common.infra.kafka import ensure_kafka_jars, kafka_tool_command
-from common.infra.ports import free_port, is_listening
+from common.infra.ports import free_port
 from common.infra.stack import LocalStack
 from common.kafka import TOPICS, ensure_topics
 from common.supervisor import ServiceProcess
 from tests.chaos.harness import EXPECTED, ShopLoad
+from tests.e2e.readme_platform import ReadmePlatform, saga_command, saga_run
 from tests.invariants import wait_until_quiet
 
-SAGA = str(Path(sys.executable).with_name("saga"))
 TOPIC_TOOL = "org.apache.kafka.tools.TopicCommand"
-READY_LINE = "Ctrl-C stops everything."
 SAGAS = 150  # at the load's 6 checkouts/s: 25 s of traffic, before, during and after the loss
 FAILOVER_TIMEOUT = 60.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-
-
-def user_environment() -> dict[str, str]:
-    """This shell's environment without anything that configures the platform: a new user's shell."""
-    settings = {field.alias for field in Settings.model_fields.values() if field.alias}
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if key not in settings
-        and not key.startswith(("SAGA_", "KAFKA_", "CHAOS_"))
-        and not key.endswith(("_DATABASE_URL", "_HTTP_PORT", "_URL"))
-        and key != "COLUMNS"
-    }
-
-
-@dataclass
-class ReadmePlatform:
-    """`saga run --kafka-nodes 3` as a process, and what its stack record says about where things are."""
-
-    process: subprocess.Popen[bytes]
-    folder: Path
-    output: Path
-    record: dict[str, Any] = field(default_factory=dict)
-
-    def url(self, service: Service) -> str:
-        return f"http://127.0.0.1:{DEFAULT_HTTP_PORTS[service]}"
-
-    @property
-    def brokers(self) -> list[str]:
-        return str(self.record["environment"]["KAFKA_BOOTSTRAP_SERVERS"]).split(",")
-
-    @property
-    def broker_pids(self) -> list[int]:
-        return [int(pid) for pid in self.record["started"]["kafka"]["pids"]]
-
-    @property
-    def database_urls(self) -> dict[str, str]:
-        env = self.record["environment"]
-        return {s.value: str(env[f"{s.value.upper()}_DATABASE_URL"]) for s in Service}
-
-    def wait_until_running(self, timeout: float = 300.0) -> None:
-        deadline = time.monotonic() + timeout
-        while READY_LINE not in self.output.read_text(errors="replace"):
-            assert self.process.poll() is None, f"`saga run` exited:\n{self.tail()}"
-            assert time.monotonic() < deadline, f"`saga run` did not come up:\n{self.tail()}"
-            time.sleep(0.5)
-        self.record = json.loads((self.folder / ".state" / "stack.json").read_text())
-
-    def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.output.read_text(errors="replace").splitlines()[-lines:])
-
-
-@pytest.fixture()
-def readme_platform(tmp_path: Path) -> Iterator[ReadmePlatform]:
-    taken = [port for port in DEFAULT_HTTP_PORTS.values() if is_listening(port)]
-    assert not taken, f"`saga run` needs its default ports; taken: {taken}"
-    output = tmp_path / "saga-run.out"
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [SAGA, "run", "--kafka-nodes", "3"],
-            cwd=tmp_path,
-            env=user_environment(),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    platform = ReadmePlatform(process, tmp_path, output)
-    try:
-        platform.wait_until_running()
-        yield platform
-    finally:
-        _stop(platform)
-
-
-def _stop(platform: ReadmePlatform) -> None:
-    """SIGTERM, as `saga stack down` does; then nothing started from the folder may still run."""
-    if platform.process.poll() is None:
-        platform.process.send_signal(signal.SIGTERM)
-        try:
-            platform.process.wait(120)
-        except subprocess.TimeoutExpired:
-            platform.process.kill()
-            platform.process.wait()
-            raise AssertionError(f"`saga run` did not stop on SIGTERM:\n{platform.tail()}") from None
-    leftovers = _processes_under(platform.folder)
-    for process in leftovers:
-        process.kill()
-    assert not leftovers, f"still running after `saga run` stopped: {[p.cmdline()[:3] for p in leftovers]}"
-
-
-def _processes_under(folder: Path) -> list[psutil.Process]:
-    """Processes running in `folder` or naming it on their command line (the brokers, PostgreSQL)."""
-    found = []
-    for process in psutil.process_iter(["cmdline", "cwd"]):
-        named = any(str(folder) in part for part in process.info["cmdline"] or [])
-        inside = (process.info["cwd"] or "").startswith(str(folder))
-        if (named or inside) and process.pid != os.getpid():
-            found.append(process)
-    return found
 
 
 # ─── Kafka's own view ────────────────────────────────────────────────────────────────────────────────
@@ -236,18 +134,6 @@ def saga_durations(database_urls: dict[str, str]) -> list[float]:
 # ─── what the platform itself says ───────────────────────────────────────────────────────────────────
 
 
-def saga_command(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SAGA, *args],
-        cwd=cwd,
-        env={**user_environment(), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def assert_ready_and_replicated(platform: ReadmePlatform) -> None:
     """Every service ready with its topics replicated; `saga stack status` shows three copies of each."""
     for service in Service:
@@ -266,10 +152,16 @@ def assert_ready_and_replicated(platform: ReadmePlatform) -> None:
 # ─── the test ────────────────────────────────────────────────────────────────────────────────────────
 
 
+@pytest.fixture()
+def three_brokers(tmp_path: Path) -> Iterator[ReadmePlatform]:
+    with saga_run(tmp_path, "--kafka-nodes", "3") as platform:
+        yield platform
+
+
 def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
-    readme_platform: ReadmePlatform,
+    three_brokers: ReadmePlatform,
 ) -> None:
-    platform = readme_platform
+    platform = three_brokers
     load = ShopLoad(platform, sagas=SAGAS)  # type: ignore[arg-type]  # it only needs url(service)
     load.start()
     while len(load.accepted) < SAGAS // 5:
