@@ -37,6 +37,7 @@ from tests.e2e.readme_platform import ReadmePlatform, saga_command, saga_run
 from tests.invariants import wait_until_quiet
 
 TOPIC_TOOL = "org.apache.kafka.tools.TopicCommand"
+QUORUM_TOOL = "org.apache.kafka.tools.MetadataQuorumCommand"
 SAGAS = 150  # at the load's 6 checkouts/s: 25 s of traffic, before, during and after the loss
 FAILOVER_TIMEOUT = 60.0
 
@@ -74,6 +75,17 @@ def kafka_describe(bootstrap: str) -> tuple[dict[str, TopicView], str]:
         elif match := _PARTITION_LINE.match(line):
             topics[match[1]].leaders[int(match[2])] = match[3]
     return topics, result.stdout
+
+
+def quorum_leader(bootstrap: str) -> int:
+    """The node id of the active KRaft controller, as Kafka's metadata-quorum tool reports it."""
+    settings = load_settings()
+    jars = ensure_kafka_jars(settings.cache_dir, settings.kafka_version)
+    command = kafka_tool_command(jars, QUORUM_TOOL, "--bootstrap-server", bootstrap, "describe", "--status")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    match = re.search(r"^LeaderId:\s+(\d+)", result.stdout, re.MULTILINE)
+    assert match, result.stdout + result.stderr
+    return int(match[1])
 
 
 async def _leaders(bootstrap: str) -> dict[tuple[str, int], int]:
@@ -168,9 +180,11 @@ def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
         assert load.running, load.errors
         time.sleep(0.2)
 
-    # Lose, for good, the broker that leads payment's partition 0 (so the loss hits a saga partition).
+    # Lose, for good, the worst broker to lose: the active controller, when it leads saga partitions
+    # (the controller must move before the dead broker's partitions can).
     leaders = asyncio.run(_leaders(",".join(platform.brokers)))
-    lost = leaders[("payment", 0)]
+    controller = quorum_leader(",".join(platform.brokers))
+    lost = controller if controller in leaders.values() else leaders[("payment", 0)]
     killed_at = datetime.now(UTC)
     os.kill(platform.broker_pids[lost - 1], signal.SIGKILL)
     survivors = ",".join(b for i, b in enumerate(platform.brokers) if i != lost - 1)
@@ -201,7 +215,8 @@ def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
 
     durations = saga_durations(platform.database_urls)
     figures = (
-        f"THREE-BROKER broker_lost={lost} sagas={len(load.accepted)} leader_failover={failover:.1f}s "
+        f"THREE-BROKER broker_lost={lost} was_controller={lost == controller} sagas={len(load.accepted)} "
+        f"leader_failover={failover:.1f}s "
         f"longest_publish_wait={longest_publish_wait(platform.database_urls, killed_at):.1f}s "
         f"saga_seconds_median={statistics.median(durations):.1f} max={max(durations):.1f}"
     )
