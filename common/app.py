@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from common import shared_api
 from common.config import Service, Settings
 from common.db import create_engine, reading
-from common.kafka import group_id, new_idempotent_producer, publish_in_order
+from common.kafka import group_id, new_idempotent_producer, publish_in_order, replication_readiness
 from common.messaging import dead_letters
 from common.messaging.batches import consume_in_batches
 from common.messaging.dead_letters import RawMessage
@@ -161,7 +161,10 @@ def create_service(
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication_factor,
+        # No leader-election topic: nothing here runs `on_leader`, and an unreplicated internal topic
+        # would be one more partition a lost broker leaves without a leader. (The replication of any topic
+        # Faust declares follows the cluster: run_worker sets it from ensure_topics.)
+        topic_disable_leader=True,
         producer_acks=-1,
         web_enabled=True,
         web_bind=settings.http_host,
@@ -308,6 +311,7 @@ def _attach_common_views(app: faust.App, context: ServiceContext, description: s
             checks = {
                 "database": await _check(_ping_database(context)),
                 "broker": await _check(_ping_broker(context)),
+                "replication": await replication_readiness(context.settings),
             }
             ready = all(value == "ok" for value in checks.values())
             return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)

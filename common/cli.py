@@ -10,18 +10,20 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from common import migrations
 from common.config import Service, Settings, database_env_var, load_settings
 from common.infra.stack import LocalStack
-from common.kafka import ensure_topics
+from common.kafka import ensure_topics, read_cluster_topics, replication_summary
 from common.ops.cli import register as register_operator_commands
-from common.ops.console import Exit, console, err, fail
+from common.ops.console import Exit, console, err, fail, operator_settings
+from common.replication import ReplicationError
 from common.supervisor import ServiceProcess
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
@@ -133,7 +135,10 @@ def _start_stack(stack: LocalStack) -> Settings:
             url = running.database_url(service)
             assert url is not None
             migrations.upgrade(service, url)
-    asyncio.run(ensure_topics(running))
+    try:
+        asyncio.run(ensure_topics(running))
+    except ReplicationError as exc:
+        raise fail(str(exc), Exit.USAGE) from exc
     return running
 
 
@@ -240,11 +245,35 @@ def stack_down(
 
 @stack_app.command("status")
 def stack_status() -> None:
-    """Show the local stack recorded in the state folder."""
+    """Show the local stack recorded in the state folder, and how replicated its saga topics are.
+
+    A topic replicated less than the cluster allows (or than SAGA_TOPIC_REPLICATION_FACTOR says), and a
+    partition without a leader, are also printed as warnings on stderr.
+    """
     state = load_settings().state_dir / "stack.json"
     if not state.exists():
         raise fail(f"no local stack recorded in {state}", Exit.UNAVAILABLE)
-    console.print_json(json.dumps(json.loads(state.read_text())))
+    record = json.loads(state.read_text())
+    record["kafka_topics"] = _topics_status(operator_settings())
+    console.print_json(json.dumps(record))
+    warnings = list(record["kafka_topics"].get("problems", []))
+    for name, topic in record["kafka_topics"].get("topics", {}).items():
+        if topic["leaderless_partitions"]:
+            warnings.append(f"{name} partitions {topic['leaderless_partitions']} have no leader")
+    for warning in warnings:
+        err.print(f"[red]warning:[/red] {escape(warning)}")
+
+
+def _topics_status(settings: Settings) -> dict[str, Any]:
+    """The saga topics' replication as the broker describes it, or why it could not be read."""
+    bootstrap = settings.kafka_bootstrap_servers
+    if not bootstrap:
+        return {"error": "no Kafka recorded or configured"}
+    try:
+        cluster = asyncio.run(asyncio.wait_for(read_cluster_topics(bootstrap), 15))
+    except Exception as exc:
+        return {"error": f"Kafka at {bootstrap} did not answer ({exc.__class__.__name__})"}
+    return replication_summary(cluster, settings.topic_replication_factor)
 
 
 def main() -> None:

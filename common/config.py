@@ -66,7 +66,8 @@ class Settings(BaseSettings):
 
     # Topics.
     topic_partitions: int = Field(default=3, ge=1, alias="SAGA_TOPIC_PARTITIONS")
-    topic_replication_factor: int = Field(default=1, ge=1, alias="SAGA_TOPIC_REPLICATION_FACTOR")
+    # Unset: follows the cluster (common/replication.py), three copies on three brokers or more.
+    topic_replication_factor: int | None = Field(default=None, ge=1, alias="SAGA_TOPIC_REPLICATION_FACTOR")
 
     # Business settings.
     delivery_deadline_seconds: float = Field(default=30.0, gt=0, alias="ORDER_DELIVERY_DEADLINE_SECONDS")

@@ -1,4 +1,4 @@
-"""Kafka clients at the edge: declaring our topics and the relay's idempotent producer."""
+"""Kafka clients at the edge: declaring our topics, checking their replication, the relay's producer."""
 
 from __future__ import annotations
 
@@ -6,12 +6,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+)
 
 from common.config import Service, Settings
+from common.replication import (
+    Replication,
+    expected_from,
+    refuse_impossible,
+    replication_for,
+    replication_shortfalls,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,28 +44,136 @@ def group_id(service: Service) -> str:
     return f"saga-{service.value}"
 
 
-async def ensure_topics(settings: Settings, topics: Sequence[str] = TOPICS) -> None:
+@dataclass
+class ClusterTopics:
+    """What the cluster says about its brokers and the replication of its topics."""
+
+    brokers: int
+    replicas: dict[str, list[int]] = field(default_factory=dict)  # topic → replicas of each partition
+    leaderless: dict[str, list[int]] = field(default_factory=dict)  # topic → partitions without a leader
+
+
+async def describe_cluster_topics(admin: AIOKafkaAdminClient, attempts: int = 5) -> ClusterTopics:
+    """The live brokers and every topic's replica assignment (metadata reads only; creates nothing).
+
+    The admin client asks a random known broker; one just lost is still known until the controller
+    fences it, so an unreachable node is retried (another random pick) a few times.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            cluster = await admin.describe_cluster()
+            described = await admin.describe_topics()  # all topics: naming some could auto-create them
+            break
+        except (NodeNotReadyError, KafkaConnectionError, RequestTimedOutError):
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(0.1)
+    view = ClusterTopics(brokers=len(cluster["brokers"]))
+    for topic in described:
+        partitions = topic["partitions"]
+        view.replicas[topic["topic"]] = [len(p["replicas"]) for p in partitions]
+        view.leaderless[topic["topic"]] = [p["partition"] for p in partitions if p["leader"] < 0]
+    return view
+
+
+async def ensure_topics(settings: Settings, topics: Sequence[str] = TOPICS) -> Replication:
     """Create the saga topics if they are missing (idempotent; safe for every service to call at start).
 
+    They get the replication that fits the cluster (`replication_for`), with `min.insync.replicas` set
+    on the topic. Existing topics are left as they are, but one replicated less than it should be is
+    logged as an error (and `/readyz` reports it). Returns the replication saga topics should have.
     Relying on broker auto-creation would give one partition and the broker's default replication.
     """
-    assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is not set"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    bootstrap = settings.kafka_bootstrap_servers
+    assert bootstrap, "KAFKA_BOOTSTRAP_SERVERS is not set"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
-            for name in topics
-            if name not in existing
-        ]
+        cluster = await describe_cluster_topics(admin)
+        replication = replication_for(cluster.brokers, settings.topic_replication_factor)
+        missing = [name for name in topics if name not in cluster.replicas]
         if missing:
-            # Another service may create a topic between our list and create.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
-            log.info("created topics %s", [t.name for t in missing])
+            refuse_impossible(replication, cluster.brokers, bootstrap)
+            await _create(admin, missing, settings.topic_partitions, replication)
+        existing = [name for name in topics if name not in missing]
+        for problem in replication_shortfalls(existing, cluster.replicas, replication.factor):
+            log.error(
+                "%s (expected from %s): the topic does not survive the loss of a broker as it should",
+                problem,
+                expected_from(cluster.brokers, settings.topic_replication_factor),
+            )
     finally:
         await admin.close()
+    return replication
+
+
+async def _create(
+    admin: AIOKafkaAdminClient, names: Sequence[str], partitions: int, replication: Replication
+) -> None:
+    configs = {"min.insync.replicas": str(replication.min_insync)}
+    new_topics = [NewTopic(name, partitions, replication.factor, topic_configs=configs) for name in names]
+    # Another service may create a topic between our look and our create.
+    with contextlib.suppress(TopicAlreadyExistsError):
+        await admin.create_topics(new_topics)
+    log.info("created topics %s with replication %s", list(names), replication)
+
+
+async def read_cluster_topics(bootstrap: str) -> ClusterTopics:
+    """`describe_cluster_topics` with an admin client of its own."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        return await describe_cluster_topics(admin)
+    finally:
+        await admin.close()
+
+
+def problems_in(cluster: ClusterTopics, explicit: int | None, topics: Sequence[str] = TOPICS) -> list[str]:
+    """Why `topics` lack the replication `cluster` should give them, each with where that comes from.
+
+    Assigned replicas count, not in-sync ones: a broker lost for good leaves the factor as it was.
+    """
+    expected = replication_for(cluster.brokers, explicit).factor
+    source = expected_from(cluster.brokers, explicit)
+    return [f"{problem} ({source})" for problem in replication_shortfalls(topics, cluster.replicas, expected)]
+
+
+async def replication_problems(settings: Settings, topics: Sequence[str] = TOPICS) -> list[str]:
+    """Why the saga topics lack the replication the cluster should give them (empty when they have it)."""
+    assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is not set"
+    cluster = await read_cluster_topics(settings.kafka_bootstrap_servers)
+    return problems_in(cluster, settings.topic_replication_factor, topics)
+
+
+async def replication_readiness(settings: Settings) -> str:
+    """The `/readyz` check of the saga topics' replication: "ok", or why not (within 3 s)."""
+    try:
+        problems = await asyncio.wait_for(replication_problems(settings), 3.0)
+    except Exception as exc:
+        return f"failed: cannot read the topics' replication ({exc!r})"
+    return "ok" if not problems else "under-replicated: " + "; ".join(problems)
+
+
+def replication_summary(
+    cluster: ClusterTopics, explicit: int | None, topics: Sequence[str] = TOPICS
+) -> dict[str, Any]:
+    """The saga topics' replication as `saga stack status` shows it: per topic the factor (the fewest
+    replicas of any partition) and the partitions without a leader, and the problems."""
+    return {
+        "brokers": cluster.brokers,
+        "expected_replication_factor": replication_for(cluster.brokers, explicit).factor,
+        "expected_from": expected_from(cluster.brokers, explicit),
+        "topics": {
+            name: {
+                "replication_factor": min(cluster.replicas[name], default=0),
+                "partitions": len(cluster.replicas[name]),
+                "leaderless_partitions": cluster.leaderless.get(name, []),
+            }
+            for name in topics
+            if name in cluster.replicas
+        },
+        "problems": problems_in(cluster, explicit, topics),
+    }
 
 
 def new_idempotent_producer(bootstrap_servers: str) -> AIOKafkaProducer:

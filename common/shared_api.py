@@ -50,7 +50,10 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
-    checks: dict[str, str] = Field(description="`database` and `broker`: `ok` or `failed: <why>`")
+    checks: dict[str, str] = Field(
+        description="`database`, `broker` and `replication` (the saga topics have the copies the cluster"
+        " allows): `ok`, or `failed: <why>` / `under-replicated: <which>`"
+    )
 
 
 class DeadLetter(BaseModel):
@@ -103,7 +106,7 @@ HEALTH = Route(
 READY = Route(
     "GET",
     "/readyz",
-    "Readiness: database and broker reachable",
+    "Readiness: database and broker reachable, saga topics replicated as the cluster allows",
     responses={200: Answer("ready", Readiness), 503: Answer("not ready: see checks", Readiness)},
     uses_database=False,
 )

@@ -11,12 +11,21 @@ from faust.worker import Worker
 
 from common.config import Settings
 from common.kafka import ensure_topics
+from common.replication import ReplicationError
 
 
 def run_worker(app: faust.App, settings: Settings) -> None:
-    """Declare the topics, then run the worker until SIGINT/SIGTERM (Faust handles both cleanly)."""
+    """Declare the topics, then run the worker until SIGINT/SIGTERM (Faust handles both cleanly).
+
+    A replication the cluster cannot give (SAGA_TOPIC_REPLICATION_FACTOR above its broker count, with a
+    topic to create) stops the worker at once with the reason.
+    """
     # Faust creates only the last level of its data directory.
     Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(ensure_topics(settings))
+    try:
+        replication = asyncio.run(ensure_topics(settings))
+    except ReplicationError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    app.conf.topic_replication_factor = replication.factor
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     Worker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import psycopg
 import typer
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
@@ -40,6 +41,7 @@ from common.ops.offsets import (
     plan_replay,
 )
 from common.ops.story import order_story
+from common.ops.tables import Listing, print_listing
 from common.ops.tail import TailStart, describe_record, read_topic
 from order.rebuild import TargetNotEmpty, rebuild_order
 
@@ -103,11 +105,7 @@ def order(
         )
         if saga.get("waiting_for"):
             console.print(f"  waiting for {saga['waiting_for']} (since {saga['updated_at']})")
-        timeline = Table("at", "kind", "event", "status", "detail", title="timeline", title_justify="left")
-        for entry in saga["timeline"]:
-            moved = f"{entry['status_before'] or '-'} → {entry['status_after'] or '-'}"
-            timeline.add_row(entry["at"], entry["kind"], entry["event_type"], moved, entry["detail"] or "")
-        console.print(timeline)
+        console.print(timeline_table(saga["timeline"]))
     if payment is not None:
         refund = payment.get("refund")
         console.print(
@@ -124,6 +122,18 @@ def order(
         console.print(f"[red]parked[/red] in {service}: #{letter['id']} {what}: {letter['error']}")
     for work in story["pending"]:
         console.print(f"pending: {work}")
+
+
+def timeline_table(entries: list[dict[str, Any]]) -> Table:
+    """An order's timeline; when narrow, columns fold (never cut with "…") and event types stay whole."""
+    timeline = Table(title="timeline", title_justify="left")
+    for header in ("at", "kind", "event", "status", "detail"):
+        timeline.add_column(header, overflow="fold", no_wrap=header in ("kind", "event"))
+    for entry in entries:
+        moved = f"{entry['status_before'] or '-'} → {entry['status_after'] or '-'}"
+        detail = escape(entry["detail"] or "")
+        timeline.add_row(entry["at"], entry["kind"], entry["event_type"], moved, detail)
+    return timeline
 
 
 # ─── saga orders ─────────────────────────────────────────────────────────────────────────────────────
@@ -162,13 +172,18 @@ def orders(
         console.print_json(json.dumps(listing))
         return
     title = f"stuck for {older_than} or more" if stuck else "orders"
-    table = Table("order", "status", "since", "waiting for", title=f"{title} ({listing['total']})")
+    print_listing(console, orders_listing(listing, f"{title} ({listing['total']})"))
+
+
+def orders_listing(listing: dict[str, Any], title: str) -> Listing:
+    """The order service's listing as the operator reads it: what each order waits for, what is parked."""
+    rows = Listing(title, "order", ("status", "since", "waiting for"), whole=("status",))
     for item in listing["items"]:
-        why = item.get("waiting_for") or ""
+        why = escape(item.get("waiting_for") or "")
         if item.get("parked"):
-            why += "\n[red]parked:[/red] " + "; ".join(item["parked"])
-        table.add_row(item["order_id"], item["status"], item["updated_at"], why)
-    console.print(table)
+            why += "\n[red]parked:[/red] " + escape("; ".join(item["parked"]))
+        rows.add(item["order_id"], item["status"], item["updated_at"], why)
+    return rows
 
 
 # ─── saga tail ───────────────────────────────────────────────────────────────────────────────────────
@@ -404,18 +419,23 @@ def dead_letters(
         console.print_json(json.dumps(result))
         return
     if action is LetterAction.LIST:
-        table = Table("id", "order", "type", "topic@offset", "status", "parked at", "error")
+        letters = Listing(
+            "dead letters",
+            "order",
+            ("id", "type", "topic@offset", "status", "parked at", "error"),
+            whole=("id", "status"),
+        )
         for letter in result["items"]:
-            table.add_row(
-                str(letter["id"]),
+            letters.add(
                 letter["order_id"] or "-",
-                letter["event_type"] or "?",
-                f"{letter['topic']}[{letter['partition']}]@{letter['offset']}",
+                str(letter["id"]),
+                escape(letter["event_type"] or "?"),
+                escape(f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"),
                 letter["status"],
                 letter["parked_at"],
-                letter["error"],
+                escape(letter["error"]),
             )
-        console.print(table)
+        print_listing(console, letters)
     elif action is LetterAction.DISCARD:
         console.print(f"dead letter {result['id']}: {result['status']}")
     else:
@@ -499,14 +519,14 @@ def rebuild(
             f"duplicates); saga inputs {report.outcomes}; "
             + ("rebuilt database committed" if report.committed else "dry run: rolled back")
         )
-        table = Table("order", "where", "column", "live", "rebuilt", title=f"diff ({diff.same} orders equal)")
+        table = Listing(f"diff ({diff.same} orders equal)", "order", ("where", "column", "live", "rebuilt"))
         for key in diff.only_live:
-            table.add_row(key, "only live", "", "", "")
+            table.add(key, "only live", "", "", "")
         for key in diff.only_rebuilt:
-            table.add_row(key, "only rebuilt", "", "", "")
+            table.add(key, "only rebuilt", "", "", "")
         for row in diff.different:
             for column, (was, now) in row.changes.items():
-                table.add_row(row.key, "different", column, str(was), str(now))
-        console.print(table)
+                table.add(row.key, "different", column, escape(str(was)), escape(str(now)))
+        print_listing(console, table)
     if not diff.clean:
         raise typer.Exit(int(Exit.DIFFERENT))

@@ -155,7 +155,6 @@ def chaos_stack(
         "DELIVERY_AUTO_PROGRESS_SECONDS": "0.3",
         "ORDER_DELIVERY_DEADLINE_SECONDS": "60",
         "PAYMENT_GATEWAY_TIMEOUT_SECONDS": "0.5",
-        "SAGA_TOPIC_REPLICATION_FACTOR": "3" if kafka_nodes == 3 else "1",
         "SAGA_LOG_LEVEL": "warning",
         **(extra_env or {}),
     }

@@ -73,7 +73,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsWorld]:
 
 
 def saga(world: OpsWorld, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**world.platform.environment, "COLUMNS": "250", **env}
+    # No COLUMNS: output goes to a pipe, as it does for a script or `| less` (rich then uses 80 columns).
+    environment = {**world.platform.environment, **env}
+    environment.pop("COLUMNS", None)
     return subprocess.run(
         [SAGA, *args], env=environment, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -207,6 +209,8 @@ def test_stuck_orders_are_the_idle_non_terminal_ones_with_what_they_wait_for(wor
     assert "Shipped" in stuck[world.orders["waiting"]]["waiting_for"]
     assert stuck[world.orders["waiting"]]["parked"] == []
     assert saga_json(world, "orders", "--stuck", "--older-than", "1h")["items"] == []
+    human = saga(world, "orders", "--stuck", "--older-than", "1s")  # 80 columns: the id stays whole
+    assert human.returncode == 0 and world.orders["waiting"] in human.stdout.split(), human.stdout
 
     bad = saga(world, "orders", "--stuck", "--older-than", "soon")
     assert bad.returncode == 2 and "not a duration" in bad.stderr
@@ -296,7 +300,7 @@ def test_replay_rewinds_the_group_as_kafka_tool_sees_it_and_causes_no_second_eff
             "--timeout",
             "120",
         ],
-        env={**platform.environment, "COLUMNS": "250"},
+        env=platform.environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,4 +1,5 @@
-"""The three-node cluster: replicated topics survive the hard loss of one broker."""
+"""The three-node cluster: replicated topics survive the hard loss of one broker, and the saga topics are
+created replicated on it without being told to."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from common.config import load_settings
+from common.config import Settings, load_settings
 from common.infra.kafka import KafkaCluster, ensure_kafka_jars
+from common.kafka import TOPICS, describe_cluster_topics, ensure_topics, replication_problems
+from common.replication import Replication, ReplicationError
 
 MESSAGES = 200
 
@@ -68,3 +72,78 @@ async def test_a_replicated_topic_survives_one_broker_killed_hard(cluster: Kafka
     # acks=all still succeeds with two of three in sync (min.insync.replicas=2).
     await _produce(survivors, "replicated", range(MESSAGES, MESSAGES + 20))
     assert await _read_all(survivors, "replicated", MESSAGES + 20) == list(range(MESSAGES + 20))
+
+
+async def _topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+        )
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    configs = {resource[3]: {entry[0]: entry[1] for entry in resource[4]} for resource in response.resources}
+    for topic in described:
+        configs[topic["topic"]]["replicas"] = ",".join(str(len(p["replicas"])) for p in topic["partitions"])
+    return configs
+
+
+async def _wait_for_brokers(bootstrap: str, count: int) -> None:
+    """Until the controller has fenced the lost broker (the cluster then lists `count` brokers)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                if (await describe_cluster_topics(admin)).brokers == count:
+                    return
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
+async def test_saga_topics_follow_the_cluster_and_a_short_one_is_reported(
+    cluster: KafkaCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SAGA_TOPIC_REPLICATION_FACTOR", raising=False)
+    settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers})
+
+    assert await ensure_topics(settings) == Replication(factor=3, min_insync=2)
+    configs = await _topic_configs(cluster.bootstrap_servers, list(TOPICS))
+    for topic in TOPICS:
+        assert configs[topic]["replicas"] == "3,3,3"
+        assert configs[topic]["min.insync.replicas"] == "2"
+    assert await replication_problems(settings) == []
+
+    # A topic created before (one copy) is named, with where the expectation comes from.
+    admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("legacy", num_partitions=1, replication_factor=1)])
+        async with asyncio.timeout(30):  # until every broker's metadata has it
+            while True:
+                if all(["legacy" in await admin.list_topics() for _ in range(6)]):
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    assert await replication_problems(settings, [*TOPICS, "legacy"]) == [
+        "topic legacy has 1 replica(s), below 3 (3 live broker(s), SAGA_TOPIC_REPLICATION_FACTOR unset)"
+    ]
+
+    # Losing a broker leaves the saga topics as replicated as they were: nothing to report.
+    cluster.kill(2)
+    survivors = Settings.model_validate(
+        {"KAFKA_BOOTSTRAP_SERVERS": ",".join(f"127.0.0.1:{p.broker}" for p in cluster.ports[:2])}
+    )
+    await _wait_for_brokers(survivors.kafka_bootstrap_servers or "", 2)
+    assert await replication_problems(survivors) == []
+
+    # More copies than live brokers cannot be created: refused with the reason.
+    monkeypatch.setenv("SAGA_TOPIC_REPLICATION_FACTOR", "3")
+    explicit = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": survivors.kafka_bootstrap_servers})
+    with pytest.raises(ReplicationError, match="2 live broker"):
+        await ensure_topics(explicit, ["new-topic"])
+    assert await ensure_topics(explicit) == Replication(factor=3, min_insync=2)  # nothing to create: fine

@@ -1,0 +1,61 @@
+"""`make run` as the README documents it: `saga run` with nothing configured, then the README's own curl.
+
+The checkout's headers and body are read from README.md, so the documented order is the tested order.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.readme_platform import saga_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def readme_checkout() -> tuple[str, dict[str, str], str]:
+    """The URL, headers and body of the README's `curl … /checkout` command, read from README.md."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("curl -si -X POST")
+    end = readme.index("\ncurl -s ", start)
+    words = shlex.split(readme[start:end].replace("\\\n", " "))
+    url = next(word for word in words if word.startswith("http"))
+    headers = dict(
+        words[i + 1].split(": ", 1) for i, word in enumerate(words) if word == "-H" and i + 1 < len(words)
+    )
+    body = words[words.index("-d") + 1]
+    return url, headers, body
+
+
+def readme_order_url(order_id: str) -> str:
+    """The README's `curl -s …/orders/<order_id>` URL for `order_id`."""
+    line = re.search(r"^curl -s (\S+/orders/<order_id>)", (ROOT / "README.md").read_text(), re.MULTILINE)
+    assert line is not None, "the README no longer shows how to read an order"
+    return line[1].replace("<order_id>", order_id)
+
+
+def test_make_run_is_saga_run() -> None:
+    recipe = re.search(r"^run:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe is not None and recipe[1] == "$(BIN)/saga run"
+
+
+def test_the_readme_order_completes_on_the_platform_make_run_starts(tmp_path: Path) -> None:
+    url, headers, body = readme_checkout()
+    with saga_run(tmp_path), httpx.Client(timeout=10) as http:
+        accepted = http.post(url, headers=headers, content=body)
+        assert accepted.status_code == 202, accepted.text
+        order_id = accepted.json()["order_id"]
+        # "shipments progress on their own after two seconds": the demo order completes by itself.
+        deadline = time.monotonic() + 60
+        while (order := http.get(readme_order_url(order_id)).json()).get("status") != "COMPLETED":
+            assert time.monotonic() < deadline, order
+            time.sleep(0.5)
+        again = http.post(url, headers=headers, content=body)  # the same Idempotency-Key: the same answer
+        assert again.status_code == 202 and again.json()["order_id"] == order_id
