@@ -79,8 +79,7 @@ class ReadmePlatform:
 def saga_run(folder: Path, *options: str) -> Iterator[ReadmePlatform]:
     """`saga run [options]` started in `folder` (its state lands in `folder/.state`), running until it
     printed its endpoints; stopped with SIGTERM on exit, and then nothing it started may still run."""
-    taken = [port for port in DEFAULT_HTTP_PORTS.values() if is_listening(port)]
-    assert not taken, f"`saga run` needs its default ports; taken: {taken}"
+    _wait_for_default_ports()
     output = folder / "saga-run.out"
     with output.open("wb") as sink:
         process = subprocess.Popen(
@@ -92,6 +91,14 @@ def saga_run(folder: Path, *options: str) -> Iterator[ReadmePlatform]:
         yield platform
     finally:
         _stop(platform)
+
+
+def _wait_for_default_ports(timeout: float = 60.0) -> None:
+    """`saga run` needs ports 8001-8003; one that just stopped (an earlier test) may still hold them."""
+    deadline = time.monotonic() + timeout
+    while taken := [port for port in DEFAULT_HTTP_PORTS.values() if is_listening(port)]:
+        assert time.monotonic() < deadline, f"`saga run` needs its default ports; taken: {taken}"
+        time.sleep(0.5)
 
 
 def saga_command(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
