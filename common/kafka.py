@@ -195,3 +195,41 @@ async def publish_in_order(producer: AIOKafkaProducer, messages: Sequence[tuple[
     """Queue all sends in order, then wait for every acknowledgement (raises if any failed)."""
     futures = [await producer.send(topic, value=value, key=key.encode()) for topic, key, value in messages]
     await asyncio.gather(*futures)
+
+
+class LazyProducer:
+    """The relay's producer, started on first use inside the worker's event loop."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = new_idempotent_producer(self._bootstrap_servers)
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def publish(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
+        try:
+            await publish_in_order(await self.get(), messages)
+        except Exception:
+            # After a broker outage an idempotent producer can stay wedged (OutOfOrderSequenceNumber,
+            # aiokafka #1017). Start the next attempt with a fresh producer; rows stay in the outbox.
+            await self.reset()
+            raise
+
+    async def reset(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

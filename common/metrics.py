@@ -14,7 +14,7 @@ from common.db import reading
 from common.messaging.runner import RunnerStats
 
 if TYPE_CHECKING:
-    from common.app import ServiceContext
+    from common.context import ServiceContext
 
 
 class _Snapshot(Collector):

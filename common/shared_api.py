@@ -1,5 +1,5 @@
 """The routes every service shares (health, readiness, metrics, this document, dead letters): their
-parameters and answers. The views are in common/app.py (`_attach_common_views`)."""
+parameters and answers. The views are in common/operations_api.py and common/messaging/dead_letter_api.py."""
 
 from __future__ import annotations
 

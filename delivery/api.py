@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from common import pg
-from common.app import ServiceContext
+from common.context import ServiceContext
 from common.db import reading
 from common.events.values import OrderLine, Sku, SkuShortage
 from common.openapi import Answer, Link, Route

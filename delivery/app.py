@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import faust
 
-from common.app import create_service, on_wake
+from common.app import create_service
 from common.config import Service, Settings, load_settings
 from common.kafka import CONSUMED_TOPICS
+from common.scheduling import on_wake
 from delivery import models
 from delivery.api import attach_api
 from delivery.handlers import HANDLERS

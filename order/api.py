@@ -7,25 +7,24 @@ ACCEPTED, answered from what payment knows (`order/payment_lookup.py`), and a ca
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import faust
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
-from common.app import ServiceContext
+from common.context import ServiceContext
 from common.db import reading
 from common.errors import NotFound
 from common.events.values import Money, OrderLine
 from common.openapi import Answer, Link, Route
 from common.params import DIGITS, Offset, OrderPath, Parameters
 from common.web import JsonView, serve
-from order import early_cancels, models
+from order import early_cancels, queries
 from order.cancel import ACCEPTED, cancel_order
 from order.payment_lookup import AcceptedCheckout, HttpPaymentLookup
-from order.saga import TERMINAL_STATUSES, Cancellation, OrderStatus, Outcome, awaiting
+from order.saga import Cancellation, OrderStatus, Outcome, awaiting
 
 # An order payment accepted and the order service has not recorded yet.
 Accepted = Literal["ACCEPTED"]
@@ -144,7 +143,6 @@ ROUTES = (SHOW, LIST, CANCEL)
 
 def attach_api(app: faust.App, context: ServiceContext) -> None:
     engine = context.engine
-    orders = models.orders
     documented = context.routes
     payments = HttpPaymentLookup(context.settings.payment_lookup_url())
 
@@ -152,10 +150,11 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
     class Order(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
             async with reading(engine) as conn:
-                order = await _order_with_timeline(conn, order_id)
-                early = order is None and bool(await early_cancels.pending(conn, [order_id]))
-            if order is not None:
-                return self.json(order)
+                found = await queries.order_and_timeline(conn, order_id)
+                early = found is None and bool(await early_cancels.pending(conn, [order_id]))
+            if found is not None:
+                order, timeline = found
+                return self.json({**describe_order(order), "timeline": [describe_entry(e) for e in timeline]})
             checkout = await payments.accepted_checkout(order_id)
             if checkout is None:
                 raise NotFound(f"order {order_id} not found")
@@ -164,33 +163,16 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
     @serve(app, documented, LIST)
     class Orders(JsonView):
         async def get(self, request: Any, query: OrderListQuery) -> Any:
-            limit, offset, status, stuck_for = query.limit, query.offset, query.status, query.stuck_for
-            select_orders = select(orders).limit(limit).offset(offset)
-            count = select(func.count()).select_from(orders)
-            if stuck_for is not None:
-                # Not terminal and untouched since the cut-off: oldest first, they are the most urgent.
-                idle = (
-                    orders.c.status.not_in([terminal.value for terminal in TERMINAL_STATUSES]),
-                    orders.c.updated_at <= func.now() - timedelta(seconds=stuck_for),
-                )
-                select_orders = select_orders.where(*idle).order_by(orders.c.updated_at, orders.c.order_id)
-                count = count.where(*idle)
-            else:
-                select_orders = select_orders.order_by(orders.c.created_at.desc(), orders.c.order_id)
-            if status is not None:
-                select_orders = select_orders.where(orders.c.status == status.value)
-                count = count.where(orders.c.status == status.value)
             async with reading(engine) as conn:
-                rows = (await conn.execute(select_orders)).all()
-                total = await conn.scalar(count)
-            return self.json(
-                {
-                    "items": [describe_order(row) for row in rows],
-                    "total": total,
-                    "limit": limit,
-                    "offset": offset,
-                }
-            )
+                rows, total = await queries.order_page(
+                    conn,
+                    status=query.status,
+                    stuck_for=query.stuck_for,
+                    limit=query.limit,
+                    offset=query.offset,
+                )
+            items = [describe_order(row) for row in rows]
+            return self.json({"items": items, "total": total, "limit": query.limit, "offset": query.offset})
 
     @serve(app, documented, CANCEL)
     class Cancel(JsonView):
@@ -205,17 +187,6 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
                 },
                 status=202,
             )
-
-
-async def _order_with_timeline(conn: Any, order_id: str) -> dict[str, Any] | None:
-    orders, timeline = models.orders, models.timeline
-    order = (await conn.execute(select(orders).where(orders.c.order_id == order_id))).first()
-    if order is None:
-        return None
-    entries = (
-        await conn.execute(select(timeline).where(timeline.c.order_id == order_id).order_by(timeline.c.id))
-    ).all()
-    return {**describe_order(order), "timeline": [describe_entry(entry) for entry in entries]}
 
 
 _CANCELLATION_DETAIL = {

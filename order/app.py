@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import faust
 
-from common.app import create_service, periodic
+from common.app import create_service
 from common.config import Service, Settings, load_settings
 from common.kafka import CONSUMED_TOPICS
+from common.scheduling import periodic
 from order import models
 from order.api import attach_api
 from order.deadlines import expire_deadlines

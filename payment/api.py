@@ -10,8 +10,8 @@ import faust
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from common.app import ServiceContext
 from common.config import Service
+from common.context import ServiceContext
 from common.db import reading
 from common.events.values import Money, OrderLine
 from common.openapi import Answer, Link, Route

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.errors import Conflict, NotFound
+
 PARKED = "parked"
 RETRIED = "retried"
 DISCARDED = "discarded"
@@ -88,6 +90,30 @@ async def parked_behind(conn: AsyncConnection, table: Table, consumer: str, orde
         .order_by(table.c.id)
     )
     return [int(row.id) for row in rows]
+
+
+async def listing(
+    conn: AsyncConnection, table: Table, *, status: str | None, order_id: str | None, limit: int, offset: int
+) -> list[Any]:
+    """Dead letters in id order, of one status (None: all) and optionally one order."""
+    query = select(table).order_by(table.c.id).limit(limit).offset(offset)
+    if status is not None:
+        query = query.where(table.c.status == status)
+    if order_id is not None:
+        query = query.where(table.c.order_id == order_id)
+    return list((await conn.execute(query)).all())
+
+
+async def discard(conn: AsyncConnection, table: Table, dead_letter_id: int) -> None:
+    """An operator gives up on a parked letter; it stays listed, as discarded. Only a parked one can be."""
+    row = await load(conn, table, dead_letter_id, lock=True)
+    if row is None:
+        raise NotFound(f"dead letter {dead_letter_id} not found")
+    if row.status != PARKED:
+        raise Conflict(f"dead letter {dead_letter_id} is {row.status}", code="not_parked")
+    await conn.execute(
+        update(table).where(table.c.id == dead_letter_id).values(status=DISCARDED, resolved_at=func.now())
+    )
 
 
 def describe(row: Any) -> dict[str, Any]:

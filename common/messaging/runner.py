@@ -31,7 +31,7 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import is_transient_database_error, reading
-from common.errors import DomainError
+from common.errors import Conflict, DomainError, NotFound
 from common.events import DecodedEvent, Envelope, EventDecodeError, decode_event
 from common.messaging import dead_letters
 from common.messaging.dead_letters import RawMessage
@@ -87,8 +87,10 @@ class _OneAtATime(Exception):
     """A batch holds a message that must be parked (or waits behind a parked one): apply it singly."""
 
 
-class DeadLetterNotRetryable(Exception):
+class DeadLetterNotRetryable(Conflict):
     """An operator asked to retry a letter that is not parked, or that waits behind an older one."""
+
+    code = "not_retryable"
 
 
 class EventRunner:
@@ -145,7 +147,9 @@ class EventRunner:
         """
         async with reading(self._engine) as conn:
             row = await dead_letters.load(conn, self._tables.dead_letters, dead_letter_id)
-        if row is None or row.status != dead_letters.PARKED:
+        if row is None:
+            raise NotFound(f"dead letter {dead_letter_id} not found")
+        if row.status != dead_letters.PARKED:
             raise DeadLetterNotRetryable(f"dead letter {dead_letter_id} is not parked")
         queue = [dead_letter_id]
         if row.order_id is not None:

@@ -43,7 +43,7 @@ from common.ops.offsets import (
 from common.ops.story import order_story
 from common.ops.tables import Listing, print_listing
 from common.ops.tail import TailStart, describe_record, read_topic
-from order.rebuild import TargetNotEmpty, rebuild_order
+from order.rebuild import RebuildReport, TargetNotEmpty, rebuild_order
 
 T = TypeVar("T")
 
@@ -253,24 +253,10 @@ def replay(
     charge, refund, reservation or emitted event). Only an idle group can be moved: stop the service's
     workers first. Moving forward (skipping events) is refused.
     """
-    if topic.value not in CONSUMED_TOPICS[service]:
-        reads = ", ".join(CONSUMED_TOPICS[service])
-        raise fail(f"{service.value} does not read {topic.value} (it reads: {reads})", Exit.USAGE)
-    chosen = [option for option in (to_beginning, to_time, to_offset, shift is not None) if option]
-    if len(chosen) != 1:
-        raise fail("give exactly one of --to-beginning, --to-time, --to-offset, --shift", Exit.USAGE)
-    if shift is not None and shift > 0:
-        raise fail("--shift must be negative: a replay moves back", Exit.USAGE)
+    _check_replay_options(service, topic, [to_beginning, to_time, to_offset, shift is not None], shift)
     bootstrap = require_bootstrap(operator_settings())
     group = group_id(service)
-
-    members = _kafka(bootstrap, _wait_until_empty(bootstrap, group, wait_for_stop))
-    if members and not dry_run:
-        raise fail(
-            f"the {service.value} workers are running ({members} member(s) in group {group}); stop them "
-            f"first, or pass --wait-for-stop SECONDS to wait for them to stop",
-            Exit.CONFLICT,
-        )
+    members = _members_allowing_replay(bootstrap, service, wait_for_stop, dry_run)
     target = _replay_target(bootstrap, topic.value, to_beginning, to_time, to_offset, shift)
     states = _kafka(bootstrap, partition_states(bootstrap, group, [topic.value]))
     try:
@@ -293,6 +279,31 @@ def replay(
     console.print(f"rewound {group} on {topic.value}: {sum(m.replayed for m in moves)} event(s) to see again")
     if follow:
         _follow_lag(bootstrap, service, group, timeout)
+
+
+def _check_replay_options(service: Service, topic: Service, chosen: list[object], shift: int | None) -> None:
+    """A replay names one of the service's input topics and exactly one target, and only moves back."""
+    if topic.value not in CONSUMED_TOPICS[service]:
+        reads = ", ".join(CONSUMED_TOPICS[service])
+        raise fail(f"{service.value} does not read {topic.value} (it reads: {reads})", Exit.USAGE)
+    if sum(1 for option in chosen if option) != 1:
+        raise fail("give exactly one of --to-beginning, --to-time, --to-offset, --shift", Exit.USAGE)
+    if shift is not None and shift > 0:
+        raise fail("--shift must be negative: a replay moves back", Exit.USAGE)
+
+
+def _members_allowing_replay(bootstrap: str, service: Service, wait_for_stop: float, dry_run: bool) -> int:
+    """The group's live members (after waiting up to `wait_for_stop` for them to leave); a real replay
+    of a group with members is refused: the broker would reject the commit anyway."""
+    group = group_id(service)
+    members = _kafka(bootstrap, _wait_until_empty(bootstrap, group, wait_for_stop))
+    if members and not dry_run:
+        raise fail(
+            f"the {service.value} workers are running ({members} member(s) in group {group}); stop them "
+            f"first, or pass --wait-for-stop SECONDS to wait for them to stop",
+            Exit.CONFLICT,
+        )
+    return members
 
 
 async def _wait_until_empty(bootstrap: str, group: str, wait: float) -> int:
@@ -417,35 +428,35 @@ def dead_letters(
     result = _with_apis(act)
     if as_json or action is LetterAction.SHOW:
         console.print_json(json.dumps(result))
-        return
-    if action is LetterAction.LIST:
-        letters = Listing(
-            "dead letters",
-            "order",
-            ("id", "type", "topic@offset", "status", "parked at", "error"),
-            whole=("id", "status"),
-        )
-        for letter in result["items"]:
-            letters.add(
-                letter["order_id"] or "-",
-                str(letter["id"]),
-                escape(letter["event_type"] or "?"),
-                escape(f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"),
-                letter["status"],
-                letter["parked_at"],
-                escape(letter["error"]),
-            )
-        print_listing(console, letters)
+    elif action is LetterAction.LIST:
+        _print_letters(result["items"])
     elif action is LetterAction.DISCARD:
         console.print(f"dead letter {result['id']}: {result['status']}")
     else:
         for outcome in result["results"]:
             console.print(f"dead letter {outcome['id']}: {outcome['outcome']}")
-        if any(
-            outcome["outcome"] != "applied" and outcome["outcome"] != "duplicate"
-            for outcome in result["results"]
-        ):
+        if any(outcome["outcome"] not in ("applied", "duplicate") for outcome in result["results"]):
             raise typer.Exit(int(Exit.FAILED))
+
+
+def _print_letters(items: list[dict[str, Any]]) -> None:
+    letters = Listing(
+        "dead letters",
+        "order",
+        ("id", "type", "topic@offset", "status", "parked at", "error"),
+        whole=("id", "status"),
+    )
+    for letter in items:
+        letters.add(
+            letter["order_id"] or "-",
+            str(letter["id"]),
+            escape(letter["event_type"] or "?"),
+            escape(f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"),
+            letter["status"],
+            letter["parked_at"],
+            escape(letter["error"]),
+        )
+    print_listing(console, letters)
 
 
 def _parked_heads(apis: ServiceApis, service: Service) -> list[int]:
@@ -499,34 +510,38 @@ def rebuild(
     except (DBAPIError, psycopg.OperationalError) as exc:
         problem = f"a database is not reachable or refused the rebuild: {str(exc).splitlines()[0]}"
         raise fail(problem, Exit.UNAVAILABLE) from exc
-    diff = report.diff
-    summary = {
-        "events_read": report.events_read,
-        "undecodable": report.undecodable,
-        "duplicates": report.duplicates,
-        "outcomes": report.outcomes,
-        "committed": report.committed,
-        "same": diff.same,
-        "only_live": diff.only_live,
-        "only_rebuilt": diff.only_rebuilt,
-        "different": [{"order_id": d.key, "changes": d.changes} for d in diff.different],
-    }
-    if as_json:
-        console.print_json(json.dumps(summary, default=str))
-    else:
-        console.print(
-            f"read {report.events_read} events ({report.undecodable} undecodable, {report.duplicates} "
-            f"duplicates); saga inputs {report.outcomes}; "
-            + ("rebuilt database committed" if report.committed else "dry run: rolled back")
-        )
-        table = Listing(f"diff ({diff.same} orders equal)", "order", ("where", "column", "live", "rebuilt"))
-        for key in diff.only_live:
-            table.add(key, "only live", "", "", "")
-        for key in diff.only_rebuilt:
-            table.add(key, "only rebuilt", "", "", "")
-        for row in diff.different:
-            for column, (was, now) in row.changes.items():
-                table.add(row.key, "different", column, escape(str(was)), escape(str(now)))
-        print_listing(console, table)
-    if not diff.clean:
+    _print_rebuild(report, as_json)
+    if not report.diff.clean:
         raise typer.Exit(int(Exit.DIFFERENT))
+
+
+def _print_rebuild(report: RebuildReport, as_json: bool) -> None:
+    diff = report.diff
+    if as_json:
+        summary = {
+            "events_read": report.events_read,
+            "undecodable": report.undecodable,
+            "duplicates": report.duplicates,
+            "outcomes": report.outcomes,
+            "committed": report.committed,
+            "same": diff.same,
+            "only_live": diff.only_live,
+            "only_rebuilt": diff.only_rebuilt,
+            "different": [{"order_id": d.key, "changes": d.changes} for d in diff.different],
+        }
+        console.print_json(json.dumps(summary, default=str))
+        return
+    console.print(
+        f"read {report.events_read} events ({report.undecodable} undecodable, {report.duplicates} "
+        f"duplicates); saga inputs {report.outcomes}; "
+        + ("rebuilt database committed" if report.committed else "dry run: rolled back")
+    )
+    table = Listing(f"diff ({diff.same} orders equal)", "order", ("where", "column", "live", "rebuilt"))
+    for key in diff.only_live:
+        table.add(key, "only live", "", "", "")
+    for key in diff.only_rebuilt:
+        table.add(key, "only rebuilt", "", "", "")
+    for row in diff.different:
+        for column, (was, now) in row.changes.items():
+            table.add(row.key, "different", column, escape(str(was)), escape(str(now)))
+    print_listing(console, table)

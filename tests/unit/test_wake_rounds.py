@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from common.app import run_rounds
+from common.scheduling import run_rounds
 
 
 class Work:

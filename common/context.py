@@ -1,0 +1,42 @@
+"""What a service's views, timers and handlers share at run time (built by `common.app.create_service`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.config import Service, Settings
+from common.kafka import LazyProducer
+from common.messaging.relay import OutboxRelay
+from common.messaging.runner import EventRunner
+from common.messaging.tables import MessagingTables
+from common.messaging.unit_of_work import UnitOfWork
+from common.openapi import Route
+
+
+@dataclass
+class ServiceContext:
+    """Everything a service's views, timers and handlers share at run time."""
+
+    service: Service
+    settings: Settings
+    engine: AsyncEngine
+    tables: MessagingTables
+    relay: OutboxRelay
+    runner: EventRunner
+    producer: LazyProducer
+    routes: list[Route] = field(default_factory=list)
+    # Called after every consumer transaction that applied events (the relay first): workers that act on
+    # what a handler wrote (delivery's sweep, payment's refunds) start at once instead of on their timer.
+    commit_listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def topic(self) -> str:
+        """The one topic this service writes."""
+        return self.service.value
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A transaction for a write outside the runner: its events reach the outbox, then the relay."""
+        return UnitOfWork(self.engine, self.tables.outbox, self.topic, self.relay.wake)
