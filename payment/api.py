@@ -18,7 +18,7 @@ from common.openapi import Answer, Link, Route
 from common.params import IdempotencyKey, OrderPath, Parameters
 from common.web import ApiError, JsonView, not_found, serve
 from payment import models
-from payment.checkout import CheckoutRequest, checkout
+from payment.checkout import CheckoutRequest, PaymentStore, checkout
 from payment.domain import PaymentStatus, RefundStatus
 from payment.gateway import PaymentGateway
 from payment.refunds import retry_failed_refund
@@ -105,7 +105,7 @@ CHECKOUT = Route(
 ROUTES = (CHECKOUT, PAYMENT, RETRY_REFUND)
 
 
-def attach_api(app: faust.App, context: ServiceContext, gateway: PaymentGateway) -> None:
+def attach_api(app: faust.App, context: ServiceContext, gateway: PaymentGateway, store: PaymentStore) -> None:
     engine = context.engine
     order_url = context.settings.base_url(Service.ORDER)
     documented = context.routes
@@ -114,8 +114,7 @@ def attach_api(app: faust.App, context: ServiceContext, gateway: PaymentGateway)
     class Checkout(JsonView):
         async def post(self, request: Any, headers: CheckoutHeaders, body: CheckoutRequest) -> Any:
             answer = await checkout(
-                engine,
-                context.unit_of_work,
+                store,
                 gateway,
                 idempotency_key=headers.idempotency_key,
                 request=body,

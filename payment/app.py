@@ -16,6 +16,7 @@ from payment.checkout import recover_pending
 from payment.gateway import PaymentGateway, SimulatorGateway
 from payment.handlers import HANDLERS
 from payment.http_gateway import HttpGateway
+from payment.payment_store import SqlPaymentStore
 from payment.refunds import RefundWorker
 
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         handlers=HANDLERS,
         description="Charges customers once per Idempotency-Key and refunds cancelled orders exactly once.",
     )
+    store = SqlPaymentStore(context.engine, context.unit_of_work)
     refunds = RefundWorker(
         engine=context.engine,
         unit_of_work=context.unit_of_work,
@@ -53,13 +55,12 @@ def create_app(settings: Settings | None = None) -> faust.App:
 
     async def recover_interrupted_checkouts() -> None:
         await recover_pending(
-            context.engine,
-            context.unit_of_work,
+            store,
             gateway,
             older_than=timedelta(seconds=settings.checkout_recovery_seconds),
             order_url=settings.base_url(Service.ORDER),
         )
 
     periodic(app, 2.0, recover_interrupted_checkouts)
-    attach_api(app, context, gateway)
+    attach_api(app, context, gateway, store)
     return app

@@ -1,6 +1,6 @@
 """The checkout use case: charge once per Idempotency-Key, then emit PaymentCompleted or PaymentFailed.
 
-Sequence, and why:
+Sequence, and why (the records are kept by a `PaymentStore`: PostgreSQL in `payment/payment_store.py`):
 1. One transaction records the key (with a fingerprint of the body) and a PENDING payment. A second
    request with the key finds it: a different body is a conflict, the same body is a replay.
 2. The gateway is called with the payment id as its idempotency key — outside any transaction, since it
@@ -14,33 +14,23 @@ Sequence, and why:
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common import pg
 from common.config import Service
-from common.db import reading
 from common.errors import Conflict
 from common.events import Envelope, new_envelope
 from common.events.payment import PaymentCompleted, PaymentFailed
 from common.events.values import Address, Currency, Money, OrderId, OrderLine
-from common.messaging.unit_of_work import UnitOfWork
 from common.params import PrintableText
 from common.retry import Backoff
-from payment import models
 from payment.domain import (
     ChargeOutcome,
-    KeyUse,
     PaymentStatus,
-    idempotency_key_use,
     order_total,
     request_fingerprint,
     settle,
@@ -131,6 +121,41 @@ class Charge:
     reason: str | None = None  # why it was declined or failed
 
 
+@dataclass(frozen=True)
+class InterruptedCheckout:
+    """A checkout left PENDING by a crash between the charge and its record."""
+
+    key: str
+    attempt: Attempt
+    request: CheckoutRequest
+
+
+class PaymentStore(Protocol):
+    """Where checkouts are recorded (`payment/payment_store.py` in PostgreSQL; a fake in the unit tests)."""
+
+    async def record_attempt(
+        self, key: str, fingerprint: str, order_id: str, request: CheckoutRequest
+    ) -> Attempt:
+        """Bind the key to the body and record a PENDING payment, or find the key's earlier attempt.
+        Raises IdempotencyConflict (the key came with another body) or OrderIdTaken."""
+
+    async def settle(
+        self,
+        key: str,
+        attempt: Attempt,
+        status: PaymentStatus,
+        gateway_reference: str | None,
+        reason: str | None,
+        event: Envelope,
+        answer: CheckoutAnswer,
+    ) -> CheckoutAnswer:
+        """Move the payment out of PENDING with its event and the answer kept for replays; if a concurrent
+        replay did it first, return the answer that one kept (and emit nothing)."""
+
+    async def interrupted(self, older_than: timedelta, limit: int) -> list[InterruptedCheckout]:
+        """Checkouts still PENDING after `older_than`, oldest first."""
+
+
 class IdempotencyConflict(Conflict):
     code = "idempotency_key_reused"
 
@@ -140,8 +165,7 @@ class OrderIdTaken(Conflict):
 
 
 async def checkout(
-    engine: AsyncEngine,
-    unit_of_work: Callable[[], UnitOfWork],
+    store: PaymentStore,
     gateway: PaymentGateway,
     *,
     idempotency_key: str,
@@ -151,71 +175,13 @@ async def checkout(
     """Charge once for `idempotency_key` and start the saga; a replay of the key gets the first answer.
     Raises IdempotencyConflict (the key came with another body) or OrderIdTaken."""
     body = request.model_dump(mode="json", exclude_none=True)
-    attempt = await _record_attempt(
-        engine, idempotency_key, request_fingerprint(body), request.order_id or uuid.uuid4().hex, request
+    attempt = await store.record_attempt(
+        idempotency_key, request_fingerprint(body), request.order_id or uuid.uuid4().hex, request
     )
     if attempt.answered is not None:
         return attempt.answered
     charge = await _charge(gateway, attempt.payment_id, request)
-    return await _finish(unit_of_work, idempotency_key, attempt, request, charge, order_url)
-
-
-# The key, and the payment only if the key is new, in one statement. It answers whether the key was new
-# and whether the payment was created (not when the order id already has a payment).
-_RECORD_ATTEMPT = (
-    f"WITH new_key AS (INSERT INTO {models.checkout_requests.name} (idempotency_key, request_fingerprint,"
-    " order_id) VALUES (%(key)s, %(fingerprint)s, %(order_id)s) ON CONFLICT DO NOTHING"
-    " RETURNING idempotency_key),"
-    f" new_payment AS (INSERT INTO {models.payments.name} (payment_id, order_id, customer_id, amount_minor,"
-    " currency, payment_method, status, lines, shipping_address)"
-    " SELECT %(payment_id)s, %(order_id)s, %(customer_id)s, %(amount_minor)s, %(currency)s,"
-    " %(payment_method)s, %(status)s, %(lines)s::json, %(shipping_address)s::json"
-    " WHERE EXISTS (SELECT FROM new_key) ON CONFLICT (order_id) DO NOTHING RETURNING payment_id)"
-    " SELECT EXISTS (SELECT FROM new_key), EXISTS (SELECT FROM new_payment)"
-)
-
-
-async def _record_attempt(
-    engine: AsyncEngine, key: str, fingerprint: str, order_id: str, request: CheckoutRequest
-) -> Attempt:
-    keys, payments = models.checkout_requests, models.payments
-    payment_id = uuid.uuid4()
-    async with engine.begin() as conn:
-        [(key_is_new, created)] = await pg.fetch_all(
-            conn,
-            _RECORD_ATTEMPT,
-            {
-                "key": key,
-                "fingerprint": fingerprint,
-                "order_id": order_id,
-                "payment_id": payment_id,
-                "customer_id": request.customer_id,
-                "amount_minor": request.total_minor,
-                "currency": request.currency,
-                "payment_method": request.payment_method,
-                "status": PaymentStatus.PENDING.value,
-                "lines": json.dumps([line.model_dump(mode="json") for line in request.lines]),
-                "shipping_address": request.shipping_address.model_dump_json(),
-            },
-        )
-        if not key_is_new:
-            stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
-            if idempotency_key_use(stored.request_fingerprint, fingerprint) is KeyUse.CONFLICT:
-                raise IdempotencyConflict(
-                    "this Idempotency-Key was already used with a different request body"
-                )
-            payment_id = await conn.scalar(
-                select(payments.c.payment_id).where(payments.c.order_id == stored.order_id)
-            )
-            answered = (
-                CheckoutAnswer(stored.response_status, stored.response_body)
-                if stored.response_body is not None
-                else None
-            )
-            return Attempt(payment_id, stored.order_id, answered)
-        if not created:
-            raise OrderIdTaken(f"order {order_id} already has a payment (under another Idempotency-Key)")
-    return Attempt(payment_id, order_id)
+    return await _finish(store, idempotency_key, attempt, request, charge, order_url)
 
 
 async def _charge(gateway: PaymentGateway, payment_id: uuid.UUID, request: CheckoutRequest) -> Charge:
@@ -244,14 +210,14 @@ async def _charge(gateway: PaymentGateway, payment_id: uuid.UUID, request: Check
 
 
 async def _finish(
-    unit_of_work: Callable[[], UnitOfWork],
+    store: PaymentStore,
     key: str,
     attempt: Attempt,
     request: CheckoutRequest,
     charge: Charge,
     order_url: str,
 ) -> CheckoutAnswer:
-    keys, payments = models.checkout_requests, models.payments
+    """Settle the payment by the charge's outcome, emit its event and keep the answer for replays."""
     status = settle(charge.outcome)
     answer = CheckoutAnswer(
         202,
@@ -263,33 +229,8 @@ async def _finish(
             "order_url": f"{order_url}/orders/{attempt.order_id}",
         },
     )
-    async with unit_of_work() as work:
-        # Only out of PENDING: of two concurrent replays, one moves it and emits the event.
-        moved = await pg.fetch_all(
-            work.conn,
-            f"UPDATE {payments.name} SET status = %s, gateway_reference = %s, failure_reason = %s,"
-            f" updated_at = now() WHERE payment_id = %s AND status = '{PaymentStatus.PENDING.value}'"
-            " RETURNING payment_id",
-            (status.value, charge.reference, charge.reason, attempt.payment_id),
-        )
-        if not moved:
-            # A concurrent replay of the same request finished first and answered already.
-            stored = (await work.conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
-            return CheckoutAnswer(stored.response_status or 202, stored.response_body or answer.body)
-        # The event and the stored answer: disjoint writes, one statement (the checkout is the hot path).
-        event = _event(attempt, request, charge)
-        await pg.execute_together(
-            work.conn,
-            [
-                work.emit_as_statement([event]),
-                pg.Statement(
-                    f"UPDATE {keys.name} SET response_status = %s, response_body = %s::json"
-                    " WHERE idempotency_key = %s",
-                    (answer.status, json.dumps(answer.body), key),
-                ),
-            ],
-        )
-    return answer
+    event = _event(attempt, request, charge)
+    return await store.settle(key, attempt, status, charge.reference, charge.reason, event, answer)
 
 
 def _event(attempt: Attempt, request: CheckoutRequest, charge: Charge) -> Envelope:
@@ -314,43 +255,15 @@ def _event(attempt: Attempt, request: CheckoutRequest, charge: Charge) -> Envelo
 
 
 async def recover_pending(
-    engine: AsyncEngine,
-    unit_of_work: Callable[[], UnitOfWork],
-    gateway: PaymentGateway,
-    *,
-    older_than: timedelta,
-    order_url: str,
-    limit: int = 20,
+    store: PaymentStore, gateway: PaymentGateway, *, older_than: timedelta, order_url: str, limit: int = 20
 ) -> int:
     """Finish checkouts left PENDING by a crash between recording the payment and recording its outcome.
 
     The gateway is asked again with the payment id as idempotency key, so a charge it already made is
-    answered, not repeated; `_finish` moves the payment out of PENDING only once, whoever gets there first.
+    answered, not repeated; the store moves the payment out of PENDING only once, whoever gets there first.
     """
-    payments, keys = models.payments, models.checkout_requests
-    async with reading(engine) as conn:
-        stuck = (
-            await conn.execute(
-                select(payments, keys.c.idempotency_key)
-                .join(keys, keys.c.order_id == payments.c.order_id)
-                .where(
-                    payments.c.status == PaymentStatus.PENDING,
-                    payments.c.created_at < func.now() - older_than,
-                )
-                .order_by(payments.c.created_at)
-                .limit(limit)
-            )
-        ).all()
-    for row in stuck:
-        request = CheckoutRequest(
-            order_id=row.order_id,
-            customer_id=row.customer_id,
-            lines=row.lines,
-            currency=row.currency,
-            payment_method=row.payment_method,
-            shipping_address=row.shipping_address,
-        )
-        charge = await _charge(gateway, row.payment_id, request)
-        attempt = Attempt(row.payment_id, row.order_id)
-        await _finish(unit_of_work, row.idempotency_key, attempt, request, charge, order_url)
+    stuck = await store.interrupted(older_than, limit)
+    for checkout in stuck:
+        charge = await _charge(gateway, checkout.attempt.payment_id, checkout.request)
+        await _finish(store, checkout.key, checkout.attempt, checkout.request, charge, order_url)
     return len(stuck)

@@ -1,0 +1,205 @@
+"""Payment's records of checkouts, in PostgreSQL: the SQL behind the checkout use case's store port.
+
+Each method is one transaction. Recording an attempt is one statement (the key, and the payment only if
+the key is new); settling moves the payment out of PENDING, and writes its event and the stored answer
+in one more statement, through the unit of work (the relay is woken after the commit).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common import pg
+from common.db import reading
+from common.events import Envelope
+from common.messaging.unit_of_work import UnitOfWork
+from payment import models
+from payment.checkout import (
+    Attempt,
+    CheckoutAnswer,
+    CheckoutRequest,
+    IdempotencyConflict,
+    InterruptedCheckout,
+    OrderIdTaken,
+)
+from payment.domain import KeyUse, PaymentStatus, idempotency_key_use
+
+# The key, and the payment only if the key is new, in one statement. It answers whether the key was new
+# and whether the payment was created (not when the order id already has a payment).
+_RECORD_ATTEMPT = (
+    f"WITH new_key AS (INSERT INTO {models.checkout_requests.name} (idempotency_key, request_fingerprint,"
+    " order_id) VALUES (%(key)s, %(fingerprint)s, %(order_id)s) ON CONFLICT DO NOTHING"
+    " RETURNING idempotency_key),"
+    f" new_payment AS (INSERT INTO {models.payments.name} (payment_id, order_id, customer_id, amount_minor,"
+    " currency, payment_method, status, lines, shipping_address)"
+    " SELECT %(payment_id)s, %(order_id)s, %(customer_id)s, %(amount_minor)s, %(currency)s,"
+    " %(payment_method)s, %(status)s, %(lines)s::json, %(shipping_address)s::json"
+    " WHERE EXISTS (SELECT FROM new_key) ON CONFLICT (order_id) DO NOTHING RETURNING payment_id)"
+    " SELECT EXISTS (SELECT FROM new_key), EXISTS (SELECT FROM new_payment)"
+)
+
+
+async def _record_attempt(
+    engine: AsyncEngine, key: str, fingerprint: str, order_id: str, request: CheckoutRequest
+) -> Attempt:
+    keys, payments = models.checkout_requests, models.payments
+    payment_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        [(key_is_new, created)] = await pg.fetch_all(
+            conn,
+            _RECORD_ATTEMPT,
+            {
+                "key": key,
+                "fingerprint": fingerprint,
+                "order_id": order_id,
+                "payment_id": payment_id,
+                "customer_id": request.customer_id,
+                "amount_minor": request.total_minor,
+                "currency": request.currency,
+                "payment_method": request.payment_method,
+                "status": PaymentStatus.PENDING.value,
+                "lines": json.dumps([line.model_dump(mode="json") for line in request.lines]),
+                "shipping_address": request.shipping_address.model_dump_json(),
+            },
+        )
+        if not key_is_new:
+            stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
+            if idempotency_key_use(stored.request_fingerprint, fingerprint) is KeyUse.CONFLICT:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was already used with a different request body"
+                )
+            payment_id = await conn.scalar(
+                select(payments.c.payment_id).where(payments.c.order_id == stored.order_id)
+            )
+            answered = (
+                CheckoutAnswer(stored.response_status, stored.response_body)
+                if stored.response_body is not None
+                else None
+            )
+            return Attempt(payment_id, stored.order_id, answered)
+        if not created:
+            raise OrderIdTaken(f"order {order_id} already has a payment (under another Idempotency-Key)")
+    return Attempt(payment_id, order_id)
+
+
+class SqlPaymentStore:
+    def __init__(self, engine: AsyncEngine, unit_of_work: Callable[[], UnitOfWork]) -> None:
+        self._engine = engine
+        self._unit_of_work = unit_of_work
+
+    async def record_attempt(
+        self, key: str, fingerprint: str, order_id: str, request: CheckoutRequest
+    ) -> Attempt:
+        keys, payments = models.checkout_requests, models.payments
+        payment_id = uuid.uuid4()
+        async with self._engine.begin() as conn:
+            [(key_is_new, created)] = await pg.fetch_all(
+                conn,
+                _RECORD_ATTEMPT,
+                {
+                    "key": key,
+                    "fingerprint": fingerprint,
+                    "order_id": order_id,
+                    "payment_id": payment_id,
+                    "customer_id": request.customer_id,
+                    "amount_minor": request.total_minor,
+                    "currency": request.currency,
+                    "payment_method": request.payment_method,
+                    "status": PaymentStatus.PENDING.value,
+                    "lines": json.dumps([line.model_dump(mode="json") for line in request.lines]),
+                    "shipping_address": request.shipping_address.model_dump_json(),
+                },
+            )
+            if not key_is_new:
+                stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
+                if idempotency_key_use(stored.request_fingerprint, fingerprint) is KeyUse.CONFLICT:
+                    raise IdempotencyConflict(
+                        "this Idempotency-Key was already used with a different request body"
+                    )
+                payment_id = await conn.scalar(
+                    select(payments.c.payment_id).where(payments.c.order_id == stored.order_id)
+                )
+                answered = (
+                    CheckoutAnswer(stored.response_status, stored.response_body)
+                    if stored.response_body is not None
+                    else None
+                )
+                return Attempt(payment_id, stored.order_id, answered)
+            if not created:
+                raise OrderIdTaken(f"order {order_id} already has a payment (under another Idempotency-Key)")
+        return Attempt(payment_id, order_id)
+
+    async def settle(
+        self,
+        key: str,
+        attempt: Attempt,
+        status: PaymentStatus,
+        gateway_reference: str | None,
+        reason: str | None,
+        event: Envelope,
+        answer: CheckoutAnswer,
+    ) -> CheckoutAnswer:
+        keys, payments = models.checkout_requests, models.payments
+        async with self._unit_of_work() as work:
+            # Only out of PENDING: of two concurrent replays, one moves it and emits the event.
+            moved = await pg.fetch_all(
+                work.conn,
+                f"UPDATE {payments.name} SET status = %s, gateway_reference = %s, failure_reason = %s,"
+                f" updated_at = now() WHERE payment_id = %s AND status = '{PaymentStatus.PENDING.value}'"
+                " RETURNING payment_id",
+                (status.value, gateway_reference, reason, attempt.payment_id),
+            )
+            if not moved:
+                # A concurrent replay of the same request finished first and answered already.
+                stored = (await work.conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
+                return CheckoutAnswer(stored.response_status or 202, stored.response_body or answer.body)
+            # The event and the stored answer: disjoint writes, one statement (the checkout is the hot path).
+            await pg.execute_together(
+                work.conn,
+                [
+                    work.emit_as_statement([event]),
+                    pg.Statement(
+                        f"UPDATE {keys.name} SET response_status = %s, response_body = %s::json"
+                        " WHERE idempotency_key = %s",
+                        (answer.status, json.dumps(answer.body), key),
+                    ),
+                ],
+            )
+        return answer
+
+    async def interrupted(self, older_than: timedelta, limit: int) -> list[InterruptedCheckout]:
+        payments, keys = models.payments, models.checkout_requests
+        async with reading(self._engine) as conn:
+            rows = (
+                await conn.execute(
+                    select(payments, keys.c.idempotency_key)
+                    .join(keys, keys.c.order_id == payments.c.order_id)
+                    .where(
+                        payments.c.status == PaymentStatus.PENDING,
+                        payments.c.created_at < func.now() - older_than,
+                    )
+                    .order_by(payments.c.created_at)
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            InterruptedCheckout(
+                key=row.idempotency_key,
+                attempt=Attempt(row.payment_id, row.order_id),
+                request=CheckoutRequest(
+                    order_id=row.order_id,
+                    customer_id=row.customer_id,
+                    lines=row.lines,
+                    currency=row.currency,
+                    payment_method=row.payment_method,
+                    shipping_address=row.shipping_address,
+                ),
+            )
+            for row in rows
+        ]
