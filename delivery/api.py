@@ -16,9 +16,9 @@ from common.db import reading
 from common.events.values import OrderLine, Sku, SkuShortage
 from common.openapi import Answer, Link, Route
 from common.params import OrderPath, Parameters
-from common.web import ApiError, JsonView, not_found, serve
+from common.web import JsonView, not_found, serve
 from delivery import models
-from delivery.inventory import InvalidStockLevel, StockLevel, restock
+from delivery.inventory import StockLevel, restock
 from delivery.lifecycle import CarrierStep, ShipmentStatus
 from delivery.shipping import progress
 from delivery.stock_store import lock_levels
@@ -178,7 +178,7 @@ async def set_counts(conn: Any, counts: Mapping[str, int]) -> list[dict[str, Any
         (list(counts),),
     )
     levels = await lock_levels(conn, counts)
-    changes = [_restocked(levels[sku], on_hand) for sku, on_hand in counts.items()]
+    changes = [restock(levels[sku], on_hand) for sku, on_hand in counts.items()]
     await pg.execute(
         conn,
         f"UPDATE {stock} SET on_hand = counted.on_hand, stocked = {stock}.stocked + counted.delta,"
@@ -192,13 +192,6 @@ async def set_counts(conn: Any, counts: Mapping[str, int]) -> list[dict[str, Any
         ),
     )
     return [describe_level(level) for level, _ in changes]
-
-
-def _restocked(level: StockLevel, on_hand: int) -> tuple[StockLevel, int]:
-    try:
-        return restock(level, on_hand)
-    except InvalidStockLevel as exc:
-        raise ApiError(422, "invalid_stock", str(exc)) from exc
 
 
 def last_count_of_each(items: Iterable[StockItem]) -> dict[str, int]:

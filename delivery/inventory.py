@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from common.errors import Invalid
+
 
 @dataclass(frozen=True)
 class StockLevel:
@@ -54,8 +56,10 @@ class InventoryInvariantError(Exception):
     """Releasing or shipping units that are not reserved: a bug or corrupted data, never business."""
 
 
-class InvalidStockLevel(ValueError):
+class InvalidStockLevel(Invalid):
     """An operator tried to set an impossible shelf count."""
+
+    code = "invalid_stock"
 
 
 def _demand(lines: Sequence[Line]) -> Counter[str]:
