@@ -150,8 +150,10 @@ def attach_api(app: faust.App, context: ServiceContext) -> None:
     class Order(JsonView):
         async def get(self, request: Any, order_id: str) -> Any:
             async with reading(engine) as conn:
+                # The early cancel first: the transaction creating the order takes it away as it commits
+                # the order, so read in this order neither can be missed between the two reads.
+                early = bool(await early_cancels.pending(conn, [order_id]))
                 found = await queries.order_and_timeline(conn, order_id)
-                early = found is None and bool(await early_cancels.pending(conn, [order_id]))
             if found is not None:
                 order, timeline = found
                 return self.json({**describe_order(order), "timeline": [describe_entry(e) for e in timeline]})
