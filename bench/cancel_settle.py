@@ -29,14 +29,13 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
+from bench.loadgen import events_from_now
 from bench.stats import percentile
 from common.config import Service, Settings, load_settings
 from common.infra.ports import free_port
 from common.infra.stack import LocalStack
-from common.ops.groups import topic_partitions
 from common.supervisor import running_services
 
 console = Console()
@@ -65,22 +64,8 @@ class Seen:
 
 
 async def watch(bootstrap: str, seen: Seen, ready: asyncio.Event) -> None:
-    partitions = await topic_partitions(bootstrap, WATCHED)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        for tp, end in (await consumer.end_offsets(partitions)).items():
-            consumer.seek(tp, end)
-        ready.set()
-        while True:
-            for records in (await consumer.getmany(timeout_ms=100)).values():
-                now = time.monotonic()
-                for record in records:
-                    event = json.loads(record.value)
-                    seen.record(event["order_id"], event["type"], now)
-    finally:
-        await consumer.stop()
+    async for now, event in events_from_now(bootstrap, WATCHED, ready):
+        seen.record(event["order_id"], event["type"], now)
 
 
 @dataclass

@@ -16,14 +16,14 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from bench.stats import StepFigures, summarise
+from bench.stats import StepFigures, percentile, summarise
 from common.ops.groups import topic_partitions
 
 # The saga mix of the benchmark (issue #6): happy path, stock-out, declined card, customer cancel.
@@ -38,6 +38,7 @@ class Tracker:
 
     accepted: dict[str, float] = field(default_factory=dict)
     ended: dict[str, float] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)  # which kind of saga each one is
     outcomes: dict[str, str] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     # Terminal events that arrived before the client had read the 202 (a declined card ends fast).
@@ -51,9 +52,10 @@ class Tracker:
     def placed_event(self, order_id: str) -> asyncio.Event:
         return self.placed.setdefault(order_id, asyncio.Event())
 
-    def accept(self, order_id: str) -> None:
+    def accept(self, order_id: str, kind: str = "happy") -> None:
         now = time.monotonic()
         self.accepted[order_id] = now
+        self.kinds[order_id] = kind
         if order_id in self.early:
             _, outcome = self.early.pop(order_id)
             self._finish(order_id, outcome, now)
@@ -86,12 +88,10 @@ class Tracker:
         return self.unanswered + sum(1 for order_id in self.accepted if order_id not in self.ended)
 
 
-async def watch_terminal_events(
-    bootstrap: str, topics: Sequence[str], tracker: Tracker, ready: asyncio.Event
-) -> None:
-    """Consume `topics` from their current ends; record each saga's terminal event time."""
+async def events_from_now(bootstrap: str, topics: Sequence[str], ready: asyncio.Event) -> AsyncIterator[Any]:
+    """The events written to `topics` from now on, each as (monotonic time it was read, decoded JSON)."""
     partitions = await topic_partitions(bootstrap, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -103,14 +103,21 @@ async def watch_terminal_events(
             now = time.monotonic()
             for records in batches.values():
                 for record in records:
-                    event = json.loads(record.value)
-                    if event.get("type") == "OrderPlaced":
-                        tracker.placed_event(event["order_id"]).set()
-                    outcome = TERMINAL.get(event.get("type"))
-                    if outcome:
-                        tracker.end(event["order_id"], outcome, now)
+                    yield now, json.loads(record.value)
     finally:
         await consumer.stop()
+
+
+async def watch_terminal_events(
+    bootstrap: str, topics: Sequence[str], tracker: Tracker, ready: asyncio.Event
+) -> None:
+    """Record each saga's terminal event time (and when its order was placed)."""
+    async for now, event in events_from_now(bootstrap, topics, ready):
+        if event.get("type") == "OrderPlaced":
+            tracker.placed_event(event["order_id"]).set()
+        outcome = TERMINAL.get(event.get("type"))
+        if outcome:
+            tracker.end(event["order_id"], outcome, now)
 
 
 class Driver(Protocol):
@@ -170,7 +177,7 @@ class ShopClient:
             tracker.refused.append(f"checkout {response.status_code}: {response.text[:200]}")
             return
         order_id = response.json()["order_id"]
-        tracker.accept(order_id)
+        tracker.accept(order_id, kind)
         if kind == "cancel":
             await self._cancel(order_id, tracker)
 
@@ -185,6 +192,22 @@ class ShopClient:
         response = await self.http.post(f"{self.order_url}/orders/{order_id}/cancel")
         if response.status_code not in (202, 409):  # 409: shipped already, the saga completes instead
             tracker.refused.append(f"cancel of {order_id}: {response.status_code} {response.text[:200]}")
+
+
+def latency_by_kind(tracker: Tracker) -> dict[str, dict[str, float]]:
+    """p50 and p99 (ms) of each kind of saga: a kind that takes more hops (a cancel: order, delivery,
+    order, payment) fills the tail of the whole mix."""
+    by_kind: dict[str, list[float]] = {}
+    for order_id, ended in tracker.ended.items():
+        by_kind.setdefault(tracker.kinds.get(order_id, "?"), []).append(ended - tracker.accepted[order_id])
+    return {
+        kind: {
+            "n": len(values),
+            "p50_ms": round(percentile(sorted(values), 0.50) * 1000, 1),
+            "p99_ms": round(percentile(sorted(values), 0.99) * 1000, 1),
+        }
+        for kind, values in sorted(by_kind.items())
+    }
 
 
 async def run_step(
@@ -231,6 +254,7 @@ async def run_step(
     figures = summarise(rate, seconds, latencies, len(tracker.accepted), backlog, in_window, slip)
     details = {
         "outcomes": {kind: list(tracker.outcomes.values()).count(kind) for kind in set(TERMINAL.values())},
+        "latency_by_kind": latency_by_kind(tracker),
         "refused": tracker.refused[:5],
         "unfinished": tracker.in_flight(),
         "backlog": backlog,

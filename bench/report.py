@@ -51,11 +51,31 @@ def tables(results: dict[str, Any]) -> str:
                 f"{step['schedule_slip_ms']:.0f} | {'yes' if step['sustainable'] else 'no'} | {cpu} |"
             )
         lines.append("")
+        lines += _latency_by_kind(steps)
     platform = max_sustainable(results["steps"].get("platform", []))
     raw = max_sustainable(results["steps"].get("raw", []))
     if platform and raw:
         lines.append(f"Platform / raw chain (max sustainable): {platform:g} / {raw:g} = {platform / raw:.2f}")
     return "\n".join(lines) + "\n"
+
+
+def _latency_by_kind(steps: list[dict[str, Any]]) -> list[str]:
+    """p50 / p99 per kind of saga at each rate (the mix's tail belongs to the kinds with more hops)."""
+    rows = [step for step in steps if step.get("latency_by_kind")]
+    if not rows:
+        return []
+    kinds = sorted({kind for step in rows for kind in step["latency_by_kind"]})
+    lines = ["| offered/s | " + " | ".join(f"{kind} p50 / p99 ms" for kind in kinds) + " |"]
+    lines.append("|---|" + "---|" * len(kinds))
+    for step in rows:
+        cells = [
+            f"{figures['p50_ms']:.0f} / {figures['p99_ms']:.0f}"
+            if (figures := step["latency_by_kind"].get(kind))
+            else "-"
+            for kind in kinds
+        ]
+        lines.append(f"| {step['offered_rate']:g} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -45,49 +45,6 @@ _RECORD_ATTEMPT = (
 )
 
 
-async def _record_attempt(
-    engine: AsyncEngine, key: str, fingerprint: str, order_id: str, request: CheckoutRequest
-) -> Attempt:
-    keys, payments = models.checkout_requests, models.payments
-    payment_id = uuid.uuid4()
-    async with engine.begin() as conn:
-        [(key_is_new, created)] = await pg.fetch_all(
-            conn,
-            _RECORD_ATTEMPT,
-            {
-                "key": key,
-                "fingerprint": fingerprint,
-                "order_id": order_id,
-                "payment_id": payment_id,
-                "customer_id": request.customer_id,
-                "amount_minor": request.total_minor,
-                "currency": request.currency,
-                "payment_method": request.payment_method,
-                "status": PaymentStatus.PENDING.value,
-                "lines": json.dumps([line.model_dump(mode="json") for line in request.lines]),
-                "shipping_address": request.shipping_address.model_dump_json(),
-            },
-        )
-        if not key_is_new:
-            stored = (await conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
-            if idempotency_key_use(stored.request_fingerprint, fingerprint) is KeyUse.CONFLICT:
-                raise IdempotencyConflict(
-                    "this Idempotency-Key was already used with a different request body"
-                )
-            payment_id = await conn.scalar(
-                select(payments.c.payment_id).where(payments.c.order_id == stored.order_id)
-            )
-            answered = (
-                CheckoutAnswer(stored.response_status, stored.response_body)
-                if stored.response_body is not None
-                else None
-            )
-            return Attempt(payment_id, stored.order_id, answered)
-        if not created:
-            raise OrderIdTaken(f"order {order_id} already has a payment (under another Idempotency-Key)")
-    return Attempt(payment_id, order_id)
-
-
 class SqlPaymentStore:
     def __init__(self, engine: AsyncEngine, unit_of_work: Callable[[], UnitOfWork]) -> None:
         self._engine = engine
