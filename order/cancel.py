@@ -64,12 +64,13 @@ async def cancel_order(
         await early_cancels.lock_creation(work.conn, [order_id])
         advanced = await _cancel_if_recorded(work.conn, order_id)  # created while payment was asked?
         if advanced is None:
-            await early_cancels.record(work.conn, order_id)
+            kept = await early_cancels.record(work.conn, order_id)
         else:
             work.emit(advanced.emitted)
     if advanced is not None:
         return _answer(order_id, advanced)
-    return CancelAnswer(order_id, ACCEPTED, Cancellation.REQUESTED.value, Outcome.APPLIED.value)
+    outcome = Outcome.APPLIED if kept else Outcome.IGNORED  # ignored: that cancel is already kept
+    return CancelAnswer(order_id, ACCEPTED, Cancellation.REQUESTED.value, outcome.value)
 
 
 async def _cancel_if_recorded(conn: AsyncConnection, order_id: str) -> Advanced | None:

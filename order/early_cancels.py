@@ -54,12 +54,16 @@ async def pending(conn: AsyncConnection, order_ids: Sequence[str]) -> set[str]:
     return {order_id for (order_id,) in rows}
 
 
-async def record(conn: AsyncConnection, order_id: str) -> None:
-    """Keep the customer's cancel until the order exists (call after `lock_creation`; idempotent)."""
-    await pg.execute(
-        conn,
-        f"INSERT INTO {models.early_cancels.name} (order_id) VALUES (%s) ON CONFLICT DO NOTHING",
-        (order_id,),
+async def record(conn: AsyncConnection, order_id: str) -> bool:
+    """Keep the customer's cancel until the order exists (call after `lock_creation`); False if it was
+    already kept (a repeated cancel)."""
+    return (
+        await pg.execute(
+            conn,
+            f"INSERT INTO {models.early_cancels.name} (order_id) VALUES (%s) ON CONFLICT DO NOTHING",
+            (order_id,),
+        )
+        == 1
     )
 
 

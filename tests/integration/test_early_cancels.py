@@ -91,8 +91,10 @@ async def _order(db: Db, order_id: str) -> tuple[str, str | None]:
 async def test_a_cancel_before_the_order_is_recorded_is_kept_and_leaves_with_order_placed(db: Db) -> None:
     wakes: list[None] = []
     answer = await cancel_order(_units(db, wakes), FakePayments({"o-1": "CAPTURED"}), "o-1")
+    again = await cancel_order(_units(db, wakes), FakePayments({"o-1": "CAPTURED"}), "o-1")
 
-    assert (answer.status, answer.cancellation) == (ACCEPTED, "requested")
+    assert (answer.status, answer.cancellation, answer.outcome) == (ACCEPTED, "requested", "applied")
+    assert (again.status, again.outcome) == (ACCEPTED, "ignored")
     assert wakes == []  # nothing to publish yet
     assert await _create(db, "o-1") == ["OrderPlaced", "OrderCancellationRequested"]
     assert await _order(db, "o-1") == ("CANCELLING", "requested")
