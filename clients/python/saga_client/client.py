@@ -127,7 +127,13 @@ class _Base:
                 retry=retry,
             )
         else:
-            config = config.with_options(timeout=timeout, retry=retry)
+            config = config.with_options(
+                payment_url=payment_url,
+                order_url=order_url,
+                delivery_url=delivery_url,
+                timeout=timeout,
+                retry=retry,
+            )
         self.config = config
         self._calls = Calls(config, on_checkout)
         self._open()

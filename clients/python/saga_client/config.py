@@ -79,9 +79,24 @@ class ClientConfig:
             Service.DELIVERY: self.delivery_url,
         }[service].rstrip("/")
 
-    def with_options(self, *, timeout: float | None = None, retry: RetryPolicy | None = None) -> ClientConfig:
-        """This configuration with another timeout or retry policy."""
-        return replace(self, timeout=self.timeout if timeout is None else timeout, retry=retry or self.retry)
+    def with_options(
+        self,
+        *,
+        payment_url: str | None = None,
+        order_url: str | None = None,
+        delivery_url: str | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ClientConfig:
+        """This configuration with what is given changed."""
+        return replace(
+            self,
+            payment_url=payment_url or self.payment_url,
+            order_url=order_url or self.order_url,
+            delivery_url=delivery_url or self.delivery_url,
+            timeout=self.timeout if timeout is None else timeout,
+            retry=retry or self.retry,
+        )
 
     @classmethod
     def from_env(
