@@ -22,10 +22,12 @@ run: $(STAMP)
 	$(BIN)/saga run
 
 ## Runs the whole test suite (lint, types of the pure modules, unit, integration, end-to-end), then the
-## Python client's own tests.
+## Python client's and its pytest plugin's own tests, and the example shop suite on a platform the plugin
+## starts (tests/e2e runs the same suite against `saga run` too).
 test: $(STAMP) lint
 	$(BIN)/pytest
-	$(BIN)/pytest clients/python/tests
+	$(BIN)/pytest clients/python/tests --timeout 600
+	$(BIN)/pytest examples/shop-tests --timeout 600 -o asyncio_default_fixture_loop_scope=function
 
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .

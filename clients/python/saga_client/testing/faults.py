@@ -5,8 +5,13 @@ again), so the next test gets a whole platform. A service that a fault hook stop
 having died.
 
     saga_faults.kill("delivery")              # SIGKILL, as a crash; down until restart()
+    saga_faults.stop("delivery")              # SIGTERM: a clean shutdown; down until restart()
     saga_faults.restart("delivery")           # start again (stop first if running), wait until ready
-    with saga_faults.down("order"): ...       # killed inside the block, restarted after it
+    with saga_faults.down("order"): ...       # stopped inside the block, started again after it
+
+A killed service's consumer group waits for its session to time out (10 s) before another member takes
+its partitions; a stopped one leaves the group at once, so `down` is the quicker way to have a service
+away for a while, and `kill` the way to test a crash.
     with saga_faults.broker_paused(): ...     # every Kafka node SIGSTOPped inside the block
 """
 
@@ -26,6 +31,9 @@ class Faults:
     def kill(self, service: Service | str) -> None:
         self._platform.kill(Service(service))
 
+    def stop(self, service: Service | str) -> None:
+        self._platform.stop_service(Service(service))
+
     def restart(self, service: Service | str) -> None:
         self._platform.restart(Service(service))
 
@@ -44,7 +52,7 @@ class Faults:
 
     @contextmanager
     def down(self, service: Service | str) -> Iterator[None]:
-        self.kill(service)
+        self.stop(service)
         try:
             yield
         finally:

@@ -155,6 +155,11 @@ class LocalPlatform:
         self.expected_down.add(service)
         self.services[service].kill()
 
+    def stop_service(self, service: Service) -> None:
+        """SIGTERM the service: it finishes what it holds, commits and leaves its consumer group."""
+        self.expected_down.add(service)
+        self.services[service].stop()
+
     def restart(self, service: Service) -> None:
         """Stop the service (if it runs) and start it again; return once it is ready."""
         process = self.services[service]
