@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint unit bench install clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e './clients/python[pytest]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -20,9 +21,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/saga run
 
-## Runs the whole test suite (lint, types of the pure modules, unit, integration, end-to-end).
+## Runs the whole test suite (lint, types of the pure modules, unit, integration, end-to-end), then the
+## Python client's and its pytest plugin's own tests, and the example shop suite on a platform the plugin
+## starts (tests/e2e runs the same suite against `saga run` too).
 test: $(STAMP) lint
 	$(BIN)/pytest
+	$(BIN)/pytest clients/python/tests --timeout 600
+	$(BIN)/pytest examples/shop-tests --timeout 600 -o asyncio_default_fixture_loop_scope=function
 
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .

@@ -157,12 +157,26 @@ class KafkaCluster:
 
         The nodes start concurrently because a three-node quorum cannot elect a controller with one node.
         """
+        self.prepare()
+        self.launch()
+        self.wait_ready()
+
+    def prepare(self) -> None:
+        """The one-shot steps before a node runs: the layout, and formatting its storage (first time only).
+        They leave no process behind, so they may run in any thread (`LocalStack` overlaps them)."""
         _require("java", "Install Java 17+ (e.g. `apt-get install openjdk-17-jre-headless`).")
         self._load_or_create_layout()
         with ThreadPoolExecutor(self.nodes) as pool:
             list(pool.map(self._format_if_needed, range(self.nodes)))
+
+    def launch(self) -> None:
+        """Start every prepared node. Call it from a thread that outlives the nodes: a node is stopped when
+        the thread that started it ends (`die_with_parent` asks for the parent *thread*'s death signal)."""
         for index in range(self.nodes):
             self._launch(index)
+
+    def wait_ready(self) -> None:
+        """Return once every launched node accepts connections."""
         for index in range(self.nodes):
             self._wait_ready(index)
 

@@ -98,6 +98,13 @@ class PostgresServer:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
+        self.prepare()
+        self.launch()
+        self.wait_ready()
+
+    def prepare(self) -> None:
+        """The one-shot steps before the server runs: its folder, and initdb (first time only). They leave
+        no process behind, so they may run in any thread (`LocalStack` overlaps them)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
             _make_traversable(self.state_dir)
@@ -105,8 +112,14 @@ class PostgresServer:
         first_start = not (self.data_dir / "PG_VERSION").exists()
         if first_start:
             self._initdb()
+
+    def launch(self) -> None:
+        """Start the prepared server, from a thread that outlives it (see `KafkaCluster.launch`)."""
         self.port = self._choose_port()
         self._launch()
+
+    def wait_ready(self) -> None:
+        """Return once the launched server accepts connections and has the services' databases."""
         self._wait_ready()
         self._create_databases()
         (self.state_dir / "server.json").write_text(json.dumps({"port": self.port}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from common.config import Service, Settings, database_env_var
@@ -48,19 +49,31 @@ class LocalStack:
         return env
 
     def start(self) -> None:
+        """Start what the settings do not point elsewhere. Kafka and PostgreSQL start side by side: their
+        one-shot preparation (formatting Kafka's storage, initdb) runs in two threads, then both servers
+        are launched from this thread (which they must not outlive) and waited for."""
         if not self.settings.kafka_bootstrap_servers:
             began = time.monotonic()
             jars = ensure_kafka_jars(self.settings.cache_dir, self.settings.kafka_version)
             self.timings["kafka_jars"] = time.monotonic() - began
             self.kafka = KafkaCluster(jars, self.state_dir / "kafka", nodes=self.kafka_nodes)
-            began = time.monotonic()
-            self.kafka.start()
-            self.timings["kafka"] = time.monotonic() - began
         if any(not self.settings.database_url(service) for service in Service):
-            began = time.monotonic()
             self.postgres = PostgresServer(self.state_dir / "postgres")
-            self.postgres.start()
-            self.timings["postgres"] = time.monotonic() - began
+        parts: list[KafkaCluster | PostgresServer] = [p for p in (self.kafka, self.postgres) if p is not None]
+        began = time.monotonic()
+        try:
+            with ThreadPoolExecutor(max(1, len(parts))) as pool:
+                for prepared in [pool.submit(part.prepare) for part in parts]:
+                    prepared.result()
+            self.timings["prepare"] = time.monotonic() - began
+            for part in parts:
+                part.launch()
+            for part in parts:
+                part.wait_ready()
+                self.timings["kafka" if part is self.kafka else "postgres"] = time.monotonic() - began
+        except BaseException:
+            self.stop()
+            raise
         self._record()
 
     def stop(self) -> None:

@@ -1,4 +1,6 @@
-"""`make run` as the README documents it: `saga run` with nothing configured, then the README's own curl.
+"""`make run` as the README documents it: `saga run` with nothing configured, then the README's own curl,
+and the example shop suite (examples/shop-tests) pointed at it, as a shop would run its tests against a
+platform it did not start.
 
 The checkout's headers and body are read from README.md, so the documented order is the tested order.
 """
@@ -7,13 +9,17 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.readme_platform import saga_run
+from common.config import Service
+from tests.e2e.readme_platform import ReadmePlatform, saga_run, user_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,14 +47,21 @@ def readme_order_url(order_id: str) -> str:
     return line[1].replace("<order_id>", order_id)
 
 
+@pytest.fixture(scope="module")
+def readme_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadmePlatform]:
+    """One `saga run`, as `make run` starts it, for the tests of this module."""
+    with saga_run(tmp_path_factory.mktemp("make-run")) as platform:
+        yield platform
+
+
 def test_make_run_is_saga_run() -> None:
     recipe = re.search(r"^run:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert recipe is not None and recipe[1] == "$(BIN)/saga run"
 
 
-def test_the_readme_order_completes_on_the_platform_make_run_starts(tmp_path: Path) -> None:
+def test_the_readme_order_completes_on_the_platform_make_run_starts(readme_platform: ReadmePlatform) -> None:
     url, headers, body = readme_checkout()
-    with saga_run(tmp_path), httpx.Client(timeout=10) as http:
+    with httpx.Client(timeout=10) as http:
         accepted = http.post(url, headers=headers, content=body)
         assert accepted.status_code == 202, accepted.text
         order_id = accepted.json()["order_id"]
@@ -59,3 +72,32 @@ def test_the_readme_order_completes_on_the_platform_make_run_starts(tmp_path: Pa
             time.sleep(0.5)
         again = http.post(url, headers=headers, content=body)  # the same Idempotency-Key: the same answer
         assert again.status_code == 202 and again.json()["order_id"] == order_id
+
+
+def test_the_example_shop_suite_runs_unchanged_against_the_platform_make_run_starts(
+    readme_platform: ReadmePlatform, tmp_path: Path
+) -> None:
+    """What the README's "Testing your shop against it" says: the same suite, pointed at a running
+    platform by environment variables; its fault tests skip, saying why."""
+    env = {
+        **user_environment(),
+        **{f"SAGA_{s.value.upper()}_URL": readme_platform.url(s) for s in Service},
+        "SAGA_BOOTSTRAP_SERVERS": ",".join(readme_platform.brokers),
+    }
+    suite = ROOT / "examples" / "shop-tests"
+    options = ["-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function", "-rs"]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(suite), *options],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+
+    (tmp_path / "shop-tests.out").write_text(run.stdout + run.stderr)
+    assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
+    assert re.search(r"\b6 passed, 2 skipped\b", run.stdout), run.stdout[-3000:]
+    assert run.stdout.count("saga_faults needs a platform the plugin started") == 2
+    assert "saga platform (already running)" in run.stdout

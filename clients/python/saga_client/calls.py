@@ -1,0 +1,250 @@
+"""The plan of every client call, built once for the sync and the async client.
+
+`Calls` turns a method's arguments into a plan (`saga_client.plans`): the request of its operation
+(`saga_client.operations`), the retry policy, and how its answer is read. The clients only run plans.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+
+from saga_client import operations as ops
+from saga_client.config import ClientConfig, Service
+from saga_client.errors import Unavailable
+from saga_client.models import (
+    SETTLED,
+    Address,
+    CancelResult,
+    CheckoutRequest,
+    CheckoutResult,
+    DeadLetter,
+    DeadLetterPage,
+    Discarded,
+    Health,
+    Line,
+    OrderDetail,
+    OrderPage,
+    OrderStatus,
+    Payment,
+    Readiness,
+    RefundQueued,
+    RetryResults,
+    Shipment,
+    Stock,
+    StockList,
+    StockRow,
+    StockSet,
+)
+from saga_client.operations import Operation
+from saga_client.plans import HttpRequest, Plan, call, wait_for_order
+
+LineLike = Line | tuple[str, int, int] | Mapping[str, Any]
+AddressLike = Address | Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CheckoutAttempt:
+    """A checkout about to be sent: its order id and Idempotency-Key, known before any answer."""
+
+    order_id: str
+    idempotency_key: str
+
+
+CheckoutListener = Callable[[CheckoutAttempt], None]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def as_line(line: LineLike) -> Line:
+    if isinstance(line, Line):
+        return line
+    if isinstance(line, tuple):
+        sku, quantity, unit_price_minor = line
+        return Line(sku=sku, quantity=quantity, unit_price_minor=unit_price_minor)
+    return Line.model_validate(line)
+
+
+class Calls:
+    """Plans of the client's calls against the platform of `config`."""
+
+    def __init__(self, config: ClientConfig, on_checkout: CheckoutListener | None = None) -> None:
+        self.config = config
+        self.on_checkout = on_checkout
+
+    def _plan(
+        self,
+        operation: Operation[Any],
+        *,
+        service: Service | None = None,
+        params: Mapping[str, str] | None = None,
+        body: BaseModel | Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **path: str | int,
+    ) -> Plan[Any]:
+        json = body.model_dump(mode="json", exclude_none=True) if isinstance(body, BaseModel) else body
+        request = HttpRequest(
+            operation.method,
+            operation.url(self.config, service, **path),
+            params=dict(params or {}),
+            json=json,
+            headers=dict(headers or {}),
+        )
+        return call(
+            request,
+            operation.answer,
+            self.config.retry,
+            idempotent=operation.idempotent,
+            also_answers=operation.also_answers,
+        )
+
+    # -- payment ------------------------------------------------------------------------------------
+    def checkout(
+        self,
+        *,
+        customer_id: str,
+        lines: Sequence[LineLike],
+        currency: str,
+        payment_method: str,
+        shipping_address: AddressLike,
+        order_id: str | None = None,
+        amount_minor: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Plan[CheckoutResult]:
+        """Charge and start the saga. The order id and the Idempotency-Key are chosen here when not
+        given, before anything is sent, and every retry sends the same key and body: whatever was lost
+        on the way, the customer is charged once, and the order can be looked up by its id."""
+        request = CheckoutRequest(
+            order_id=order_id or new_id(),
+            customer_id=customer_id,
+            lines=tuple(as_line(line) for line in lines),
+            currency=currency,
+            payment_method=payment_method,
+            shipping_address=shipping_address
+            if isinstance(shipping_address, Address)
+            else Address.model_validate(shipping_address),
+            amount_minor=amount_minor,
+        )
+        attempt = CheckoutAttempt(str(request.order_id), idempotency_key or new_id())
+        if self.on_checkout is not None:
+            self.on_checkout(attempt)
+        return self._checkout(request, attempt)
+
+    def _checkout(self, request: CheckoutRequest, attempt: CheckoutAttempt) -> Plan[CheckoutResult]:
+        try:
+            answer: CheckoutResult = yield from self._plan(
+                ops.CHECKOUT, body=request, headers={"Idempotency-Key": attempt.idempotency_key}
+            )
+        except Unavailable as unavailable:
+            raise Unavailable(
+                f"{unavailable} (send the same checkout again with idempotency_key="
+                f"{attempt.idempotency_key!r}: it is charged at most once)",
+                last_cause=unavailable.last_cause,
+                attempts=unavailable.attempts,
+                order_id=attempt.order_id,
+                idempotency_key=attempt.idempotency_key,
+            ) from unavailable.last_cause
+        return answer
+
+    def payment(self, order_id: str) -> Plan[Payment]:
+        return self._plan(ops.PAYMENT, order_id=order_id)
+
+    def retry_refund(self, order_id: str) -> Plan[RefundQueued]:
+        return self._plan(ops.RETRY_REFUND, order_id=order_id)
+
+    # -- order --------------------------------------------------------------------------------------
+    def order(self, order_id: str) -> Plan[OrderDetail]:
+        return self._plan(ops.ORDER, order_id=order_id)
+
+    def orders(
+        self,
+        *,
+        status: OrderStatus | str | None = None,
+        stuck_for: float | timedelta | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Plan[OrderPage]:
+        params = {"limit": str(limit), "offset": str(offset)}
+        if status is not None:
+            params["status"] = str(status)
+        if stuck_for is not None:
+            seconds = stuck_for.total_seconds() if isinstance(stuck_for, timedelta) else stuck_for
+            params["stuck_for"] = str(int(seconds))
+        return self._plan(ops.ORDERS, params=params)
+
+    def cancel(self, order_id: str) -> Plan[CancelResult]:
+        return self._plan(ops.CANCEL, order_id=order_id)
+
+    def wait_for(
+        self, order_id: str, status: str | Iterable[str] | None = None, *, timeout: float = 30.0
+    ) -> Plan[OrderDetail]:
+        wanted: Collection[str]
+        if status is None:
+            wanted = SETTLED
+        elif isinstance(status, str):
+            wanted = {status}
+        else:
+            wanted = set(status)
+        return wait_for_order(lambda: self.order(order_id), order_id, wanted, timeout)
+
+    # -- delivery -----------------------------------------------------------------------------------
+    def set_stock(self, sku: str, on_hand: int) -> Plan[Stock]:
+        return self._plan(ops.SET_STOCK, body={"on_hand": on_hand}, sku=sku)
+
+    def stock(self, sku: str) -> Plan[StockRow]:
+        return self._plan(ops.STOCK, sku=sku)
+
+    def inventory(self) -> Plan[StockList]:
+        return self._plan(ops.INVENTORY)
+
+    def load_stock(self, counts: Mapping[str, int]) -> Plan[StockSet]:
+        items = [{"sku": sku, "on_hand": on_hand} for sku, on_hand in counts.items()]
+        return self._plan(ops.LOAD_STOCK, body={"items": items})
+
+    def shipment(self, order_id: str) -> Plan[Shipment]:
+        return self._plan(ops.SHIPMENT, order_id=order_id)
+
+    def ship(self, order_id: str) -> Plan[Shipment]:
+        return self._plan(ops.SHIP, order_id=order_id)
+
+    def deliver(self, order_id: str) -> Plan[Shipment]:
+        return self._plan(ops.DELIVER, order_id=order_id)
+
+    # -- every service ------------------------------------------------------------------------------
+    def dead_letters(
+        self,
+        service: Service | str,
+        *,
+        status: str | None = None,
+        order_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Plan[DeadLetterPage]:
+        params = {"limit": str(limit), "offset": str(offset)}
+        if status is not None:
+            params["status"] = status
+        if order_id is not None:
+            params["order_id"] = order_id
+        return self._plan(ops.DEAD_LETTERS, service=Service(service), params=params)
+
+    def dead_letter(self, service: Service | str, dead_letter_id: int) -> Plan[DeadLetter]:
+        return self._plan(ops.DEAD_LETTER, service=Service(service), dead_letter_id=dead_letter_id)
+
+    def retry_dead_letter(self, service: Service | str, dead_letter_id: int) -> Plan[RetryResults]:
+        return self._plan(ops.RETRY_DEAD_LETTER, service=Service(service), dead_letter_id=dead_letter_id)
+
+    def discard_dead_letter(self, service: Service | str, dead_letter_id: int) -> Plan[Discarded]:
+        return self._plan(ops.DISCARD_DEAD_LETTER, service=Service(service), dead_letter_id=dead_letter_id)
+
+    def health(self, service: Service | str) -> Plan[Health]:
+        return self._plan(ops.HEALTH, service=Service(service))
+
+    def readiness(self, service: Service | str) -> Plan[Readiness]:
+        return self._plan(ops.READINESS, service=Service(service))

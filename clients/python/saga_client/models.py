@@ -1,0 +1,348 @@
+"""The platform's answers (and the checkout request) as typed, immutable models.
+
+They mirror the answer schemas of the services' OpenAPI documents (`/openapi.json`): same field names,
+same required fields, same enums. The platform's test suite compares them with the documents, so an API
+change that the client does not follow fails CI. Money is always integer minor units plus a currency.
+Answers only grow by optional fields: a field the client does not know yet is ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+
+class Answer(BaseModel):
+    """Base of every answer model: immutable, and tolerant of fields added by a newer platform."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class OrderStatus(StrEnum):
+    """The saga's statuses. COMPLETED, REJECTED and REFUNDED are terminal; REFUND_FAILED waits for an
+    operator (`retry_refund`)."""
+
+    PLACED = "PLACED"
+    SCHEDULED = "SCHEDULED"
+    CANCELLING = "CANCELLING"
+    SHIPPED = "SHIPPED"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    REFUND_FAILED = "REFUND_FAILED"
+    REFUNDED = "REFUNDED"
+
+
+# The status of an order payment accepted and the order service has not recorded yet (never a 404).
+ACCEPTED: Literal["ACCEPTED"] = "ACCEPTED"
+TERMINAL = frozenset({OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.REFUNDED})
+# Where a saga stops moving on its own: terminal, or a failed refund waiting for an operator.
+SETTLED = TERMINAL | {OrderStatus.REFUND_FAILED}
+
+
+class Cancellation(StrEnum):
+    REQUESTED = "requested"  # delivery is asked and has not answered
+    CONFIRMED = "confirmed"  # nothing will ship: the money goes back
+    REFUSED = "refused"  # the parcel had shipped: the order completes, the money is kept
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "PENDING"
+    CAPTURED = "CAPTURED"
+    DECLINED = "DECLINED"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
+    REFUND_FAILED = "REFUND_FAILED"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class ShipmentStatus(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    RELEASED = "RELEASED"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    CANCELLED = "CANCELLED"
+
+
+class LetterStatus(StrEnum):
+    PARKED = "parked"
+    RETRIED = "retried"
+    DISCARDED = "discarded"
+
+
+class MessageOutcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    NOT_SUBSCRIBED = "not_subscribed"
+    PARKED = "parked"
+    PARKED_BEHIND = "parked_behind"
+
+
+# -- what the shop sends -----------------------------------------------------------------------------
+
+
+class Line(BaseModel):
+    """A cart line: units of a SKU at a unit price in minor units (cents). Never a float."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sku: str
+    quantity: StrictInt
+    unit_price_minor: StrictInt
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    line1: str
+    line2: str | None = None
+    city: str
+    postal_code: str
+    country: str = Field(description="ISO 3166-1 alpha-2, e.g. DE")
+
+
+class CheckoutRequest(BaseModel):
+    """The body of `POST /checkout`. The server validates it (422 `ValidationFailed` names the fields)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_id: str | None = None
+    customer_id: str
+    lines: tuple[Line, ...]
+    currency: str
+    payment_method: str
+    shipping_address: Address
+    amount_minor: StrictInt | None = None
+
+
+# -- what the platform answers -----------------------------------------------------------------------
+
+
+class Money(Answer):
+    amount_minor: int
+    currency: str
+
+
+class OrderLine(Answer):
+    sku: str
+    quantity: int
+    unit_price_minor: int
+
+
+class CheckoutResult(Answer):
+    """The answer to a checkout, the same for every retry with its Idempotency-Key."""
+
+    order_id: str
+    payment_id: UUID
+    status: PaymentStatus = Field(description="CAPTURED, DECLINED or FAILED (nothing charged)")
+    decline_reason: str | None
+    order_url: str
+
+
+class Refund(Answer):
+    refund_id: UUID
+    status: RefundStatus
+    reason: str
+    amount: Money
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+
+
+class Payment(Answer):
+    payment_id: UUID
+    order_id: str
+    customer_id: str
+    status: PaymentStatus
+    amount: Money
+    lines: list[OrderLine]
+    failure_reason: str | None
+    gateway_reference: str | None
+    created_at: datetime
+    updated_at: datetime
+    refund: Refund | None
+
+
+class RefundQueued(Answer):
+    order_id: str
+    refund_id: UUID
+    status: RefundStatus
+
+
+class CancellationState(Answer):
+    """Where a requested cancel stands: delivery decides, since only it knows whether the parcel left."""
+
+    status: Cancellation
+    reason: str | None
+    detail: str
+
+
+class Order(Answer):
+    """An order as the order service shows it (`status` ACCEPTED until it is recorded)."""
+
+    order_id: str
+    status: OrderStatus | Literal["ACCEPTED"]
+    payment_id: UUID
+    customer_id: str
+    amount: Money
+    lines: list[OrderLine]
+    cancel_reason: str | None
+    cancellation: CancellationState | None = None
+    waiting_for: str | None
+    deadline_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def settled(self) -> bool:
+        """True once the saga stopped moving: terminal, or REFUND_FAILED (waiting for an operator)."""
+        return self.status in SETTLED
+
+
+class TimelineEntry(Answer):
+    at: datetime
+    kind: str
+    event_type: str
+    event_id: UUID | None
+    status_before: OrderStatus | None
+    status_after: OrderStatus | None
+    detail: str | None
+
+
+class OrderDetail(Order):
+    timeline: list[TimelineEntry]
+
+    def events(self, *kinds: str) -> list[str]:
+        """The event types on the timeline, in order; only those of `kinds` (e.g. "emitted") if given."""
+        return [entry.event_type for entry in self.timeline if not kinds or entry.kind in kinds]
+
+
+class OrderPage(Answer):
+    items: list[Order]
+    total: int
+    limit: int
+    offset: int
+
+
+class CancelResult(Answer):
+    order_id: str
+    status: OrderStatus | Literal["ACCEPTED"]
+    cancellation: Cancellation | None
+    outcome: Outcome
+
+
+class Stock(Answer):
+    """A SKU's units: free on the shelf, reserved for scheduled shipments, shipped."""
+
+    sku: str
+    on_hand: int
+    reserved: int
+    shipped: int
+
+
+class StockRow(Stock):
+    stocked: int = Field(description="every unit ever stocked: on_hand + reserved + shipped")
+
+
+class StockList(Answer):
+    items: list[StockRow]
+
+
+class StockSet(Answer):
+    items: list[Stock]
+
+
+class SkuShortage(Answer):
+    sku: str
+    requested: int
+    available: int
+
+
+class Shipment(Answer):
+    order_id: str
+    status: ShipmentStatus
+    lines: list[OrderLine]
+    short: list[SkuShortage] | None
+    tracking_code: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeadLetter(Answer):
+    """A parked event, as Kafka delivered it, with why it was parked."""
+
+    id: int
+    consumer: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    order_id: str | None
+    event_id: UUID | None
+    event_type: str | None
+    error: str
+    status: LetterStatus
+    blocked_by: int | None
+    parked_at: datetime
+    resolved_at: datetime | None
+    value: str | None
+
+
+class DeadLetterPage(Answer):
+    items: list[DeadLetter]
+    limit: int
+    offset: int
+
+
+class RetryResult(Answer):
+    id: int
+    outcome: MessageOutcome
+
+
+class RetryResults(Answer):
+    results: list[RetryResult]
+
+
+class Discarded(Answer):
+    id: int
+    status: LetterStatus
+
+
+class Health(Answer):
+    status: str
+    service: str
+
+
+class Readiness(Answer):
+    ready: bool
+    checks: dict[str, str]
+
+
+class FieldError(Answer):
+    field: str
+    message: str
+
+
+class ErrorBody(Answer):
+    """Every error answer (the exceptions of `saga_client.errors` carry it)."""
+
+    error: str
+    message: str
+    fields: list[FieldError] | None = None

@@ -1,0 +1,207 @@
+"""The pytest plugin (entry point `saga`, installed with `saga-client[pytest]`): a shop's integration
+tests on the real platform — Kafka, PostgreSQL and the three services.
+
+Fixtures:
+- `saga_platform` (session): the platform. Started here when the platform is installed beside the
+  client (the local stack, the services on free ports, `saga_platform_settings` applied), or the one
+  already running that SAGA_PAYMENT_URL, SAGA_ORDER_URL, SAGA_DELIVERY_URL (and SAGA_BOOTSTRAP_SERVERS)
+  name, or the ini options of the same names in lower case (`saga_client.testing.settings`).
+- `saga`: a `SagaClient` of it; every checkout it sends is recorded for `assert_saga_consistent`.
+- `saga_stock`: `saga_stock(on_hand)` → a SKU unique to the test, with that stock.
+- `saga_events`: the events published on the three topics during the test.
+- `saga_carrier`: `deliver(order_id)` / `ship(order_id)`, whether or not the platform auto-progresses.
+- `saga_faults`: kill, restart and pause services and the broker; only on a platform started here
+  (otherwise the test is skipped, saying why). Everything is mended after the test.
+- `assert_saga_consistent`: `assert_saga_consistent()` waits until the test's sagas ended and checks
+  the invariants through the public APIs (`saga_client.checker`).
+
+A service of a platform started here that died during a test (not by `saga_faults`) fails the test,
+with the tail of its log, and is started again for the next one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import pytest
+
+from saga_client.checker import wait_until_consistent
+from saga_client.client import SagaClient
+from saga_client.testing.carrier import Carrier
+from saga_client.testing.events import EventRecorder, SagaEvents
+from saga_client.testing.faults import Faults
+from saga_client.testing.ledger import Ledger
+from saga_client.testing.local import LocalPlatform, PlatformStartError
+from saga_client.testing.platform import PlatformUnreachable, SagaPlatform, connect, start_local
+from saga_client.testing.settings import (
+    INI_OPTIONS,
+    PlatformSettings,
+    SettingsError,
+    running_platform_address,
+)
+from saga_client.testing.stock import StockFactory
+
+PLATFORM = pytest.StashKey[SagaPlatform]()
+CheckConsistency = Callable[..., None]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    for name, help_text in INI_OPTIONS.items():
+        parser.addini(name, help_text, default="")
+
+
+def _ini(config: pytest.Config) -> Callable[[str], str]:
+    return lambda name: str(config.getini(name) or "")
+
+
+@pytest.fixture(scope="session")
+def saga_platform_settings(pytestconfig: pytest.Config) -> PlatformSettings:
+    """How the plugin starts the platform (from the ini options); override it in a conftest to change."""
+    return PlatformSettings.from_ini(_ini(pytestconfig))
+
+
+@pytest.fixture(scope="session")
+def saga_platform(
+    pytestconfig: pytest.Config,
+    tmp_path_factory: pytest.TempPathFactory,
+    saga_platform_settings: PlatformSettings,
+) -> Iterator[SagaPlatform]:
+    """The platform of the session: the running one the settings name, or one started here."""
+    try:
+        address = running_platform_address(os.environ, _ini(pytestconfig))
+    except SettingsError as error:
+        pytest.fail(f"saga platform: {error}", pytrace=False)
+    if address is not None:
+        try:
+            platform = connect(address)
+        except PlatformUnreachable as error:
+            pytest.fail(f"saga platform: {error}", pytrace=False)
+        pytestconfig.stash[PLATFORM] = platform
+        yield platform
+        return
+    local = LocalPlatform(tmp_path_factory.mktemp("saga-platform"), saga_platform_settings, os.environ)
+    try:
+        platform = start_local(local)
+    except PlatformStartError as error:
+        pytest.fail(str(error), pytrace=False)
+    pytestconfig.stash[PLATFORM] = platform
+    try:
+        yield platform
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def _saga_session_ledger() -> Ledger:
+    return Ledger()
+
+
+@pytest.fixture()
+def saga_ledger(_saga_session_ledger: Ledger) -> Ledger:
+    """The checkouts and SKUs of this test (also added to the session's)."""
+    return Ledger(parent=_saga_session_ledger)
+
+
+@pytest.fixture()
+def saga(saga_platform: SagaPlatform, saga_ledger: Ledger) -> Iterator[SagaClient]:
+    """A client of the session's platform; its checkouts are recorded for `assert_saga_consistent`."""
+    with SagaClient(saga_platform.client_config(), on_checkout=saga_ledger.record_checkout) as client:
+        yield client
+
+
+@pytest.fixture()
+def saga_stock(saga: SagaClient, saga_ledger: Ledger, request: pytest.FixtureRequest) -> StockFactory:
+    """`saga_stock(on_hand=10)` → the name of a new SKU with that many units, unique to this test."""
+    return StockFactory(saga, request.node.name, saga_ledger.record_sku)
+
+
+@pytest.fixture()
+def saga_carrier(saga: SagaClient) -> Carrier:
+    return Carrier(saga)
+
+
+@pytest.fixture(scope="session")
+def _saga_event_recorder(saga_platform: SagaPlatform) -> Iterator[EventRecorder]:
+    if not saga_platform.bootstrap_servers:
+        pytest.skip("saga_events needs the broker of the running platform: set SAGA_BOOTSTRAP_SERVERS")
+    try:
+        import aiokafka  # noqa: F401
+    except ImportError:
+        pytest.fail("saga_events reads Kafka with aiokafka: pip install 'saga-client[pytest]'", pytrace=False)
+    recorder = EventRecorder(saga_platform.bootstrap_servers)
+    try:
+        recorder.start()
+    except RuntimeError as error:
+        pytest.fail(f"saga_events: {error}", pytrace=False)
+    yield recorder
+    recorder.stop()
+
+
+@pytest.fixture()
+def saga_events(_saga_event_recorder: EventRecorder) -> SagaEvents:
+    """The events published on the topics `payment`, `order` and `delivery` since the test began."""
+    return SagaEvents(_saga_event_recorder)
+
+
+@pytest.fixture()
+def saga_faults(saga_platform: SagaPlatform) -> Iterator[Faults]:
+    """Fault hooks on a platform the plugin started; mended after the test."""
+    if saga_platform.local is None:
+        pytest.skip(
+            "saga_faults needs a platform the plugin started; this session runs against "
+            f"{saga_platform.urls[next(iter(saga_platform.urls))]}, whose processes are not the plugin's"
+        )
+    faults = Faults(saga_platform.local)
+    yield faults
+    faults.heal()
+
+
+@pytest.fixture()
+def assert_saga_consistent(
+    saga_platform: SagaPlatform, saga_ledger: Ledger, _saga_session_ledger: Ledger
+) -> CheckConsistency:
+    """`assert_saga_consistent(timeout=30, scope="test")`: wait until every checkout of the test (or of
+    the session) ended, then check the invariants (`saga_client.checker`) through the public APIs."""
+
+    def check(*, timeout: float = 30.0, scope: str = "test") -> None:
+        ledger = _saga_session_ledger if scope == "session" else saga_ledger
+        with saga_platform.client() as client:
+            report = wait_until_consistent(client, ledger.checkouts, ledger.skus, timeout=timeout)
+        if not report.consistent:
+            pytest.fail(
+                f"saga inconsistent after {timeout:g}s ({len(report.statuses)} orders: {report.summary()};"
+                f" {len(ledger.skus)} SKUs):\n- " + "\n- ".join(report.violations),
+                pytrace=False,
+            )
+
+    return check
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    platform = item.config.stash.get(PLATFORM, None)
+    if report.when != "call" or platform is None or platform.local is None:
+        return report
+    died = platform.local.died()
+    if died:
+        text = "\n".join(
+            f"the {service.value} service died during the test; the end of its log"
+            f" ({platform.local.log_path(service)}):\n{tail}"
+            for service, tail in died.items()
+        )
+        report.sections.append(("saga platform", text))
+        if report.passed:
+            report.outcome = "failed"
+            report.longrepr = text
+        for service in died:
+            platform.local.restart(service)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    platform = config.stash.get(PLATFORM, None)
+    if platform is not None:
+        terminalreporter.write_line(platform.describe())

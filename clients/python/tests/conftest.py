@@ -1,0 +1,15 @@
+"""The plugin's own tests: `pytester` runs inner sessions; the platform is the plugin's (`saga_platform`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from saga_client.testing import PlatformSettings
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def saga_platform_settings() -> PlatformSettings:
+    """A session may change how the plugin starts the platform: here refunds give up after two tries."""
+    return PlatformSettings(refund_max_attempts=2)

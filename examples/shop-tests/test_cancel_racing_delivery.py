@@ -1,0 +1,42 @@
+"""The customer cancels while the carrier picks the parcel up. Shipping is the pivot: exactly one of the
+two wins, and a parcel that shipped is never refunded."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from saga_client import NotCancellable, WrongState
+
+
+def attempt(step):
+    try:
+        return step()
+    except (NotCancellable, WrongState) as refused:
+        return refused
+
+
+def test_a_cancel_racing_the_carrier_either_refunds_an_unshipped_parcel_or_completes_a_shipped_one(
+    checkout, saga, saga_stock, saga_carrier, saga_events, assert_saga_consistent
+):
+    book = saga_stock(10)
+    orders = [checkout((book, 1)).order_id for _ in range(3)]
+    for order_id in orders:
+        saga.wait_for(order_id, {"SCHEDULED", "SHIPPED", "COMPLETED"})  # delivery reserved the parcel
+
+    with ThreadPoolExecutor(6) as pool:
+        races = [
+            (pool.submit(attempt, lambda o=o: saga.cancel(o)), pool.submit(attempt, lambda o=o: saga.ship(o)))
+            for o in orders
+        ]
+    for order_id, (cancel, ship) in zip(orders, races, strict=True):
+        if not isinstance(ship.result(), WrongState):
+            saga_carrier.deliver(order_id)  # the parcel left: it is delivered
+        order = saga.wait_for(order_id)
+        payment = saga.payment(order_id)
+        if order.status == "REFUNDED":  # the cancel won: nothing shipped, the money went back
+            assert order.cancellation.status == "confirmed"
+            assert saga.shipment(order_id).status == "RELEASED"
+            assert not saga_events.published("Shipped", order_id=order_id)
+        else:  # the parcel won: it arrives, the money is kept, the cancel is refused
+            assert order.status == "COMPLETED"
+            assert payment.refund is None
+            assert isinstance(cancel.result(), NotCancellable) or order.cancellation.status == "refused"
+    assert_saga_consistent()

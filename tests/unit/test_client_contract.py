@@ -1,0 +1,46 @@
+"""The Python client (clients/python) speaks the API the services document: a drift fails here."""
+
+from __future__ import annotations
+
+import copy
+
+from common.openapi import build_openapi
+from common.shared_api import SHARED_ROUTES
+from delivery import api as delivery_api
+from order import api as order_api
+from payment import api as payment_api
+from tests.client_drift import drifts
+
+DOCUMENTS = {
+    name: build_openapi(name, "", [*module.ROUTES, *SHARED_ROUTES])
+    for name, module in (("payment", payment_api), ("order", order_api), ("delivery", delivery_api))
+}
+
+
+def test_every_operation_of_the_client_answers_the_shape_its_service_documents() -> None:
+    assert drifts(DOCUMENTS) == []
+
+
+def test_a_field_added_to_an_answer_is_a_drift() -> None:
+    documents = copy.deepcopy(DOCUMENTS)
+    documents["order"]["components"]["schemas"]["OrderDetail"]["properties"]["priority"] = {"type": "integer"}
+
+    assert any("GET /orders/{order_id}" in drift for drift in drifts(documents))
+
+
+def test_a_new_status_of_the_saga_is_a_drift() -> None:
+    documents = copy.deepcopy(DOCUMENTS)
+    documents["order"]["components"]["schemas"]["OrderStatus"]["enum"].append("ON_HOLD")
+
+    assert any("OrderDetail" in drift for drift in drifts(documents))
+
+
+def test_a_renamed_route_is_a_drift() -> None:
+    documents = copy.deepcopy(DOCUMENTS)
+    documents["order"]["paths"]["/orders/{order_id}/abort"] = documents["order"]["paths"].pop(
+        "/orders/{order_id}/cancel"
+    )
+
+    assert any(
+        "POST /orders/{order_id}/cancel 202: not in the document" in drift for drift in drifts(documents)
+    )

@@ -1,0 +1,25 @@
+"""The README's "Testing your shop against it" shows the example suite as it is: each Python block of
+the section is text of a file in examples/shop-tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index(f"## {title}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start : end if end != -1 else None]
+
+
+def test_every_python_block_of_the_shop_testing_section_is_in_the_example_suite() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", section("Testing your shop against it"), re.DOTALL)
+    suite = "\n".join(path.read_text() for path in (ROOT / "examples" / "shop-tests").glob("*.py"))
+
+    assert blocks
+    for block in blocks:
+        assert block.strip() in suite, f"README block not in examples/shop-tests:\n{block}"
