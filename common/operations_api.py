@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
 
+from faust.web import Request, Response
 from sqlalchemy import select
 
 from common import shared_api
@@ -23,13 +23,13 @@ blueprint = Blueprint("operations")
 
 @blueprint.serve(shared_api.HEALTH)
 class Health(JsonView):
-    async def get(self, request: Any) -> Any:
+    async def get(self, request: Request) -> Response:
         return self.json({"status": "ok", "service": self.dependency(ServiceContext).service.value})
 
 
 @blueprint.serve(shared_api.READY)
 class Ready(JsonView):
-    async def get(self, request: Any) -> Any:
+    async def get(self, request: Request) -> Response:
         checks = await readiness(self.dependency(ServiceContext))
         ready = all(value == "ok" for value in checks.values())
         return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
@@ -37,14 +37,14 @@ class Ready(JsonView):
 
 @blueprint.serve(shared_api.METRICS)
 class Metrics(JsonView):
-    async def get(self, request: Any) -> Any:
+    async def get(self, request: Request) -> Response:
         body = await render_metrics(self.dependency(ServiceContext))
         return self.bytes(body, content_type="text/plain; version=0.0.4")
 
 
 @blueprint.serve(shared_api.OPENAPI)
 class OpenApi(JsonView):
-    async def get(self, request: Any) -> Any:
+    async def get(self, request: Request) -> Response:
         context = self.dependency(ServiceContext)
         return self.json(
             build_openapi(f"saga {context.service.value} service", context.description, context.routes)

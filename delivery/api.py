@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
+from faust.web import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.context import ServiceContext
@@ -172,29 +173,29 @@ blueprint = Blueprint("delivery")
 
 @blueprint.serve(STOCK, SET_STOCK)
 class Inventory(JsonView):
-    async def get(self, request: Any, sku: str) -> Any:
+    async def get(self, request: Request, sku: str) -> Response:
         row = await queries.stock_of(self.dependency(ServiceContext).engine, sku)
         return self.json(_describe_row(row))
 
-    async def put(self, request: Any, sku: str, body: StockUpdate) -> Any:
+    async def put(self, request: Request, sku: str, body: StockUpdate) -> Response:
         [level] = await set_stock(self.dependency(ServiceContext).engine, {sku: body.on_hand})
         return self.json(describe_level(level))
 
 
 @blueprint.serve(STOCK_LIST, LOAD_STOCK)
 class InventoryList(JsonView):
-    async def get(self, request: Any) -> Any:
+    async def get(self, request: Request) -> Response:
         rows = await queries.all_stock(self.dependency(ServiceContext).engine)
         return self.json({"items": [_describe_row(row) for row in rows]})
 
-    async def post(self, request: Any, body: StockFile) -> Any:
+    async def post(self, request: Request, body: StockFile) -> Response:
         levels = await set_stock(self.dependency(ServiceContext).engine, last_count_of_each(body.items))
         return self.json({"items": [describe_level(level) for level in levels]})
 
 
 @blueprint.serve(SHIPMENT)
 class Shipment(JsonView):
-    async def get(self, request: Any, order_id: str) -> Any:
+    async def get(self, request: Request, order_id: str) -> Response:
         row = await queries.shipment_of(self.dependency(ServiceContext).engine, order_id)
         return self.json(_describe_shipment(row))
 
@@ -202,7 +203,7 @@ class Shipment(JsonView):
 class _CarrierStep(JsonView):
     carrier_step: ClassVar[CarrierStep]
 
-    async def post(self, request: Any, order_id: str) -> Any:
+    async def post(self, request: Request, order_id: str) -> Response:
         context = self.dependency(ServiceContext)
         row = await carrier_progress(context.unit_of_work, context.engine, order_id, self.carrier_step)
         return self.json(_describe_shipment(row))

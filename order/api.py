@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from faust.web import Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -155,7 +156,7 @@ blueprint = Blueprint("order")
 
 @blueprint.serve(SHOW)
 class Order(JsonView):
-    async def get(self, request: Any, order_id: str) -> Any:
+    async def get(self, request: Request, order_id: str) -> Response:
         needs = self.dependency(OrderDependencies)
         found = await queries.find_order(needs.engine, needs.payments, order_id)
         if isinstance(found, queries.AcceptedOrder):
@@ -167,7 +168,7 @@ class Order(JsonView):
 
 @blueprint.serve(LIST)
 class Orders(JsonView):
-    async def get(self, request: Any, query: OrderListQuery) -> Any:
+    async def get(self, request: Request, query: OrderListQuery) -> Response:
         rows, total = await queries.order_page(
             self.dependency(OrderDependencies).engine,
             status=query.status,
@@ -181,7 +182,7 @@ class Orders(JsonView):
 
 @blueprint.serve(CANCEL)
 class Cancel(JsonView):
-    async def post(self, request: Any, order_id: str) -> Any:
+    async def post(self, request: Request, order_id: str) -> Response:
         needs = self.dependency(OrderDependencies)
         answer = await cancel_order(needs.unit_of_work, needs.payments, order_id)
         return self.json(

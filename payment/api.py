@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from faust.web import Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -117,7 +118,7 @@ blueprint = Blueprint("payment")
 
 @blueprint.serve(CHECKOUT)
 class Checkout(JsonView):
-    async def post(self, request: Any, headers: CheckoutHeaders, body: CheckoutRequest) -> Any:
+    async def post(self, request: Request, headers: CheckoutHeaders, body: CheckoutRequest) -> Response:
         needs = self.dependency(PaymentDependencies)
         answer = await checkout(
             needs.store,
@@ -131,7 +132,7 @@ class Checkout(JsonView):
 
 @blueprint.serve(PAYMENT)
 class Payment(JsonView):
-    async def get(self, request: Any, order_id: str) -> Any:
+    async def get(self, request: Request, order_id: str) -> Response:
         payment, refund = await queries.payment_and_refund(
             self.dependency(PaymentDependencies).engine, order_id
         )
@@ -140,7 +141,7 @@ class Payment(JsonView):
 
 @blueprint.serve(RETRY_REFUND)
 class RetryRefund(JsonView):
-    async def post(self, request: Any, order_id: str) -> Any:
+    async def post(self, request: Request, order_id: str) -> Response:
         refund_id = await retry_refund(self.dependency(PaymentDependencies).engine, order_id)
         return self.json({"order_id": order_id, "refund_id": str(refund_id), "status": "PENDING"}, status=202)
 

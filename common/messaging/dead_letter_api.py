@@ -4,7 +4,7 @@ through the service's `ServiceContext`; routes and answers are declared in `comm
 
 from __future__ import annotations
 
-from typing import Any
+from faust.web import Request, Response
 
 from common import shared_api
 from common.context import ServiceContext
@@ -18,7 +18,7 @@ blueprint = Blueprint("dead-letters")
 
 @blueprint.serve(shared_api.DEAD_LETTERS)
 class DeadLetters(JsonView):
-    async def get(self, request: Any, query: shared_api.DeadLetterQuery) -> Any:
+    async def get(self, request: Request, query: shared_api.DeadLetterQuery) -> Response:
         context = self.dependency(ServiceContext)
         status = None if query.status is shared_api.LetterStatusFilter.ALL else query.status.value
         async with reading(context.engine) as conn:
@@ -36,7 +36,7 @@ class DeadLetters(JsonView):
 
 @blueprint.serve(shared_api.DEAD_LETTER)
 class DeadLetter(JsonView):
-    async def get(self, request: Any, dead_letter_id: int) -> Any:
+    async def get(self, request: Request, dead_letter_id: int) -> Response:
         context = self.dependency(ServiceContext)
         async with reading(context.engine) as conn:
             row = await dead_letters.load(conn, context.tables.dead_letters, dead_letter_id)
@@ -47,14 +47,14 @@ class DeadLetter(JsonView):
 
 @blueprint.serve(shared_api.RETRY_DEAD_LETTER)
 class RetryDeadLetter(JsonView):
-    async def post(self, request: Any, dead_letter_id: int) -> Any:
+    async def post(self, request: Request, dead_letter_id: int) -> Response:
         results = await self.dependency(ServiceContext).runner.retry_dead_letter(dead_letter_id)
         return self.json({"results": [{"id": i, "outcome": o.value} for i, o in results]})
 
 
 @blueprint.serve(shared_api.DISCARD_DEAD_LETTER)
 class DiscardDeadLetter(JsonView):
-    async def post(self, request: Any, dead_letter_id: int) -> Any:
+    async def post(self, request: Request, dead_letter_id: int) -> Response:
         context = self.dependency(ServiceContext)
         async with context.engine.begin() as conn:
             await dead_letters.discard(conn, context.tables.dead_letters, dead_letter_id)
