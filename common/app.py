@@ -3,7 +3,8 @@
 A service brings its tables, the topics it reads, its handlers, its own HTTP views and timers;
 `create_service` builds what all three share — the engine, the relay and its producer, the runner, the
 consuming agent, the relay task, the operations and dead-letter endpoints — and hands back the Faust app
-with a `ServiceContext`. Nothing is built at import time.
+with a `ServiceContext`, which it provides to the app's views (`JsonView.dependency`). Nothing is built at
+import time.
 """
 
 from __future__ import annotations
@@ -18,20 +19,20 @@ from typing import Any
 
 import faust
 
+from common import operations_api
 from common.config import Service, Settings
 from common.context import ServiceContext
 from common.db import create_engine
 from common.kafka import LazyProducer, group_id
+from common.messaging import dead_letter_api
 from common.messaging.batches import consume_in_batches
-from common.messaging.dead_letter_api import attach_dead_letter_api
 from common.messaging.dead_letters import RawMessage
 from common.messaging.inbox import forget_processed_before
 from common.messaging.relay import OutboxRelay
 from common.messaging.runner import BatchHandler, EventRunner, Handler
 from common.messaging.tables import MessagingTables
-from common.operations_api import attach_operations_api
 from common.scheduling import periodic
-from common.web import json_routing_errors
+from common.web import json_routing_errors, provide, serve
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +90,15 @@ def create_service(
         relay=relay,
         runner=runner,
         producer=producer,
+        description=description,
         commit_listeners=commit_listeners,
     )
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
     _attach_inbox_cleanup(app, context)
-    attach_operations_api(app, context, description)
-    attach_dead_letter_api(app, context)
+    provide(app, context)
+    serve(app, context.routes, operations_api.blueprint)
+    serve(app, context.routes, dead_letter_api.blueprint)
     app.web.web_app.middlewares.append(json_routing_errors)
     return app, context
 

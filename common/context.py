@@ -27,7 +27,8 @@ class ServiceContext:
     relay: OutboxRelay
     runner: EventRunner
     producer: LazyProducer
-    routes: list[Route] = field(default_factory=list)
+    description: str  # what the service does, as its OpenAPI document says
+    routes: list[Route] = field(default_factory=list)  # what its OpenAPI document describes
     # Called after every consumer transaction that applied events (the relay first): workers that act on
     # what a handler wrote (delivery's sweep, payment's refunds) start at once instead of on their timer.
     commit_listeners: list[Callable[[], None]] = field(default_factory=list)

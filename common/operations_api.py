@@ -1,13 +1,13 @@
 """The operations endpoints every service has: liveness, readiness, Prometheus metrics, the OpenAPI
-document (routes and answers declared in `common/shared_api.py`)."""
+document (routes and answers declared in `common/shared_api.py`). Each reads the service's
+`ServiceContext`, which `common.app.create_service` provides to the app."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
 
-import faust
+from faust.web import Request, Response
 from sqlalchemy import select
 
 from common import shared_api
@@ -16,40 +16,48 @@ from common.db import reading
 from common.kafka import replication_readiness
 from common.metrics import render_metrics
 from common.openapi import build_openapi
-from common.web import JsonView, serve
+from common.web import Blueprint, JsonView
+
+blueprint = Blueprint("operations")
 
 
-def attach_operations_api(app: faust.App, context: ServiceContext, description: str) -> None:
-    documented = context.routes
+@blueprint.serve(shared_api.HEALTH)
+class Health(JsonView):
+    async def get(self, request: Request) -> Response:
+        return self.json({"status": "ok", "service": self.dependency(ServiceContext).service.value})
 
-    @serve(app, documented, shared_api.HEALTH)
-    class Health(JsonView):
-        async def get(self, request: Any) -> Any:
-            return self.json({"status": "ok", "service": context.service.value})
 
-    @serve(app, documented, shared_api.READY)
-    class Ready(JsonView):
-        async def get(self, request: Any) -> Any:
-            checks = {
-                "database": await _check(_ping_database(context)),
-                "broker": await _check(_ping_broker(context)),
-                "replication": await replication_readiness(context.settings),
-            }
-            ready = all(value == "ok" for value in checks.values())
-            return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
+@blueprint.serve(shared_api.READY)
+class Ready(JsonView):
+    async def get(self, request: Request) -> Response:
+        checks = await readiness(self.dependency(ServiceContext))
+        ready = all(value == "ok" for value in checks.values())
+        return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
-    @serve(app, documented, shared_api.METRICS)
-    class Metrics(JsonView):
-        async def get(self, request: Any) -> Any:
-            body = await render_metrics(context)
-            return self.bytes(body, content_type="text/plain; version=0.0.4")
 
-    @serve(app, documented, shared_api.OPENAPI)
-    class OpenApi(JsonView):
-        async def get(self, request: Any) -> Any:
-            return self.json(
-                build_openapi(f"saga {context.service.value} service", description, context.routes)
-            )
+@blueprint.serve(shared_api.METRICS)
+class Metrics(JsonView):
+    async def get(self, request: Request) -> Response:
+        body = await render_metrics(self.dependency(ServiceContext))
+        return self.bytes(body, content_type="text/plain; version=0.0.4")
+
+
+@blueprint.serve(shared_api.OPENAPI)
+class OpenApi(JsonView):
+    async def get(self, request: Request) -> Response:
+        context = self.dependency(ServiceContext)
+        return self.json(
+            build_openapi(f"saga {context.service.value} service", context.description, context.routes)
+        )
+
+
+async def readiness(context: ServiceContext) -> dict[str, str]:
+    """Each check of readiness: `ok`, or what is wrong."""
+    return {
+        "database": await _check(_ping_database(context)),
+        "broker": await _check(_ping_broker(context)),
+        "replication": await replication_readiness(context.settings),
+    }
 
 
 async def _check(probe: Awaitable[None]) -> str:

@@ -1,8 +1,13 @@
 """HTTP edge shared by the services: JSON errors that say what is wrong, never a 500 for bad input.
 
-A view is registered with `serve`, which binds it to its `Route`s (common/openapi.py). Before a handler
-runs, `JsonView.dispatch` validates everything the route declares — path parameters, query, headers and
-JSON body, in that order — and passes the results to the handler as keyword arguments:
+Views are classes at module level, declared in a service's `Blueprint` (Faust's, bound to our typed
+routes): `@blueprint.serve(SHOW)` checks a view against its `Route`s (common/openapi.py) as it is declared,
+and `serve(app, documented, blueprint)` puts the blueprint's views on an app and their routes in its
+OpenAPI document. A view reaches what it works with (the engine, a unit of work, a port) through one typed
+accessor, `self.dependency(SomeType)`, of what the app's factory `provide`d.
+
+Before a handler runs, `JsonView.dispatch` validates everything the route declares — path parameters,
+query, headers and JSON body, in that order — and passes the results to the handler as keyword arguments:
 the path parameters by name (validated and typed: a dead letter id arrives as an int), and `query`,
 `headers` and `body` as the route's pydantic models. Bad input never reaches a handler, hence never SQL.
 """
@@ -14,9 +19,11 @@ import json
 import logging
 from collections.abc import Callable, Mapping, MutableSequence
 from typing import Any, ClassVar, TypeVar
+from weakref import WeakKeyDictionary
 
 import faust.web
 from aiohttp import web
+from faust.types import AppT
 from pydantic import BaseModel, ValidationError
 
 from common.db import is_transient_database_error
@@ -28,6 +35,7 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 V = TypeVar("V", bound="JsonView")
+T = TypeVar("T")
 
 _HANDLER_METHODS = ("get", "post", "put", "patch", "delete", "options", "search")
 
@@ -163,6 +171,10 @@ class JsonView(faust.web.View):
 
     routes: ClassVar[Mapping[str, Route]] = {}
 
+    def dependency(self, kind: type[T]) -> T:
+        """What this view's app was provided of type `kind` (its engine, a unit of work, a port...)."""
+        return dependency(self.app, kind)
+
     def get_methods(self) -> set[str]:
         """The methods the view implements; HEAD only where there is a GET to answer it."""
         methods = set(super().get_methods())
@@ -252,19 +264,51 @@ def check_view(view: type[faust.web.View], routes: Mapping[str, Route]) -> None:
             )
 
 
-def serve(app: faust.App, documented: MutableSequence[Route], *routes: Route) -> Callable[[type[V]], type[V]]:
-    """Register the decorated view at the routes' path, validating what they declare before it runs, and
-    add the routes to the service's OpenAPI document (`documented`)."""
-    paths = {route.path for route in routes}
-    if len(paths) != 1:
-        raise ValueError(f"one view serves one path, got {sorted(paths)}")
-    by_method = {route.method.upper(): route for route in routes}
+class Blueprint(faust.web.Blueprint):
+    """Faust's blueprint of module-level JsonViews, each bound to its typed Routes as it is declared."""
 
-    def register(view: type[V]) -> type[V]:
-        check_view(view, by_method)
-        view.routes = by_method
-        documented.extend(routes)
-        app.page(paths.pop())(view)
-        return view
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.documented: list[Route] = []
 
-    return register
+    def serve(self, *routes: Route) -> Callable[[type[V]], type[V]]:
+        """Declare the decorated view at the routes' path: it must implement exactly their methods, each
+        taking exactly its route's arguments, and its requests are validated against them."""
+        paths = {route.path for route in routes}
+        if len(paths) != 1:
+            raise ValueError(f"one view serves one path, got {sorted(paths)}")
+        [path] = paths
+        by_method = {route.method.upper(): route for route in routes}
+
+        def declare(view: type[V]) -> type[V]:
+            check_view(view, by_method)
+            view.routes = by_method
+            self.documented.extend(routes)
+            self.route(path, name=view.__name__)(view)
+            return view
+
+        return declare
+
+
+def serve(app: faust.App, documented: MutableSequence[Route], blueprint: Blueprint) -> None:
+    """Serve the blueprint's views on `app`, and add their routes to its OpenAPI document (`documented`) in
+    the order they were declared."""
+    documented.extend(blueprint.documented)
+    blueprint.register(app)
+
+
+# What each app's views work with, by type; an app that is gone takes its entry with it.
+_PROVIDED: WeakKeyDictionary[AppT, dict[type, object]] = WeakKeyDictionary()
+
+
+def provide(app: AppT, *dependencies: object) -> None:
+    """Make each of `dependencies` reachable by its type from the app's views (`JsonView.dependency`)."""
+    _PROVIDED.setdefault(app, {}).update((type(given), given) for given in dependencies)
+
+
+def dependency(app: AppT, kind: type[T]) -> T:
+    """What `app` was provided of type `kind`; LookupError if its factory provided none."""
+    found = _PROVIDED.get(app, {}).get(kind)
+    if not isinstance(found, kind):
+        raise LookupError(f"no {kind.__name__} was provided to this app")
+    return found

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-import faust
+from faust.web import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from common import pg
 from common.context import ServiceContext
-from common.db import reading
 from common.events.values import OrderLine, Sku, SkuShortage
 from common.openapi import Answer, Link, Route
 from common.params import OrderPath, Parameters
-from common.web import JsonView, not_found, serve
-from delivery import models
-from delivery.inventory import StockLevel, restock
+from common.web import Blueprint, JsonView
+from delivery import queries
+from delivery.inventory import StockLevel
 from delivery.lifecycle import CarrierStep, ShipmentStatus
-from delivery.shipping import progress
-from delivery.stock_store import lock_levels
+from delivery.shipping import carrier_progress
+from delivery.stock_store import set_stock
 
 
 class StockUpdate(BaseModel):
@@ -104,14 +101,6 @@ LOAD_STOCK = Route(
     "/inventory",
     "Load a stock list (a SKU listed twice gets its last count)",
     request=StockFile,
-    responses={200: Answer("the new stock levels", StockSet)},
-)
-
-LOAD_STOCK = Route(
-    "POST",
-    "/inventory",
-    "Load a stock list (a SKU listed twice gets its last count)",
-    request=StockFile,
     responses={
         200: Answer(
             "the new stock levels",
@@ -167,33 +156,6 @@ SHIPMENT = Route(
 ROUTES = (SET_STOCK, STOCK, STOCK_LIST, LOAD_STOCK, SHIPMENT, SHIP, DELIVER)
 
 
-async def set_counts(conn: Any, counts: Mapping[str, int]) -> list[dict[str, Any]]:
-    """Set the shelf count of each SKU (created if new) in a few statements whatever their number; each
-    change is added to the SKU's stocked total. Returns the new levels, in the order of `counts`."""
-    stock = models.stock.name
-    await pg.execute(
-        conn,
-        f"INSERT INTO {stock} (sku, on_hand, reserved, shipped, stocked)"
-        " SELECT sku, 0, 0, 0, 0 FROM unnest(%s::text[]) AS new(sku) ON CONFLICT DO NOTHING",
-        (list(counts),),
-    )
-    levels = await lock_levels(conn, counts)
-    changes = [restock(levels[sku], on_hand) for sku, on_hand in counts.items()]
-    await pg.execute(
-        conn,
-        f"UPDATE {stock} SET on_hand = counted.on_hand, stocked = {stock}.stocked + counted.delta,"
-        " updated_at = now()"
-        " FROM unnest(%s::text[], %s::int[], %s::int[]) AS counted(sku, on_hand, delta)"
-        f" WHERE {stock}.sku = counted.sku",
-        (
-            [level.sku for level, _ in changes],
-            [level.on_hand for level, _ in changes],
-            [delta for _, delta in changes],
-        ),
-    )
-    return [describe_level(level) for level, _ in changes]
-
-
 def last_count_of_each(items: Iterable[StockItem]) -> dict[str, int]:
     """A stock list as counts by SKU: a SKU listed twice gets its last count (as if set one by one)."""
     counts: dict[str, int] = {}
@@ -206,62 +168,55 @@ def describe_level(level: StockLevel) -> dict[str, Any]:
     return {"sku": level.sku, "on_hand": level.on_hand, "reserved": level.reserved, "shipped": level.shipped}
 
 
-def attach_api(app: faust.App, context: ServiceContext) -> None:
-    engine = context.engine
-    stock, shipments = models.stock, models.shipments
-    documented = context.routes
+blueprint = Blueprint("delivery")
 
-    @serve(app, documented, STOCK, SET_STOCK)
-    class Inventory(JsonView):
-        async def get(self, request: Any, sku: str) -> Any:
-            async with reading(engine) as conn:
-                row = (await conn.execute(select(stock).where(stock.c.sku == sku))).first()
-            if row is None:
-                raise not_found(f"sku {sku}")
-            return self.json(_describe_row(row))
 
-        async def put(self, request: Any, sku: str, body: StockUpdate) -> Any:
-            async with engine.begin() as conn:
-                [level] = await set_counts(conn, {sku: body.on_hand})
-            return self.json(level)
+@blueprint.serve(STOCK, SET_STOCK)
+class Inventory(JsonView):
+    async def get(self, request: Request, sku: str) -> Response:
+        row = await queries.stock_of(self.dependency(ServiceContext).engine, sku)
+        return self.json(_describe_row(row))
 
-    @serve(app, documented, STOCK_LIST, LOAD_STOCK)
-    class InventoryList(JsonView):
-        async def get(self, request: Any) -> Any:
-            async with reading(engine) as conn:
-                rows = (await conn.execute(select(stock).order_by(stock.c.sku))).all()
-            return self.json({"items": [_describe_row(row) for row in rows]})
+    async def put(self, request: Request, sku: str, body: StockUpdate) -> Response:
+        [level] = await set_stock(self.dependency(ServiceContext).engine, {sku: body.on_hand})
+        return self.json(describe_level(level))
 
-        async def post(self, request: Any, body: StockFile) -> Any:
-            async with engine.begin() as conn:
-                items = await set_counts(conn, last_count_of_each(body.items))
-            return self.json({"items": items})
 
-    @serve(app, documented, SHIPMENT)
-    class Shipment(JsonView):
-        async def get(self, request: Any, order_id: str) -> Any:
-            async with reading(engine) as conn:
-                row = (await conn.execute(select(shipments).where(shipments.c.order_id == order_id))).first()
-            if row is None:
-                raise not_found(f"shipment for order {order_id}")
-            return self.json(_describe_shipment(row))
+@blueprint.serve(STOCK_LIST, LOAD_STOCK)
+class InventoryList(JsonView):
+    async def get(self, request: Request) -> Response:
+        rows = await queries.all_stock(self.dependency(ServiceContext).engine)
+        return self.json({"items": [_describe_row(row) for row in rows]})
 
-    def carrier_view(route: Route, carrier_step: CarrierStep) -> type[JsonView]:
-        class Step(JsonView):
-            async def post(self, request: Any, order_id: str) -> Any:
-                async with context.unit_of_work() as work:
-                    work.emit(await progress(work.conn, order_id, carrier_step))
-                async with reading(engine) as conn:
-                    row = (
-                        await conn.execute(select(shipments).where(shipments.c.order_id == order_id))
-                    ).one()
-                return self.json(_describe_shipment(row))
+    async def post(self, request: Request, body: StockFile) -> Response:
+        levels = await set_stock(self.dependency(ServiceContext).engine, last_count_of_each(body.items))
+        return self.json({"items": [describe_level(level) for level in levels]})
 
-        Step.__name__ = Step.__qualname__ = f"Shipment{carrier_step.value.title()}"
-        return serve(app, documented, route)(Step)
 
-    carrier_view(SHIP, CarrierStep.SHIP)
-    carrier_view(DELIVER, CarrierStep.DELIVER)
+@blueprint.serve(SHIPMENT)
+class Shipment(JsonView):
+    async def get(self, request: Request, order_id: str) -> Response:
+        row = await queries.shipment_of(self.dependency(ServiceContext).engine, order_id)
+        return self.json(_describe_shipment(row))
+
+
+class _CarrierStep(JsonView):
+    carrier_step: ClassVar[CarrierStep]
+
+    async def post(self, request: Request, order_id: str) -> Response:
+        context = self.dependency(ServiceContext)
+        row = await carrier_progress(context.unit_of_work, context.engine, order_id, self.carrier_step)
+        return self.json(_describe_shipment(row))
+
+
+@blueprint.serve(SHIP)
+class ShipmentShip(_CarrierStep):
+    carrier_step = CarrierStep.SHIP
+
+
+@blueprint.serve(DELIVER)
+class ShipmentDeliver(_CarrierStep):
+    carrier_step = CarrierStep.DELIVER
 
 
 def _describe_row(row: Any) -> dict[str, Any]:

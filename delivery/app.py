@@ -10,8 +10,8 @@ from common.app import create_service
 from common.config import Service, Settings, load_settings
 from common.kafka import CONSUMED_TOPICS
 from common.scheduling import on_wake
-from delivery import models
-from delivery.api import attach_api
+from common.web import serve
+from delivery import api, models
 from delivery.handlers import HANDLERS
 from delivery.shipping import auto_progress
 
@@ -38,5 +38,5 @@ def create_app(settings: Settings | None = None) -> faust.App:
         delay = settings.auto_progress_seconds
         timer = max(0.05, min(1.0, delay / 2)) if delay > 0 else 1.0
         context.commit_listeners.append(on_wake(app, timer, progress_shipments))
-    attach_api(app, context)
+    serve(app, context.routes, api.blueprint)
     return app

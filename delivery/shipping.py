@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import pg
 from common.config import Service
@@ -23,7 +23,7 @@ from common.errors import Conflict, NotFound
 from common.events import Envelope, new_envelope
 from common.events.delivery import Delivered, Shipped
 from common.messaging.unit_of_work import UnitOfWork
-from delivery import models
+from delivery import models, queries
 from delivery.inventory import ship
 from delivery.lifecycle import (
     AlreadyDone,
@@ -51,6 +51,16 @@ class ShipmentConflict(Conflict):
     """The shipment is not in the state the step needs (e.g. shipping a released reservation)."""
 
     code = "wrong_state"
+
+
+async def carrier_progress(
+    unit_of_work: Callable[[], UnitOfWork], engine: AsyncEngine, order_id: str, carrier_step: CarrierStep
+) -> Any:
+    """The carrier's step (ship or deliver) on the order's shipment, then the shipment as it now stands.
+    Raises ShipmentNotFound, or ShipmentConflict when the shipment is not in the state the step needs."""
+    async with unit_of_work() as work:
+        work.emit(await progress(work.conn, order_id, carrier_step))
+    return await queries.shipment_of(engine, order_id)
 
 
 async def progress(conn: AsyncConnection, order_id: str, carrier_step: CarrierStep) -> list[Envelope]:

@@ -1,14 +1,14 @@
-"""Loading and saving stock levels around the pure inventory rules."""
+"""Loading and saving stock levels around the pure inventory rules, and the operator's count (`set_stock`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import pg
 from delivery import models
-from delivery.inventory import Line, StockLevel
+from delivery.inventory import Line, StockLevel, restock
 
 
 def lines_of(raw: Iterable[dict[str, object]]) -> list[Line]:
@@ -47,3 +47,37 @@ async def save_levels(conn: AsyncConnection, levels: Mapping[str, StockLevel]) -
             [level.shipped for level in levels.values()],
         ),
     )
+
+
+async def set_stock(engine: AsyncEngine, counts: Mapping[str, int]) -> list[StockLevel]:
+    """The operator's count: set the shelf count of each SKU, in one transaction. Returns the new levels,
+    in the order of `counts`; raises InvalidStockLevel for a negative count."""
+    async with engine.begin() as conn:
+        return await set_counts(conn, counts)
+
+
+async def set_counts(conn: AsyncConnection, counts: Mapping[str, int]) -> list[StockLevel]:
+    """Set the shelf count of each SKU (created if new) in a few statements whatever their number; each
+    change is added to the SKU's stocked total. Returns the new levels, in the order of `counts`."""
+    stock = models.stock.name
+    await pg.execute(
+        conn,
+        f"INSERT INTO {stock} (sku, on_hand, reserved, shipped, stocked)"
+        " SELECT sku, 0, 0, 0, 0 FROM unnest(%s::text[]) AS new(sku) ON CONFLICT DO NOTHING",
+        (list(counts),),
+    )
+    levels = await lock_levels(conn, counts)
+    changes = [restock(levels[sku], on_hand) for sku, on_hand in counts.items()]
+    await pg.execute(
+        conn,
+        f"UPDATE {stock} SET on_hand = counted.on_hand, stocked = {stock}.stocked + counted.delta,"
+        " updated_at = now()"
+        " FROM unnest(%s::text[], %s::int[], %s::int[]) AS counted(sku, on_hand, delta)"
+        f" WHERE {stock}.sku = counted.sku",
+        (
+            [level.sku for level, _ in changes],
+            [level.on_hand for level, _ in changes],
+            [delta for _, delta in changes],
+        ),
+    )
+    return [level for level, _ in changes]

@@ -7,23 +7,24 @@ ACCEPTED, answered from what payment knows (`order/payment_lookup.py`), and a ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import faust
+from faust.web import Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.context import ServiceContext
-from common.db import reading
-from common.errors import NotFound
 from common.events.values import Money, OrderLine
+from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Answer, Link, Route
 from common.params import DIGITS, Offset, OrderPath, Parameters
-from common.web import JsonView, serve
-from order import early_cancels, queries
+from common.web import Blueprint, JsonView
+from order import queries
 from order.cancel import ACCEPTED, cancel_order
-from order.payment_lookup import AcceptedCheckout, HttpPaymentLookup
+from order.payment_lookup import AcceptedCheckout, PaymentLookup
 from order.saga import Cancellation, OrderStatus, Outcome, awaiting
 
 # An order payment accepted and the order service has not recorded yet.
@@ -141,54 +142,58 @@ CANCEL = Route(
 ROUTES = (SHOW, LIST, CANCEL)
 
 
-def attach_api(app: faust.App, context: ServiceContext) -> None:
-    engine = context.engine
-    documented = context.routes
-    payments = HttpPaymentLookup(context.settings.payment_lookup_url())
+@dataclass(frozen=True)
+class OrderDependencies:
+    """What order's views work with (provided by `order.app.create_app`)."""
 
-    @serve(app, documented, SHOW)
-    class Order(JsonView):
-        async def get(self, request: Any, order_id: str) -> Any:
-            async with reading(engine) as conn:
-                # The early cancel first: the transaction creating the order takes it away as it commits
-                # the order, so read in this order neither can be missed between the two reads.
-                early = bool(await early_cancels.pending(conn, [order_id]))
-                found = await queries.order_and_timeline(conn, order_id)
-            if found is not None:
-                order, timeline = found
-                return self.json({**describe_order(order), "timeline": [describe_entry(e) for e in timeline]})
-            checkout = await payments.accepted_checkout(order_id)
-            if checkout is None:
-                raise NotFound(f"order {order_id} not found")
-            return self.json(describe_accepted(checkout, cancel_requested=early))
+    engine: AsyncEngine
+    unit_of_work: Callable[[], UnitOfWork]
+    payments: PaymentLookup
 
-    @serve(app, documented, LIST)
-    class Orders(JsonView):
-        async def get(self, request: Any, query: OrderListQuery) -> Any:
-            async with reading(engine) as conn:
-                rows, total = await queries.order_page(
-                    conn,
-                    status=query.status,
-                    stuck_for=query.stuck_for,
-                    limit=query.limit,
-                    offset=query.offset,
-                )
-            items = [describe_order(row) for row in rows]
-            return self.json({"items": items, "total": total, "limit": query.limit, "offset": query.offset})
 
-    @serve(app, documented, CANCEL)
-    class Cancel(JsonView):
-        async def post(self, request: Any, order_id: str) -> Any:
-            answer = await cancel_order(context.unit_of_work, payments, order_id)
-            return self.json(
-                {
-                    "order_id": answer.order_id,
-                    "status": answer.status,
-                    "cancellation": answer.cancellation,
-                    "outcome": answer.outcome,
-                },
-                status=202,
-            )
+blueprint = Blueprint("order")
+
+
+@blueprint.serve(SHOW)
+class Order(JsonView):
+    async def get(self, request: Request, order_id: str) -> Response:
+        needs = self.dependency(OrderDependencies)
+        found = await queries.find_order(needs.engine, needs.payments, order_id)
+        if isinstance(found, queries.AcceptedOrder):
+            return self.json(describe_accepted(found.checkout, cancel_requested=found.cancel_requested))
+        return self.json(
+            {**describe_order(found.order), "timeline": [describe_entry(e) for e in found.timeline]}
+        )
+
+
+@blueprint.serve(LIST)
+class Orders(JsonView):
+    async def get(self, request: Request, query: OrderListQuery) -> Response:
+        rows, total = await queries.order_page(
+            self.dependency(OrderDependencies).engine,
+            status=query.status,
+            stuck_for=query.stuck_for,
+            limit=query.limit,
+            offset=query.offset,
+        )
+        items = [describe_order(row) for row in rows]
+        return self.json({"items": items, "total": total, "limit": query.limit, "offset": query.offset})
+
+
+@blueprint.serve(CANCEL)
+class Cancel(JsonView):
+    async def post(self, request: Request, order_id: str) -> Response:
+        needs = self.dependency(OrderDependencies)
+        answer = await cancel_order(needs.unit_of_work, needs.payments, order_id)
+        return self.json(
+            {
+                "order_id": answer.order_id,
+                "status": answer.status,
+                "cancellation": answer.cancellation,
+                "outcome": answer.outcome,
+            },
+            status=202,
+        )
 
 
 _CANCELLATION_DETAIL = {

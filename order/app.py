@@ -10,10 +10,11 @@ from common.app import create_service
 from common.config import Service, Settings, load_settings
 from common.kafka import CONSUMED_TOPICS
 from common.scheduling import periodic
-from order import models
-from order.api import attach_api
+from common.web import provide, serve
+from order import api, models
 from order.deadlines import expire_deadlines
 from order.handlers import build_handlers
+from order.payment_lookup import HttpPaymentLookup
 
 
 def create_app(settings: Settings | None = None) -> faust.App:
@@ -36,5 +37,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         await expire_deadlines(context.unit_of_work)
 
     periodic(app, min(1.0, settings.delivery_deadline_seconds / 4), sweep_deadlines)
-    attach_api(app, context)
+    payments = HttpPaymentLookup(settings.payment_lookup_url())
+    provide(app, api.OrderDependencies(context.engine, context.unit_of_work, payments))
+    serve(app, context.routes, api.blueprint)
     return app

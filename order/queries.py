@@ -1,15 +1,55 @@
-"""Reads of the order service's API: an order with its timeline, and pages of orders."""
+"""Reads of the order service's API: an order (recorded, or only accepted by payment so far) with its
+timeline, and pages of orders."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from order import models
+from common.db import reading
+from common.errors import NotFound
+from order import early_cancels, models
+from order.payment_lookup import AcceptedCheckout, PaymentLookup
 from order.saga import TERMINAL_STATUSES, OrderStatus
+
+
+@dataclass(frozen=True)
+class RecordedOrder:
+    """An order the service has recorded: its row and its timeline."""
+
+    order: Any
+    timeline: list[Any]
+
+
+@dataclass(frozen=True)
+class AcceptedOrder:
+    """An order payment accepted and the order service has not recorded yet, as payment knows it."""
+
+    checkout: AcceptedCheckout
+    cancel_requested: bool  # the customer already asked to cancel (the cancel is kept until it exists)
+
+
+async def find_order(
+    engine: AsyncEngine, payments: PaymentLookup, order_id: str
+) -> RecordedOrder | AcceptedOrder:
+    """The order as recorded, else as payment accepted it; NotFound if payment never accepted a checkout
+    for it, Unavailable if payment cannot be asked."""
+    async with reading(engine) as conn:
+        # The early cancel first: the transaction creating the order takes it away as it commits the
+        # order, so read in this order neither can be missed between the two reads.
+        early = bool(await early_cancels.pending(conn, [order_id]))
+        found = await order_and_timeline(conn, order_id)
+    if found is not None:
+        order, timeline = found
+        return RecordedOrder(order, timeline)
+    checkout = await payments.accepted_checkout(order_id)
+    if checkout is None:
+        raise NotFound(f"order {order_id} not found")
+    return AcceptedOrder(checkout, cancel_requested=early)
 
 
 async def order_and_timeline(conn: AsyncConnection, order_id: str) -> tuple[Any, list[Any]] | None:
@@ -25,7 +65,7 @@ async def order_and_timeline(conn: AsyncConnection, order_id: str) -> tuple[Any,
 
 
 async def order_page(
-    conn: AsyncConnection, *, status: OrderStatus | None, stuck_for: int | None, limit: int, offset: int
+    engine: AsyncEngine, *, status: OrderStatus | None, stuck_for: int | None, limit: int, offset: int
 ) -> tuple[list[Any], int]:
     """A page of orders and how many match: newest first, or with `stuck_for` the non-terminal orders
     untouched that many seconds, oldest first (they are the most urgent)."""
@@ -44,5 +84,6 @@ async def order_page(
     if status is not None:
         page = page.where(orders.c.status == status.value)
         count = count.where(orders.c.status == status.value)
-    rows = (await conn.execute(page)).all()
-    return list(rows), int(await conn.scalar(count) or 0)
+    async with reading(engine) as conn:
+        rows = (await conn.execute(page)).all()
+        return list(rows), int(await conn.scalar(count) or 0)

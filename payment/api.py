@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import faust
+from faust.web import Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.config import Service
-from common.context import ServiceContext
-from common.db import reading
 from common.events.values import Money, OrderLine
 from common.openapi import Answer, Link, Route
 from common.params import IdempotencyKey, OrderPath, Parameters
-from common.web import ApiError, JsonView, not_found, serve
-from payment import models
+from common.web import Blueprint, JsonView
+from payment import queries
 from payment.checkout import CheckoutRequest, PaymentStore, checkout
 from payment.domain import PaymentStatus, RefundStatus
 from payment.gateway import PaymentGateway
-from payment.refunds import retry_failed_refund
+from payment.refunds import retry_refund
 
 
 class CheckoutHeaders(Parameters):
@@ -105,50 +103,47 @@ CHECKOUT = Route(
 ROUTES = (CHECKOUT, PAYMENT, RETRY_REFUND)
 
 
-def attach_api(app: faust.App, context: ServiceContext, gateway: PaymentGateway, store: PaymentStore) -> None:
-    engine = context.engine
-    order_url = context.settings.base_url(Service.ORDER)
-    documented = context.routes
+@dataclass(frozen=True)
+class PaymentDependencies:
+    """What payment's views work with (provided by `payment.app.create_app`)."""
 
-    @serve(app, documented, CHECKOUT)
-    class Checkout(JsonView):
-        async def post(self, request: Any, headers: CheckoutHeaders, body: CheckoutRequest) -> Any:
-            answer = await checkout(
-                store,
-                gateway,
-                idempotency_key=headers.idempotency_key,
-                request=body,
-                order_url=order_url,
-            )
-            return self.json(
-                answer.body, status=answer.status, headers={"Location": answer.body["order_url"]}
-            )
+    engine: AsyncEngine
+    gateway: PaymentGateway
+    store: PaymentStore
+    order_url: str  # the order service's base URL, where a checkout's answer sends the shop to poll
 
-    @serve(app, documented, PAYMENT)
-    class Payment(JsonView):
-        async def get(self, request: Any, order_id: str) -> Any:
-            async with reading(engine) as conn:
-                payment = (
-                    await conn.execute(select(models.payments).where(models.payments.c.order_id == order_id))
-                ).first()
-                if payment is None:
-                    raise not_found(f"payment for order {order_id}")
-                refund = (
-                    await conn.execute(
-                        select(models.refunds).where(models.refunds.c.payment_id == payment.payment_id)
-                    )
-                ).first()
-            return self.json(_describe(payment, refund))
 
-    @serve(app, documented, RETRY_REFUND)
-    class RetryRefund(JsonView):
-        async def post(self, request: Any, order_id: str) -> Any:
-            refund_id = await retry_failed_refund(engine, order_id)
-            if refund_id is None:
-                raise ApiError(409, "no_failed_refund", f"order {order_id} has no refund in state FAILED")
-            return self.json(
-                {"order_id": order_id, "refund_id": str(refund_id), "status": "PENDING"}, status=202
-            )
+blueprint = Blueprint("payment")
+
+
+@blueprint.serve(CHECKOUT)
+class Checkout(JsonView):
+    async def post(self, request: Request, headers: CheckoutHeaders, body: CheckoutRequest) -> Response:
+        needs = self.dependency(PaymentDependencies)
+        answer = await checkout(
+            needs.store,
+            needs.gateway,
+            idempotency_key=headers.idempotency_key,
+            request=body,
+            order_url=needs.order_url,
+        )
+        return self.json(answer.body, status=answer.status, headers={"Location": answer.body["order_url"]})
+
+
+@blueprint.serve(PAYMENT)
+class Payment(JsonView):
+    async def get(self, request: Request, order_id: str) -> Response:
+        payment, refund = await queries.payment_and_refund(
+            self.dependency(PaymentDependencies).engine, order_id
+        )
+        return self.json(_describe(payment, refund))
+
+
+@blueprint.serve(RETRY_REFUND)
+class RetryRefund(JsonView):
+    async def post(self, request: Request, order_id: str) -> Response:
+        refund_id = await retry_refund(self.dependency(PaymentDependencies).engine, order_id)
+        return self.json({"order_id": order_id, "refund_id": str(refund_id), "status": "PENDING"}, status=202)
 
 
 def _describe(payment: Any, refund: Any) -> dict[str, Any]:

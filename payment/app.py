@@ -10,8 +10,8 @@ from common.app import create_service
 from common.config import Service, Settings, load_settings
 from common.kafka import CONSUMED_TOPICS
 from common.scheduling import on_wake, periodic
-from payment import models
-from payment.api import attach_api
+from common.web import provide, serve
+from payment import api, models
 from payment.checkout import recover_pending
 from payment.gateway import PaymentGateway, SimulatorGateway
 from payment.handlers import HANDLERS
@@ -62,5 +62,6 @@ def create_app(settings: Settings | None = None) -> faust.App:
         )
 
     periodic(app, 2.0, recover_interrupted_checkouts)
-    attach_api(app, context, gateway, store)
+    provide(app, api.PaymentDependencies(context.engine, gateway, store, settings.base_url(Service.ORDER)))
+    serve(app, context.routes, api.blueprint)
     return app

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.config import Service
 from common.db import reading
+from common.errors import Conflict
 from common.events import new_envelope
 from common.events.payment import PaymentRefunded, PaymentRefundFailed
 from common.events.values import Money
@@ -158,11 +159,16 @@ class RefundWorker:
                 )
 
 
-async def retry_failed_refund(engine: AsyncEngine, order_id: str) -> uuid.UUID | None:
-    """Operator action: put a FAILED refund back in the queue with a fresh attempt budget."""
+class NoFailedRefund(Conflict):
+    code = "no_failed_refund"
+
+
+async def retry_refund(engine: AsyncEngine, order_id: str) -> uuid.UUID:
+    """Operator action: put the order's FAILED refund back in the queue with a fresh attempt budget;
+    returns its id. Raises NoFailedRefund if the order has no refund in state FAILED (or no payment)."""
     refunds = models.refunds
     async with engine.begin() as conn:
-        return await conn.scalar(
+        refund_id: uuid.UUID | None = await conn.scalar(
             update(refunds)
             .where(refunds.c.order_id == order_id, refunds.c.status == RefundStatus.FAILED)
             .values(
@@ -170,6 +176,9 @@ async def retry_failed_refund(engine: AsyncEngine, order_id: str) -> uuid.UUID |
             )
             .returning(refunds.c.refund_id)
         )
+    if refund_id is None:
+        raise NoFailedRefund(f"order {order_id} has no refund in state FAILED")
+    return refund_id
 
 
 def _money(refund: Any) -> Money:

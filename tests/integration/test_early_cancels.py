@@ -24,6 +24,7 @@ from order import early_cancels, models
 from order.cancel import ACCEPTED, NotCancellable, cancel_order
 from order.handlers import INPUT_OF, SagaStep, advance_many
 from order.payment_lookup import AcceptedCheckout
+from order.queries import AcceptedOrder, RecordedOrder, find_order
 from tests.integration.schemas import Db, order_schema
 
 
@@ -155,3 +156,20 @@ async def test_a_creation_racing_a_cancel_being_recorded_waits_for_it_and_applie
 
     assert await asyncio.wait_for(creating, 10) == ["OrderPlaced", "OrderCancellationRequested"]
     assert await _order(db, "o-1") == ("CANCELLING", "requested")
+
+
+async def test_an_order_not_recorded_yet_is_found_as_payment_accepted_it_with_its_kept_cancel(db: Db) -> None:
+    payments = FakePayments({"o-1": "CAPTURED", "o-2": "CAPTURED"})
+    await cancel_order(_units(db), payments, "o-1")
+
+    cancelled = await find_order(db.engine, payments, "o-1")
+    untouched = await find_order(db.engine, payments, "o-2")
+
+    assert isinstance(cancelled, AcceptedOrder) and cancelled.cancel_requested
+    assert isinstance(untouched, AcceptedOrder) and not untouched.cancel_requested
+    await _create(db, "o-1")
+    recorded = await find_order(db.engine, FakePayments({}), "o-1")  # payment is not asked
+    assert isinstance(recorded, RecordedOrder)
+    assert recorded.order.status == "CANCELLING" and [e.event_type for e in recorded.timeline]
+    with pytest.raises(NotFound):
+        await find_order(db.engine, FakePayments({}), "o-unknown")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import faust
 import pytest
 from pydantic import BaseModel
 
+from common import operations_api
+from common.messaging import dead_letter_api
 from common.openapi import Answer, Route, build_openapi
 from common.params import BIGINT_MAX, OrderPath, Parameters
 from common.shared_api import SHARED_ROUTES
-from common.web import JsonView, check_view
+from common.web import Blueprint, JsonView, check_view, dependency, provide
 from delivery import api as delivery_api
 from order import api as order_api
 from order.saga import OrderStatus
@@ -164,3 +167,40 @@ def test_every_link_leads_to_an_operation_of_the_same_document(service: str) -> 
 
     assert links
     assert all(link["operationId"] in operation_ids for link in links)
+
+
+@pytest.mark.parametrize("module", [payment_api, order_api, delivery_api], ids=lambda module: module.__name__)
+def test_each_service_serves_exactly_the_routes_its_document_is_checked_with(module: Any) -> None:
+    assert sorted(module.blueprint.documented, key=id) == sorted(module.ROUTES, key=id)
+
+
+def test_the_shared_views_serve_exactly_the_shared_routes() -> None:
+    served = [*operations_api.blueprint.documented, *dead_letter_api.blueprint.documented]
+
+    assert served == list(SHARED_ROUTES)
+
+
+def test_a_blueprint_checks_a_view_as_it_is_declared_and_routes_it_at_the_path() -> None:
+    blueprint = Blueprint("things")
+
+    with pytest.raises(TypeError, match="passes"):
+
+        @blueprint.serve(LISTED)
+        class ForgetsTheQuery(JsonView):
+            async def get(self, request: Any) -> Any: ...
+
+    @blueprint.serve(LISTED)
+    class Things(JsonView):
+        async def get(self, request: Any, query: _Query) -> Any: ...
+
+    assert [(route.uri, route.handler) for route in blueprint.routes] == [("/things", Things)]
+    assert blueprint.documented == [LISTED] and Things.routes == {"GET": LISTED}
+
+
+def test_a_view_reaches_what_its_app_was_provided_by_type() -> None:
+    app, other = faust.App("provided", autodiscover=False), faust.App("bare", autodiscover=False)
+    provide(app, _Nothing())
+
+    assert isinstance(dependency(app, _Nothing), _Nothing)
+    with pytest.raises(LookupError, match="_Nothing"):
+        dependency(other, _Nothing)

@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from rich.console import Console
 
-from common.ops.cli import orders_listing, timeline_table
+from common.ops.commands.orders import orders_listing, timeline_table
 from common.ops.tables import Listing, fits_as_table, print_listing
 
 WAITING = "the carrier: Shipped from delivery"
