@@ -59,7 +59,7 @@ class LocalStack:
             self.timings["kafka_jars"] = time.monotonic() - began
             self.kafka = KafkaCluster(jars, self.state_dir / "kafka", nodes=self.kafka_nodes)
         if any(not self.settings.database_url(service) for service in Service):
-            self.postgres = PostgresServer(self.state_dir / "postgres")
+            self.postgres = PostgresServer(self.state_dir / "postgres", tls=self.settings.postgres_tls)
         parts: list[KafkaCluster | PostgresServer] = [p for p in (self.kafka, self.postgres) if p is not None]
         began = time.monotonic()
         try:
