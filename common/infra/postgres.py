@@ -102,14 +102,15 @@ class PostgresServer:
     # stays open on 127.0.0.1 for tools that want a port.
     #
     # The URL names the role and the password file, never the password: libpq reads it from the file, so
-    # the URL can be printed, logged and recorded as it is. With TLS the services connect over TCP to the
-    # name in the certificate and verify it against the stack's CA (the socket cannot carry TLS).
+    # the URL can be printed, logged and recorded as it is. With TLS the services connect over TCP to
+    # 127.0.0.1, the address the server listens on and its certificate names, and verify it against the
+    # stack's CA (the socket cannot carry TLS; `localhost` could resolve to ::1 first, tried in vain).
     def database_url(self, service: Service) -> str:
         name = service.value
         passfile = quote(str(self.password_file))
         if self.tls is not None:
             return (
-                f"postgresql+psycopg://{name}@localhost:{self.port}/{name}?sslmode=verify-full"
+                f"postgresql+psycopg://{name}@127.0.0.1:{self.port}/{name}?sslmode=verify-full"
                 f"&sslrootcert={quote(str(self.tls.ca_file.resolve()))}&passfile={passfile}"
             )
         return (
