@@ -23,6 +23,7 @@ from common.infra.stack import LocalStack
 from common.kafka import ensure_topics, read_cluster_topics, replication_summary
 from common.ops.cli import register as register_operator_commands
 from common.ops.console import Exit, console, err, fail, operator_settings
+from common.redact import has_password, mask_url
 from common.replication import ReplicationError
 from common.supervisor import ServiceProcess
 
@@ -157,7 +158,7 @@ def _print_endpoints(settings: Settings, logs: Path) -> None:
     table.add_row("Kafka", settings.kafka_bootstrap_servers or "")
     for service in Service:
         table.add_row(f"{service.value} API", f"{settings.base_url(service)}  (openapi: /openapi.json)")
-        table.add_row(f"{service.value} database", settings.database_url(service) or "")
+        table.add_row(f"{service.value} database", mask_url(settings.database_url(service) or ""))
     table.add_row("logs", str(logs))
     console.print(table)
     payment, order = settings.base_url(Service.PAYMENT), settings.base_url(Service.ORDER)
@@ -208,8 +209,13 @@ def stack_up(
     try:
         _start_stack(stack)
         console.print("local stack is up; point the services at it with:", style="bold")
+        # The local databases' URLs carry no password (they name the stack's password file). A URL of
+        # your own that has one is not printed: your shell already has it, and a masked copy would break.
         for name, value in stack.environment().items():
-            console.print(f"export {name}='{value}'", highlight=False, soft_wrap=True)
+            if has_password(value):
+                console.print(f"# {name}: as you set it ({mask_url(value)})", highlight=False, soft_wrap=True)
+            else:
+                console.print(f"export {name}='{value}'", highlight=False, soft_wrap=True)
         console.print("Ctrl-C or `saga stack down` stops it.")
         while not stopping.wait(0.5):
             pass
@@ -254,6 +260,8 @@ def stack_status() -> None:
     if not state.exists():
         raise fail(f"no local stack recorded in {state}", Exit.UNAVAILABLE)
     record = json.loads(state.read_text())
+    # A record written before passwords were kept out of it may still hold one: never print it.
+    record["environment"] = {k: mask_url(str(v)) for k, v in record.get("environment", {}).items()}
     record["kafka_topics"] = _topics_status(operator_settings())
     console.print_json(json.dumps(record))
     warnings = list(record["kafka_topics"].get("problems", []))

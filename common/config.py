@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default=Path(".state"), alias="SAGA_STATE_DIR")
     kafka_version: str = Field(default="4.1.1", alias="SAGA_KAFKA_VERSION")
     cache_dir: Path = Field(default=Path.home() / ".cache" / "saga-platform", alias="SAGA_CACHE_DIR")
+    # The local PostgreSQL speaks TLS, refuses plain TCP, and the services verify it (sslmode=verify-full).
+    # Off by default: the services then use its Unix socket, which is cheaper and never leaves the machine.
+    postgres_tls: bool = Field(default=False, alias="SAGA_POSTGRES_TLS")
 
     @field_validator("payment_database_url", "order_database_url", "delivery_database_url")
     @classmethod

@@ -1,6 +1,9 @@
 """A private PostgreSQL server: `initdb` once, then `postgres` on a free port with data under a state folder.
 
-One database per service, each owned by a role of the same name. The server runs as a direct child
+One database per service, each owned by a role of the same name that logs in with its own password
+(common/infra/pg_auth.py) and may connect to no other database: `REVOKE CONNECT … FROM PUBLIC` on every
+database, so only its owner (and the superuser, for the stack's setup) gets in. Optionally the server
+speaks TLS and TCP clients must use it (common/infra/pg_tls.py). The server runs as a direct child
 (not daemonized by pg_ctl) so it can be stopped, killed for fault tests, and dies with its parent.
 PostgreSQL refuses to run as root; when we are root, it runs as the `postgres` system user.
 """
@@ -24,11 +27,14 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from common.config import Service
+from common.infra.pg_auth import SUPERUSER, ensure_passwords, hba_conf, ident_conf, scram_verifier
+from common.infra.pg_tls import ServerTls, ensure_server_tls
 from common.infra.ports import free_port, is_listening
 from common.infra.process import die_with_parent
 
 READY_TIMEOUT_SECONDS = 60.0
-SUPERUSER = "postgres"
+# Databases every role could connect to by default; the services' roles have no business there.
+SHARED_DATABASES = ("postgres", "template1")
 
 
 class PostgresSetupError(RuntimeError):
@@ -70,14 +76,19 @@ def _make_traversable(path: Path) -> None:
 
 
 class PostgresServer:
-    def __init__(self, state_dir: Path, *, durable: bool = False) -> None:
-        """`durable=False` turns off fsync: safe against process kills (our fault tests), not power loss."""
+    def __init__(self, state_dir: Path, *, durable: bool = False, tls: bool = False) -> None:
+        """`durable=False` turns off fsync: safe against process kills (our fault tests), not power loss.
+        `tls=True` makes the server speak TLS, refuse plain TCP, and hands out URLs that verify it."""
         self.state_dir = state_dir
         self.data_dir = state_dir / "data"
-        # Absolute: libpq takes a `host` that starts with "/" as a socket directory.
+        # Absolute: libpq takes a `host` that starts with "/" as a socket directory, and the URLs name the
+        # password file and the CA, which must be found from any working directory.
         self.socket_dir = (state_dir / "socket").resolve()
+        self.password_file = (state_dir / "passwords").resolve()
         self.log_path = state_dir / "postgres.log"
         self.durable = durable
+        self.tls_enabled = tls
+        self.tls: ServerTls | None = None
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._user = _run_as()
@@ -89,9 +100,27 @@ class PostgresServer:
     # Clients on this machine connect through the server's Unix socket, not TCP on 127.0.0.1: the same
     # statement costs about a sixth less client CPU and a third less server CPU (bench/README.md). TCP
     # stays open on 127.0.0.1 for tools that want a port.
+    #
+    # The URL names the role and the password file, never the password: libpq reads it from the file, so
+    # the URL can be printed, logged and recorded as it is. With TLS the services connect over TCP to
+    # 127.0.0.1, the address the server listens on and its certificate names, and verify it against the
+    # stack's CA (the socket cannot carry TLS; `localhost` could resolve to ::1 first, tried in vain).
     def database_url(self, service: Service) -> str:
         name = service.value
-        return f"postgresql+psycopg://{name}@/{name}?host={quote(str(self.socket_dir))}&port={self.port}"
+        passfile = quote(str(self.password_file))
+        if self.tls is not None:
+            return (
+                f"postgresql+psycopg://{name}@127.0.0.1:{self.port}/{name}?sslmode=verify-full"
+                f"&sslrootcert={quote(str(self.tls.ca_file.resolve()))}&passfile={passfile}"
+            )
+        return (
+            f"postgresql+psycopg://{name}@/{name}?host={quote(str(self.socket_dir))}&port={self.port}"
+            f"&passfile={passfile}"
+        )
+
+    def passwords(self) -> dict[str, str]:
+        """role → password of the services' roles (for tests and tools that build their own conninfo)."""
+        return ensure_passwords(self.password_file)
 
     def admin_conninfo(self, dbname: str = "postgres") -> str:
         return make_conninfo(host=str(self.socket_dir), port=self.port, user=SUPERUSER, dbname=dbname)
@@ -112,6 +141,8 @@ class PostgresServer:
         first_start = not (self.data_dir / "PG_VERSION").exists()
         if first_start:
             self._initdb()
+        ensure_passwords(self.password_file)
+        self._write_access_rules()
 
     def launch(self) -> None:
         """Start the prepared server, from a thread that outlives it (see `KafkaCluster.launch`)."""
@@ -122,6 +153,7 @@ class PostgresServer:
         """Return once the launched server accepts connections and has the services' databases."""
         self._wait_ready()
         self._create_databases()
+        self._restrict_roles()
         (self.state_dir / "server.json").write_text(json.dumps({"port": self.port}))
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -173,6 +205,7 @@ class PostgresServer:
                 str(self.data_dir),
                 "-U",
                 SUPERUSER,
+                # Only until the first launch: `_write_access_rules` replaces initdb's rules with ours.
                 "-A",
                 "trust",
                 "-E",
@@ -208,7 +241,12 @@ class PostgresServer:
             "fsync": "on" if self.durable else "off",
             "full_page_writes": "on" if self.durable else "off",
             "logging_collector": "off",
+            "password_encryption": "scram-sha-256",
+            "hba_file": str(self.state_dir.resolve() / "pg_hba.conf"),
+            "ident_file": str(self.state_dir.resolve() / "pg_ident.conf"),
         }
+        if self.tls is not None:
+            settings |= {"ssl": "on", "ssl_cert_file": self.tls.cert_file, "ssl_key_file": self.tls.key_file}
         command = [find_binary("postgres"), "-D", str(self.data_dir)]
         for key, value in settings.items():
             command += ["-c", f"{key}={value}"]
@@ -249,3 +287,41 @@ class PostgresServer:
                     "SELECT 1 FROM pg_database WHERE datname = %s", (service.value,)
                 ).fetchone():
                     conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(name, name))
+
+    def _restrict_roles(self) -> None:
+        """Each service's role: its current password, and no way into any database but its own.
+
+        Run at every start, so a stack created before roles had passwords is brought up to the rule, and a
+        deleted password file means new passwords rather than a stack no service can log in to.
+        """
+        passwords = ensure_passwords(self.password_file)
+        with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
+            for service in Service:
+                role = sql.Identifier(service.value)
+                verifier = sql.Literal(scram_verifier(passwords[service.value]))
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                        role, verifier
+                    )
+                )
+            for database in [*(service.value for service in Service), *SHARED_DATABASES]:
+                conn.execute(
+                    sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database))
+                )
+
+    def _write_access_rules(self) -> None:
+        """pg_hba.conf and pg_ident.conf (outside the data folder: ours, rewritten at every start), and
+        the TLS certificates when asked for; readable by the server's user only."""
+        if self.tls_enabled:
+            owner = (self._user.pw_uid, self._user.pw_gid) if self._user is not None else None
+            self.tls = ensure_server_tls(self.state_dir / "tls", owner=owner)
+        os_user = pwd.getpwuid(os.geteuid()).pw_name
+        for name, text in (
+            ("pg_hba.conf", hba_conf(tls=self.tls_enabled)),
+            ("pg_ident.conf", ident_conf(os_user)),
+        ):
+            path = self.state_dir / name
+            path.write_text(text)
+            path.chmod(0o600)
+            if self._user is not None:
+                os.chown(path, self._user.pw_uid, self._user.pw_gid)

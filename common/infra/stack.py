@@ -16,6 +16,7 @@ from pathlib import Path
 from common.config import Service, Settings, database_env_var
 from common.infra.kafka import KafkaCluster, ensure_kafka_jars
 from common.infra.postgres import PostgresServer
+from common.redact import has_password
 
 
 class LocalStack:
@@ -58,7 +59,7 @@ class LocalStack:
             self.timings["kafka_jars"] = time.monotonic() - began
             self.kafka = KafkaCluster(jars, self.state_dir / "kafka", nodes=self.kafka_nodes)
         if any(not self.settings.database_url(service) for service in Service):
-            self.postgres = PostgresServer(self.state_dir / "postgres")
+            self.postgres = PostgresServer(self.state_dir / "postgres", tls=self.settings.postgres_tls)
         parts: list[KafkaCluster | PostgresServer] = [p for p in (self.kafka, self.postgres) if p is not None]
         began = time.monotonic()
         try:
@@ -92,9 +93,12 @@ class LocalStack:
 
     def _record(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # No secret in the record: the local databases' URLs name a password file, and a URL given with a
+        # password is left out (the shell that set it has it; `operator_settings` reads it from there).
+        environment = {name: value for name, value in self.environment().items() if not has_password(value)}
         record = {
             "owner_pid": os.getpid(),  # `saga stack down` asks this process to stop everything in order
-            "environment": self.environment(),
+            "environment": environment,
             "started": {
                 "kafka": {"nodes": self.kafka_nodes, "pids": self.kafka.pids} if self.kafka else None,
                 "postgres": {"pid": self.postgres.pid, "port": self.postgres.port} if self.postgres else None,

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -362,7 +363,9 @@ def test_rebuild_reproduces_the_live_order_state_and_a_dry_run_leaves_the_target
         pytest.skip("the databases are external (ORDER_DATABASE_URL set): no server to create a target in")
     with psycopg.connect(postgres.admin_conninfo(), autocommit=True) as admin:
         admin.execute('CREATE DATABASE order_rebuild OWNER "order"')
-    target = f"postgresql://order@127.0.0.1:{postgres.port}/order_rebuild"
+    # Order's role owns the target; it logs in with its password, from the stack's password file.
+    passfile = quote(str(postgres.password_file))
+    target = f"postgresql://order@127.0.0.1:{postgres.port}/order_rebuild?passfile={passfile}"
     live_orders = len(world.orders)
 
     dry = saga_json(world, "rebuild", "order", "--into", target, "--dry-run")

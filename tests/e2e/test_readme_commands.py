@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import stat
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from common.config import Service
+from common.infra.pg_auth import read_passwords
 from tests.e2e.readme_platform import ReadmePlatform, saga_run, user_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +74,32 @@ def test_the_readme_order_completes_on_the_platform_make_run_starts(readme_platf
             time.sleep(0.5)
         again = http.post(url, headers=headers, content=body)  # the same Idempotency-Key: the same answer
         assert again.status_code == 202 and again.json()["order_id"] == order_id
+
+
+def test_no_database_password_in_what_saga_run_prints_records_logs_or_answers(
+    readme_platform: ReadmePlatform,
+) -> None:
+    """After a saga has run: the roles' passwords are in the stack's password file (0600) and nowhere in
+    `saga run`'s output, the stack record, the services' and PostgreSQL's logs, or their answers."""
+    state = readme_platform.folder / ".state"
+    password_file = state / "postgres" / "passwords"
+    passwords = read_passwords(password_file)
+    assert set(passwords) == {s.value for s in Service}
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    texts = {path.name: path.read_text(errors="replace") for path in (state / "logs").glob("*.log")}
+    texts |= {"saga run output": readme_platform.output.read_text(errors="replace")}
+    texts |= {"stack.json": (state / "stack.json").read_text()}
+    texts |= {"postgres.log": (state / "postgres" / "postgres.log").read_text(errors="replace")}
+    with httpx.Client(timeout=10) as http:
+        for service in Service:
+            for path in ("/metrics", "/readyz", "/healthz", "/dead-letters", "/openapi.json"):
+                texts[f"{service.value} {path}"] = http.get(readme_platform.url(service) + path).text
+    assert len(texts) >= 3 + 3 + 15
+    # Compared with everything but the passwords' own alphabet removed: a password wrapped across the
+    # lines of a table would still be found.
+    squeezed = {name: re.sub(r"[^A-Za-z0-9_-]", "", text) for name, text in texts.items()}
+    leaks = [(name, role) for name, text in squeezed.items() for role, pw in passwords.items() if pw in text]
+    assert leaks == []
 
 
 def test_the_example_shop_suite_runs_unchanged_against_the_platform_make_run_starts(

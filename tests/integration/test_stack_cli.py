@@ -9,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
+from common.infra.pg_auth import read_passwords
 from common.infra.ports import is_listening
 
 SAGA = str(Path(sys.executable).with_name("saga"))
@@ -40,6 +43,11 @@ def test_stack_up_runs_until_stack_down_stops_it_and_status_tells_where_it_is(tm
         status = saga(env, "stack", "status")
         assert status.returncode == 0, status.stderr
         recorded = json.loads(status.stdout)
+        recorded_text = record.read_text()
+        # What `stack up` prints and records is enough to connect: the URL names the password file.
+        url = recorded["environment"]["ORDER_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as conn:
+            exported_url_worked = conn.execute("SELECT current_user").fetchone() == ("order",)
         bootstrap = recorded["environment"]["KAFKA_BOOTSTRAP_SERVERS"]
         host, port = bootstrap.split(",")[0].split(":")
         assert is_listening(int(port), host)
@@ -50,6 +58,18 @@ def test_stack_up_runs_until_stack_down_stops_it_and_status_tells_where_it_is(tm
         assert up.returncode == 0
         assert "export KAFKA_BOOTSTRAP_SERVERS=" in stdout and "export ORDER_DATABASE_URL=" in stdout
         assert not record.exists()
+        # The services' passwords are in the stack's private password file, and nowhere else.
+        passwords = read_passwords(tmp_path / "postgres" / "passwords")
+        assert set(passwords) == {"payment", "order", "delivery"}
+        shown = [
+            stdout,
+            status.stdout,
+            status.stderr,
+            recorded_text,
+            (tmp_path / "postgres" / "postgres.log").read_text(),
+        ]
+        assert not [password for password in passwords.values() if any(password in text for text in shown)]
+        assert exported_url_worked
         assert not is_listening(int(port), host)
     finally:
         if up.poll() is None:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 KNOWN_VARIABLES = {field.alias for field in Settings.model_fields.values()}
-INIT_SQL = (ROOT / "docker" / "postgres-init" / "01-databases.sql").read_text()
+INIT_SCRIPT = (ROOT / "docker" / "postgres-init" / "01-databases.sh").read_text()
 
 
 def _env(name: str) -> dict[str, str]:
@@ -38,10 +38,32 @@ def test_each_service_runs_its_own_module_with_its_own_database(service: Service
     database_vars = {key for key in env if key.endswith("_DATABASE_URL")}
     assert database_vars == {database_env_var(service)}
     url = env[database_env_var(service)]
-    match = re.fullmatch(r"postgresql\+psycopg://(\w+):\w+@postgres:5432/(\w+)", url)
-    assert match and match.groups() == (service.value, service.value)
-    assert f"CREATE DATABASE {_ident(service.value)} OWNER {_ident(service.value)}" in INIT_SQL
-    assert f"CREATE ROLE {_ident(service.value)} LOGIN" in INIT_SQL
+    password_var = _password_variable(service)
+    match = re.fullmatch(r"postgresql\+psycopg://(\w+):\$\{(\w+):\?[^}]+\}@postgres:5432/(\w+)", url)
+    assert match and match.groups() == (service.value, password_var, service.value)
+    assert f"CREATE DATABASE {_ident(service.value)} OWNER {_ident(service.value)}" in INIT_SCRIPT
+    assert f"CREATE ROLE {_ident(service.value)} LOGIN PASSWORD :'{service.value}_password';" in INIT_SCRIPT
+    assert f'-v {service.value}_password="${password_var}"' in INIT_SCRIPT
+    assert f"REVOKE CONNECT ON DATABASE {_ident(service.value)} FROM PUBLIC;" in INIT_SCRIPT
+
+
+def _password_variable(service: Service) -> str:
+    return f"{service.value.upper()}_DB_PASSWORD"
+
+
+def test_every_database_password_comes_from_the_environment_and_none_has_a_default() -> None:
+    """No known password in the repository: compose refuses to start until .env provides them."""
+    postgres = {key: str(value) for key, value in SERVICES["postgres"]["environment"].items()}
+    for name in ["POSTGRES_PASSWORD", *(_password_variable(s) for s in Service)]:
+        assert re.fullmatch(rf"\$\{{{name}:\?[^}}]+\}}", postgres[name]), name
+    assert postgres["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256"
+    assert "PASSWORD '" not in INIT_SCRIPT  # only psql variables, quoted by psql
+    secrets_script = (ROOT / "docker" / "new-secrets.sh").read_text()
+    assert "umask 077" in secrets_script
+    for name in ["POSTGRES_PASSWORD", *(_password_variable(s) for s in Service)]:
+        assert name in secrets_script
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    assert ".env" in (ROOT / ".dockerignore").read_text().split()
 
 
 def _ident(name: str) -> str:
