@@ -21,6 +21,7 @@ from common import migrations
 from common.config import Service, Settings, database_env_var, load_settings
 from common.infra.stack import LocalStack
 from common.kafka import ensure_topics, read_cluster_topics, replication_summary
+from common.kafka_security import KafkaSecurityError, kafka_connection
 from common.ops.cli import register as register_operator_commands
 from common.ops.console import Exit, console, err, fail, operator_settings
 from common.replication import ReplicationError
@@ -266,13 +267,16 @@ def stack_status() -> None:
 
 def _topics_status(settings: Settings) -> dict[str, Any]:
     """The saga topics' replication as the broker describes it, or why it could not be read."""
-    bootstrap = settings.kafka_bootstrap_servers
-    if not bootstrap:
+    if not settings.kafka_bootstrap_servers:
         return {"error": "no Kafka recorded or configured"}
     try:
-        cluster = asyncio.run(asyncio.wait_for(read_cluster_topics(bootstrap), 15))
+        kafka = kafka_connection(settings)
+    except KafkaSecurityError as exc:
+        return {"error": str(exc)}
+    try:
+        cluster = asyncio.run(asyncio.wait_for(read_cluster_topics(kafka), 15))
     except Exception as exc:
-        return {"error": f"Kafka at {bootstrap} did not answer ({exc.__class__.__name__})"}
+        return {"error": f"Kafka at {kafka.describe()} did not answer ({exc.__class__.__name__})"}
     return replication_summary(cluster, settings.topic_replication_factor)
 
 
