@@ -34,6 +34,10 @@ inventory_app = typer.Typer(help="Delivery's stock.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(inventory_app, name="inventory")
 
+KAFKA_SECURITY_HELP = (
+    "start the local broker secured: TLS, a SCRAM-SHA-512 principal per service and the operator, ACLs "
+    "(also SAGA_KAFKA_SECURE=true)"
+)
 DEMO_STOCK = Path(__file__).resolve().parent / "resources" / "demo-stock.json"
 
 
@@ -67,6 +71,7 @@ def run(
         typer.Option(help="seconds before a scheduled shipment ships and then delivers (demo); 0 = off"),
     ] = 2.0,
     seed: Annotated[bool, typer.Option(help="load the demo stock when the inventory is empty")] = True,
+    kafka_security: Annotated[bool, typer.Option("--kafka-security", help=KAFKA_SECURITY_HELP)] = False,
 ) -> None:
     """Run the platform: local Kafka and PostgreSQL (unless configured), migrations, the three services.
 
@@ -74,7 +79,9 @@ def run(
     """
 
     settings = load_settings()
-    stack = LocalStack(settings, kafka_nodes=kafka_nodes)
+    stack = LocalStack(
+        settings, kafka_nodes=kafka_nodes, kafka_secure=kafka_security or settings.kafka_secure
+    )
     services: list[ServiceProcess] = []
     stopping = _stop_on_sigterm()
     try:
@@ -85,7 +92,10 @@ def run(
         logs = settings.state_dir / "logs"
         for service in Service:
             process = ServiceProcess(
-                service, env=env, log_path=logs / f"{service.value}.log", base_url=running.base_url(service)
+                service,
+                env={**env, **stack.service_environments().get(service, {})},  # its principal, if secured
+                log_path=logs / f"{service.value}.log",
+                base_url=running.base_url(service),
             )
             process.start()
             services.append(process)
@@ -155,7 +165,7 @@ def _print_endpoints(settings: Settings, logs: Path) -> None:
     table = Table(title="saga platform is running", show_header=True)
     table.add_column("what")
     table.add_column("where")
-    table.add_row("Kafka", settings.kafka_bootstrap_servers or "")
+    table.add_row("Kafka", _kafka_line(settings))
     for service in Service:
         table.add_row(f"{service.value} API", f"{settings.base_url(service)}  (openapi: /openapi.json)")
         table.add_row(f"{service.value} database", settings.database_url(service) or "")
@@ -178,6 +188,14 @@ def _print_endpoints(settings: Settings, logs: Path) -> None:
     console.print("\nCtrl-C stops everything.")
 
 
+def _kafka_line(settings: Settings) -> str:
+    """The broker's address and, when secured, how clients authenticate (the principal, never a secret)."""
+    try:
+        return kafka_connection(settings).describe()
+    except KafkaSecurityError:
+        return settings.kafka_bootstrap_servers or ""
+
+
 @inventory_app.command("load")
 def inventory_load(
     path: Annotated[
@@ -198,19 +216,32 @@ def inventory_load(
 @stack_app.command("up")
 def stack_up(
     kafka_nodes: Annotated[int, typer.Option(help="1, or 3 for a replicated cluster")] = 1,
+    kafka_security: Annotated[bool, typer.Option("--kafka-security", help=KAFKA_SECURITY_HELP)] = False,
 ) -> None:
     """Start the local Kafka and PostgreSQL (migrated, with topics) and keep them up until Ctrl-C.
 
-    For running the services yourself: prints the variables that point them at this stack.
-    `saga stack down` from another terminal stops it.
+    For running the services yourself: prints the variables that point them at this stack (on a secured
+    broker as the operator principal; each service then sets its own KAFKA_SASL_USERNAME and
+    KAFKA_SASL_PASSWORD_FILE). `saga stack down` from another terminal stops it.
     """
-    stack = LocalStack(load_settings(), kafka_nodes=kafka_nodes)
+    settings = load_settings()
+    stack = LocalStack(
+        settings, kafka_nodes=kafka_nodes, kafka_secure=kafka_security or settings.kafka_secure
+    )
     stopping = _stop_on_sigterm()
     try:
         _start_stack(stack)
         console.print("local stack is up; point the services at it with:", style="bold")
         for name, value in stack.environment().items():
             console.print(f"export {name}='{value}'", highlight=False, soft_wrap=True)
+        security = stack.kafka_security
+        if security is not None:
+            console.print(
+                f"each service connects as its own principal: KAFKA_SASL_USERNAME=<service>, "
+                f"KAFKA_SASL_PASSWORD_FILE={security.directory}/<service>.password",
+                highlight=False,
+                soft_wrap=True,
+            )
         console.print("Ctrl-C or `saga stack down` stops it.")
         while not stopping.wait(0.5):
             pass
