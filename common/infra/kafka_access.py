@@ -37,7 +37,8 @@ def provision_saga_access(cluster: KafkaCluster, settings: Settings) -> None:
     if marker.exists() and marker.read_text() == wanted:
         return
     admin = security.connection(bootstrap, ADMIN)
-    with admin.java_config_file() as config, ThreadPoolExecutor(4) as pool:
+    # Two at a time: each JVM is CPU-bound for ~2 s, and a small machine has few cores to share.
+    with admin.java_config_file() as config, ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda grant: _add(cluster, admin, str(config), grant, security), grants))
     marker.write_text(wanted)
 
