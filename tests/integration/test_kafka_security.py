@@ -2,12 +2,14 @@
 
 Started by the project's own code, as `saga run --kafka-security` starts it: delivery's credentials cannot
 publish to `payment` (the topic order believes payment's events from), a client without credentials, or
-with a wrong password, cannot connect, and the operator may read but not write.
+with a wrong password, cannot connect, a service cannot join or reset another's group, and the operator
+may read, describe and reset groups (with our replay and with Kafka's own consumer-group tool) but not write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +28,13 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 
 from common.config import Service, Settings, load_settings
-from common.infra.kafka import KafkaCluster, ensure_kafka_jars
+from common.infra.kafka import KafkaCluster, ensure_kafka_jars, kafka_tool_command
 from common.infra.kafka_access import provision_saga_access
 from common.infra.kafka_security import PRINCIPALS, LocalKafkaSecurity
 from common.kafka import LazyProducer, ensure_topics, group_id
 from common.kafka_security import KafkaConnection, kafka_connection
-from common.ops.groups import group_members, partition_states, topic_partitions
+from common.ops.groups import commit_moves, group_members, partition_states, topic_partitions
+from common.ops.offsets import ToBeginning, plan_replay
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +174,48 @@ async def test_the_admin_principal_is_not_given_to_anyone_else(secured: KafkaClu
         assert {"payment", "order", "delivery"} <= set(await admin.list_topics())
     finally:
         await admin.close()
+
+
+GROUP_TOOL = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
+
+
+def _group_tool(cluster: KafkaCluster, principal: str, *args: str) -> str:
+    """Kafka's consumer-group tool as `principal` (its `--command-config` from the same connection)."""
+    connection = _as(cluster, principal)
+    with connection.java_config_file() as config:
+        command = kafka_tool_command(
+            cluster.jars,
+            GROUP_TOOL,
+            "--bootstrap-server",
+            cluster.bootstrap_servers,
+            "--command-config",
+            str(config),
+            *args,
+        )
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return f"exit {result.returncode}\n{result.stdout}{result.stderr}"
+
+
+async def test_the_operator_resets_a_group_and_a_service_cannot_reset_anothers(secured: KafkaCluster) -> None:
+    moves = plan_replay(
+        await partition_states(_as(secured, "operator"), group_id(Service.ORDER), ["payment"]), ToBeginning()
+    )
+    await commit_moves(_as(secured, "operator"), group_id(Service.ORDER), moves)  # what `saga replay` does
+    with pytest.raises(GroupAuthorizationFailedError):
+        await commit_moves(_as(secured, "delivery"), group_id(Service.ORDER), moves)
+
+    reset = [
+        "--reset-offsets",
+        "--group",
+        group_id(Service.ORDER),
+        "--topic",
+        "payment",
+        "--to-earliest",
+        "--execute",
+    ]
+    allowed = _group_tool(secured, "operator", *reset)
+    assert allowed.startswith("exit 0") and "Authorization" not in allowed, allowed
+    described = _group_tool(secured, "operator", "--describe", "--group", group_id(Service.ORDER))
+    assert described.startswith("exit 0") and "payment" in described, described
+    refused = _group_tool(secured, "delivery", *reset)
+    assert "GroupAuthorizationException" in refused, refused
