@@ -18,12 +18,14 @@ from datetime import timedelta
 from typing import Any
 
 import faust
+from faust.types.auth import CredentialsT
 
 from common import operations_api
 from common.config import Service, Settings
 from common.context import ServiceContext
 from common.db import create_engine
 from common.kafka import LazyProducer, group_id
+from common.kafka_security import KafkaConnection, kafka_connection
 from common.messaging import dead_letter_api
 from common.messaging.batches import consume_in_batches
 from common.messaging.dead_letters import RawMessage
@@ -59,7 +61,8 @@ def create_service(
             "(`saga run` sets them for the local stack)"
         )
     engine = create_engine(url)
-    producer = LazyProducer(settings.kafka_bootstrap_servers)
+    connection = kafka_connection(settings)
+    producer = LazyProducer(connection)
     relay = OutboxRelay(
         engine=engine,
         outbox=tables.outbox,
@@ -81,7 +84,7 @@ def create_service(
         emit_topic=service.value,
         on_commit=notify_commit,
     )
-    app = _faust_app(service, settings)
+    app = _faust_app(service, settings, connection)
     context = ServiceContext(
         service=service,
         settings=settings,
@@ -103,13 +106,14 @@ def create_service(
     return app, context
 
 
-def _faust_app(service: Service, settings: Settings) -> faust.App:
-    """The Faust app of a service: its group, the broker, the web server, and the settings that keep
-    Faust from its own traps (see the consumer and the README's reliability model)."""
-    assert settings.kafka_bootstrap_servers
+def _faust_app(service: Service, settings: Settings, connection: KafkaConnection) -> faust.App:
+    """The Faust app of a service: its group, the broker (with the service's credentials), the web server,
+    and the settings that keep Faust from its own traps (see the consumer and the README's reliability
+    model)."""
     return faust.App(
         group_id(service),
-        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        broker=[f"kafka://{server}" for server in connection.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(connection),
         store="memory://",
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
@@ -130,6 +134,21 @@ def _faust_app(service: Service, settings: Settings) -> faust.App:
         web_host=settings.http_host,
         datadir=str(settings.state_dir / "faust" / service.value),
     )
+
+
+def faust_credentials(connection: KafkaConnection) -> CredentialsT | None:
+    """The connection as Faust's broker credentials, so its consumer and producer authenticate exactly as
+    our own clients do (Faust hands these to aiokafka as security_protocol, sasl_* and ssl_context)."""
+    if connection.uses_sasl:
+        assert connection.password is not None
+        return faust.SASLCredentials(
+            username=connection.username,
+            password=connection.password.get_secret_value(),
+            ssl_context=connection.ssl_context(),  # None: SASL_PLAINTEXT
+            mechanism=connection.sasl_mechanism,
+        )
+    context = connection.ssl_context()
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 def _attach_inbox_cleanup(app: faust.App, context: ServiceContext) -> None:

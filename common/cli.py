@@ -21,6 +21,7 @@ from common import migrations
 from common.config import Service, Settings, database_env_var, load_settings
 from common.infra.stack import LocalStack
 from common.kafka import ensure_topics, read_cluster_topics, replication_summary
+from common.kafka_security import KafkaSecurityError, kafka_connection
 from common.ops.cli import register as register_operator_commands
 from common.ops.console import Exit, console, err, fail, operator_settings
 from common.redact import has_password, mask_url
@@ -34,6 +35,10 @@ inventory_app = typer.Typer(help="Delivery's stock.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(inventory_app, name="inventory")
 
+KAFKA_SECURITY_HELP = (
+    "start the local broker secured: TLS, a SCRAM-SHA-512 principal per service and the operator, ACLs "
+    "(also SAGA_KAFKA_SECURE=true)"
+)
 DEMO_STOCK = Path(__file__).resolve().parent / "resources" / "demo-stock.json"
 
 
@@ -67,6 +72,7 @@ def run(
         typer.Option(help="seconds before a scheduled shipment ships and then delivers (demo); 0 = off"),
     ] = 2.0,
     seed: Annotated[bool, typer.Option(help="load the demo stock when the inventory is empty")] = True,
+    kafka_security: Annotated[bool, typer.Option("--kafka-security", help=KAFKA_SECURITY_HELP)] = False,
 ) -> None:
     """Run the platform: local Kafka and PostgreSQL (unless configured), migrations, the three services.
 
@@ -74,7 +80,9 @@ def run(
     """
 
     settings = load_settings()
-    stack = LocalStack(settings, kafka_nodes=kafka_nodes)
+    stack = LocalStack(
+        settings, kafka_nodes=kafka_nodes, kafka_secure=kafka_security or settings.kafka_secure
+    )
     services: list[ServiceProcess] = []
     stopping = _stop_on_sigterm()
     try:
@@ -85,7 +93,10 @@ def run(
         logs = settings.state_dir / "logs"
         for service in Service:
             process = ServiceProcess(
-                service, env=env, log_path=logs / f"{service.value}.log", base_url=running.base_url(service)
+                service,
+                env={**env, **stack.service_environments().get(service, {})},  # its principal, if secured
+                log_path=logs / f"{service.value}.log",
+                base_url=running.base_url(service),
             )
             process.start()
             services.append(process)
@@ -155,7 +166,7 @@ def _print_endpoints(settings: Settings, logs: Path) -> None:
     table = Table(title="saga platform is running", show_header=True)
     table.add_column("what")
     table.add_column("where")
-    table.add_row("Kafka", settings.kafka_bootstrap_servers or "")
+    table.add_row("Kafka", _kafka_line(settings))
     for service in Service:
         table.add_row(f"{service.value} API", f"{settings.base_url(service)}  (openapi: /openapi.json)")
         table.add_row(f"{service.value} database", mask_url(settings.database_url(service) or ""))
@@ -178,6 +189,14 @@ def _print_endpoints(settings: Settings, logs: Path) -> None:
     console.print("\nCtrl-C stops everything.")
 
 
+def _kafka_line(settings: Settings) -> str:
+    """The broker's address and, when secured, how clients authenticate (the principal, never a secret)."""
+    try:
+        return kafka_connection(settings).describe()
+    except KafkaSecurityError:
+        return settings.kafka_bootstrap_servers or ""
+
+
 @inventory_app.command("load")
 def inventory_load(
     path: Annotated[
@@ -198,13 +217,18 @@ def inventory_load(
 @stack_app.command("up")
 def stack_up(
     kafka_nodes: Annotated[int, typer.Option(help="1, or 3 for a replicated cluster")] = 1,
+    kafka_security: Annotated[bool, typer.Option("--kafka-security", help=KAFKA_SECURITY_HELP)] = False,
 ) -> None:
     """Start the local Kafka and PostgreSQL (migrated, with topics) and keep them up until Ctrl-C.
 
-    For running the services yourself: prints the variables that point them at this stack.
-    `saga stack down` from another terminal stops it.
+    For running the services yourself: prints the variables that point them at this stack (on a secured
+    broker as the operator principal; each service then sets its own KAFKA_SASL_USERNAME and
+    KAFKA_SASL_PASSWORD_FILE). `saga stack down` from another terminal stops it.
     """
-    stack = LocalStack(load_settings(), kafka_nodes=kafka_nodes)
+    settings = load_settings()
+    stack = LocalStack(
+        settings, kafka_nodes=kafka_nodes, kafka_secure=kafka_security or settings.kafka_secure
+    )
     stopping = _stop_on_sigterm()
     try:
         _start_stack(stack)
@@ -216,6 +240,14 @@ def stack_up(
                 console.print(f"# {name}: as you set it ({mask_url(value)})", highlight=False, soft_wrap=True)
             else:
                 console.print(f"export {name}='{value}'", highlight=False, soft_wrap=True)
+        security = stack.kafka_security
+        if security is not None:
+            console.print(
+                f"each service connects as its own principal: KAFKA_SASL_USERNAME=<service>, "
+                f"KAFKA_SASL_PASSWORD_FILE={security.directory}/<service>.password",
+                highlight=False,
+                soft_wrap=True,
+            )
         console.print("Ctrl-C or `saga stack down` stops it.")
         while not stopping.wait(0.5):
             pass
@@ -274,13 +306,16 @@ def stack_status() -> None:
 
 def _topics_status(settings: Settings) -> dict[str, Any]:
     """The saga topics' replication as the broker describes it, or why it could not be read."""
-    bootstrap = settings.kafka_bootstrap_servers
-    if not bootstrap:
+    if not settings.kafka_bootstrap_servers:
         return {"error": "no Kafka recorded or configured"}
     try:
-        cluster = asyncio.run(asyncio.wait_for(read_cluster_topics(bootstrap), 15))
+        kafka = kafka_connection(settings)
+    except KafkaSecurityError as exc:
+        return {"error": str(exc)}
+    try:
+        cluster = asyncio.run(asyncio.wait_for(read_cluster_topics(kafka), 15))
     except Exception as exc:
-        return {"error": f"Kafka at {bootstrap} did not answer ({exc.__class__.__name__})"}
+        return {"error": f"Kafka at {kafka.describe()} did not answer ({exc.__class__.__name__})"}
     return replication_summary(cluster, settings.topic_replication_factor)
 
 

@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,10 @@ DEFAULT_HTTP_PORTS: dict[Service, int] = {
     Service.ORDER: 8002,
     Service.DELIVERY: 8003,
 }
+
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 
 
 def normalise_database_url(url: str) -> str:
@@ -50,6 +54,21 @@ class Settings(BaseSettings):
     payment_database_url: str | None = Field(default=None, alias="PAYMENT_DATABASE_URL")
     order_database_url: str | None = Field(default=None, alias="ORDER_DATABASE_URL")
     delivery_database_url: str | None = Field(default=None, alias="DELIVERY_DATABASE_URL")
+
+    # How the Kafka clients authenticate (common/kafka_security.py). Unset: PLAINTEXT, no credentials.
+    # None rather than a default, so an operator's unset variable never hides what the stack recorded.
+    kafka_security_protocol: KafkaSecurityProtocol | None = Field(
+        default=None, alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = Field(default=None, alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(default=None, alias="KAFKA_SASL_USERNAME")
+    # SecretStr: printed as '**********' wherever settings are shown or logged.
+    kafka_sasl_password: SecretStr | None = Field(default=None, alias="KAFKA_SASL_PASSWORD")
+    # The password read from a file (0600) when KAFKA_SASL_PASSWORD is unset: what the local stack hands
+    # out, so no password sits in an environment listing or in the stack's record.
+    kafka_sasl_password_file: Path | None = Field(default=None, alias="KAFKA_SASL_PASSWORD_FILE")
+    # CA certificate (PEM) the broker's certificate is checked against; unset: the system's CAs.
+    kafka_ssl_cafile: Path | None = Field(default=None, alias="KAFKA_SSL_CAFILE")
 
     # HTTP API of each service.
     http_host: str = Field(default="127.0.0.1", alias="SAGA_HTTP_HOST")
@@ -99,6 +118,8 @@ class Settings(BaseSettings):
     # The local PostgreSQL speaks TLS, refuses plain TCP, and the services verify it (sslmode=verify-full).
     # Off by default: the services then use its Unix socket, which is cheaper and never leaves the machine.
     postgres_tls: bool = Field(default=False, alias="SAGA_POSTGRES_TLS")
+    # The local broker with TLS, SCRAM principals and ACLs (`saga run --kafka-security`); off by default.
+    kafka_secure: bool = Field(default=False, alias="SAGA_KAFKA_SECURE")
 
     @field_validator("payment_database_url", "order_database_url", "delivery_database_url")
     @classmethod

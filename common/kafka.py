@@ -19,6 +19,7 @@ from aiokafka.errors import (
 )
 
 from common.config import Service, Settings
+from common.kafka_security import KafkaConnection, KafkaTarget, as_connection, kafka_connection
 from common.replication import (
     Replication,
     expected_from,
@@ -88,9 +89,9 @@ async def ensure_topics(settings: Settings, topics: Sequence[str] = TOPICS) -> R
     logged as an error (and `/readyz` reports it). Returns the replication saga topics should have.
     Relying on broker auto-creation would give one partition and the broker's default replication.
     """
-    bootstrap = settings.kafka_bootstrap_servers
-    assert bootstrap, "KAFKA_BOOTSTRAP_SERVERS is not set"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    connection = kafka_connection(settings)
+    bootstrap = connection.bootstrap_servers
+    admin = AIOKafkaAdminClient(**connection.aiokafka_options())
     await admin.start()
     try:
         cluster = await describe_cluster_topics(admin)
@@ -122,9 +123,9 @@ async def _create(
     log.info("created topics %s with replication %s", list(names), replication)
 
 
-async def read_cluster_topics(bootstrap: str) -> ClusterTopics:
+async def read_cluster_topics(kafka: KafkaTarget) -> ClusterTopics:
     """`describe_cluster_topics` with an admin client of its own."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(**as_connection(kafka).aiokafka_options(), request_timeout_ms=5000)
     await admin.start()
     try:
         return await describe_cluster_topics(admin)
@@ -144,8 +145,7 @@ def problems_in(cluster: ClusterTopics, explicit: int | None, topics: Sequence[s
 
 async def replication_problems(settings: Settings, topics: Sequence[str] = TOPICS) -> list[str]:
     """Why the saga topics lack the replication the cluster should give them (empty when they have it)."""
-    assert settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS is not set"
-    cluster = await read_cluster_topics(settings.kafka_bootstrap_servers)
+    cluster = await read_cluster_topics(kafka_connection(settings))
     return problems_in(cluster, settings.topic_replication_factor, topics)
 
 
@@ -180,10 +180,10 @@ def replication_summary(
     }
 
 
-def new_idempotent_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+def new_idempotent_producer(kafka: KafkaTarget) -> AIOKafkaProducer:
     """acks=all + idempotence: a retried send is written once, in order per partition."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **as_connection(kafka).aiokafka_options(),
         enable_idempotence=True,
         acks="all",
         linger_ms=2,
@@ -200,15 +200,15 @@ async def publish_in_order(producer: AIOKafkaProducer, messages: Sequence[tuple[
 class LazyProducer:
     """The relay's producer, started on first use inside the worker's event loop."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap_servers = bootstrap_servers
+    def __init__(self, connection: KafkaConnection) -> None:
+        self._connection = connection
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
     async def get(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = new_idempotent_producer(self._bootstrap_servers)
+                producer = new_idempotent_producer(self._connection)
                 await producer.start()
                 self._producer = producer
             return self._producer

@@ -109,10 +109,15 @@ class ServiceProcess:
 
 @contextmanager
 def running_services(
-    env: Mapping[str, str], log_dir: Path, *, ready_timeout: float = 90.0
+    env: Mapping[str, str],
+    log_dir: Path,
+    *,
+    ready_timeout: float = 90.0,
+    service_env: Mapping[Service, Mapping[str, str]] | None = None,
 ) -> Iterator[dict[Service, ServiceProcess]]:
     """The three services as processes with `env`: databases migrated, topics created, all ready; stopped
-    (cleanly, in reverse order) on exit. Used by the test suites and the benchmark."""
+    (cleanly, in reverse order) on exit. Used by the test suites and the benchmark. `service_env` adds a
+    service's own variables (on a secured broker: its principal, `LocalStack.service_environment`)."""
     settings = Settings.model_validate(dict(env))
     for service in Service:
         url = settings.database_url(service)
@@ -121,7 +126,10 @@ def running_services(
     asyncio.run(ensure_topics(settings))
     processes = {
         service: ServiceProcess(
-            service, env=env, log_path=log_dir / f"{service.value}.log", base_url=settings.base_url(service)
+            service,
+            env={**env, **(service_env or {}).get(service, {})},
+            log_path=log_dir / f"{service.value}.log",
+            base_url=settings.base_url(service),
         )
         for service in Service
     }

@@ -20,6 +20,7 @@ from common.config import Service
 from common.db import create_engine
 from common.events.codec import EventDecodeError, decode_event
 from common.events.envelope import Envelope
+from common.kafka_security import KafkaTarget
 from common.messaging.inbox import claim_event
 from common.ops.diff import TableDiff, diff_tables
 from common.ops.tail import TailStart, read_topic
@@ -55,11 +56,11 @@ class RebuildReport:
     committed: bool = False
 
 
-async def read_recorded(bootstrap: str, report: RebuildReport) -> list[RecordedEvent]:
+async def read_recorded(kafka: KafkaTarget, report: RebuildReport) -> list[RecordedEvent]:
     """Every decodable event of the three topics as they stand now (undecodable ones are counted)."""
     recorded = []
     for topic in (Service.PAYMENT.value, Service.DELIVERY.value, Service.ORDER.value):
-        async for record in read_topic(bootstrap, topic, TailStart(from_beginning=True), follow=False):
+        async for record in read_topic(kafka, topic, TailStart(from_beginning=True), follow=False):
             report.events_read += 1
             try:
                 envelope = decode_event(record.value, topic=topic).envelope
@@ -81,11 +82,11 @@ async def read_recorded(bootstrap: str, report: RebuildReport) -> list[RecordedE
 
 
 async def rebuild_order(
-    bootstrap: str, target_url: str, live_url: str, *, deadline: timedelta, dry_run: bool
+    kafka: KafkaTarget, target_url: str, live_url: str, *, deadline: timedelta, dry_run: bool
 ) -> RebuildReport:
     """Rebuild into `target_url` (already migrated unless `dry_run`) and diff it against `live_url`."""
     report = RebuildReport()
-    steps = saga_steps(await read_recorded(bootstrap, report), INPUT_OF)
+    steps = saga_steps(await read_recorded(kafka, report), INPUT_OF)
     live_rows = await _load_orders(live_url)
     target = create_engine(target_url, pool_size=1)
     try:

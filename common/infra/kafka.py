@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
+from common.infra.kafka_security import LocalKafkaSecurity
 from common.infra.ports import free_port, is_listening, wait_for_port
 from common.infra.process import die_with_parent
 
@@ -125,12 +126,23 @@ def new_cluster_id() -> str:
 class KafkaCluster:
     """One or three combined broker+controller nodes on 127.0.0.1, with data under `state_dir`."""
 
-    def __init__(self, jars: Path, state_dir: Path, *, nodes: int = 1, heap_mb: int | None = None) -> None:
+    def __init__(
+        self,
+        jars: Path,
+        state_dir: Path,
+        *,
+        nodes: int = 1,
+        heap_mb: int | None = None,
+        secure: bool = False,
+    ) -> None:
         if nodes not in (1, 3):
             raise ValueError("a local Kafka cluster has 1 or 3 nodes")
         self.jars = jars
         self.state_dir = state_dir
         self.nodes = nodes
+        # Secured: SASL_SSL (SCRAM-SHA-512) for clients, TLS with client certificates between the nodes'
+        # broker and controller parts, StandardAuthorizer with ACLs (common/infra/kafka_security.py).
+        self.security = LocalKafkaSecurity(state_dir / "security") if secure else None
         self.heap_mb = heap_mb or (512 if nodes == 1 else 384)
         self.cluster_id = ""
         self.ports: list[NodePorts] = []
@@ -166,6 +178,8 @@ class KafkaCluster:
         They leave no process behind, so they may run in any thread (`LocalStack` overlaps them)."""
         _require("java", "Install Java 17+ (e.g. `apt-get install openjdk-17-jre-headless`).")
         self._load_or_create_layout()
+        if self.security is not None:
+            self.security.prepare()
         with ThreadPoolExecutor(self.nodes) as pool:
             list(pool.map(self._format_if_needed, range(self.nodes)))
 
@@ -230,17 +244,26 @@ class KafkaCluster:
         if layout_file.exists():
             layout = json.loads(layout_file.read_text())
             ports = [NodePorts(**p) for p in layout["ports"]]
-            if len(ports) == self.nodes and not any(
-                is_listening(p.broker) or is_listening(p.controller) for p in ports
+            same_mode = layout.get("secure", False) == (self.security is not None)
+            if (
+                same_mode
+                and len(ports) == self.nodes
+                and not any(is_listening(p.broker) or is_listening(p.controller) for p in ports)
             ):
                 self.cluster_id, self.ports = layout["cluster_id"], ports
                 return
-            shutil.rmtree(self.state_dir)  # the recorded ports are taken: start afresh
+            shutil.rmtree(self.state_dir)  # the recorded ports are taken, or security changed: start afresh
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.cluster_id = new_cluster_id()
         self.ports = [NodePorts(free_port(), free_port()) for _ in range(self.nodes)]
         layout_file.write_text(
-            json.dumps({"cluster_id": self.cluster_id, "ports": [asdict(p) for p in self.ports]})
+            json.dumps(
+                {
+                    "cluster_id": self.cluster_id,
+                    "ports": [asdict(p) for p in self.ports],
+                    "secure": self.security is not None,
+                }
+            )
         )
 
     def _properties(self, index: int) -> str:
@@ -271,6 +294,8 @@ class KafkaCluster:
             "num.io.threads": 2,
             "auto.create.topics.enable": "false",
         }
+        if self.security is not None:
+            settings.update(self.security.broker_properties(ports.broker, ports.controller))
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
     def _java(self, main_class: str, *args: str) -> list[str]:
@@ -281,18 +306,25 @@ class KafkaCluster:
         node_dir = self._node_dir(index)
         node_dir.mkdir(parents=True, exist_ok=True)
         properties = node_dir / "server.properties"
+        properties.touch(mode=0o600)  # a secured node's properties hold the inter-broker password
+        properties.chmod(0o600)
         properties.write_text(self._properties(index))
         if (node_dir / "data" / "meta.properties").exists():
             return
+        # A secured cluster gets its SCRAM users as it is formatted: they exist before the broker starts.
+        users = self.security.scram_format_args() if self.security is not None else []
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(properties)),
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(properties), *users
+            ),
             capture_output=True,
             text=True,
         )
         if result.returncode != 0:
-            raise KafkaSetupError(
-                f"formatting Kafka node {index + 1} failed:\n{result.stdout}{result.stderr}"
-            )
+            output = result.stdout + result.stderr
+            if self.security is not None:
+                output = self.security.redact(output)
+            raise KafkaSetupError(f"formatting Kafka node {index + 1} failed:\n{output}")
 
     def _launch(self, index: int) -> None:
         node_dir = self._node_dir(index)

@@ -15,14 +15,26 @@ from pathlib import Path
 
 from common.config import Service, Settings, database_env_var
 from common.infra.kafka import KafkaCluster, ensure_kafka_jars
+from common.infra.kafka_access import provision_saga_access
+from common.infra.kafka_security import LocalKafkaSecurity
 from common.infra.postgres import PostgresServer
+from common.kafka_acls import OPERATOR
 from common.redact import has_password
 
 
 class LocalStack:
-    def __init__(self, settings: Settings, *, kafka_nodes: int = 1, state_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        kafka_nodes: int = 1,
+        state_dir: Path | None = None,
+        kafka_secure: bool | None = None,
+    ) -> None:
         self.settings = settings
         self.kafka_nodes = kafka_nodes
+        # Only for a broker the stack starts itself; one given by KAFKA_BOOTSTRAP_SERVERS keeps its settings.
+        self.kafka_secure = settings.kafka_secure if kafka_secure is None else kafka_secure
         self.state_dir = (state_dir or settings.state_dir).resolve()
         self.kafka: KafkaCluster | None = None
         self.postgres: PostgresServer | None = None
@@ -42,12 +54,33 @@ class LocalStack:
         assert self.postgres is not None, "the stack is not started"
         return self.postgres.database_url(service)
 
+    @property
+    def kafka_security(self) -> LocalKafkaSecurity | None:
+        """The local broker's principals and certificates when it was started secured, else None."""
+        return self.kafka.security if self.kafka is not None else None
+
     def environment(self) -> dict[str, str]:
-        """The variables a service process needs to use this stack."""
+        """The variables a process needs to use this stack: on a secured local broker, as the operator
+        principal (what `saga` commands and the stack record get; services use `service_environment`)."""
         env = {"KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers}
+        if self.kafka_security is not None:
+            env.update(self.kafka_security.client_environment(OPERATOR))
         for service in Service:
             env[database_env_var(service)] = self.database_url(service)
         return env
+
+    def service_environment(self, service: Service) -> dict[str, str]:
+        """The variables of one service's processes: `environment()`, with the service's own principal."""
+        env = self.environment()
+        if self.kafka_security is not None:
+            env.update(self.kafka_security.client_environment(service.value))
+        return env
+
+    def service_environments(self) -> dict[Service, dict[str, str]]:
+        """What differs per service (its principal on a secured broker; nothing otherwise)."""
+        if self.kafka_security is None:
+            return {}
+        return {service: self.kafka_security.client_environment(service.value) for service in Service}
 
     def start(self) -> None:
         """Start what the settings do not point elsewhere. Kafka and PostgreSQL start side by side: their
@@ -57,7 +90,9 @@ class LocalStack:
             began = time.monotonic()
             jars = ensure_kafka_jars(self.settings.cache_dir, self.settings.kafka_version)
             self.timings["kafka_jars"] = time.monotonic() - began
-            self.kafka = KafkaCluster(jars, self.state_dir / "kafka", nodes=self.kafka_nodes)
+            self.kafka = KafkaCluster(
+                jars, self.state_dir / "kafka", nodes=self.kafka_nodes, secure=self.kafka_secure
+            )
         if any(not self.settings.database_url(service) for service in Service):
             self.postgres = PostgresServer(self.state_dir / "postgres", tls=self.settings.postgres_tls)
         parts: list[KafkaCluster | PostgresServer] = [p for p in (self.kafka, self.postgres) if p is not None]
@@ -72,6 +107,10 @@ class LocalStack:
             for part in parts:
                 part.wait_ready()
                 self.timings["kafka" if part is self.kafka else "postgres"] = time.monotonic() - began
+            if self.kafka is not None and self.kafka.security is not None:
+                began = time.monotonic()
+                provision_saga_access(self.kafka, self.settings)
+                self.timings["kafka_acls"] = time.monotonic() - began
         except BaseException:
             self.stop()
             raise

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from common.config import Settings, load_settings
+from common.kafka_security import KafkaConnection, KafkaSecurityError, kafka_connection
 
 console = Console()
 err = Console(stderr=True)
@@ -46,10 +47,15 @@ def operator_settings() -> Settings:
     return Settings.model_validate({**recorded, **current})
 
 
-def require_bootstrap(settings: Settings) -> str:
+def require_kafka(settings: Settings) -> KafkaConnection:
+    """The operator's Kafka connection (with the operator principal's credentials when the broker is
+    secured); a missing or inconsistent setting is a usage error that names the variable."""
     if not settings.kafka_bootstrap_servers:
         raise fail(
             "KAFKA_BOOTSTRAP_SERVERS is not set and no local stack is running (start one with `saga run`)",
             Exit.USAGE,
         )
-    return settings.kafka_bootstrap_servers
+    try:
+        return kafka_connection(settings)
+    except KafkaSecurityError as exc:
+        raise fail(str(exc), Exit.USAGE) from exc

@@ -12,12 +12,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
+from common.kafka_security import KafkaTarget, as_connection
 from common.ops.offsets import PartitionMove, PartitionState
 
 
-async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+async def topic_partitions(kafka: KafkaTarget, topics: Sequence[str]) -> list[TopicPartition]:
     """Every partition of `topics`, from the broker (a consumer that has not subscribed knows none)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**as_connection(kafka).aiokafka_options())
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -27,9 +28,9 @@ async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicP
     return sorted(partitions)
 
 
-async def group_members(bootstrap: str, group: str) -> int:
+async def group_members(kafka: KafkaTarget, group: str) -> int:
     """How many consumers are in the group right now (0: nobody is running)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**as_connection(kafka).aiokafka_options())
     await admin.start()
     try:
         responses = await admin.describe_consumer_groups([group])
@@ -43,11 +44,11 @@ async def group_members(bootstrap: str, group: str) -> int:
     return members
 
 
-async def partition_states(bootstrap: str, group: str, topics: Sequence[str]) -> list[PartitionState]:
+async def partition_states(kafka: KafkaTarget, group: str, topics: Sequence[str]) -> list[PartitionState]:
     """Committed, first and next offsets of every partition of `topics` for `group`."""
-    partitions = await topic_partitions(bootstrap, topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    partitions = await topic_partitions(kafka, topics)
+    admin = AIOKafkaAdminClient(**as_connection(kafka).aiokafka_options())
+    consumer = AIOKafkaConsumer(**as_connection(kafka).aiokafka_options(), enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
@@ -72,10 +73,10 @@ async def partition_states(bootstrap: str, group: str, topics: Sequence[str]) ->
     return states
 
 
-async def offsets_for_time(bootstrap: str, topic: str, timestamp_ms: int) -> dict[int, int | None]:
+async def offsets_for_time(kafka: KafkaTarget, topic: str, timestamp_ms: int) -> dict[int, int | None]:
     """Per partition of `topic`, the first offset whose timestamp is at or after `timestamp_ms`."""
-    partitions = await topic_partitions(bootstrap, [topic])
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    partitions = await topic_partitions(kafka, [topic])
+    consumer = AIOKafkaConsumer(**as_connection(kafka).aiokafka_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         found = await consumer.offsets_for_times(dict.fromkeys(partitions, timestamp_ms))
@@ -84,9 +85,11 @@ async def offsets_for_time(bootstrap: str, topic: str, timestamp_ms: int) -> dic
     return {tp.partition: (hit.offset if hit is not None else None) for tp, hit in found.items()}
 
 
-async def commit_moves(bootstrap: str, group: str, moves: Sequence[PartitionMove]) -> None:
+async def commit_moves(kafka: KafkaTarget, group: str, moves: Sequence[PartitionMove]) -> None:
     """Commit each move's target as the group's offset (the group must be empty)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **as_connection(kafka).aiokafka_options(), group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         offsets = {TopicPartition(m.topic, m.partition): OffsetAndMetadata(m.target, "") for m in moves}
@@ -96,7 +99,7 @@ async def commit_moves(bootstrap: str, group: str, moves: Sequence[PartitionMove
         await consumer.stop()
 
 
-async def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
+async def group_lag(kafka: KafkaTarget, group: str, topics: Sequence[str]) -> int:
     """Events in `topics` the group has not committed yet."""
-    states = await partition_states(bootstrap, group, topics)
+    states = await partition_states(kafka, group, topics)
     return sum(state.end - state.position for state in states)

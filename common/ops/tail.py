@@ -10,6 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from common.events.codec import EventDecodeError, decode_event
+from common.kafka_security import KafkaTarget, as_connection
 from common.ops.groups import topic_partitions
 
 
@@ -61,7 +62,7 @@ class TailStart:
 
 
 async def read_topic(
-    bootstrap: str,
+    kafka: KafkaTarget,
     topic: str,
     start: TailStart,
     *,
@@ -69,8 +70,10 @@ async def read_topic(
     order_id: str | None = None,
 ) -> AsyncIterator[TailedRecord]:
     """Records of `topic` from `start`; without `follow` it stops at the end the topic had when called."""
-    partitions = await topic_partitions(bootstrap, [topic])
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    partitions = await topic_partitions(kafka, [topic])
+    consumer = AIOKafkaConsumer(
+        **as_connection(kafka).aiokafka_options(), enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     try:
         consumer.assign(partitions)

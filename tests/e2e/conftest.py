@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +41,13 @@ class Platform:
 
 
 @contextmanager
-def running_platform(stack_environment: dict[str, str], state: Path) -> Iterator[Platform]:
-    """The three services as real processes on the given Kafka and databases, stopped on exit."""
+def running_platform(
+    stack_environment: dict[str, str],
+    state: Path,
+    service_env: Mapping[Service, Mapping[str, str]] | None = None,
+) -> Iterator[Platform]:
+    """The three services as real processes on the given Kafka and databases, stopped on exit
+    (`service_env`: each service's own variables, e.g. its principal on a secured broker)."""
     env = {
         **os.environ,
         **stack_environment,
@@ -57,7 +62,7 @@ def running_platform(stack_environment: dict[str, str], state: Path) -> Iterator
         env[f"{service.value.upper()}_HTTP_PORT"] = str(free_port())
     settings = Settings.model_validate(env)
     database_urls = {s.value: settings.database_url(s) or "" for s in Service}
-    with running_services(env, state) as processes:
+    with running_services(env, state, service_env=service_env) as processes:
         yield Platform(settings, processes, database_urls, settings.kafka_bootstrap_servers or "", env)
 
 

@@ -7,12 +7,27 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+)
 
+from common.kafka_security import KafkaConnection
 from common.ops.apis import NotFound, Refused, ServiceApis, ServiceUnavailable
 from common.ops.console import Exit, fail, operator_settings
 
 T = TypeVar("T")
+
+# The broker knows the client but will not let it (bad credentials, or an ACL that does not allow it).
+REFUSED_PRINCIPAL = (
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    ClusterAuthorizationFailedError,
+)
 
 
 def with_apis(action: Callable[[ServiceApis], T]) -> T:
@@ -28,11 +43,18 @@ def with_apis(action: Callable[[ServiceApis], T]) -> T:
             raise fail(f"refused ({exc.status}): {exc}", Exit.FAILED) from exc
 
 
-def run_kafka(bootstrap: str, work: Coroutine[Any, Any, T]) -> T:
-    """Run a Kafka client coroutine; an unreachable broker is exit code 3 with the address tried."""
+def run_kafka(kafka: KafkaConnection, work: Coroutine[Any, Any, T]) -> T:
+    """Run a Kafka client coroutine; an unreachable broker is exit code 3 with the address tried, and
+    credentials the broker refuses (authentication or ACLs) exit code 2, naming the principal only."""
     try:
         return asyncio.run(work)
     except (KafkaConnectionError, TimeoutError, OSError) as exc:
         raise fail(
-            f"Kafka is not reachable at {bootstrap} ({exc.__class__.__name__})", Exit.UNAVAILABLE
+            f"Kafka is not reachable at {kafka.describe()} ({exc.__class__.__name__})", Exit.UNAVAILABLE
+        ) from exc
+    except REFUSED_PRINCIPAL as exc:
+        raise fail(
+            f"Kafka at {kafka.describe()} refused this principal ({exc.__class__.__name__}): check the "
+            "KAFKA_SASL_* settings and the principal's ACLs",
+            Exit.USAGE,
         ) from exc

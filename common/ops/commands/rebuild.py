@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from common import migrations
 from common.config import Service, Settings, database_env_var
 from common.ops.commands.clients import run_kafka
-from common.ops.console import Exit, console, fail, operator_settings, require_bootstrap
+from common.ops.console import Exit, console, fail, operator_settings, require_kafka
 from common.ops.tables import Listing, print_listing
 from order.rebuild import RebuildReport, TargetNotEmpty, rebuild_order
 
@@ -37,7 +37,7 @@ def rebuild(
             Exit.USAGE,
         )
     settings = operator_settings()
-    bootstrap = require_bootstrap(settings)
+    kafka = require_kafka(settings)
     live = settings.database_url(Service.ORDER)
     if not live:
         raise fail(f"{database_env_var(Service.ORDER)} is not set (the live database)", Exit.USAGE)
@@ -49,9 +49,7 @@ def rebuild(
     try:
         if not dry_run:
             migrations.upgrade(Service.ORDER, target)
-        report = run_kafka(
-            bootstrap, rebuild_order(bootstrap, target, live, deadline=deadline, dry_run=dry_run)
-        )
+        report = run_kafka(kafka, rebuild_order(kafka, target, live, deadline=deadline, dry_run=dry_run))
     except TargetNotEmpty as exc:
         raise fail(str(exc), Exit.CONFLICT) from exc
     except (DBAPIError, psycopg.OperationalError) as exc:

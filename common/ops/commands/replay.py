@@ -14,8 +14,9 @@ from rich.table import Table
 
 from common.config import Service
 from common.kafka import CONSUMED_TOPICS, group_id
+from common.kafka_security import KafkaConnection
 from common.ops.commands.clients import run_kafka
-from common.ops.console import Exit, console, err, fail, operator_settings, require_bootstrap
+from common.ops.console import Exit, console, err, fail, operator_settings, require_kafka
 from common.ops.durations import parse_duration
 from common.ops.groups import commit_moves, group_lag, group_members, offsets_for_time, partition_states
 from common.ops.offsets import (
@@ -55,11 +56,11 @@ def replay(
     workers first. Moving forward (skipping events) is refused.
     """
     _check_replay_options(service, topic, [to_beginning, to_time, to_offset, shift is not None], shift)
-    bootstrap = require_bootstrap(operator_settings())
+    kafka = require_kafka(operator_settings())
     group = group_id(service)
-    members = _members_allowing_replay(bootstrap, service, wait_for_stop, dry_run)
-    target = _replay_target(bootstrap, topic.value, to_beginning, to_time, to_offset, shift)
-    states = run_kafka(bootstrap, partition_states(bootstrap, group, [topic.value]))
+    members = _members_allowing_replay(kafka, service, wait_for_stop, dry_run)
+    target = _replay_target(kafka, topic.value, to_beginning, to_time, to_offset, shift)
+    states = run_kafka(kafka, partition_states(kafka, group, [topic.value]))
     try:
         moves = plan_replay(states, target)
     except ReplayRefused as exc:
@@ -70,7 +71,7 @@ def replay(
             err.print(f"[yellow]note:[/yellow] {members} worker(s) of {service.value} are running now")
         return
     try:
-        run_kafka(bootstrap, commit_moves(bootstrap, group, moves))
+        run_kafka(kafka, commit_moves(kafka, group, moves))
     except (CommitFailedError, KafkaError) as exc:
         raise fail(
             f"the broker refused the new offsets ({exc.__class__.__name__}): a {service.value} worker "
@@ -79,7 +80,7 @@ def replay(
         ) from exc
     console.print(f"rewound {group} on {topic.value}: {sum(m.replayed for m in moves)} event(s) to see again")
     if follow:
-        _follow_lag(bootstrap, service, group, timeout)
+        _follow_lag(kafka, service, group, timeout)
 
 
 def _check_replay_options(service: Service, topic: Service, chosen: list[object], shift: int | None) -> None:
@@ -93,11 +94,13 @@ def _check_replay_options(service: Service, topic: Service, chosen: list[object]
         raise fail("--shift must be negative: a replay moves back", Exit.USAGE)
 
 
-def _members_allowing_replay(bootstrap: str, service: Service, wait_for_stop: float, dry_run: bool) -> int:
+def _members_allowing_replay(
+    kafka: KafkaConnection, service: Service, wait_for_stop: float, dry_run: bool
+) -> int:
     """The group's live members (after waiting up to `wait_for_stop` for them to leave); a real replay
     of a group with members is refused: the broker would reject the commit anyway."""
     group = group_id(service)
-    members = run_kafka(bootstrap, _wait_until_empty(bootstrap, group, wait_for_stop))
+    members = run_kafka(kafka, _wait_until_empty(kafka, group, wait_for_stop))
     if members and not dry_run:
         raise fail(
             f"the {service.value} workers are running ({members} member(s) in group {group}); stop them "
@@ -107,17 +110,17 @@ def _members_allowing_replay(bootstrap: str, service: Service, wait_for_stop: fl
     return members
 
 
-async def _wait_until_empty(bootstrap: str, group: str, wait: float) -> int:
+async def _wait_until_empty(kafka: KafkaConnection, group: str, wait: float) -> int:
     deadline = time.monotonic() + wait
     while True:
-        members = await group_members(bootstrap, group)
+        members = await group_members(kafka, group)
         if not members or time.monotonic() >= deadline:
             return members
         await asyncio.sleep(1.0)
 
 
 def _replay_target(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     to_beginning: bool,
     to_time: str | None,
@@ -135,7 +138,7 @@ def _replay_target(
         at = _parse_time(to_time)
     except ValueError as exc:
         raise fail(str(exc), Exit.USAGE) from exc
-    return ToOffsets(run_kafka(bootstrap, offsets_for_time(bootstrap, topic, int(at.timestamp() * 1000))))
+    return ToOffsets(run_kafka(kafka, offsets_for_time(kafka, topic, int(at.timestamp() * 1000))))
 
 
 def _parse_time(text: str) -> datetime:
@@ -166,16 +169,16 @@ def _print_plan(group: str, moves: list[PartitionMove], ends: dict[int, int], dr
     console.print(f"{sum(move.replayed for move in moves)} event(s) will be seen again")
 
 
-def _follow_lag(bootstrap: str, service: Service, group: str, timeout: float) -> None:
+def _follow_lag(kafka: KafkaConnection, service: Service, group: str, timeout: float) -> None:
     topics = CONSUMED_TOPICS[service]
-    initial = run_kafka(bootstrap, group_lag(bootstrap, group, topics))
+    initial = run_kafka(kafka, group_lag(kafka, group, topics))
     deadline = time.monotonic() + timeout
     err.print(f"start the {service.value} workers if they are not running; following the lag of {group}")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as progress:
         task = progress.add_task(f"{group} catching up", total=max(initial, 1))
         while True:
-            lag = run_kafka(bootstrap, group_lag(bootstrap, group, topics))
+            lag = run_kafka(kafka, group_lag(kafka, group, topics))
             progress.update(task, completed=max(initial - lag, 0) if initial else 1)
             if lag == 0:
                 break

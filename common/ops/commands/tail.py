@@ -9,7 +9,7 @@ import typer
 
 from common.config import Service
 from common.ops.commands.clients import run_kafka
-from common.ops.console import Exit, console, err, fail, operator_settings, require_bootstrap
+from common.ops.console import Exit, console, err, fail, operator_settings, require_kafka
 from common.ops.durations import parse_duration
 from common.ops.tail import TailStart, describe_record, read_topic
 
@@ -34,18 +34,18 @@ def tail(
             raise fail(str(exc), Exit.USAGE) from exc
     if not (from_beginning or since or follow):
         err.print("only new events are shown without --from-beginning or --since; add --follow to wait")
-    bootstrap = require_bootstrap(operator_settings())
+    kafka = require_kafka(operator_settings())
     start = TailStart(from_beginning=from_beginning, since_ms=since_ms)
 
     async def print_events() -> int:
         count = 0
-        async for record in read_topic(bootstrap, topic.value, start, follow=follow, order_id=order_id):
+        async for record in read_topic(kafka, topic.value, start, follow=follow, order_id=order_id):
             console.print(describe_record(record), highlight=False, soft_wrap=True)
             count += 1
         return count
 
     try:
-        count = run_kafka(bootstrap, print_events())
+        count = run_kafka(kafka, print_events())
     except KeyboardInterrupt:
         return
     err.print(f"{count} event(s)")
