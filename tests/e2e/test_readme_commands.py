@@ -7,6 +7,7 @@ The checkout's headers and body are read from README.md, so the documented order
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import stat
@@ -100,6 +101,23 @@ def test_no_database_password_in_what_saga_run_prints_records_logs_or_answers(
     squeezed = {name: re.sub(r"[^A-Za-z0-9_-]", "", text) for name, text in texts.items()}
     leaks = [(name, role) for name, text in squeezed.items() for role, pw in passwords.items() if pw in text]
     assert leaks == []
+
+
+def test_no_shipping_address_in_the_service_logs(readme_platform: ReadmePlatform) -> None:
+    """The README's order travels with a shipping address in its events; the services log at info level
+    (saga run's default) without it. Run on the platform where that order ran (the test above)."""
+    _, _, body = readme_checkout()
+    address = json.loads(body)["shipping_address"]
+    logs = {
+        path.name: path.read_text(errors="replace")
+        for path in (readme_platform.folder / ".state" / "logs").glob("*.log")
+    }
+    assert {f"{service.value}.log" for service in Service} <= set(logs)
+    assert all("[INFO]" in logs[f"{service.value}.log"] for service in Service)  # logged at info level
+    found = [
+        (name, field) for name, text in logs.items() for field in ("line1", "city") if address[field] in text
+    ]
+    assert found == []
 
 
 def test_the_example_shop_suite_runs_unchanged_against_the_platform_make_run_starts(
