@@ -87,39 +87,12 @@ def run(
     stopping = _stop_on_sigterm()
     try:
         running = _start_stack(stack)
-        env = {**os.environ, **stack.environment()}
-        if auto_progress > 0 and "DELIVERY_AUTO_PROGRESS_SECONDS" not in os.environ:
-            env["DELIVERY_AUTO_PROGRESS_SECONDS"] = str(auto_progress)
         logs = settings.state_dir / "logs"
-        for service in Service:
-            process = ServiceProcess(
-                service,
-                env={**env, **stack.service_environments().get(service, {})},  # its principal, if secured
-                log_path=logs / f"{service.value}.log",
-                base_url=running.base_url(service),
-            )
-            process.start()
-            services.append(process)
-        with console.status("waiting for the services to be ready…"):
-            for process in services:
-                process.wait_ready()
+        _start_services(stack, running, logs, auto_progress, started=services)
         if seed:
             _seed_demo_stock(running.base_url(Service.DELIVERY))
         _print_endpoints(running, logs)
-        restarts: list[float] = []
-        while not stopping.is_set():
-            for process in services:
-                if process.running:
-                    continue
-                # A crashed worker is restarted (Kafka redelivers what it had not committed); a crash loop
-                # is not hidden behind restarts: five within a minute stop the platform with the log.
-                restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
-                err.print(f"[yellow]{process.service.value} exited; restarting[/yellow]. Log tail:")
-                err.print(process.log_tail(10))
-                if len(restarts) >= 5:
-                    raise fail("services keep crashing; see the logs above", Exit.FAILED)
-                process.start()
-            time.sleep(0.5)
+        _restart_crashed_until_stopped(services, stopping)
     except KeyboardInterrupt:
         pass
     finally:
@@ -128,6 +101,46 @@ def run(
             process.stop()
         stack.stop()
         console.print("stopped.")
+
+
+def _start_services(
+    stack: LocalStack, running: Settings, logs: Path, auto_progress: float, *, started: list[ServiceProcess]
+) -> None:
+    """Start the three services on the stack and wait until each is ready. Each is added to `started` as
+    it starts, so the caller stops what did start when a later one fails."""
+    env = {**os.environ, **stack.environment()}
+    if auto_progress > 0 and "DELIVERY_AUTO_PROGRESS_SECONDS" not in os.environ:
+        env["DELIVERY_AUTO_PROGRESS_SECONDS"] = str(auto_progress)
+    for service in Service:
+        process = ServiceProcess(
+            service,
+            env={**env, **stack.service_environments().get(service, {})},  # its principal, if secured
+            log_path=logs / f"{service.value}.log",
+            base_url=running.base_url(service),
+        )
+        process.start()
+        started.append(process)
+    with console.status("waiting for the services to be ready…"):
+        for process in started:
+            process.wait_ready()
+
+
+def _restart_crashed_until_stopped(services: list[ServiceProcess], stopping: threading.Event) -> None:
+    """Supervise until SIGTERM (Ctrl-C raises instead). A crashed worker is restarted (Kafka redelivers
+    what it had not committed); a crash loop is not hidden behind restarts: five within a minute stop
+    the platform with the log."""
+    restarts: list[float] = []
+    while not stopping.is_set():
+        for process in services:
+            if process.running:
+                continue
+            restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
+            err.print(f"[yellow]{process.service.value} exited; restarting[/yellow]. Log tail:")
+            err.print(process.log_tail(10))
+            if len(restarts) >= 5:
+                raise fail("services keep crashing; see the logs above", Exit.FAILED)
+            process.start()
+        time.sleep(0.5)
 
 
 def _stop_on_sigterm() -> threading.Event:
