@@ -32,10 +32,12 @@ from bench.loadgen import Driver, ShopClient, run_step
 from bench.raw_chain import RawDriver, prepare
 from bench.report import write_report
 from bench.stats import StepFigures
+from common.auth import Scope
 from common.config import Service, Settings, load_settings
 from common.infra.ports import free_port
 from common.infra.postgres import find_binary
 from common.infra.stack import LocalStack
+from common.ops.apis import bearer
 from common.supervisor import running_services
 
 console = Console()
@@ -140,10 +142,17 @@ def measure_platform(
         **{f"{service.value.upper()}_HTTP_PORT": str(free_port()) for service in Service},
     }
     settings = Settings.model_validate(env)
+    # As the platform's users: the operator stocks the shelves, the shop sends checkouts with its own key.
+    keys = stack.demo_keys()
     with running_services(env, state) as processes:
         delivery = settings.base_url(Service.DELIVERY)
         for sku, units in (("BENCH-PLENTY", 1_000_000), ("BENCH-NONE", 0)):
-            httpx.put(f"{delivery}/inventory/{sku}", json={"on_hand": units}, timeout=10).raise_for_status()
+            httpx.put(
+                f"{delivery}/inventory/{sku}",
+                json={"on_hand": units},
+                timeout=10,
+                headers=bearer(keys[Scope.OPERATOR]),
+            ).raise_for_status()
         pids = {
             **{s.value: p.process.pid for s, p in processes.items() if p.process is not None},
             **infrastructure_pids(stack),
@@ -155,6 +164,7 @@ def measure_platform(
                 settings.base_url(Service.ORDER),
                 "BENCH-PLENTY",
                 "BENCH-NONE",
+                api_key=keys[Scope.SHOP],
             )
 
         return sweep("platform", driver, settings.kafka_bootstrap_servers or "", pids, rates, timing)

@@ -33,9 +33,11 @@ from rich.console import Console
 
 from bench.loadgen import events_from_now
 from bench.stats import percentile
+from common.auth import Scope
 from common.config import Service, Settings, load_settings
 from common.infra.ports import free_port
 from common.infra.stack import LocalStack
+from common.ops.apis import bearer
 from common.supervisor import running_services
 
 console = Console()
@@ -110,12 +112,14 @@ async def one_cancel(http: httpx.AsyncClient, urls: Settings, scenario: str, see
     )
 
 
-async def measure(urls: Settings, bootstrap: str, per_scenario: int, interval: float) -> list[dict[str, Any]]:
+async def measure(
+    urls: Settings, bootstrap: str, per_scenario: int, interval: float, shop_key: str
+) -> list[dict[str, Any]]:
     seen, ready = Seen(), asyncio.Event()
     watcher = asyncio.create_task(watch(bootstrap, seen, ready))
     await ready.wait()
     runs: list[CancelRun] = []
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, headers=bearer(shop_key)) as http:
         for scenario in SCENARIOS:
             tasks = []
             for _ in range(per_scenario):
@@ -202,8 +206,15 @@ def main(
         urls = Settings.model_validate(env)
         with running_services(env, state):
             delivery = urls.base_url(Service.DELIVERY)
-            httpx.put(f"{delivery}/inventory/CANCEL-PLENTY", json={"on_hand": 1_000_000}).raise_for_status()
-            results = asyncio.run(measure(urls, stack.kafka_bootstrap_servers, per_scenario, interval))
+            keys = stack.demo_keys()
+            httpx.put(
+                f"{delivery}/inventory/CANCEL-PLENTY",
+                json={"on_hand": 1_000_000},
+                headers=bearer(keys[Scope.OPERATOR]),
+            ).raise_for_status()
+            results = asyncio.run(
+                measure(urls, stack.kafka_bootstrap_servers, per_scenario, interval, keys[Scope.SHOP])
+            )
     finally:
         stack.stop()
     write_report(results, out)

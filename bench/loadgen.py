@@ -139,13 +139,19 @@ class ShopClient:
     mix = MIX
     terminal_topics = ("order", "payment")
 
-    def __init__(self, payment_url: str, order_url: str, plenty_sku: str, empty_sku: str) -> None:
+    def __init__(
+        self, payment_url: str, order_url: str, plenty_sku: str, empty_sku: str, *, api_key: str
+    ) -> None:
         # As a shop backend's client: a bounded pool, every connection kept alive (one closed after a
         # burst would be opened again by the next). With up to 400 (100 kept alive), a run past the
         # ceiling saw the generator's own CPU per saga more than double, taken from the platform it
         # measured. Checkouts waiting for a connection count in the backlog.
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-        self.http = httpx.AsyncClient(timeout=30, limits=limits)
+        self.http = httpx.AsyncClient(
+            timeout=30,
+            limits=limits,
+            headers={"Authorization": f"Bearer {api_key}"},  # a shop's key
+        )
         self.payment_url, self.order_url = payment_url, order_url
         self.plenty, self.empty = plenty_sku, empty_sku
 

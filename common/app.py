@@ -21,6 +21,7 @@ import faust
 from faust.types.auth import CredentialsT
 
 from common import operations_api
+from common.api_keys import ApiKeys
 from common.config import Service, Settings
 from common.context import ServiceContext
 from common.db import create_engine
@@ -59,6 +60,15 @@ def create_service(
         raise RuntimeError(
             f"{service.value} needs KAFKA_BOOTSTRAP_SERVERS and {service.value.upper()}_DATABASE_URL "
             "(`saga run` sets them for the local stack)"
+        )
+    api_keys = ApiKeys.from_settings(settings)
+    if api_keys.disabled:
+        log.warning(
+            "AUTHENTICATION IS OFF (SAGA_DISABLE_AUTHENTICATION): anyone who reaches %s:%d can call every"
+            " endpoint of %s. For development only.",
+            settings.http_host,
+            settings.http_port(service),
+            service.value,
         )
     engine = create_engine(url)
     connection = kafka_connection(settings)
@@ -99,7 +109,7 @@ def create_service(
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
     _attach_inbox_cleanup(app, context)
-    provide(app, context)
+    provide(app, context, api_keys)
     serve(app, context.routes, operations_api.blueprint)
     serve(app, context.routes, dead_letter_api.blueprint)
     app.web.web_app.middlewares.append(json_routing_errors)

@@ -19,9 +19,11 @@ from rich.table import Table
 
 from common import migrations
 from common.config import Service, Settings, database_env_var, load_settings
+from common.infra.ports import is_listening
 from common.infra.stack import LocalStack
 from common.kafka import ensure_topics, read_cluster_topics, replication_summary
 from common.kafka_security import KafkaSecurityError, kafka_connection
+from common.ops.apis import bearer
 from common.ops.cli import register as register_operator_commands
 from common.ops.console import Exit, console, err, fail, operator_settings
 from common.redact import has_password, mask_url
@@ -80,6 +82,7 @@ def run(
     """
 
     settings = load_settings()
+    _require_free_ports(settings)
     stack = LocalStack(
         settings, kafka_nodes=kafka_nodes, kafka_secure=kafka_security or settings.kafka_secure
     )
@@ -90,8 +93,8 @@ def run(
         logs = settings.state_dir / "logs"
         _start_services(stack, running, logs, auto_progress, started=services)
         if seed:
-            _seed_demo_stock(running.base_url(Service.DELIVERY))
-        _print_endpoints(running, logs)
+            _seed_demo_stock(running.base_url(Service.DELIVERY), running.operator_api_key_value())
+        _print_endpoints(running, logs, stack)
         _restart_crashed_until_stopped(services, stopping)
     except KeyboardInterrupt:
         pass
@@ -101,6 +104,19 @@ def run(
             process.stop()
         stack.stop()
         console.print("stopped.")
+
+
+def _require_free_ports(settings: Settings) -> None:
+    """Stop before starting anything when a service's port is taken: the services would not bind it, and
+    whatever answers there (another `saga run`, with other keys) would pass for them."""
+    for service in Service:
+        port = settings.http_port(service)
+        if is_listening(port, settings.http_host):
+            raise fail(
+                f"port {port} ({service.value}) is in use, another `saga run`? Stop it, or set"
+                f" {service.value.upper()}_HTTP_PORT",
+                Exit.USAGE,
+            )
 
 
 def _start_services(
@@ -167,15 +183,24 @@ def _start_stack(stack: LocalStack) -> Settings:
     return running
 
 
-def _seed_demo_stock(delivery_url: str) -> None:
-    existing = httpx.get(f"{delivery_url}/inventory", timeout=5).json()["items"]
-    if existing:
+def _seed_demo_stock(delivery_url: str, operator_key: str | None) -> None:
+    headers = bearer(operator_key)
+    existing = httpx.get(f"{delivery_url}/inventory", timeout=5, headers=headers)
+    if existing.status_code in (401, 403):
+        raise fail(
+            "delivery refused the operator key while loading the demo stock: set SAGA_OPERATOR_API_KEY (or"
+            " SAGA_OPERATOR_API_KEY_FILE) to a key with the operator scope, or run with --no-seed",
+            Exit.USAGE,
+        )
+    if existing.raise_for_status().json()["items"]:
         return
-    response = httpx.post(f"{delivery_url}/inventory", content=DEMO_STOCK.read_bytes(), timeout=10)
+    response = httpx.post(
+        f"{delivery_url}/inventory", content=DEMO_STOCK.read_bytes(), timeout=10, headers=headers
+    )
     response.raise_for_status()
 
 
-def _print_endpoints(settings: Settings, logs: Path) -> None:
+def _print_endpoints(settings: Settings, logs: Path, stack: LocalStack) -> None:
     table = Table(title="saga platform is running", show_header=True)
     table.add_column("what")
     table.add_column("where")
@@ -184,6 +209,11 @@ def _print_endpoints(settings: Settings, logs: Path) -> None:
         table.add_row(f"{service.value} API", f"{settings.base_url(service)}  (openapi: /openapi.json)")
         table.add_row(f"{service.value} database", mask_url(settings.database_url(service) or ""))
     table.add_row("logs", str(logs))
+    if stack.api_keys is not None:
+        for scope, key_file in stack.api_keys.demo_key_files().items():
+            table.add_row(f"{scope} API key", f"{key_file}")
+    elif settings.disable_authentication:
+        table.add_row("API keys", "[bold red]OFF (SAGA_DISABLE_AUTHENTICATION): anyone may call anything[/]")
     console.print(table)
     payment, order = settings.base_url(Service.PAYMENT), settings.base_url(Service.ORDER)
     body = (
@@ -192,13 +222,19 @@ def _print_endpoints(settings: Settings, logs: Path) -> None:
         '"shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Berlin", '
         '"postal_code": "10115", "country": "DE"}}'
     )
+    shop_key = (
+        f"$(cat {stack.api_keys.demo_key_files()['shop']})" if stack.api_keys is not None else "$SAGA_API_KEY"
+    )
     console.print("\nPlace an order:", style="bold")
     console.print(
-        f"  curl -si -X POST {payment}/checkout -H 'Idempotency-Key: demo-1' "
-        f"-H 'Content-Type: application/json' -d '{body}'",
+        f'  curl -si -X POST {payment}/checkout -H "Authorization: Bearer {shop_key}"'
+        f" -H 'Idempotency-Key: demo-1' -H 'Content-Type: application/json' -d '{body}'",
         soft_wrap=True,
     )
-    console.print(f"  curl -s {order}/orders/<order_id>   # status and timeline", soft_wrap=True)
+    console.print(
+        f'  curl -s -H "Authorization: Bearer {shop_key}" {order}/orders/<order_id>   # status and timeline',
+        soft_wrap=True,
+    )
     console.print("\nCtrl-C stops everything.")
 
 
@@ -217,9 +253,15 @@ def inventory_load(
     ],
 ) -> None:
     """Load a stock file into the delivery service (sets each SKU's units on hand)."""
-    url = load_settings().base_url(Service.DELIVERY)
+    settings = operator_settings()
+    url = settings.base_url(Service.DELIVERY)
     try:
-        response = httpx.post(f"{url}/inventory", content=path.read_bytes(), timeout=30)
+        response = httpx.post(
+            f"{url}/inventory",
+            content=path.read_bytes(),
+            timeout=30,
+            headers=bearer(settings.operator_api_key_value()),
+        )
     except httpx.HTTPError as exc:
         raise fail(f"delivery service unreachable at {url}: {exc}", Exit.UNAVAILABLE) from exc
     if response.status_code != 200:

@@ -70,6 +70,23 @@ class Settings(BaseSettings):
     # CA certificate (PEM) the broker's certificate is checked against; unset: the system's CAs.
     kafka_ssl_cafile: Path | None = Field(default=None, alias="KAFKA_SSL_CAFILE")
 
+    # Who may call the HTTP APIs (common/auth.py): key entries `name scopes sha256:<hex>`, inline (`;` or
+    # newlines between entries) and/or in a file that is re-read when it changes. Neither set: a service
+    # refuses to start, unless authentication is turned off for development (announced at start and on
+    # /readyz). The local stack makes demo keys when none are configured (common/infra/api_keys.py).
+    api_keys: str | None = Field(default=None, alias="SAGA_API_KEYS")
+    api_keys_file: Path | None = Field(default=None, alias="SAGA_API_KEYS_FILE")
+    disable_authentication: bool = Field(default=False, alias="SAGA_DISABLE_AUTHENTICATION")
+    # /metrics without a key (for a scraper inside a trusted network); by default it needs `operator`.
+    public_metrics: bool = Field(default=False, alias="SAGA_PUBLIC_METRICS")
+    # The key the `saga` command sends (it needs the operator scope), or a file holding it. The same name
+    # as the Python client's operator key: one variable, one key, wherever it is read.
+    operator_api_key: SecretStr | None = Field(default=None, alias="SAGA_OPERATOR_API_KEY")
+    operator_api_key_file: Path | None = Field(default=None, alias="SAGA_OPERATOR_API_KEY_FILE")
+    # The key the order service sends when it asks payment about a checkout (`shop` scope: it only reads).
+    order_payment_api_key: SecretStr | None = Field(default=None, alias="ORDER_PAYMENT_API_KEY")
+    order_payment_api_key_file: Path | None = Field(default=None, alias="ORDER_PAYMENT_API_KEY_FILE")
+
     # HTTP API of each service.
     http_host: str = Field(default="127.0.0.1", alias="SAGA_HTTP_HOST")
     payment_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.PAYMENT], alias="PAYMENT_HTTP_PORT")
@@ -148,9 +165,23 @@ class Settings(BaseSettings):
         }[service]
         return (explicit or f"http://127.0.0.1:{self.http_port(service)}").rstrip("/")
 
+    def operator_api_key_value(self) -> str | None:
+        """The key the `saga` command sends: SAGA_OPERATOR_API_KEY, else the one its _FILE names."""
+        return _secret(self.operator_api_key, self.operator_api_key_file)
+
+    def payment_lookup_api_key(self) -> str | None:
+        """The key the order service sends to payment: ORDER_PAYMENT_API_KEY, else its file."""
+        return _secret(self.order_payment_api_key, self.order_payment_api_key_file)
+
     def payment_lookup_url(self) -> str:
         """The payment API as the order service reaches it."""
         return (self.order_payment_api_url or self.base_url(Service.PAYMENT)).rstrip("/")
+
+
+def _secret(value: SecretStr | None, file: Path | None) -> str | None:
+    if value is not None:
+        return value.get_secret_value()
+    return file.read_text().strip() if file is not None else None
 
 
 def database_env_var(service: Service) -> str:

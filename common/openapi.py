@@ -6,7 +6,9 @@ models (common/web.py), so what the document says is what the service does. Besi
 lists, every route documents the ones the HTTP edge gives on its own:
 - 400 `invalid_parameter` / `empty_body` / `malformed_json` when it has parameters or a body;
 - 413 `body_too_large` and 422 `validation_failed` when it takes a body;
-- 503 `unavailable` (with Retry-After) when it reads or writes the database.
+- 503 `unavailable` (with Retry-After) when it reads or writes the database;
+- 401 `unauthenticated` (with WWW-Authenticate) unless it is public, and 403 `forbidden` when some scope
+  may not call it. Each operation's `security` names the scopes that may (common/auth.py).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from common.auth import ALL_SCOPES, Access, Scope
 from common.params import parameter_schemas, wire_names
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 JSON = "application/json"
 MAX_BODY_BYTES = 1024**2  # aiohttp's limit on a request body, which Faust keeps
+SECURITY_SCHEME = "apiKey"
+OPERATORS_ONLY = Access.of(Scope.OPERATOR)  # a route that names no access: the strictest
 
 
 class FieldError(BaseModel):
@@ -83,7 +88,8 @@ class Route:
     """One operation: method and path, what it accepts, and every answer it can give.
 
     `responses` maps a status to an Answer, or to a description alone for an error answer (the JSON
-    error body). Path parameters in `path` must be exactly the fields of `path_params`.
+    error body). Path parameters in `path` must be exactly the fields of `path_params`. `access` says
+    who may call it; a route that names none is for operators.
     """
 
     method: str
@@ -95,6 +101,7 @@ class Route:
     query: type[BaseModel] | None = None
     headers: type[BaseModel] | None = None
     uses_database: bool = True
+    access: Access = OPERATORS_ONLY
 
     def __post_init__(self) -> None:
         declared = wire_names(self.path_params) if self.path_params else []
@@ -118,12 +125,26 @@ class Route:
             edge[422] = Answer("validation_failed: the JSON body breaks the schema or a rule it states")
         if self.uses_database:
             edge[503] = UNAVAILABLE
+        if not self.access.public:
+            edge[401] = UNAUTHENTICATED
+            if self.access.scopes != ALL_SCOPES:
+                edge[403] = Answer(f"forbidden: the API key has no scope of {_scopes_text(self.access)}")
         declared = {status: _as_answer(answer) for status, answer in self.responses.items()}
         return dict(sorted({**edge, **declared}.items()))
 
     @property
     def operation_id(self) -> str:
         return f"{self.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', self.path.lower()).strip('_')}"
+
+
+UNAUTHENTICATED = Answer(
+    "unauthenticated: no `Authorization: Bearer <key>`, or a key that is not (or no longer) active",
+    headers={"WWW-Authenticate": "the scheme to use: Bearer"},
+)
+
+
+def _scopes_text(access: Access) -> str:
+    return " or ".join(f"`{scope}`" for scope in sorted(access.scopes))
 
 
 def _bad_request(route: Route) -> str:
@@ -155,7 +176,18 @@ def build_openapi(title: str, description: str, routes: Iterable[Route]) -> dict
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1", "description": description},
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key, `Authorization: Bearer <key>`. Its scopes: `shop` (checkout,"
+                    " read orders and payments, cancel), `carrier` (ship, deliver), `operator` (stock"
+                    " writes, refund retry, dead letters, and every read of `shop`).",
+                }
+            },
+        },
     }
 
 
@@ -180,6 +212,10 @@ def _operation(
     operation: dict[str, Any] = {
         "operationId": route.operation_id,
         "summary": route.summary,
+        "description": "Public: no key needed."
+        if route.access.public
+        else f"Needs an API key with the scope {_scopes_text(route.access)}.",
+        "security": _security(route.access),
         "responses": {str(status): _response(answer, refs) for status, answer in route.answers().items()},
     }
     parameters = [
@@ -195,6 +231,11 @@ def _operation(
             "content": {JSON: {"schema": refs[(route.request, "validation")]}},
         }
     return operation
+
+
+def _security(access: Access) -> list[dict[str, list[str]]]:
+    """The operation's security requirements: any one of them suffices (one per scope; none if public)."""
+    return [] if access.public else [{SECURITY_SCHEME: [scope.value]} for scope in sorted(access.scopes)]
 
 
 def _parameters(

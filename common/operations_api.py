@@ -11,11 +11,13 @@ from faust.web import Request, Response
 from sqlalchemy import select
 
 from common import shared_api
+from common.api_keys import ApiKeys
+from common.auth import PUBLIC, Access
 from common.context import ServiceContext
 from common.db import reading
 from common.kafka import replication_readiness
 from common.metrics import render_metrics
-from common.openapi import build_openapi
+from common.openapi import Route, build_openapi
 from common.web import Blueprint, JsonView
 
 blueprint = Blueprint("operations")
@@ -32,11 +34,18 @@ class Ready(JsonView):
     async def get(self, request: Request) -> Response:
         checks = await readiness(self.dependency(ServiceContext))
         ready = all(value == "ok" for value in checks.values())
-        return self.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
+        authentication = "off" if self.dependency(ApiKeys).disabled else "on"
+        return self.json(
+            {"ready": ready, "checks": checks, "authentication": authentication}, status=200 if ready else 503
+        )
 
 
 @blueprint.serve(shared_api.METRICS)
 class Metrics(JsonView):
+    def access(self, route: Route) -> Access:
+        """Operators only, unless SAGA_PUBLIC_METRICS opens it to a scraper without a key."""
+        return PUBLIC if self.dependency(ServiceContext).settings.public_metrics else route.access
+
     async def get(self, request: Request) -> Response:
         body = await render_metrics(self.dependency(ServiceContext))
         return self.bytes(body, content_type="text/plain; version=0.0.4")

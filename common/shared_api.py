@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from common.access import OPERATOR, PUBLIC
 from common.events.values import OrderId
 from common.messaging import dead_letters
 from common.messaging.runner import MessageOutcome
@@ -53,6 +54,9 @@ class Readiness(BaseModel):
     checks: dict[str, str] = Field(
         description="`database`, `broker` and `replication` (the saga topics have the copies the cluster"
         " allows): `ok`, or `failed: <why>` / `under-replicated: <which>`"
+    )
+    authentication: Literal["on", "off"] = Field(
+        description="`off` only when SAGA_DISABLE_AUTHENTICATION turned API keys off (development only)"
     )
 
 
@@ -102,6 +106,7 @@ HEALTH = Route(
     "Liveness: the process answers",
     responses={200: Answer("alive", Health)},
     uses_database=False,
+    access=PUBLIC,
 )
 READY = Route(
     "GET",
@@ -109,12 +114,14 @@ READY = Route(
     "Readiness: database and broker reachable, saga topics replicated as the cluster allows",
     responses={200: Answer("ready", Readiness), 503: Answer("not ready: see checks", Readiness)},
     uses_database=False,
+    access=PUBLIC,
 )
 METRICS = Route(
     "GET",
     "/metrics",
     "Prometheus metrics",
     responses={200: Answer("Prometheus text format", {"type": "string"}, media_type="text/plain")},
+    access=OPERATOR,
 )
 OPENAPI = Route(
     "GET",
@@ -122,6 +129,7 @@ OPENAPI = Route(
     "This document",
     responses={200: Answer("the OpenAPI 3.1 document", {"type": "object"})},
     uses_database=False,
+    access=PUBLIC,
 )
 RETRY_DEAD_LETTER = Route(
     "POST",
@@ -133,6 +141,7 @@ RETRY_DEAD_LETTER = Route(
         404: "not_found: no dead letter with this id",
         409: "not_retryable: it is not parked, or waits behind another",
     },
+    access=OPERATOR,
 )
 
 DISCARD_DEAD_LETTER = Route(
@@ -145,6 +154,7 @@ DISCARD_DEAD_LETTER = Route(
         404: "not_found: no dead letter with this id",
         409: "not_parked: it was already retried or discarded",
     },
+    access=OPERATOR,
 )
 
 DEAD_LETTER = Route(
@@ -163,6 +173,7 @@ DEAD_LETTER = Route(
         ),
         404: "not_found: no dead letter with this id",
     },
+    access=OPERATOR,
 )
 
 DEAD_LETTERS = Route(
@@ -177,6 +188,7 @@ DEAD_LETTERS = Route(
             links={"first": Link(DEAD_LETTER, {"dead_letter_id": "$response.body#/items/0/id"})},
         )
     },
+    access=OPERATOR,
 )
 
 SHARED_ROUTES = (

@@ -6,10 +6,12 @@ and `serve(app, documented, blueprint)` puts the blueprint's views on an app and
 OpenAPI document. A view reaches what it works with (the engine, a unit of work, a port) through one typed
 accessor, `self.dependency(SomeType)`, of what the app's factory `provide`d.
 
-Before a handler runs, `JsonView.dispatch` validates everything the route declares — path parameters,
-query, headers and JSON body, in that order — and passes the results to the handler as keyword arguments:
-the path parameters by name (validated and typed: a dead letter id arrives as an int), and `query`,
-`headers` and `body` as the route's pydantic models. Bad input never reaches a handler, hence never SQL.
+Before a handler runs, `JsonView.dispatch` checks who is calling (the route's `access`: 401 without a
+known key, 403 without one of its scopes, before anything else of the request is read), then validates
+everything the route declares — path parameters, query, headers and JSON body, in that order — and
+passes the results to the handler as keyword arguments: the path parameters by name (validated and
+typed: a dead letter id arrives as an int), and `query`, `headers` and `body` as the route's pydantic
+models. Bad input never reaches a handler, hence never SQL.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from aiohttp import web
 from faust.types import AppT
 from pydantic import BaseModel, ValidationError
 
+from common.api_keys import ApiKeys
+from common.auth import Access, Caller, Decision, bearer_token, decide
 from common.db import is_transient_database_error
 from common.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from common.openapi import MAX_BODY_BYTES, Route
@@ -43,11 +47,14 @@ _HANDLER_METHODS = ("get", "post", "put", "patch", "delete", "options", "search"
 class ApiError(Exception):
     """An answer other than success, with the HTTP status and a message for the caller."""
 
-    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, error: str, message: str, headers: Mapping[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
+        self.headers = headers
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
@@ -165,15 +172,50 @@ async def route_arguments(route: Route, request: Any) -> dict[str, Any]:
     return arguments
 
 
+# Where a request keeps who called it, once authorised (`caller_of`).
+CALLER = "saga.caller"
+
+
+def caller_of(request: Any) -> Caller:
+    """Who made `request` (a view of a route that is not public only runs once the caller is known)."""
+    caller = request.get(CALLER)
+    if caller is None:
+        raise LookupError("this request has no authenticated caller (a public route?)")
+    return caller
+
+
 class JsonView(faust.web.View):
-    """Base of every endpoint: validates what its routes declare, maps ApiError and the use cases'
-    DomainErrors to their status, a database outage to 503, bugs to 500 (logged)."""
+    """Base of every endpoint: lets in only the callers its routes allow (401/403), validates what they
+    declare, maps ApiError and the use cases' DomainErrors to their status, a database outage to 503,
+    bugs to 500 (logged)."""
 
     routes: ClassVar[Mapping[str, Route]] = {}
 
     def dependency(self, kind: type[T]) -> T:
         """What this view's app was provided of type `kind` (its engine, a unit of work, a port...)."""
         return dependency(self.app, kind)
+
+    def access(self, route: Route) -> Access:
+        """Who may call `route` on this view (its declared access; a view may open it by a setting)."""
+        return route.access
+
+    def _authorised_caller(self, request: Any, route: Route) -> Caller | None:
+        """The caller, if `route` lets them in; ApiError 401 or 403 otherwise. The key is never logged."""
+        keys = self.dependency(ApiKeys)
+        access = self.access(route)
+        caller = keys.caller(bearer_token(request.headers.get("Authorization")))
+        decision = decide(access, caller)
+        if decision is Decision.UNAUTHENTICATED:
+            raise ApiError(
+                401,
+                "unauthenticated",
+                "send an active API key as `Authorization: Bearer <key>`",
+                headers={"WWW-Authenticate": 'Bearer realm="saga"'},
+            )
+        if decision is Decision.FORBIDDEN:
+            needed = " or ".join(sorted(access.scopes))
+            raise ApiError(403, "forbidden", f"this API key may not do this: it needs the scope {needed}")
+        return caller
 
     def get_methods(self) -> set[str]:
         """The methods the view implements; HEAD only where there is a GET to answer it."""
@@ -186,7 +228,7 @@ class JsonView(faust.web.View):
         try:
             return await self._answer(request)
         except ApiError as exc:
-            return self.json(exc.body(), status=exc.status)
+            return self.json(exc.body(), status=exc.status, headers=dict(exc.headers or {}) or None)
         except DomainError as exc:
             status = status_of(exc)
             headers = {"Retry-After": "1"} if status == 503 else None
@@ -208,6 +250,7 @@ class JsonView(faust.web.View):
         route = self.routes.get("GET" if method == "HEAD" else method)
         if route is None:
             return await super().dispatch(request)
+        request[CALLER] = self._authorised_caller(request, route)
         arguments = await route_arguments(route, request)
         handler = self.methods[method.lower()]
         sensors = self.app.sensors

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import faust
 from faust.worker import Worker
 
+from common.api_keys import NoApiKeys
+from common.auth import InvalidKeyEntry
 from common.config import Settings
 from common.kafka import ensure_topics
 from common.replication import ReplicationError
 
 
-def run_worker(app: faust.App, settings: Settings) -> None:
-    """Declare the topics, then run the worker until SIGINT/SIGTERM (Faust handles both cleanly).
+def run_worker(create_app: Callable[[Settings], faust.App], settings: Settings) -> None:
+    """Build the app, declare the topics, then run the worker until SIGINT/SIGTERM (Faust handles both
+    cleanly).
 
-    A replication the cluster cannot give (SAGA_TOPIC_REPLICATION_FACTOR above its broker count, with a
-    topic to create) stops the worker at once with the reason.
+    A service nobody could call (no API keys, authentication on), a keys entry that does not parse, or a
+    replication the cluster cannot give (SAGA_TOPIC_REPLICATION_FACTOR above its broker count, with a
+    topic to create) stops it at once with the reason.
     """
+    try:
+        app = create_app(settings)
+    except (NoApiKeys, InvalidKeyEntry) as exc:
+        raise SystemExit(f"error: {exc}") from exc
     # Faust creates only the last level of its data directory.
     Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -7,7 +7,7 @@ from delivery.app import create_app
 
 def main() -> None:
     settings = load_settings()
-    run_worker(create_app(settings), settings)
+    run_worker(create_app, settings)
 
 
 if __name__ == "__main__":

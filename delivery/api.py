@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from faust.web import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.access import CARRIER, OPERATOR, SHIPMENT_READ, SHOP_READ
 from common.context import ServiceContext
 from common.events.values import OrderLine, Sku, SkuShortage
 from common.openapi import Answer, Link, Route
@@ -80,6 +81,7 @@ STOCK = Route(
     "Stock of one SKU",
     path_params=SkuPath,
     responses={200: Answer("its stock", StockRow), 404: "not_found: this SKU was never stocked"},
+    access=SHOP_READ,
 )
 
 SET_STOCK = Route(
@@ -93,9 +95,16 @@ SET_STOCK = Route(
             "the new stock level", StockAnswer, links={"stock": Link(STOCK, {"sku": "$request.path.sku"})}
         )
     },
+    access=OPERATOR,
 )
 
-STOCK_LIST = Route("GET", "/inventory", "Stock of every SKU", responses={200: Answer("every SKU", StockList)})
+STOCK_LIST = Route(
+    "GET",
+    "/inventory",
+    "Stock of every SKU",
+    responses={200: Answer("every SKU", StockList)},
+    access=SHOP_READ,
+)
 LOAD_STOCK = Route(
     "POST",
     "/inventory",
@@ -108,6 +117,7 @@ LOAD_STOCK = Route(
             links={"first": Link(STOCK, {"sku": "$response.body#/items/0/sku"})},
         )
     },
+    access=OPERATOR,
 )
 
 DELIVER = Route(
@@ -120,6 +130,7 @@ DELIVER = Route(
         404: "not_found: no shipment for this order",
         409: "wrong_state: the shipment has not shipped",
     },
+    access=CARRIER,
 )
 
 SHIP = Route(
@@ -136,6 +147,7 @@ SHIP = Route(
         404: "not_found: no shipment for this order",
         409: "wrong_state: the shipment is not scheduled",
     },
+    access=CARRIER,
 )
 
 SHIPMENT = Route(
@@ -151,6 +163,7 @@ SHIPMENT = Route(
         ),
         404: "not_found: no shipment for this order",
     },
+    access=SHIPMENT_READ,
 )
 
 ROUTES = (SET_STOCK, STOCK, STOCK_LIST, LOAD_STOCK, SHIPMENT, SHIP, DELIVER)

@@ -17,6 +17,7 @@ from faust.web import Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.access import SHOP, SHOP_READ
 from common.events.values import Money, OrderLine
 from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Answer, Link, Route
@@ -112,6 +113,7 @@ SHOW = Route(
         ),
         404: "not_found: payment never accepted a checkout for this order",
     },
+    access=SHOP_READ,
 )
 LIST = Route(
     "GET",
@@ -126,6 +128,7 @@ LIST = Route(
             links={"first": Link(SHOW, {"order_id": "$response.body#/items/0/order_id"})},
         )
     },
+    access=SHOP_READ,
 )
 CANCEL = Route(
     "POST",
@@ -138,6 +141,7 @@ CANCEL = Route(
         404: "not_found: payment never accepted a checkout for this order",
         409: "not_cancellable: already shipped, or the payment failed (nothing to cancel)",
     },
+    access=SHOP,
 )
 ROUTES = (SHOW, LIST, CANCEL)
 

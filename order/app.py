@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         await expire_deadlines(context.unit_of_work)
 
     periodic(app, min(1.0, settings.delivery_deadline_seconds / 4), sweep_deadlines)
-    payments = HttpPaymentLookup(settings.payment_lookup_url())
+    payments = HttpPaymentLookup(settings.payment_lookup_url(), settings.payment_lookup_api_key())
     provide(app, api.OrderDependencies(context.engine, context.unit_of_work, payments))
     serve(app, context.routes, api.blueprint)
     return app

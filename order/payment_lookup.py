@@ -50,20 +50,29 @@ class HttpPaymentLookup:
     milliseconds (its TLS context), which a cancel racing the order's creation would pay every time.
     """
 
-    def __init__(self, base_url: str, timeout: float = 2.0) -> None:
+    def __init__(self, base_url: str, api_key: str | None, timeout: float = 2.0) -> None:
         self._base_url = base_url.rstrip("/")
+        # A key with the `shop` scope (ORDER_PAYMENT_API_KEY): reading a payment is all it is used for.
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = timeout
         self._http: httpx.AsyncClient | None = None
 
     async def accepted_checkout(self, order_id: str) -> AcceptedCheckout | None:
         if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self._base_url, timeout=self._timeout)
+            self._http = httpx.AsyncClient(
+                base_url=self._base_url, timeout=self._timeout, headers=self._headers
+            )
         try:
             response = await self._http.get(f"/payments/{order_id}")
         except httpx.HTTPError as exc:
             raise Unavailable(f"the payment service cannot be asked about order {order_id}: {exc!r}") from exc
         if response.status_code == 404:
             return None
+        if response.status_code in (401, 403):
+            raise Unavailable(
+                f"the payment service refused the order service's key ({response.status_code}):"
+                " check ORDER_PAYMENT_API_KEY[_FILE] (a key with the shop scope)"
+            )
         if response.status_code != 200:
             raise Unavailable(f"the payment service answered {response.status_code} about order {order_id}")
         body = response.json()

@@ -11,13 +11,14 @@ from faust.web import Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.access import OPERATOR, SHOP, SHOP_READ
 from common.events.values import Money, OrderLine
 from common.openapi import Answer, Link, Route
 from common.params import IdempotencyKey, OrderPath, Parameters
-from common.web import Blueprint, JsonView
+from common.web import Blueprint, JsonView, caller_of
 from payment import queries
 from payment.checkout import CheckoutRequest, PaymentStore, checkout
-from payment.domain import PaymentStatus, RefundStatus
+from payment.domain import PaymentStatus, RefundStatus, caller_scoped_key
 from payment.gateway import PaymentGateway
 from payment.refunds import retry_refund
 
@@ -72,6 +73,7 @@ PAYMENT = Route(
     "The payment and refund of an order",
     path_params=OrderPath,
     responses={200: Answer("the payment", PaymentAnswer), 404: "not_found: no payment for this order"},
+    access=SHOP_READ,
 )
 RETRY_REFUND = Route(
     "POST",
@@ -82,6 +84,7 @@ RETRY_REFUND = Route(
         202: Answer("queued again", RefundQueued),
         409: "no_failed_refund: the order has no refund in state FAILED (or no payment at all)",
     },
+    access=OPERATOR,
 )
 CHECKOUT = Route(
     "POST",
@@ -99,6 +102,7 @@ CHECKOUT = Route(
         409: "idempotency_key_reused: the key came with another body; order_id_taken: another key"
         " already paid for this order id",
     },
+    access=SHOP,
 )
 ROUTES = (CHECKOUT, PAYMENT, RETRY_REFUND)
 
@@ -123,7 +127,7 @@ class Checkout(JsonView):
         answer = await checkout(
             needs.store,
             needs.gateway,
-            idempotency_key=headers.idempotency_key,
+            idempotency_key=caller_scoped_key(caller_of(request).name, headers.idempotency_key),
             request=body,
             order_url=needs.order_url,
         )

@@ -61,6 +61,14 @@ def idempotency_key_use(stored_fingerprint: str | None, fingerprint: str) -> Key
     return KeyUse.REPLAY if stored_fingerprint == fingerprint else KeyUse.CONFLICT
 
 
+def caller_scoped_key(caller: str, idempotency_key: str) -> str:
+    """The Idempotency-Key as stored: bound to the caller's name. Another caller sending the same key
+    starts its own checkout (and meets the first one's order id, if it names it, as a conflict): it can
+    neither read nor replay the first caller's answer. The name survives a rotation of the caller's API
+    key; it cannot contain `/`, so the pair is unambiguous."""
+    return f"{caller}/{idempotency_key}"
+
+
 def order_total(lines: list[tuple[int, int]]) -> int:
     """Sum of quantity times unit price in minor units; integers only, so no rounding ever happens."""
     return sum(quantity * unit_price for quantity, unit_price in lines)

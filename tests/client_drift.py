@@ -3,8 +3,10 @@
 A schema is reduced to its shape: the field names, which are required, the types (with their format),
 the enum values, nested alike through `$ref`s; titles, descriptions, defaults and bounds are left out
 (the server checks bounds, the client only reads). Every operation of the client's table must exist in
-its service's document, answer its status, with a schema of the same shape as the client's model; the
-checkout request the client sends must have the shape of the one the server accepts.
+its service's document, answer its status, with a schema of the same shape as the client's model, and
+send the key of a role the document's `security` allows (one requirement per allowed scope; none, `[]`
+or absent, means public, and the client then sends no key); the checkout request the client sends must
+have the shape of the one the server accepts.
 """
 
 from __future__ import annotations
@@ -85,12 +87,32 @@ def drifts(documents: dict[str, dict[str, Any]]) -> list[str]:
                     f"{where}: the client's {operation.answer.__name__} is\n  {actual}\n"
                     f"the document says\n  {expected}"
                 )
+            found.extend(_role_drift(where, operation, documents[service]))
     body = documents["payment"]["paths"]["/checkout"]["post"]["requestBody"]["content"]["application/json"]
     accepted = shape(body["schema"], documents["payment"]["components"]["schemas"])
     sent = model_shape(models.CheckoutRequest, mode="validation")
     if _names_and_required(sent) != _names_and_required(accepted):
         found.append(f"POST /checkout body: the client sends {sent}\nthe server accepts {accepted}")
     return found
+
+
+def allowed_scopes(document: dict[str, Any], operation: Operation[Any]) -> set[str]:
+    """The scopes the document lets call `operation` (empty: it is public)."""
+    requirements = document["paths"][operation.path][operation.method.lower()].get("security") or []
+    return {scope for requirement in requirements for scopes in requirement.values() for scope in scopes}
+
+
+def _role_drift(where: str, operation: Operation[Any], document: dict[str, Any]) -> list[str]:
+    """Whether the key the client sends fits the document: a role it allows, and no key when public."""
+    allowed = allowed_scopes(document, operation)
+    role = operation.role
+    if role is None and allowed:
+        return [f"{where}: the client sends no key; the document needs one of {sorted(allowed)}"]
+    if role is not None and not allowed:
+        return [f"{where}: the client sends the {role.value} key; the document says it is public"]
+    if role is not None and role.value not in allowed:
+        return [f"{where}: the client sends the {role.value} key; the document allows {sorted(allowed)}"]
+    return []
 
 
 def _names_and_required(schema: Any) -> Any:

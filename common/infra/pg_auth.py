@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
 from common.config import Service
+from common.infra.private_files import write_private
 
 SUPERUSER = "postgres"
 # RFC 7677's minimum and PostgreSQL's default: what `ALTER ROLE … PASSWORD` would store.
@@ -47,12 +47,7 @@ def ensure_passwords(path: Path) -> dict[str, str]:
         # token_urlsafe never yields ':' or '\\', the two characters the file format would need escaped.
         lines = ["# The local stack's service passwords (common/infra/pg_auth.py); libpq reads this file."]
         lines += [f"*:*:*:{role}:{password}" for role, password in wanted.items()]
-        temporary = path.with_suffix(".tmp")
-        temporary.unlink(missing_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write("\n".join(lines) + "\n")
-        temporary.replace(path)
+        write_private(path, "\n".join(lines) + "\n")
     return wanted
 
 

@@ -13,7 +13,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from common.auth import Scope
 from common.config import Service, Settings, database_env_var
+from common.infra.api_keys import LocalApiKeys
 from common.infra.kafka import KafkaCluster, ensure_kafka_jars
 from common.infra.kafka_access import provision_saga_access
 from common.infra.kafka_security import LocalKafkaSecurity
@@ -38,6 +40,12 @@ class LocalStack:
         self.state_dir = (state_dir or settings.state_dir).resolve()
         self.kafka: KafkaCluster | None = None
         self.postgres: PostgresServer | None = None
+        # Demo keys, unless the settings name keys of their own (or turn authentication off).
+        self.api_keys: LocalApiKeys | None = (
+            None
+            if settings.api_keys or settings.api_keys_file or settings.disable_authentication
+            else LocalApiKeys(self.state_dir / "api-keys")
+        )
         self.timings: dict[str, float] = {}
 
     @property
@@ -67,7 +75,15 @@ class LocalStack:
             env.update(self.kafka_security.client_environment(OPERATOR))
         for service in Service:
             env[database_env_var(service)] = self.database_url(service)
+        if self.api_keys is not None:
+            env.update(self.api_keys.environment())
         return env
+
+    def demo_keys(self) -> dict[Scope, str]:
+        """The demo API key of each scope (LookupError when the settings name keys of their own)."""
+        if self.api_keys is None:
+            raise LookupError("this stack made no demo keys: the settings name keys of their own")
+        return self.api_keys.demo_keys()
 
     def service_environment(self, service: Service) -> dict[str, str]:
         """The variables of one service's processes: `environment()`, with the service's own principal."""
@@ -95,6 +111,8 @@ class LocalStack:
             )
         if any(not self.settings.database_url(service) for service in Service):
             self.postgres = PostgresServer(self.state_dir / "postgres", tls=self.settings.postgres_tls)
+        if self.api_keys is not None:
+            self.api_keys.ensure()
         parts: list[KafkaCluster | PostgresServer] = [p for p in (self.kafka, self.postgres) if p is not None]
         began = time.monotonic()
         try:

@@ -25,10 +25,17 @@ class Refused(Exception):
         self.status = status
 
 
+def bearer(api_key: str | None) -> dict[str, str]:
+    """The Authorization header that sends `api_key` (none without a key)."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 class ServiceApis:
+    """The services' APIs, called with the operator's key (SAGA_OPERATOR_API_KEY, or the local stack's)."""
+
     def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
         self._settings = settings
-        self._http = httpx.Client(timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, headers=bearer(settings.operator_api_key_value()))
 
     def __enter__(self) -> ServiceApis:
         return self
@@ -64,6 +71,13 @@ class ServiceApis:
             ) from exc
         if response.status_code == 404:
             raise NotFound(_message(response))
+        if response.status_code in (401, 403):
+            raise Refused(
+                response.status_code,
+                f"{service.value} refused the API key: {_message(response)}. The saga command sends"
+                " SAGA_OPERATOR_API_KEY (or the file SAGA_OPERATOR_API_KEY_FILE names), a key with the"
+                " operator scope",
+            )
         if response.status_code >= 500:
             raise ServiceUnavailable(f"{service.value} answered {response.status_code}: {_message(response)}")
         if response.status_code >= 400:

@@ -1,4 +1,4 @@
-"""The operator commands of `saga`: order, orders, tail, replay, dead-letters, rebuild.
+"""The operator commands of `saga`: order, orders, tail, replay, dead-letters, rebuild, keys.
 
 Each reads the same settings as the services (completed from the local stack's record) and talks to the
 services through their HTTP APIs and to Kafka as a client; none reads another service's database, except
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from common.ops.commands import keys
 from common.ops.commands.dead_letters import dead_letters
 from common.ops.commands.orders import order, orders
 from common.ops.commands.rebuild import rebuild
@@ -24,3 +25,8 @@ def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
     app.command("dead-letters")(dead_letters)
     app.command("rebuild")(rebuild)
+    keys_app = typer.Typer(
+        help="API keys: make one for a shop, a carrier or an operator.", no_args_is_help=True
+    )
+    keys_app.command("new")(keys.new)
+    app.add_typer(keys_app, name="keys")

@@ -31,10 +31,12 @@ from common.config import Service, Settings, load_settings
 from common.infra.ports import free_port, wait_for_port
 from common.infra.stack import LocalStack
 from common.kafka import CONSUMED_TOPICS, ensure_topics, group_id
+from common.ops.apis import bearer
 from common.ops.groups import commit_moves, partition_states
 from common.ops.offsets import ToBeginning, plan_replay
 from common.supervisor import ServiceProcess
 from tests.invariants import SHIPPED_AND_REFUNDED, Report, wait_until_quiet
+from tests.keys import suite_headers, suite_key_environment
 
 SAGAS = int(os.environ.get("CHAOS_SAGAS", "60"))
 RATE = float(os.environ.get("CHAOS_RATE", "6"))  # sagas started per second: a steady stream, not a burst
@@ -124,7 +126,9 @@ class ChaosStack:
         return total
 
     def dead_letters(self, service: Service) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url(service)}/dead-letters", params={"status": "all"}, timeout=10)
+        response = httpx.get(
+            f"{self.url(service)}/dead-letters", params={"status": "all"}, timeout=10, headers=suite_headers()
+        )
         response.raise_for_status()
         return list(response.json()["items"])
 
@@ -156,6 +160,7 @@ def chaos_stack(
         "ORDER_DELIVERY_DEADLINE_SECONDS": "60",
         "PAYMENT_GATEWAY_TIMEOUT_SECONDS": "0.5",
         "SAGA_LOG_LEVEL": "warning",
+        **suite_key_environment(),
         **(extra_env or {}),
     }
     chaos = ChaosStack(stack=stack, env=env, settings=Settings.model_validate(env), state=tmp / "logs")
@@ -197,8 +202,13 @@ class ShopLoad:
         *,
         kinds: dict[str, int] = KIND_WEIGHTS,
         cancel_after: tuple[float, float] = CANCEL_AFTER,
+        shop_key: str | None = None,
+        operator_key: str | None = None,
     ) -> None:
         self.chaos = chaos
+        # As a shop and its operator would (the suite's key, with every scope, unless given theirs).
+        self.shop_headers = bearer(shop_key) if shop_key else suite_headers()
+        self.operator_headers = bearer(operator_key) if operator_key else suite_headers()
         self.sagas = sagas
         self.kinds = kinds
         self.cancel_after = cancel_after
@@ -214,7 +224,7 @@ class ShopLoad:
         self.none = f"NONE-{uuid.uuid4().hex[:6]}"
 
     def stock(self) -> None:
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(timeout=10, headers=self.operator_headers) as http:
             for sku, units in ((self.plenty, 1_000_000), (self.none, 0)):
                 self._call(http, "PUT", Service.DELIVERY, f"/inventory/{sku}", json={"on_hand": units})
 
@@ -244,7 +254,7 @@ class ShopLoad:
 
     def _run_chunk(self, kinds: list[str]) -> None:
         interval = self.concurrency / RATE
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(timeout=10, headers=self.shop_headers) as http:
             for index, kind in enumerate(kinds):
                 started = time.monotonic()
                 try:

@@ -34,6 +34,7 @@ from tests.chaos.harness import (
     settle,
 )
 from tests.invariants import consumer_lag
+from tests.keys import suite_headers
 
 
 def test_services_killed_at_random_moments_lose_and_double_nothing(tmp_path: Path) -> None:
@@ -189,9 +190,10 @@ def test_poison_messages_are_parked_with_reasons_and_later_events_of_that_order_
         # The operator gives up on the unreadable event; the one behind it can then be retried and applies.
         url = chaos.url(Service.PAYMENT)
         letters = [d for d in chaos.dead_letters(Service.PAYMENT) if d["order_id"] == stuck]
-        assert httpx.post(f"{url}/dead-letters/{letters[1]['id']}/retry").status_code == 409  # still behind
-        assert httpx.post(f"{url}/dead-letters/{letters[0]['id']}/discard").status_code == 200
-        retried = httpx.post(f"{url}/dead-letters/{letters[1]['id']}/retry")
+        operator = httpx.Client(headers=suite_headers())
+        assert operator.post(f"{url}/dead-letters/{letters[1]['id']}/retry").status_code == 409  # behind
+        assert operator.post(f"{url}/dead-letters/{letters[0]['id']}/discard").status_code == 200
+        retried = operator.post(f"{url}/dead-letters/{letters[1]['id']}/retry")
         assert retried.status_code == 200 and retried.json()["results"][0]["outcome"] == "applied"
     assert result.lost == 0
 
@@ -238,7 +240,7 @@ def test_a_refund_refused_past_the_limit_is_visible_and_an_operator_can_retry_it
         chaos.provider_control(refunds="refuse")
         load = ShopLoad(chaos, sagas=1)
         load.stock()
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(timeout=10, headers=suite_headers()) as http:
             body = {
                 "customer_id": "c",
                 "currency": "EUR",

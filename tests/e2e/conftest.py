@@ -17,6 +17,7 @@ import pytest
 from common.config import Service, Settings
 from common.infra.ports import free_port
 from common.supervisor import ServiceProcess, running_services
+from tests.keys import suite_headers, suite_key_environment
 
 # Short enough for the deadline test to be quick, long enough that a slow CI machine does not hit it.
 DEADLINE_SECONDS = 8.0
@@ -56,6 +57,7 @@ def running_platform(
         "PAYMENT_GATEWAY_TIMEOUT_SECONDS": "0.2",
         "PAYMENT_REFUND_MAX_ATTEMPTS": "3",
         "SAGA_LOG_LEVEL": "warning",
+        **suite_key_environment(),
     }
     env.pop("DELIVERY_AUTO_PROGRESS_SECONDS", None)
     for service in Service:
@@ -79,7 +81,7 @@ class Shop:
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
-        self.http = httpx.Client(timeout=15)
+        self.http = httpx.Client(timeout=15, headers=suite_headers())
 
     def url(self, service: Service, path: str) -> str:
         return f"{self.platform.url(service)}{path}"

@@ -63,6 +63,10 @@ class ReadmePlatform:
         env = self.record["environment"]
         return {s.value: str(env[f"{s.value.upper()}_DATABASE_URL"]) for s in Service}
 
+    def demo_key(self, scope: str) -> str:
+        """The demo API key of `scope` that `saga run` made (and printed the file of)."""
+        return (self.folder / ".state" / "api-keys" / f"demo-{scope}.key").read_text().strip()
+
     def wait_until_running(self, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         while READY_LINE not in self.output.read_text(errors="replace"):

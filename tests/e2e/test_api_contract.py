@@ -1,4 +1,5 @@
-"""The OpenAPI documents are the contract: a fuzzer (schemathesis) with every check on finds nothing.
+"""The OpenAPI documents are the contract: a fuzzer (schemathesis) with every check on finds nothing,
+with a key of every scope and without one.
 
 Each service's `/openapi.json` is fuzzed on the running platform with `schemathesis run --checks all`: its
 coverage phase (boundary and invalid values of every parameter and body field, unsupported methods,
@@ -6,9 +7,11 @@ missing headers, wrong content types), its fuzzing phase (generated valid and in
 stateful phase (sequences along the links it infers from the response schemas). What every answer must
 satisfy: no 5xx; a status, content type, headers and body the document declares; valid data accepted
 (2xx, or a documented 404/409) and invalid data rejected with a 4xx; 405 with Allow for a method the
-path does not have; every answer within MAX_RESPONSE_SECONDS. The checks about authentication
-(ignored_auth, object_level_authorization) have nothing to check (the API declares no security), nor
-use_after_free (there is no DELETE); ensure_resource_availability runs on the inferred links.
+path does not have; every answer within MAX_RESPONSE_SECONDS. Authenticated (the suite's key has every
+scope), `ignored_auth` also sends each operation the document protects without the key and with a wrong
+one, and expects the documented 401. Unauthenticated, every protected operation must answer the 401 it
+documents, and nothing reaches a handler. use_after_free has nothing to check (there is no DELETE);
+ensure_resource_availability runs on the inferred links.
 
 The budget is small and the generation deterministic (same requests every run), so CI stays fast and a
 failure reproduces. The fuzzer writes to the shared platform (checkouts with random carts, stock for
@@ -19,6 +22,7 @@ and the invariants of every end-to-end test must hold, so it leaves the platform
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,16 +33,19 @@ import pytest
 from common.config import Service
 from tests.e2e.conftest import Platform
 from tests.invariants import wait_until_quiet
+from tests.keys import suite_headers, suite_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
-# Per operation and phase; with the coverage phase's own cases, about 550-700 requests per service.
-MAX_EXAMPLES = 20
+# Per operation and phase; with the coverage phase's own cases, about 550-700 requests per service and
+# mode. FUZZ_MAX_EXAMPLES raises it for a longer run (RELIABILITY.md has one).
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "20"))
 MAX_RESPONSE_SECONDS = 10
 
 
-def fuzz(url: str, workdir: Path) -> subprocess.CompletedProcess[str]:
-    """Run schemathesis with every check against the document at `url`; its report is in the output."""
+def fuzz(url: str, workdir: Path, *, api_key: str | None) -> subprocess.CompletedProcess[str]:
+    """Run schemathesis with every check against the document at `url`, sending `api_key` on every
+    request when given; its report is in the output."""
     command = [
         SCHEMATHESIS,
         "run",
@@ -55,6 +62,7 @@ def fuzz(url: str, workdir: Path) -> subprocess.CompletedProcess[str]:
         "--workers",
         "1",
         "--no-color",
+        *(["--header", f"Authorization: Bearer {api_key}"] if api_key else []),
     ]
     environment = {
         **os.environ,
@@ -66,14 +74,23 @@ def fuzz(url: str, workdir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.parametrize("authenticated", [True, False], ids=["with-a-key", "without-a-key"])
 @pytest.mark.parametrize("service", list(Service), ids=[service.value for service in Service])
 def test_the_fuzzer_with_every_check_finds_nothing_against_the_document(
-    platform: Platform, service: Service, tmp_path: Path
+    platform: Platform, service: Service, authenticated: bool, tmp_path: Path
 ) -> None:
-    result = fuzz(platform.url(service), tmp_path)
+    result = fuzz(platform.url(service), tmp_path, api_key=suite_key() if authenticated else None)
     report = result.stdout[-20_000:] + result.stderr[-5_000:]
     assert result.returncode == 0, f"schemathesis found failures in the {service.value} API:\n{report}"
     assert " passed" in result.stdout, report
+    print(_summary(result.stdout))  # requests and operations, for the run's record (-rA / RELIABILITY.md)
+
+
+def _summary(output: str) -> str:
+    """Schemathesis' closing lines: how many operations and test cases, and the outcome."""
+    return "\n".join(
+        line for line in output.splitlines()[-40:] if re.search(r"operations|cases|passed|fail", line)
+    )
 
 
 BAD_REQUESTS = [
@@ -95,7 +112,7 @@ BAD_REQUESTS = [
 def test_bad_requests_get_a_json_4xx_with_a_message(
     platform: Platform, service: Service, method: str, path: str, status: int
 ) -> None:
-    response = httpx.request(method, f"{platform.url(service)}{path}", timeout=15)
+    response = httpx.request(method, f"{platform.url(service)}{path}", timeout=15, headers=suite_headers())
 
     assert response.status_code == status, response.text
     assert response.json()["message"]
@@ -104,7 +121,7 @@ def test_bad_requests_get_a_json_4xx_with_a_message(
 
 
 def test_what_the_fuzzer_left_settles_and_keeps_every_invariant(platform: Platform) -> None:
-    with httpx.Client(timeout=15) as http:
+    with httpx.Client(timeout=15, headers=suite_headers()) as http:
         waiting = http.get(
             f"{platform.url(Service.ORDER)}/orders", params={"status": "SCHEDULED", "limit": 500}
         ).json()["items"]

@@ -174,7 +174,9 @@ def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
     three_brokers: ReadmePlatform,
 ) -> None:
     platform = three_brokers
-    load = ShopLoad(platform, sagas=SAGAS)  # type: ignore[arg-type]  # it only needs url(service)
+    load = ShopLoad(  # type: ignore[arg-type]  # it only needs url(service)
+        platform, sagas=SAGAS, shop_key=platform.demo_key("shop"), operator_key=platform.demo_key("operator")
+    )
     load.start()
     while len(load.accepted) < SAGAS // 5:
         assert load.running, load.errors

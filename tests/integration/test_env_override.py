@@ -22,9 +22,11 @@ def test_with_every_variable_set_nothing_new_is_started(
     try:
         assert stack.kafka is None and stack.postgres is None
         assert not (tmp_path / "kafka").exists() and not (tmp_path / "postgres").exists()
+        assert stack.api_keys is not None  # authentication stays on: the demo keys are made
         assert stack.environment() == {
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             **{database_env_var(s): database_urls[s.value] for s in Service},
+            **stack.api_keys.environment(),
         }
     finally:
         stack.stop()

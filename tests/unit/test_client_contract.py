@@ -17,7 +17,7 @@ DOCUMENTS = {
 }
 
 
-def test_every_operation_of_the_client_answers_the_shape_its_service_documents() -> None:
+def test_every_operation_of_the_client_answers_the_shape_and_sends_a_key_its_service_documents() -> None:
     assert drifts(DOCUMENTS) == []
 
 
@@ -44,3 +44,21 @@ def test_a_renamed_route_is_a_drift() -> None:
     assert any(
         "POST /orders/{order_id}/cancel 202: not in the document" in drift for drift in drifts(documents)
     )
+
+
+def test_a_role_the_document_does_not_allow_is_a_drift() -> None:
+    documents = copy.deepcopy(DOCUMENTS)
+    retry = documents["payment"]["paths"]["/payments/{order_id}/refund/retry"]["post"]
+    retry["security"] = [{"apiKey": ["shop"]}]  # the client retries refunds with the operator's key
+
+    assert any(
+        "POST /payments/{order_id}/refund/retry 202: the client sends the operator key" in drift
+        for drift in drifts(documents)
+    )
+
+
+def test_a_public_operation_that_comes_to_need_a_key_is_a_drift() -> None:
+    documents = copy.deepcopy(DOCUMENTS)
+    documents["order"]["paths"]["/readyz"]["get"]["security"] = [{"apiKey": ["operator"]}]
+
+    assert any("order: GET /readyz 200: the client sends no key" in drift for drift in drifts(documents))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import stat
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -10,14 +13,17 @@ from typing import Any
 import pytest
 import yaml
 
+from common.auth import Caller, Scope, identify, parse_entries
 from common.config import DEFAULT_HTTP_PORTS, Service, Settings, database_env_var
 from common.kafka import TOPICS
+from common.kafka_acls import saga_grants
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 KNOWN_VARIABLES = {field.alias for field in Settings.model_fields.values()}
 INIT_SCRIPT = (ROOT / "docker" / "postgres-init" / "01-databases.sh").read_text()
+KAFKA_START = (ROOT / "docker" / "kafka" / "start.sh").read_text()
 
 
 def _env(name: str) -> dict[str, str]:
@@ -92,16 +98,81 @@ def test_kafka_is_three_replicated_kraft_nodes_the_services_all_know() -> None:
     assert sorted(nodes) == ["kafka-1", "kafka-2", "kafka-3"]
     environments = [definition["environment"] for definition in nodes.values()]
     assert sorted(env["KAFKA_NODE_ID"] for env in environments) == [1, 2, 3]
-    for name, env in zip(nodes, environments, strict=True):
-        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"
-        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
-        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == 3
-        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3
-        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == 2
-        assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == 2
+    for definition in nodes.values():
+        assert definition["entrypoint"] == ["/bin/bash", "/saga/start.sh"]
+        assert "./docker/kafka/start.sh:/saga/start.sh:ro" in definition["volumes"]
+    for line in (
+        "controller.quorum.voters=1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093",
+        "advertised.listeners=SASL_PLAINTEXT://kafka-${KAFKA_NODE_ID}:9092",
+        "default.replication.factor=3",
+        "offsets.topic.replication.factor=3",
+        "min.insync.replicas=2",
+        "transaction.state.log.min.isr=2",
+    ):
+        assert line in KAFKA_START, line
     for service in Service:
         assert _env(service.value)["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
-        assert _env(service.value)["SAGA_TOPIC_REPLICATION_FACTOR"] == "3"
+        # The replication follows the cluster (three copies on three brokers): nothing to set.
+        assert "SAGA_TOPIC_REPLICATION_FACTOR" not in _env(service.value)
+
+
+def test_the_brokers_let_in_only_scram_principals_and_allow_only_what_an_acl_grants() -> None:
+    for line in (
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+        "super.users=User:admin",
+    ):
+        assert line in KAFKA_START, line
+    assert "for principal in admin " + " ".join(s.value for s in Service) + " operator;" in KAFKA_START
+
+
+@pytest.mark.parametrize("service", list(Service), ids=lambda s: s.value)
+def test_each_service_connects_to_kafka_as_its_own_principal_with_a_password_from_env(
+    service: Service,
+) -> None:
+    env = _env(service.value)
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["KAFKA_SASL_USERNAME"] == service.value
+    assert re.fullmatch(
+        rf"\$\{{KAFKA_{service.value.upper()}_PASSWORD:\?[^}}]+\}}", env["KAFKA_SASL_PASSWORD"]
+    )
+
+
+def test_kafka_init_adds_exactly_the_acls_of_the_platforms_grants() -> None:
+    script = "\n".join(SERVICES["kafka-init"]["command"])
+    block = script.split("<<'GRANTS'\n", 1)[1].split("\nGRANTS", 1)[0]
+    assert block.splitlines() == [" ".join(grant.acl_command_args()) for grant in saga_grants()]
+
+
+def test_the_apis_take_keys_whose_digests_and_keys_come_from_env() -> None:
+    for service in Service:
+        assert re.fullmatch(r"\$\{SAGA_API_KEYS:\?[^}]+\}", _env(service.value)["SAGA_API_KEYS"])
+        assert "SAGA_DISABLE_AUTHENTICATION" not in _env(service.value)
+    assert re.fullmatch(r"\$\{ORDER_PAYMENT_API_KEY:\?[^}]+\}", _env("order")["ORDER_PAYMENT_API_KEY"])
+
+
+def test_new_secrets_writes_a_private_env_whose_entries_let_in_exactly_its_keys(tmp_path: Path) -> None:
+    (tmp_path / "docker").mkdir()
+    shutil.copy(ROOT / "docker" / "new-secrets.sh", tmp_path / "docker")
+    subprocess.run(["sh", str(tmp_path / "docker" / "new-secrets.sh")], check=True, capture_output=True)
+    env_file = tmp_path / ".env"
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    entries = parse_entries(values["SAGA_API_KEYS"].strip('"'))
+
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    for variable, expected in [
+        ("SHOP_API_KEY", Caller("demo-shop", frozenset({Scope.SHOP}))),
+        ("CARRIER_API_KEY", Caller("demo-carrier", frozenset({Scope.CARRIER}))),
+        ("OPERATOR_API_KEY", Caller("demo-operator", frozenset({Scope.OPERATOR}))),
+        ("ORDER_PAYMENT_API_KEY", Caller("order-service", frozenset({Scope.SHOP}))),
+    ]:
+        assert identify(entries, values[variable]) == expected
+        assert values[variable] not in values["SAGA_API_KEYS"]
+    for principal in ("ADMIN", "PAYMENT", "ORDER", "DELIVERY", "OPERATOR"):
+        assert len(values[f"KAFKA_{principal}_PASSWORD"]) == 48
 
 
 def test_the_three_topics_are_created_replicated_before_the_services_start() -> None:

@@ -6,11 +6,13 @@ It depends on httpx and pydantic only. The pytest plugin (`pip install 'saga-cli
 
 from saga_client.calls import CheckoutAttempt
 from saga_client.client import AsyncSagaClient, SagaClient
-from saga_client.config import ClientConfig, RetryPolicy, Service
+from saga_client.config import ClientConfig, RetryPolicy, Role, Service
 from saga_client.errors import (
+    AccessDenied,
     ApiError,
     Conflict,
     FieldProblem,
+    Forbidden,
     IdempotencyConflict,
     NoFailedRefund,
     NotCancellable,
@@ -18,6 +20,7 @@ from saga_client.errors import (
     OrderIdTaken,
     SagaError,
     ServerError,
+    Unauthenticated,
     Unavailable,
     UnexpectedOutcome,
     ValidationFailed,
@@ -42,6 +45,7 @@ __all__ = [
     "ACCEPTED",
     "SETTLED",
     "TERMINAL",
+    "AccessDenied",
     "Address",
     "ApiError",
     "AsyncSagaClient",
@@ -50,6 +54,7 @@ __all__ = [
     "ClientConfig",
     "Conflict",
     "FieldProblem",
+    "Forbidden",
     "IdempotencyConflict",
     "Line",
     "NoFailedRefund",
@@ -61,11 +66,13 @@ __all__ = [
     "PaymentStatus",
     "RefundStatus",
     "RetryPolicy",
+    "Role",
     "SagaClient",
     "SagaError",
     "ServerError",
     "Service",
     "ShipmentStatus",
+    "Unauthenticated",
     "Unavailable",
     "UnexpectedOutcome",
     "ValidationFailed",

@@ -1,7 +1,9 @@
 """The plan of every client call, built once for the sync and the async client.
 
 `Calls` turns a method's arguments into a plan (`saga_client.plans`): the request of its operation
-(`saga_client.operations`), the retry policy, and how its answer is read. The clients only run plans.
+(`saga_client.operations`) with the API key of the operation's role (`Authorization: Bearer <key>`;
+none for a public operation, or when the configuration has no key for the role), the retry policy, and
+how its answer is read. The clients only run plans.
 """
 
 from __future__ import annotations
@@ -90,12 +92,16 @@ class Calls:
         **path: str | int,
     ) -> Plan[Any]:
         json = body.model_dump(mode="json", exclude_none=True) if isinstance(body, BaseModel) else body
+        all_headers = dict(headers or {})
+        key = self.config.key_for(operation.role) if operation.role is not None else None
+        if key is not None:
+            all_headers["Authorization"] = f"Bearer {key}"
         request = HttpRequest(
             operation.method,
             operation.url(self.config, service, **path),
             params=dict(params or {}),
             json=json,
-            headers=dict(headers or {}),
+            headers=all_headers,
         )
         return call(
             request,
@@ -103,6 +109,9 @@ class Calls:
             self.config.retry,
             idempotent=operation.idempotent,
             also_answers=operation.also_answers,
+            key_sent="no API key (a public operation)"
+            if operation.role is None
+            else self.config.key_source(operation.role),
         )
 
     # -- payment ------------------------------------------------------------------------------------

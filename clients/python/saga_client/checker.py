@@ -1,6 +1,7 @@
 """The saga's invariants, checked through the public HTTP APIs only.
 
-It reads nothing but what any shop may read (orders, payments, shipments, stock, dead letters), so it
+It reads nothing but what the platform's operator may read (orders, payments, shipments, stock, dead
+letters: give it a client with the operator's key, `ClientConfig.acting_as(Role.OPERATOR)`), so it
 works against a platform it did not start. It checks the checkouts it is given (by order id) and the
 SKUs it is given, nothing else, so other users of the same platform do not disturb it:
 

@@ -4,7 +4,8 @@ Both run the same plans (`saga_client.calls`, `saga_client.plans`) with an execu
 httpx's Client and `time.sleep`, or httpx's AsyncClient and `asyncio.sleep`. A method here is the
 plan's name and nothing else; the rules (retries, errors, waiting) are stated where the plans are.
 
-    with SagaClient() as saga:                      # URLs from SAGA_*_URL, else `saga run`'s defaults
+    with SagaClient() as saga:                      # URLs from SAGA_*_URL, else `saga run`'s defaults;
+                                                    # keys from SAGA_API_KEY (SAGA_CARRIER_/OPERATOR_…)
         accepted = saga.checkout(customer_id="c-1", currency="EUR", payment_method="tok_visa",
                                  lines=[("BOOK-1", 1, 1999)], shipping_address=address)
         order = saga.wait_for(accepted.order_id)    # terminal (or REFUND_FAILED), with backoff
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -112,28 +113,27 @@ class _Base:
         delivery_url: str | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
+        api_key: str | None = None,
+        carrier_api_key: str | None = None,
+        operator_api_key: str | None = None,
         on_checkout: CheckoutListener | None = None,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        """What is not given comes from the environment (`saga_client.config`). `transport` replaces
-        httpx's network transport (e.g. `httpx.MockTransport` in tests)."""
+        """What is not given comes from the environment (`saga_client.config`): `api_key` is the shop's
+        key and the one sent by a role without its own (`carrier_api_key`, `operator_api_key`).
+        `transport` replaces httpx's network transport (e.g. `httpx.MockTransport` in tests)."""
         self._transport = transport
-        if config is None:
-            config = ClientConfig.from_env(
-                payment_url=payment_url,
-                order_url=order_url,
-                delivery_url=delivery_url,
-                timeout=timeout,
-                retry=retry,
-            )
-        else:
-            config = config.with_options(
-                payment_url=payment_url,
-                order_url=order_url,
-                delivery_url=delivery_url,
-                timeout=timeout,
-                retry=retry,
-            )
+        options: dict[str, Any] = {
+            "payment_url": payment_url,
+            "order_url": order_url,
+            "delivery_url": delivery_url,
+            "timeout": timeout,
+            "retry": retry,
+            "api_key": api_key,
+            "carrier_api_key": carrier_api_key,
+            "operator_api_key": operator_api_key,
+        }
+        config = ClientConfig.from_env(**options) if config is None else config.with_options(**options)
         self.config = config
         self._calls = Calls(config, on_checkout)
         self._open()
@@ -144,8 +144,9 @@ class _Base:
 
 
 class SagaClient(_Base):
-    """The platform's API, blocking. Configured by a `ClientConfig`, or URLs, timeout and retry policy
-    (what is not given comes from the environment: `saga_client.config`). Close it, or use `with`."""
+    """The platform's API, blocking. Configured by a `ClientConfig`, or URLs, API keys, timeout and retry
+    policy (what is not given comes from the environment: `saga_client.config`). Close it, or use
+    `with`. A key the platform refuses raises `Unauthenticated` (401) or `Forbidden` (403)."""
 
     _http: httpx.Client
 

@@ -5,6 +5,8 @@ extra fields such as `order_status`). `error_from_answer` turns one into the exc
 
 | status | code                                               | exception              |
 |--------|----------------------------------------------------|------------------------|
+| 401    | unauthenticated (no key, or one it does not know)  | `Unauthenticated`      |
+| 403    | forbidden (the key lacks the call's scope)         | `Forbidden`            |
 | 400    | invalid_parameter, empty_body, malformed_json      | `ValidationFailed`     |
 | 413    | body_too_large                                     | `ValidationFailed`     |
 | 422    | validation_failed                                  | `ValidationFailed`     |
@@ -18,6 +20,8 @@ extra fields such as `order_status`). `error_from_answer` turns one into the exc
 | 429, 503 | (retried first)                                  | `Unavailable`          |
 
 A call that could not get an answer after its retry budget raises `Unavailable`, with the last cause.
+401 and 403 are never retried: the same key would be refused again. Their message adds which key the
+call sent (`key_sent`: its role and variable, never the key itself).
 """
 
 from __future__ import annotations
@@ -51,6 +55,27 @@ class ApiError(SagaError):
         self.code = code
         self.message = message
         self.body: dict[str, Any] = dict(body or {})
+
+
+class AccessDenied(ApiError):
+    """The platform refused the call's API key (401 or 403). `key_sent` says which key the call sent — its
+    role and the variable it came from, never the key — so the message tells what to set."""
+
+    key_sent: str = ""
+
+    def __str__(self) -> str:
+        told = super().__str__()
+        return f"{told} [sent {self.key_sent}]" if self.key_sent else told
+
+
+class Unauthenticated(AccessDenied):
+    """401: no API key was sent, or the platform knows none like it (mistyped, revoked, another
+    platform's). Nothing was done."""
+
+
+class Forbidden(AccessDenied):
+    """403: the platform knows the key, but its scope may not make this call (a shop's key setting stock,
+    a carrier's key checking out). Nothing was done."""
 
 
 class ValidationFailed(ApiError):
@@ -144,6 +169,8 @@ class UnexpectedOutcome(SagaError):
 
 
 _BY_CODE: dict[str, type[ApiError]] = {
+    "unauthenticated": Unauthenticated,
+    "forbidden": Forbidden,
     "invalid_parameter": ValidationFailed,
     "empty_body": ValidationFailed,
     "malformed_json": ValidationFailed,
@@ -170,7 +197,11 @@ def error_from_answer(status: int, content: bytes) -> ApiError:
     message = str(body.get("message") or content[:200].decode(errors="replace") or "no message")
     kind = _BY_CODE.get(code)
     if kind is None:
-        if status == 404:
+        if status == 401:
+            kind = Unauthenticated
+        elif status == 403:
+            kind = Forbidden
+        elif status == 404:
             kind = NotFound
         elif status == 409:
             kind = Conflict

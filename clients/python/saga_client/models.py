@@ -333,6 +333,7 @@ class Health(Answer):
 class Readiness(Answer):
     ready: bool
     checks: dict[str, str]
+    authentication: Literal["on", "off"]  # off: the platform runs without API keys (development only)
 
 
 class FieldError(Answer):

@@ -1,7 +1,13 @@
-"""Every HTTP operation the client uses, in one table: service, method, path, answer status and model.
+"""Every HTTP operation the client uses, in one table: service, method, path, answer status and model,
+and the role whose API key it sends.
+
+The role is the one a real caller plays: the shop checks out, cancels and reads (orders, payments,
+stock, shipments); the carrier ships and delivers; the operator counts stock, retries refunds and
+handles dead letters; health and readiness are public (None: no key is sent).
 
 The platform's CI checks this table against the services' OpenAPI documents (each operation exists,
-answers that status, with a schema of the model's shape), so the client cannot drift from the API.
+answers that status, with a schema of the model's shape, and its role is one of the scopes the
+document's `security` allows), so the client cannot drift from the API.
 """
 
 from __future__ import annotations
@@ -13,22 +19,24 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from saga_client import models
-from saga_client.config import ClientConfig, Service
+from saga_client.config import ClientConfig, Role, Service
 
 M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class Operation(Generic[M]):
-    """One operation. `service` None: every service serves it (health, dead letters). `idempotent`:
-    sending it twice has the effect of sending it once, so it may be retried after a lost answer.
-    `also_answers`: non-2xx statuses whose body is the answer model too (readiness' 503)."""
+    """One operation. `service` None: every service serves it (health, dead letters). `role`: whose key
+    it sends (None: public, no key). `idempotent`: sending it twice has the effect of sending it once, so
+    it may be retried after a lost answer. `also_answers`: non-2xx statuses whose body is the answer
+    model too (readiness' 503)."""
 
     service: Service | None
     method: str
     path: str
     status: int
     answer: type[M]
+    role: Role | None
     idempotent: bool = True
     also_answers: frozenset[int] = field(default_factory=frozenset)
 
@@ -42,34 +50,37 @@ class Operation(Generic[M]):
 
 
 PAY, ORD, DLV = Service.PAYMENT, Service.ORDER, Service.DELIVERY
+SHOP, CARRIER, OPERATOR, PUBLIC = Role.SHOP, Role.CARRIER, Role.OPERATOR, None
 
 # The checkout is idempotent by its Idempotency-Key: every retry carries the same key and body.
-CHECKOUT = Operation(PAY, "POST", "/checkout", 202, models.CheckoutResult)
-PAYMENT = Operation(PAY, "GET", "/payments/{order_id}", 200, models.Payment)
+CHECKOUT = Operation(PAY, "POST", "/checkout", 202, models.CheckoutResult, SHOP)
+PAYMENT = Operation(PAY, "GET", "/payments/{order_id}", 200, models.Payment, SHOP)
 RETRY_REFUND = Operation(
-    PAY, "POST", "/payments/{order_id}/refund/retry", 202, models.RefundQueued, idempotent=False
+    PAY, "POST", "/payments/{order_id}/refund/retry", 202, models.RefundQueued, OPERATOR, idempotent=False
 )
-ORDER = Operation(ORD, "GET", "/orders/{order_id}", 200, models.OrderDetail)
-ORDERS = Operation(ORD, "GET", "/orders", 200, models.OrderPage)
+ORDER = Operation(ORD, "GET", "/orders/{order_id}", 200, models.OrderDetail, SHOP)
+ORDERS = Operation(ORD, "GET", "/orders", 200, models.OrderPage, SHOP)
 # A second cancel of the same order is answered 202 `ignored`: safe to retry.
-CANCEL = Operation(ORD, "POST", "/orders/{order_id}/cancel", 202, models.CancelResult)
-SET_STOCK = Operation(DLV, "PUT", "/inventory/{sku}", 200, models.Stock)
-STOCK = Operation(DLV, "GET", "/inventory/{sku}", 200, models.StockRow)
-INVENTORY = Operation(DLV, "GET", "/inventory", 200, models.StockList)
-LOAD_STOCK = Operation(DLV, "POST", "/inventory", 200, models.StockSet)
-SHIPMENT = Operation(DLV, "GET", "/shipments/{order_id}", 200, models.Shipment)
-SHIP = Operation(DLV, "POST", "/shipments/{order_id}/ship", 200, models.Shipment, idempotent=False)
-DELIVER = Operation(DLV, "POST", "/shipments/{order_id}/deliver", 200, models.Shipment, idempotent=False)
-DEAD_LETTERS = Operation(None, "GET", "/dead-letters", 200, models.DeadLetterPage)
-DEAD_LETTER = Operation(None, "GET", "/dead-letters/{dead_letter_id}", 200, models.DeadLetter)
+CANCEL = Operation(ORD, "POST", "/orders/{order_id}/cancel", 202, models.CancelResult, SHOP)
+SET_STOCK = Operation(DLV, "PUT", "/inventory/{sku}", 200, models.Stock, OPERATOR)
+STOCK = Operation(DLV, "GET", "/inventory/{sku}", 200, models.StockRow, SHOP)
+INVENTORY = Operation(DLV, "GET", "/inventory", 200, models.StockList, SHOP)
+LOAD_STOCK = Operation(DLV, "POST", "/inventory", 200, models.StockSet, OPERATOR)
+SHIPMENT = Operation(DLV, "GET", "/shipments/{order_id}", 200, models.Shipment, SHOP)
+SHIP = Operation(DLV, "POST", "/shipments/{order_id}/ship", 200, models.Shipment, CARRIER, idempotent=False)
+DELIVER = Operation(
+    DLV, "POST", "/shipments/{order_id}/deliver", 200, models.Shipment, CARRIER, idempotent=False
+)
+DEAD_LETTERS = Operation(None, "GET", "/dead-letters", 200, models.DeadLetterPage, OPERATOR)
+DEAD_LETTER = Operation(None, "GET", "/dead-letters/{dead_letter_id}", 200, models.DeadLetter, OPERATOR)
 RETRY_DEAD_LETTER = Operation(
-    None, "POST", "/dead-letters/{dead_letter_id}/retry", 200, models.RetryResults, idempotent=False
+    None, "POST", "/dead-letters/{dead_letter_id}/retry", 200, models.RetryResults, OPERATOR, idempotent=False
 )
 DISCARD_DEAD_LETTER = Operation(
-    None, "POST", "/dead-letters/{dead_letter_id}/discard", 200, models.Discarded, idempotent=False
+    None, "POST", "/dead-letters/{dead_letter_id}/discard", 200, models.Discarded, OPERATOR, idempotent=False
 )
-HEALTH = Operation(None, "GET", "/healthz", 200, models.Health)
-READINESS = Operation(None, "GET", "/readyz", 200, models.Readiness, also_answers=frozenset({503}))
+HEALTH = Operation(None, "GET", "/healthz", 200, models.Health, PUBLIC)
+READINESS = Operation(None, "GET", "/readyz", 200, models.Readiness, PUBLIC, also_answers=frozenset({503}))
 
 ALL: tuple[Operation[Any], ...] = (
     CHECKOUT,

@@ -9,7 +9,9 @@ Retry rule: 429 and 503 are retried for every call (the server did nothing, and 
 to come back); a request that never reached the server (no connection) likewise; a request that may
 have been applied (a timeout or a connection dropped after sending) only for idempotent calls — reads,
 a cancel (a second one is answered "ignored"), a stock count, and the checkout, which carries the same
-Idempotency-Key and body on every try. After the budget: `Unavailable`, with the last cause.
+Idempotency-Key and body on every try. After the budget: `Unavailable`, with the last cause. A 401 or
+403 is never retried (the same key would be refused again): it is raised as `Unauthenticated` or
+`Forbidden` at once.
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from saga_client.config import RetryPolicy
-from saga_client.errors import NotFound, Unavailable, UnexpectedOutcome, WaitTimeout, error_from_answer
+from saga_client.config import HIDDEN, RetryPolicy
+from saga_client.errors import (
+    AccessDenied,
+    NotFound,
+    Unavailable,
+    UnexpectedOutcome,
+    WaitTimeout,
+    error_from_answer,
+)
 from saga_client.models import TERMINAL, OrderDetail
 
 T = TypeVar("T")
@@ -34,15 +43,27 @@ RETRIED_STATUSES = frozenset({429, 503})
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # `wait_for` polls with this backoff: quick at first (a saga step takes milliseconds), then at most 1/s.
 POLL_FIRST, POLL_MAX = 0.05, 1.0
+# Headers whose value is a secret: a repr shows that they are there, not what they hold.
+SECRET_HEADERS = frozenset({"authorization"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class HttpRequest:
     method: str
     url: str
     params: Mapping[str, str] = field(default_factory=dict)
     json: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # A plan's request shows up in tracebacks and debuggers; its API key must not.
+        headers = {
+            name: HIDDEN if name.lower() in SECRET_HEADERS else value for name, value in self.headers.items()
+        }
+        return (
+            f"HttpRequest(method={self.method!r}, url={self.url!r}, params={dict(self.params)!r},"
+            f" json={self.json!r}, headers={headers!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -108,13 +129,18 @@ def call(
     *,
     idempotent: bool,
     also_answers: Collection[int] = (),
+    key_sent: str = "",
 ) -> Plan[M]:
     """`exchange`, then the answer as `answer` (any 2xx, or a status in `also_answers`), or the error
-    answer raised as its exception (`saga_client.errors`)."""
+    answer raised as its exception (`saga_client.errors`); a refused key's error says `key_sent` (which
+    key the request carried, in words)."""
     reply = yield from exchange(request, policy, idempotent=idempotent, also_answers=also_answers)
     if 200 <= reply.status < 300 or reply.status in also_answers:
         return answer.model_validate_json(reply.content)
-    raise error_from_answer(reply.status, reply.content)
+    error = error_from_answer(reply.status, reply.content)
+    if isinstance(error, AccessDenied):
+        error.key_sent = key_sent
+    raise error
 
 
 def wait_for_order(

@@ -15,6 +15,12 @@ Fixtures:
 - `assert_saga_consistent`: `assert_saga_consistent()` waits until the test's sagas ended and checks
   the invariants through the public APIs (`saga_client.checker`).
 
+API keys: each call sends the key of its role (`saga_client.operations`). A platform started here makes
+a demo key per role and the clients carry them. For a running platform they come from SAGA_API_KEY (the
+shop's, and every role's without its own), SAGA_CARRIER_API_KEY and SAGA_OPERATOR_API_KEY; a fixture
+whose role has no key fails at setup naming the variable: `saga` needs the shop's, `saga_stock` and
+`assert_saga_consistent` the operator's, `saga_carrier` the carrier's.
+
 A service of a platform started here that died during a test (not by `saga_faults`) fails the test,
 with the tail of its log, and is started again for the next one.
 """
@@ -29,12 +35,19 @@ import pytest
 
 from saga_client.checker import wait_until_consistent
 from saga_client.client import SagaClient
+from saga_client.config import Role, api_keys_from_env
 from saga_client.testing.carrier import Carrier
 from saga_client.testing.events import EventRecorder, SagaEvents
 from saga_client.testing.faults import Faults
 from saga_client.testing.ledger import Ledger
 from saga_client.testing.local import LocalPlatform, PlatformStartError
-from saga_client.testing.platform import PlatformUnreachable, SagaPlatform, connect, start_local
+from saga_client.testing.platform import (
+    MissingApiKey,
+    PlatformUnreachable,
+    SagaPlatform,
+    connect,
+    start_local,
+)
 from saga_client.testing.settings import (
     INI_OPTIONS,
     PlatformSettings,
@@ -75,7 +88,7 @@ def saga_platform(
         pytest.fail(f"saga platform: {error}", pytrace=False)
     if address is not None:
         try:
-            platform = connect(address)
+            platform = connect(address, api_keys_from_env(os.environ))
         except PlatformUnreachable as error:
             pytest.fail(f"saga platform: {error}", pytrace=False)
         pytestconfig.stash[PLATFORM] = platform
@@ -93,6 +106,14 @@ def saga_platform(
         local.stop()
 
 
+def _require(platform: SagaPlatform, fixture: str, *roles: Role) -> None:
+    """Fail the fixture's setup, naming the variable to set, unless the session has the roles' keys."""
+    try:
+        platform.require(f"the fixture {fixture}", *roles)
+    except MissingApiKey as error:
+        pytest.fail(str(error), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def _saga_session_ledger() -> Ledger:
     return Ledger()
@@ -106,19 +127,27 @@ def saga_ledger(_saga_session_ledger: Ledger) -> Ledger:
 
 @pytest.fixture()
 def saga(saga_platform: SagaPlatform, saga_ledger: Ledger) -> Iterator[SagaClient]:
-    """A client of the session's platform; its checkouts are recorded for `assert_saga_consistent`."""
+    """A client of the session's platform, sending each call's role's key; its checkouts are recorded
+    for `assert_saga_consistent`."""
+    _require(saga_platform, "saga", Role.SHOP)
     with SagaClient(saga_platform.client_config(), on_checkout=saga_ledger.record_checkout) as client:
         yield client
 
 
 @pytest.fixture()
-def saga_stock(saga: SagaClient, saga_ledger: Ledger, request: pytest.FixtureRequest) -> StockFactory:
-    """`saga_stock(on_hand=10)` → the name of a new SKU with that many units, unique to this test."""
+def saga_stock(
+    saga_platform: SagaPlatform, saga: SagaClient, saga_ledger: Ledger, request: pytest.FixtureRequest
+) -> StockFactory:
+    """`saga_stock(on_hand=10)` → the name of a new SKU with that many units, unique to this test (set
+    with the operator's key)."""
+    _require(saga_platform, "saga_stock", Role.OPERATOR)
     return StockFactory(saga, request.node.name, saga_ledger.record_sku)
 
 
 @pytest.fixture()
-def saga_carrier(saga: SagaClient) -> Carrier:
+def saga_carrier(saga_platform: SagaPlatform, saga: SagaClient) -> Carrier:
+    """The carrier's steps, sent with the carrier's key."""
+    _require(saga_platform, "saga_carrier", Role.CARRIER)
     return Carrier(saga)
 
 
@@ -163,11 +192,13 @@ def assert_saga_consistent(
     saga_platform: SagaPlatform, saga_ledger: Ledger, _saga_session_ledger: Ledger
 ) -> CheckConsistency:
     """`assert_saga_consistent(timeout=30, scope="test")`: wait until every checkout of the test (or of
-    the session) ended, then check the invariants (`saga_client.checker`) through the public APIs."""
+    the session) ended, then check the invariants (`saga_client.checker`) through the public APIs, as
+    the operator (dead letters are the operator's to read, and so is everything else it reads)."""
+    _require(saga_platform, "assert_saga_consistent", Role.OPERATOR)
 
     def check(*, timeout: float = 30.0, scope: str = "test") -> None:
         ledger = _saga_session_ledger if scope == "session" else saga_ledger
-        with saga_platform.client() as client:
+        with saga_platform.client(acting_as=Role.OPERATOR) as client:
             report = wait_until_consistent(client, ledger.checkouts, ledger.skus, timeout=timeout)
         if not report.consistent:
             pytest.fail(

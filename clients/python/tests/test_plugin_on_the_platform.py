@@ -12,10 +12,15 @@ from dropping_proxy import DroppingProxy
 
 from saga_client import (
     AsyncSagaClient,
+    ClientConfig,
+    Forbidden,
     IdempotencyConflict,
     NotCancellable,
     NotFound,
+    Role,
     SagaClient,
+    Service,
+    Unauthenticated,
     UnexpectedOutcome,
     ValidationFailed,
 )
@@ -184,3 +189,24 @@ def test_an_order_accepted_while_the_broker_is_paused_is_never_unknown_and_ends(
     saga_carrier.deliver(accepted.order_id, timeout=60)
     assert saga.wait_for(accepted.order_id, timeout=60).status == "COMPLETED"
     assert_saga_consistent(timeout=60)
+
+
+def test_the_started_platform_asks_for_keys_and_the_plugin_holds_each_roles_demo_key(
+    saga_platform: SagaPlatform, saga: SagaClient, saga_stock: StockFactory
+) -> None:
+    sku = saga_stock(2)  # the operator's key counted it
+    assert saga.readiness(Service.DELIVERY).authentication == "on"
+    assert set(saga_platform.api_keys) == set(Role)
+    assert len(set(saga_platform.api_keys.values())) == 3  # one key a role, not one key for all
+    assert not any(
+        key in repr(saga_platform) + saga_platform.describe() for key in saga_platform.api_keys.values()
+    )
+
+    with saga_platform.client(acting_as=Role.SHOP) as shop:
+        assert shop.stock(sku).on_hand == 2  # reading stock is the shop's
+        with pytest.raises(Forbidden):
+            shop.set_stock(sku, 99)  # counting it is not
+    keyless = ClientConfig(delivery_url=saga_platform.urls[Service.DELIVERY])
+    with SagaClient(keyless) as stranger, pytest.raises(Unauthenticated):
+        stranger.stock(sku)
+    assert saga.stock(sku).on_hand == 2

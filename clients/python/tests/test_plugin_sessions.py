@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from saga_client.config import KEY_VARIABLES
 from saga_client.testing import SagaPlatform
 
 SHOP_TEST = """
@@ -32,19 +33,32 @@ def unused_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def point_at(monkeypatch: pytest.MonkeyPatch, urls: dict[str, str], bootstrap: str | None = None) -> None:
+def point_at(
+    monkeypatch: pytest.MonkeyPatch,
+    urls: dict[str, str],
+    bootstrap: str | None = None,
+    keys: dict[str, str] | None = None,
+) -> None:
+    """The inner session's environment: these URLs, this broker, and these key variables (no other)."""
     for service, url in urls.items():
         monkeypatch.setenv(f"SAGA_{service.upper()}_URL", url)
     if bootstrap:
         monkeypatch.setenv("SAGA_BOOTSTRAP_SERVERS", bootstrap)
+    for variable in KEY_VARIABLES.values():
+        monkeypatch.delenv(variable, raising=False)
+    for variable, key in (keys or {}).items():
+        monkeypatch.setenv(variable, key)
+
+
+def running(saga_platform: SagaPlatform) -> dict[str, str]:
+    return {service.value: url for service, url in saga_platform.urls.items()}
 
 
 def test_a_suite_runs_against_a_platform_it_did_not_start_and_skips_fault_tests(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, saga_platform: SagaPlatform
 ) -> None:
-    point_at(
-        monkeypatch, {s.value: url for s, url in saga_platform.urls.items()}, saga_platform.bootstrap_servers
-    )
+    keys = {KEY_VARIABLES[role]: key for role, key in saga_platform.api_keys.items()}
+    point_at(monkeypatch, running(saga_platform), saga_platform.bootstrap_servers, keys)
     pytester.makepyfile(test_shop=SHOP_TEST)
 
     result = pytester.runpytest_inprocess("-rs", "-p", "no:cacheprovider", "-p", "no:asyncio")
@@ -52,6 +66,32 @@ def test_a_suite_runs_against_a_platform_it_did_not_start_and_skips_fault_tests(
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*saga_faults needs a platform the plugin started*"])
     result.stdout.fnmatch_lines(["saga platform (already running): payment http://127.0.0.1:*"])
+
+
+def test_a_fixture_whose_role_has_no_key_fails_naming_the_variable_to_set(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, saga_platform: SagaPlatform
+) -> None:
+    """Only the carrier's key is given: `saga` lacks the shop's, the checker the operator's; a test that
+    needs no key runs."""
+    point_at(monkeypatch, running(saga_platform), keys={"SAGA_CARRIER_API_KEY": "saga_carrier-key"})
+    pytester.makepyfile(
+        test_shop="def test_shop(saga):\n    pass\n\n"
+        "def test_checker(assert_saga_consistent):\n    pass\n\n"
+        "def test_platform(saga_platform):\n    assert saga_platform.authentication\n"
+    )
+
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
+
+    result.assert_outcomes(errors=2, passed=1)
+    result.stdout.fnmatch_lines(["*fixture saga needs the API key of the shop role on*: set SAGA_API_KEY"])
+    result.stdout.fnmatch_lines(
+        [
+            "*the fixture assert_saga_consistent needs the API key of the operator role on*: set"
+            " SAGA_OPERATOR_API_KEY (or SAGA_API_KEY, sent by every role)"
+        ]
+    )
+    assert "saga_carrier-key" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["saga platform (already running): *; API keys of carrier"])
 
 
 def test_an_unreachable_url_fails_the_session_naming_the_service_and_its_variable(

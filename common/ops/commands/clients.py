@@ -40,7 +40,9 @@ def with_apis(action: Callable[[ServiceApis], T]) -> T:
         except NotFound as exc:
             raise fail(str(exc), Exit.NOT_FOUND) from exc
         except Refused as exc:
-            raise fail(f"refused ({exc.status}): {exc}", Exit.FAILED) from exc
+            # A key the service does not take is configuration (exit 2), like a broker refusing a principal.
+            code = Exit.USAGE if exc.status in (401, 403) else Exit.FAILED
+            raise fail(f"refused ({exc.status}): {exc}", code) from exc
 
 
 def run_kafka(kafka: KafkaConnection, work: Coroutine[Any, Any, T]) -> T:

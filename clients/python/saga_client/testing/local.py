@@ -3,6 +3,10 @@
 It uses the platform's own code (`common.infra.stack.LocalStack`, `common.supervisor.running_services`),
 imported only here and only when a session asks for a platform, so the client never imports the
 platform's packages. It holds the processes, which is what fault hooks and crash reports need.
+
+Its API keys are its own, as its ports are: the stack makes a demo key per scope (shop, carrier,
+operator), which the plugin's clients send by role. Only when a session's `PlatformSettings.environment`
+names keys of its own (SAGA_API_KEYS…) does the plugin send the client's (SAGA_API_KEY…, `api_keys`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
-from saga_client.config import Service
+from saga_client.config import Role, Service, api_keys_from_env
 from saga_client.testing.settings import PlatformSettings
 
 # Variables of the caller's environment that would point the started services elsewhere.
@@ -28,6 +32,12 @@ _NOT_INHERITED = (
     "ORDER_HTTP_PORT",
     "DELIVERY_HTTP_PORT",
     "DELIVERY_AUTO_PROGRESS_SECONDS",
+    # Keys: the started platform makes its own (a caller's would replace them, or turn them off).
+    "SAGA_API_KEYS",
+    "SAGA_API_KEYS_FILE",
+    "ORDER_PAYMENT_API_KEY",
+    "ORDER_PAYMENT_API_KEY_FILE",
+    "SAGA_DISABLE_AUTHENTICATION",
 )
 INSTALL_HINT = (
     "install the platform beside the client (`pip install -e .` in the platform's repository), or point"
@@ -104,6 +114,8 @@ class LocalPlatform:
         self.bootstrap_servers = ""
         self.timings: dict[str, float] = {}
         self.expected_down: set[Service] = set()
+        self.api_keys: dict[Role, str] = {}  # by role: what the plugin's clients send
+        self.authentication = True  # whether the services ask for keys
 
     def start(self) -> None:
         """Start everything; `PlatformStartError` says what is missing (Java, Maven, PostgreSQL) or which
@@ -135,7 +147,14 @@ class LocalPlatform:
         self.services = {Service(service.value): process for service, process in processes.items()}
         self.urls = {Service(service.value): settings.base_url(service) for service in processes}
         self.bootstrap_servers = str(env["KAFKA_BOOTSTRAP_SERVERS"])
+        self.authentication = not settings.disable_authentication
+        self.api_keys = self._demo_keys() or api_keys_from_env(self._environ)
         self.timings["total"] = time.monotonic() - began
+
+    def _demo_keys(self) -> dict[Role, str]:
+        """The stack's demo key of each scope (none when the settings named keys of their own)."""
+        demo = self._stack.api_keys
+        return {} if demo is None else {Role(scope.value): key for scope, key in demo.demo_keys().items()}
 
     def stop(self) -> None:
         self._exit.close()

@@ -8,6 +8,10 @@ A platform already running (e.g. `saga run`, `docker compose up`) is used when i
 (the platform must be installed beside it) with `PlatformSettings`: from the ini options
 `saga_delivery_deadline`, `saga_auto_progress`, `saga_gateway`, `saga_gateway_url`,
 `saga_refund_max_attempts`, or from a `saga_platform_settings` fixture a conftest overrides.
+
+The API keys of a running platform come from the environment only (`SAGA_API_KEY`,
+`SAGA_CARRIER_API_KEY`, `SAGA_OPERATOR_API_KEY`: `saga_client.config`), never from an ini file, which is
+committed; a platform the plugin starts makes its own.
 """
 
 from __future__ import annotations

@@ -1,0 +1,28 @@
+"""`saga keys new`: a fresh API key and the entry that lets it in (README "Security")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from common.auth import InvalidKeyEntry, Scope, entry_for, new_key
+from common.ops.console import Exit, console, err, fail
+
+
+def new(
+    name: Annotated[
+        str, typer.Option(help="who holds the key, e.g. acme-shop (a rotated key keeps the name)")
+    ],
+    scope: Annotated[list[Scope], typer.Option(help="what it may do; repeat for several")],
+) -> None:
+    """Make an API key: the key goes to standard output (give it to its holder, once), its entry (a
+    digest, no secret) to standard error, to add as a line of the services' SAGA_API_KEYS_FILE."""
+    key = new_key()
+    try:
+        entry = entry_for(name, scope, key)
+    except InvalidKeyEntry as exc:
+        raise fail(str(exc), Exit.USAGE) from exc
+    console.print(key, highlight=False, soft_wrap=True)
+    err.print("add this line to the services' keys file (SAGA_API_KEYS_FILE):", highlight=False)
+    err.print(entry.line(), highlight=False, soft_wrap=True)

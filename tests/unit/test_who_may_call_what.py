@@ -1,0 +1,74 @@
+"""Who may call what, operation by operation, as the security model states it (README "Security"), and
+as each service's OpenAPI document says it: a route whose access changes must change this table too."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.openapi import Route, build_openapi
+from common.shared_api import SHARED_ROUTES
+from delivery import api as delivery_api
+from order import api as order_api
+from payment import api as payment_api
+
+ROUTES = {
+    f"{route.method} {route.path}": route
+    for route in (*payment_api.ROUTES, *order_api.ROUTES, *delivery_api.ROUTES, *SHARED_ROUTES)
+}
+PUBLIC = "public"
+
+WHO_MAY_CALL = {
+    "POST /checkout": {"shop"},
+    "GET /payments/{order_id}": {"shop", "operator"},
+    "POST /payments/{order_id}/refund/retry": {"operator"},
+    "GET /orders/{order_id}": {"shop", "operator"},
+    "GET /orders": {"shop", "operator"},
+    "POST /orders/{order_id}/cancel": {"shop"},
+    "GET /inventory/{sku}": {"shop", "operator"},
+    "GET /inventory": {"shop", "operator"},
+    "PUT /inventory/{sku}": {"operator"},
+    "POST /inventory": {"operator"},
+    "GET /shipments/{order_id}": {"shop", "carrier", "operator"},
+    "POST /shipments/{order_id}/ship": {"carrier"},
+    "POST /shipments/{order_id}/deliver": {"carrier"},
+    "GET /dead-letters": {"operator"},
+    "GET /dead-letters/{dead_letter_id}": {"operator"},
+    "POST /dead-letters/{dead_letter_id}/retry": {"operator"},
+    "POST /dead-letters/{dead_letter_id}/discard": {"operator"},
+    "GET /metrics": {"operator"},  # public only with SAGA_PUBLIC_METRICS
+    "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,
+    "GET /openapi.json": PUBLIC,  # the contract, as published in the repository
+}
+
+
+def test_the_table_names_every_operation_once() -> None:
+    assert set(WHO_MAY_CALL) == set(ROUTES)
+
+
+@pytest.mark.parametrize("operation", sorted(WHO_MAY_CALL))
+def test_each_operation_lets_in_exactly_the_scopes_the_model_gives_it(operation: str) -> None:
+    access = ROUTES[operation].access
+    expected = WHO_MAY_CALL[operation]
+
+    if expected == PUBLIC:
+        assert access.public
+    else:
+        assert not access.public and {scope.value for scope in access.scopes} == expected
+
+
+@pytest.mark.parametrize("operation", sorted(WHO_MAY_CALL))
+def test_the_document_states_each_operations_scopes_and_its_401_and_403(operation: str) -> None:
+    route: Route = ROUTES[operation]
+    document = build_openapi("t", "", [route])
+    described = document["paths"][route.path][route.method.lower()]
+    expected = WHO_MAY_CALL[operation]
+
+    if expected == PUBLIC:
+        assert described["security"] == []
+        assert "401" not in described["responses"] and "403" not in described["responses"]
+    else:
+        assert described["security"] == [{"apiKey": [scope]} for scope in sorted(expected)]
+        assert "WWW-Authenticate" in described["responses"]["401"]["headers"]
+        assert ("403" in described["responses"]) == (expected != {"shop", "carrier", "operator"})
+    assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
