@@ -38,6 +38,8 @@ DIGEST_PREFIX = "sha256:"
 # A caller's name: letters, digits and `.-_`, so it can prefix what it owns without ambiguity.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+# What a bearer token may be made of (RFC 6750's b64token); anything else is no key, never an error.
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 
 
 @dataclass(frozen=True)
@@ -142,12 +144,13 @@ def _check_name(name: str, where: str = "key") -> None:
 
 
 def bearer_token(authorization: str | None) -> str | None:
-    """The key of an `Authorization: Bearer <key>` header; None when absent or of another scheme."""
+    """The key of an `Authorization: Bearer <key>` header; None when absent, of another scheme, or not a
+    token at all (bytes that are not text, spaces, control characters: a fuzzer's headers are a 401)."""
     if not authorization:
         return None
     scheme, _, token = authorization.strip().partition(" ")
     token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+    return token if scheme.lower() == "bearer" and _TOKEN.fullmatch(token) else None
 
 
 def identify(entries: Sequence[KeyEntry], key: str | None) -> Caller | None:

@@ -89,6 +89,18 @@ def test_without_a_key_or_with_an_unknown_one_every_protected_operation_answers_
         assert answer.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.parametrize(
+    "header", [b"Bearer \xfe\xff", b"Bearer saga_\xc3", b"Bearer a b", b"Bearer", b"\xff"], ids=repr
+)
+def test_an_authorization_header_that_is_no_token_is_a_401_never_a_500(
+    platform: Platform, header: bytes
+) -> None:
+    """Found by the long fuzzing run (RELIABILITY.md): bytes that are not UTF-8 once made a 500."""
+    answer = httpx.post(f"{platform.url(PAY)}/checkout", headers={"Authorization": header}, timeout=15)
+
+    assert answer.status_code == 401, answer.text
+
+
 @pytest.mark.parametrize(("operation", "scope"), REFUSED)
 def test_a_key_without_the_operations_scope_answers_403(
     platform: Platform, demo_keys: dict[Scope, str], operation: str, scope: Scope
@@ -281,3 +293,20 @@ def test_with_authentication_turned_off_a_service_says_so_at_start_and_on_readyz
     assert ready["authentication"] == "off"
     assert inventory.status_code == 200  # no key needed: that is what the setting does
     assert "AUTHENTICATION IS OFF" in process.log_path.read_text()
+
+
+def test_public_metrics_open_metrics_alone_to_a_scraper_without_a_key(
+    platform: Platform, tmp_path: Path
+) -> None:
+    process = _service_alone(platform, tmp_path, SAGA_PUBLIC_METRICS="true")
+    process.start()
+    try:
+        process.wait_ready(timeout=90)
+        metrics = httpx.get(f"{process.base_url}/metrics", timeout=10)
+        inventory = httpx.get(f"{process.base_url}/inventory", timeout=10)
+        ready = httpx.get(f"{process.base_url}/readyz", timeout=10).json()
+    finally:
+        process.stop()
+    assert metrics.status_code == 200 and "saga_" in metrics.text
+    assert inventory.status_code == 401  # everything else still needs a key
+    assert ready["authentication"] == "on"
