@@ -179,9 +179,16 @@ class Settings(BaseSettings):
 
 
 def _secret(value: SecretStr | None, file: Path | None) -> str | None:
+    """The secret given, else the one in `file`; None when neither is there (a file that cannot be read
+    too: the service that then refuses the call names the variable to set)."""
     if value is not None:
         return value.get_secret_value()
-    return file.read_text().strip() if file is not None else None
+    if file is None:
+        return None
+    try:
+        return file.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def database_env_var(service: Service) -> str:

@@ -222,3 +222,18 @@ def test_saga_keys_new_prints_the_key_once_and_an_entry_that_lets_exactly_it_in(
     assert rest == [] and key.startswith("saga_")
     assert identify(parse_entries(entry_line), key) == Caller("acme", frozenset({SHOP, CARRIER}))
     assert key not in result.stderr
+
+
+def test_the_key_a_process_sends_comes_from_its_variable_then_its_file_and_a_missing_file_is_no_key(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "operator.key"
+    path.write_text("saga_from_file\n")
+
+    assert Settings.model_validate({"SAGA_OPERATOR_API_KEY_FILE": str(path)}).operator_api_key_value() == (
+        "saga_from_file"
+    )
+    given = {"SAGA_OPERATOR_API_KEY": "saga_given", "SAGA_OPERATOR_API_KEY_FILE": str(path)}
+    assert Settings.model_validate(given).operator_api_key_value() == "saga_given"
+    missing = {"ORDER_PAYMENT_API_KEY_FILE": str(tmp_path / "gone.key")}
+    assert Settings.model_validate(missing).payment_lookup_api_key() is None
