@@ -55,21 +55,8 @@ def create_service(
     description: str,
     batch_handler: BatchHandler | None = None,
 ) -> tuple[faust.App, ServiceContext]:
-    url = settings.database_url(service)
-    if not url or not settings.kafka_bootstrap_servers:
-        raise RuntimeError(
-            f"{service.value} needs KAFKA_BOOTSTRAP_SERVERS and {service.value.upper()}_DATABASE_URL "
-            "(`saga run` sets them for the local stack)"
-        )
-    api_keys = ApiKeys.from_settings(settings)
-    if api_keys.disabled:
-        log.warning(
-            "AUTHENTICATION IS OFF (SAGA_DISABLE_AUTHENTICATION): anyone who reaches %s:%d can call every"
-            " endpoint of %s. For development only.",
-            settings.http_host,
-            settings.http_port(service),
-            service.value,
-        )
+    url = _database_url(service, settings)
+    api_keys = _api_keys(service, settings)
     engine = create_engine(url)
     connection = kafka_connection(settings)
     producer = LazyProducer(connection)
@@ -114,6 +101,32 @@ def create_service(
     serve(app, context.routes, dead_letter_api.blueprint)
     app.web.web_app.middlewares.append(json_routing_errors)
     return app, context
+
+
+def _database_url(service: Service, settings: Settings) -> str:
+    """The service's database URL; a service without it, or without a broker, cannot start."""
+    url = settings.database_url(service)
+    if not url or not settings.kafka_bootstrap_servers:
+        raise RuntimeError(
+            f"{service.value} needs KAFKA_BOOTSTRAP_SERVERS and {service.value.upper()}_DATABASE_URL "
+            "(`saga run` sets them for the local stack)"
+        )
+    return url
+
+
+def _api_keys(service: Service, settings: Settings) -> ApiKeys:
+    """The keys the service accepts (NoApiKeys when none and authentication is on); with authentication
+    off, said loudly at start."""
+    api_keys = ApiKeys.from_settings(settings)
+    if api_keys.disabled:
+        log.warning(
+            "AUTHENTICATION IS OFF (SAGA_DISABLE_AUTHENTICATION): anyone who reaches %s:%d can call every"
+            " endpoint of %s. For development only.",
+            settings.http_host,
+            settings.http_port(service),
+            service.value,
+        )
+    return api_keys
 
 
 def _faust_app(service: Service, settings: Settings, connection: KafkaConnection) -> faust.App:
