@@ -4,15 +4,17 @@ The rules:
 - A caller sends `Authorization: Bearer <key>`. A key belongs to a named caller (a shop, a carrier, an
   operator) and carries one or more scopes: `shop` (checkout, read orders and payments, customer cancel),
   `carrier` (ship, deliver), `operator` (stock writes, refund retry, dead letters, and every read `shop`
-  has). Each route names the scopes that may call it (`Access`); a few are public (liveness, readiness).
+  has), `payment-lookup` (the order service's own key: payment reads only). Each route names the scopes
+  that may call it (`Access`); a few are public (liveness, readiness). Scopes say *what* a caller may do;
+  which objects it may do it to is ownership (common/tenancy.py): a carrier entry names its shops.
 - No key, or a key no entry knows: 401. A known key without any of the route's scopes: 403.
 - Keys are stored as SHA-256 digests only (`name scopes sha256:<hex>`, one entry a line): a key is 256
   random bits, so a plain digest cannot be reversed, and the service never holds a key it could leak. The
   presented key's digest is compared with every entry in constant time (`hmac.compare_digest`, no early
   exit), so the time of an answer says nothing about how close a guess came.
 - Several entries may share a caller's name: that is how a key is rotated (add the new key, move the
-  callers to it, remove the old one). What a caller owns — its checkouts' Idempotency-Keys — is bound
-  to its name, so it survives the rotation of its key.
+  callers to it, remove the old one). What a caller owns — its orders, its checkouts' Idempotency-Keys —
+  is bound to its name, so it survives the rotation of its key.
 """
 
 from __future__ import annotations
@@ -30,11 +32,15 @@ class Scope(StrEnum):
     SHOP = "shop"
     CARRIER = "carrier"
     OPERATOR = "operator"
+    # The order service's own key: reads any shop's payment (an order payment accepted and order has not
+    # recorded yet), and nothing else.
+    PAYMENT_LOOKUP = "payment-lookup"
 
 
 ALL_SCOPES = frozenset(Scope)
 KEY_PREFIX = "saga_"  # lets secret scanners recognise a leaked key
 DIGEST_PREFIX = "sha256:"
+SERVES_PREFIX = "for="  # a carrier entry's fourth field: the shops whose parcels it moves
 # A caller's name: letters, digits and `.-_`, so it can prefix what it owns without ambiguity.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -59,10 +65,12 @@ PUBLIC = Access(frozenset(), public=True)
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the name of the key's owner and what the key may do."""
+    """Who is calling: the name of the key's owner, what the key may do and, for a carrier, the shops
+    whose parcels it moves (common/tenancy.py)."""
 
     name: str
     scopes: frozenset[Scope]
+    serves: frozenset[str] = frozenset()
 
 
 # With authentication turned off (a development setting), every request acts as this caller.
@@ -76,10 +84,12 @@ class KeyEntry:
     name: str
     scopes: frozenset[Scope]
     digest: bytes
+    serves: frozenset[str] = frozenset()  # a carrier's shops
 
     def line(self) -> str:
         """The entry as a line of a keys file."""
-        return f"{self.name} {','.join(sorted(self.scopes))} {DIGEST_PREFIX}{self.digest.hex()}"
+        line = f"{self.name} {','.join(sorted(self.scopes))} {DIGEST_PREFIX}{self.digest.hex()}"
+        return f"{line} {SERVES_PREFIX}{','.join(sorted(self.serves))}" if self.serves else line
 
 
 class InvalidKeyEntry(ValueError):
@@ -101,18 +111,22 @@ def digest_of(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def entry_for(name: str, scopes: Iterable[Scope], key: str) -> KeyEntry:
-    """The entry that lets `key` in as `name` with `scopes`."""
-    entry = KeyEntry(name, frozenset(scopes), digest_of(key))
-    _check_name(name)
+def entry_for(name: str, scopes: Iterable[Scope], key: str, serves: Iterable[str] = ()) -> KeyEntry:
+    """The entry that lets `key` in as `name` with `scopes` (and, for a carrier, the shops it serves)."""
+    entry = KeyEntry(name, frozenset(scopes), digest_of(key), frozenset(serves))
+    for checked in (name, *entry.serves):
+        _check_name(checked)
     if not entry.scopes:
         raise InvalidKeyEntry("a key needs at least one scope")
+    if entry.serves and Scope.CARRIER not in entry.scopes:
+        raise InvalidKeyEntry("only a carrier key serves shops (`for=`)")
     return entry
 
 
 def parse_entries(text: str, source: str = "SAGA_API_KEYS") -> list[KeyEntry]:
     """The entries of a keys file (or of SAGA_API_KEYS, where `;` also ends an entry): `name scopes
-    sha256:<hex>` a line, scopes comma-separated; blank lines and `#` comments are skipped."""
+    sha256:<hex>` a line, scopes comma-separated, and for a carrier `for=shop,shop` (the shops whose
+    parcels it moves; none without it); blank lines and `#` comments are skipped."""
     entries = []
     for number, raw in enumerate(text.replace(";", "\n").splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -123,9 +137,12 @@ def parse_entries(text: str, source: str = "SAGA_API_KEYS") -> list[KeyEntry]:
 
 def _parse_entry(line: str, where: str) -> KeyEntry:
     parts = line.split()
-    if len(parts) != 3:
-        raise InvalidKeyEntry(f"{where}: expected `name scopes sha256:<hex>`, got {len(parts)} fields")
-    name, scopes, digest = parts
+    if len(parts) not in (3, 4):
+        raise InvalidKeyEntry(
+            f"{where}: expected `name scopes sha256:<hex> [for=shop,...]`, got {len(parts)} fields"
+        )
+    name, scopes, digest = parts[:3]
+    serves = _parse_serves(parts[3], where) if len(parts) == 4 else frozenset()
     _check_name(name, where)
     try:
         scope_set = frozenset(Scope(scope) for scope in scopes.split(","))
@@ -135,7 +152,18 @@ def _parse_entry(line: str, where: str) -> KeyEntry:
     if not digest.startswith(DIGEST_PREFIX) or not _DIGEST.fullmatch(digest[len(DIGEST_PREFIX) :]):
         # Not echoed: someone may have pasted the key itself here.
         raise InvalidKeyEntry(f"{where}: the third field must be sha256: and 64 hex digits (`saga keys new`)")
-    return KeyEntry(name, scope_set, bytes.fromhex(digest[len(DIGEST_PREFIX) :]))
+    if serves and Scope.CARRIER not in scope_set:
+        raise InvalidKeyEntry(f"{where}: only a carrier key serves shops (`for=`)")
+    return KeyEntry(name, scope_set, bytes.fromhex(digest[len(DIGEST_PREFIX) :]), serves)
+
+
+def _parse_serves(field: str, where: str) -> frozenset[str]:
+    if not field.startswith(SERVES_PREFIX):
+        raise InvalidKeyEntry(f"{where}: the fourth field must be `for=shop,...` (the carrier's shops)")
+    shops = frozenset(field[len(SERVES_PREFIX) :].split(","))
+    for shop in shops:
+        _check_name(shop, where)
+    return shops
 
 
 def _check_name(name: str, where: str = "key") -> None:
@@ -163,7 +191,7 @@ def identify(entries: Sequence[KeyEntry], key: str | None) -> Caller | None:
     for entry in entries:
         if hmac.compare_digest(presented, entry.digest):
             found = entry
-    return Caller(found.name, found.scopes) if found is not None else None
+    return Caller(found.name, found.scopes, found.serves) if found is not None else None
 
 
 def decide(access: Access, caller: Caller | None) -> Decision:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from common.events.values import OrderId
+from common.tenancy import REFERENCE_PATTERN, SAGA_ID_MAX_LENGTH
 
 Location = Literal["path", "query", "header"]
 P = TypeVar("P", bound=BaseModel)
@@ -157,7 +157,20 @@ def _inline(schema: Any, definitions: Mapping[str, Any]) -> Any:
     return schema
 
 
+# How a caller names an order: its own order id (`o-1`), or `owner:order_id` for a shop's order it may
+# see (an operator any, a carrier the shops it serves; common/tenancy.py).
+OrderReference = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=SAGA_ID_MAX_LENGTH,
+        pattern=REFERENCE_PATTERN,
+        description="your order id, or `owner:order_id` for a shop's order your key may see",
+    ),
+]
+
+
 class OrderPath(Parameters):
     """The order a path names: `/orders/{order_id}`, `/payments/{order_id}`, `/shipments/{order_id}`."""
 
-    order_id: OrderId
+    order_id: OrderReference

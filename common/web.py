@@ -34,6 +34,7 @@ from common.db import is_transient_database_error
 from common.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from common.openapi import MAX_BODY_BYTES, Route
 from common.params import InvalidParameters, Location, validate_parameters, wire_names
+from common.tenancy import resolve
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,12 @@ def caller_of(request: Any) -> Caller:
     if caller is None:
         raise LookupError("this request has no authenticated caller (a public route?)")
     return caller
+
+
+def saga_of(request: Any, reference: str) -> str:
+    """The saga id the caller of `request` means by `reference`: its own order id, or `owner:order_id`
+    (one in nobody's namespace when it may not see that owner: answered as an id that does not exist)."""
+    return resolve(caller_of(request), reference)
 
 
 class JsonView(faust.web.View):

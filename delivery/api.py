@@ -14,7 +14,8 @@ from common.context import ServiceContext
 from common.events.values import OrderLine, Sku, SkuShortage
 from common.openapi import Answer, Link, Route
 from common.params import OrderPath, Parameters
-from common.web import Blueprint, JsonView
+from common.tenancy import order_id_of, owner_of
+from common.web import Blueprint, JsonView, saga_of
 from delivery import queries
 from delivery.inventory import StockLevel
 from delivery.lifecycle import CarrierStep, ShipmentStatus
@@ -66,7 +67,8 @@ class StockSet(BaseModel):
 
 
 class ShipmentAnswer(BaseModel):
-    order_id: str
+    order_id: str = Field(description="the order id as its shop knows it")
+    owner: str = Field(description="the shop whose order it is")
     status: ShipmentStatus
     lines: list[OrderLine]
     short: list[SkuShortage] | None = Field(description="the SKUs that were out of stock, if any")
@@ -209,7 +211,7 @@ class InventoryList(JsonView):
 @blueprint.serve(SHIPMENT)
 class Shipment(JsonView):
     async def get(self, request: Request, order_id: str) -> Response:
-        row = await queries.shipment_of(self.dependency(ServiceContext).engine, order_id)
+        row = await queries.shipment_of(self.dependency(ServiceContext).engine, saga_of(request, order_id))
         return self.json(_describe_shipment(row))
 
 
@@ -218,7 +220,8 @@ class _CarrierStep(JsonView):
 
     async def post(self, request: Request, order_id: str) -> Response:
         context = self.dependency(ServiceContext)
-        row = await carrier_progress(context.unit_of_work, context.engine, order_id, self.carrier_step)
+        saga = saga_of(request, order_id)
+        row = await carrier_progress(context.unit_of_work, context.engine, saga, self.carrier_step)
         return self.json(_describe_shipment(row))
 
 
@@ -241,7 +244,8 @@ def _describe_row(row: Any) -> dict[str, Any]:
 
 def _describe_shipment(row: Any) -> dict[str, Any]:
     return {
-        "order_id": row.order_id,
+        "order_id": order_id_of(row.order_id),
+        "owner": owner_of(row.order_id),
         "status": row.status,
         "lines": row.lines,
         "short": row.short,

@@ -19,6 +19,7 @@ stock = Table(
     Column("shipped", Integer, nullable=False, server_default="0"),
     # Everything ever put on the shelf, so "on_hand + reserved + shipped == stocked" can be checked.
     Column("stocked", Integer, nullable=False),
+    Column("updated_by", Text),  # the operator who last counted it (reservations are the saga's)
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
     CheckConstraint("reserved >= 0", name="reserved_not_negative"),
@@ -37,6 +38,9 @@ shipments = Table(
     Column("shipping_address", JSON),
     Column("short", JSON),
     Column("tracking_code", Text),
+    # Who made the carrier's steps: a carrier key's name, or `auto-progress`.
+    Column("shipped_by", Text),
+    Column("delivered_by", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # The auto-progress sweep runs every few tens of milliseconds and only wants shipments still moving;

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import reading
 from common.errors import NotFound
+from common.tenancy import order_id_of
 from delivery import models
 
 
@@ -35,5 +36,5 @@ async def shipment_of(engine: AsyncEngine, order_id: str) -> Any:
     async with reading(engine) as conn:
         row = (await conn.execute(select(shipments).where(shipments.c.order_id == order_id))).first()
     if row is None:
-        raise NotFound(f"shipment for order {order_id} not found")
+        raise NotFound(f"shipment for order {order_id_of(order_id)} not found")
     return row

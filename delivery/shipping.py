@@ -23,6 +23,7 @@ from common.errors import Conflict, NotFound
 from common.events import Envelope, new_envelope
 from common.events.delivery import Delivered, Shipped
 from common.messaging.unit_of_work import UnitOfWork
+from common.tenancy import order_id_of
 from delivery import models, queries
 from delivery.inventory import ship
 from delivery.lifecycle import (
@@ -71,7 +72,7 @@ async def progress(conn: AsyncConnection, order_id: str, carrier_step: CarrierSt
         await conn.execute(select(shipments).where(shipments.c.order_id == order_id).with_for_update())
     ).first()
     if shipment is None:
-        raise ShipmentNotFound(f"shipment for order {order_id} not found")
+        raise ShipmentNotFound(f"shipment for order {order_id_of(order_id)} not found")
     verdict = step(shipment.status, carrier_step)
     if isinstance(verdict, AlreadyDone):
         return []

@@ -22,7 +22,8 @@ from common.events.values import Money, OrderLine
 from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Answer, Link, Route
 from common.params import DIGITS, Offset, OrderPath, Parameters
-from common.web import Blueprint, JsonView
+from common.tenancy import OWNER_PATTERN, order_id_of, owner_of, visible_owners
+from common.web import Blueprint, JsonView, caller_of, saga_of
 from order import queries
 from order.cancel import ACCEPTED, cancel_order
 from order.payment_lookup import AcceptedCheckout, PaymentLookup
@@ -33,6 +34,10 @@ Accepted = Literal["ACCEPTED"]
 
 
 class OrderListQuery(Parameters):
+    owner: Annotated[str, Field(max_length=64, pattern=f"^{OWNER_PATTERN}$")] | None = Field(
+        default=None,
+        description="operators: only this shop's orders (a shop sees only its own, whatever it names)",
+    )
     status: OrderStatus | None = Field(default=None, description="only orders in this status")
     stuck_for: Annotated[Annotated[int, Field(ge=0, le=1_000_000_000)] | None, DIGITS] = Field(
         default=None, description="seconds: only non-terminal orders idle that long, oldest first"
@@ -52,7 +57,8 @@ class CancellationAnswer(BaseModel):
 class OrderAnswer(BaseModel):
     """An order as every order answer shows it. Answers only grow: add new fields as optional."""
 
-    order_id: str
+    order_id: str = Field(description="the order id as its shop knows it")
+    owner: str = Field(description="the shop whose order it is (the name of the key of its checkout)")
     status: OrderStatus | Accepted = Field(
         description="the saga's status; ACCEPTED while payment has accepted the checkout and the order"
         " service has not recorded it yet"
@@ -94,6 +100,7 @@ class OrderList(BaseModel):
 
 class CancelAnswer(BaseModel):
     order_id: str
+    owner: str
     status: OrderStatus | Accepted = Field(description="the order's status after the request")
     cancellation: Cancellation | None = Field(description="requested while delivery has not answered")
     outcome: Outcome = Field(description="applied: delivery is asked; ignored: already cancelled or asked")
@@ -162,7 +169,7 @@ blueprint = Blueprint("order")
 class Order(JsonView):
     async def get(self, request: Request, order_id: str) -> Response:
         needs = self.dependency(OrderDependencies)
-        found = await queries.find_order(needs.engine, needs.payments, order_id)
+        found = await queries.find_order(needs.engine, needs.payments, saga_of(request, order_id))
         if isinstance(found, queries.AcceptedOrder):
             return self.json(describe_accepted(found.checkout, cancel_requested=found.cancel_requested))
         return self.json(
@@ -175,6 +182,7 @@ class Orders(JsonView):
     async def get(self, request: Request, query: OrderListQuery) -> Response:
         rows, total = await queries.order_page(
             self.dependency(OrderDependencies).engine,
+            owners=visible_owners(caller_of(request), query.owner),
             status=query.status,
             stuck_for=query.stuck_for,
             limit=query.limit,
@@ -188,10 +196,12 @@ class Orders(JsonView):
 class Cancel(JsonView):
     async def post(self, request: Request, order_id: str) -> Response:
         needs = self.dependency(OrderDependencies)
-        answer = await cancel_order(needs.unit_of_work, needs.payments, order_id)
+        saga = saga_of(request, order_id)
+        answer = await cancel_order(needs.unit_of_work, needs.payments, saga, by=caller_of(request).name)
         return self.json(
             {
-                "order_id": answer.order_id,
+                "order_id": order_id_of(answer.order_id),
+                "owner": owner_of(answer.order_id),
                 "status": answer.status,
                 "cancellation": answer.cancellation,
                 "outcome": answer.outcome,
@@ -217,7 +227,8 @@ def describe_cancellation(state: str | None, reason: str | None) -> dict[str, An
 
 def describe_order(order: Any) -> dict[str, Any]:
     return {
-        "order_id": order.order_id,
+        "order_id": order_id_of(order.order_id),
+        "owner": owner_of(order.order_id),
         "status": order.status,
         "payment_id": str(order.payment_id),
         "customer_id": order.customer_id,
@@ -237,6 +248,7 @@ def describe_accepted(checkout: AcceptedCheckout, *, cancel_requested: bool) -> 
     reason = "customer" if cancel_requested else None
     return {
         "order_id": checkout.order_id,
+        "owner": checkout.owner,
         "status": ACCEPTED,
         "payment_id": checkout.payment_id,
         "customer_id": checkout.customer_id,

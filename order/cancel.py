@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from common import pg
 from common.errors import Conflict, NotFound
 from common.messaging.unit_of_work import UnitOfWork
+from common.tenancy import order_id_of
 from order import early_cancels, models
 from order.handlers import advance
 from order.payment_lookup import PaymentLookup
@@ -42,19 +43,20 @@ class NotCancellable(Conflict):
 
 
 async def cancel_order(
-    unit_of_work: Callable[[], UnitOfWork], payments: PaymentLookup, order_id: str
+    unit_of_work: Callable[[], UnitOfWork], payments: PaymentLookup, order_id: str, *, by: str
 ) -> CancelAnswer:
-    """Ask to cancel `order_id`. Raises NotFound (no such checkout), NotCancellable (shipped, or the
+    """Ask to cancel `order_id` (a saga id) on behalf of the caller named `by` (the order's timeline
+    says who asked). Raises NotFound (no such checkout), NotCancellable (shipped, or the
     payment failed), Unavailable (payment cannot be asked about an order not recorded yet)."""
     async with unit_of_work() as work:
-        advanced = await _cancel_if_recorded(work.conn, order_id)
+        advanced = await _cancel_if_recorded(work.conn, order_id, by)
         if advanced is not None:
             work.emit(advanced.emitted)
     if advanced is not None:
         return _answer(order_id, advanced)
     checkout = await payments.accepted_checkout(order_id)
     if checkout is None:
-        raise NotFound(f"order {order_id} not found")
+        raise NotFound(f"order {order_id_of(order_id)} not found")
     if checkout.charge_failed:
         raise NotCancellable(
             f"the payment failed ({checkout.payment_status}); there is nothing to cancel",
@@ -62,7 +64,7 @@ async def cancel_order(
         )
     async with unit_of_work() as work:
         await early_cancels.lock_creation(work.conn, [order_id])
-        advanced = await _cancel_if_recorded(work.conn, order_id)  # created while payment was asked?
+        advanced = await _cancel_if_recorded(work.conn, order_id, by)  # created while payment was asked?
         if advanced is None:
             kept = await early_cancels.record(work.conn, order_id)
         else:
@@ -73,7 +75,7 @@ async def cancel_order(
     return CancelAnswer(order_id, ACCEPTED, Cancellation.REQUESTED.value, outcome.value)
 
 
-async def _cancel_if_recorded(conn: AsyncConnection, order_id: str) -> Advanced | None:
+async def _cancel_if_recorded(conn: AsyncConnection, order_id: str, by: str) -> Advanced | None:
     """The saga's answer to the cancel if the order is recorded (its timeline keeps the request, also a
     refused one); None if it is not."""
     recorded = await pg.fetch_all(
@@ -81,7 +83,7 @@ async def _cancel_if_recorded(conn: AsyncConnection, order_id: str) -> Advanced 
     )
     if not recorded:
         return None
-    return await advance(conn, order_id, SagaInput.CANCEL_REQUESTED, detail=CANCEL_DETAIL)
+    return await advance(conn, order_id, SagaInput.CANCEL_REQUESTED, detail=f"{CANCEL_DETAIL} (by {by})")
 
 
 def _answer(order_id: str, advanced: Advanced) -> CancelAnswer:

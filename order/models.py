@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Table, Text, Uuid, func, text
+from sqlalchemy import JSON, BigInteger, Column, Computed, DateTime, Index, Table, Text, Uuid, func, text
 
 from common.db import new_metadata
 from common.messaging.tables import define_messaging_tables
@@ -13,7 +13,9 @@ messaging = define_messaging_tables(metadata)
 orders = Table(
     "orders",
     metadata,
-    Column("order_id", Text, primary_key=True),
+    Column("order_id", Text, primary_key=True),  # the saga id, owner:order_id (common/tenancy.py)
+    # The shop whose order it is, kept for listing one shop's orders.
+    Column("owner", Text, Computed("split_part(order_id, ':', 1)", persisted=True), nullable=False),
     Column("payment_id", Uuid, nullable=False),
     Column("customer_id", Text, nullable=False),
     Column("status", Text, nullable=False),
@@ -29,6 +31,7 @@ orders = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_orders_status_updated", "status", "updated_at"),
+    Index("ix_orders_owner_created", "owner", "created_at"),
     # The deadline sweep only looks at orders still waiting for delivery's answer.
     Index("ix_orders_waiting_deadline", "deadline_at", postgresql_where=text("status = 'PLACED'")),
 )

@@ -23,7 +23,8 @@ _NOTHING_CHARGED = frozenset({"DECLINED", "FAILED"})
 class AcceptedCheckout:
     """What payment knows of an accepted checkout."""
 
-    order_id: str
+    order_id: str  # as its shop knows it
+    owner: str
     payment_id: str
     payment_status: str
     customer_id: str
@@ -52,7 +53,8 @@ class HttpPaymentLookup:
 
     def __init__(self, base_url: str, api_key: str | None, timeout: float = 2.0) -> None:
         self._base_url = base_url.rstrip("/")
-        # A key with the `shop` scope (ORDER_PAYMENT_API_KEY): reading a payment is all it is used for.
+        # A key with the `payment-lookup` scope (ORDER_PAYMENT_API_KEY): it reads any shop's payment, and
+        # nothing else.
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = timeout
         self._http: httpx.AsyncClient | None = None
@@ -71,13 +73,14 @@ class HttpPaymentLookup:
         if response.status_code in (401, 403):
             raise Unavailable(
                 f"the payment service refused the order service's key ({response.status_code}):"
-                " check ORDER_PAYMENT_API_KEY[_FILE] (a key with the shop scope)"
+                " check ORDER_PAYMENT_API_KEY[_FILE] (a key with the payment-lookup scope)"
             )
         if response.status_code != 200:
             raise Unavailable(f"the payment service answered {response.status_code} about order {order_id}")
         body = response.json()
         return AcceptedCheckout(
             order_id=body["order_id"],
+            owner=body["owner"],
             payment_id=body["payment_id"],
             payment_status=body["status"],
             customer_id=body["customer_id"],

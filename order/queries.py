@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import reading
 from common.errors import NotFound
+from common.tenancy import order_id_of
 from order import early_cancels, models
 from order.payment_lookup import AcceptedCheckout, PaymentLookup
 from order.saga import TERMINAL_STATUSES, OrderStatus
@@ -48,7 +49,7 @@ async def find_order(
         return RecordedOrder(order, timeline)
     checkout = await payments.accepted_checkout(order_id)
     if checkout is None:
-        raise NotFound(f"order {order_id} not found")
+        raise NotFound(f"order {order_id_of(order_id)} not found")
     return AcceptedOrder(checkout, cancel_requested=early)
 
 
@@ -65,13 +66,22 @@ async def order_and_timeline(conn: AsyncConnection, order_id: str) -> tuple[Any,
 
 
 async def order_page(
-    engine: AsyncEngine, *, status: OrderStatus | None, stuck_for: int | None, limit: int, offset: int
+    engine: AsyncEngine,
+    *,
+    owners: frozenset[str] | None,
+    status: OrderStatus | None,
+    stuck_for: int | None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[Any], int]:
-    """A page of orders and how many match: newest first, or with `stuck_for` the non-terminal orders
-    untouched that many seconds, oldest first (they are the most urgent)."""
+    """A page of `owners`' orders (every owner's when None) and how many match: newest first, or with
+    `stuck_for` the non-terminal orders untouched that many seconds, oldest first (the most urgent)."""
     orders = models.orders
     page = select(orders).limit(limit).offset(offset)
     count = select(func.count()).select_from(orders)
+    if owners is not None:
+        page = page.where(orders.c.owner.in_(sorted(owners)))
+        count = count.where(orders.c.owner.in_(sorted(owners)))
     if stuck_for is not None:
         idle = (
             orders.c.status.not_in([terminal.value for terminal in TERMINAL_STATUSES]),

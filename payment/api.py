@@ -11,11 +11,12 @@ from faust.web import Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.access import OPERATOR, SHOP, SHOP_READ
+from common.access import OPERATOR, PAYMENT_READ, SHOP
 from common.events.values import Money, OrderLine
 from common.openapi import Answer, Link, Route
 from common.params import IdempotencyKey, OrderPath, Parameters
-from common.web import Blueprint, JsonView, caller_of
+from common.tenancy import order_id_of, owner_of, split_saga_id
+from common.web import Blueprint, JsonView, caller_of, saga_of
 from payment import queries
 from payment.checkout import CheckoutRequest, PaymentStore, checkout
 from payment.domain import PaymentStatus, RefundStatus, caller_scoped_key
@@ -49,7 +50,8 @@ class RefundAnswer(BaseModel):
 
 class PaymentAnswer(BaseModel):
     payment_id: UUID
-    order_id: str
+    order_id: str = Field(description="the order id as its shop knows it")
+    owner: str = Field(description="the shop whose order it is (the name of the key of its checkout)")
     customer_id: str
     status: PaymentStatus
     amount: Money
@@ -63,6 +65,7 @@ class PaymentAnswer(BaseModel):
 
 class RefundQueued(BaseModel):
     order_id: str
+    owner: str
     refund_id: UUID
     status: RefundStatus
 
@@ -73,7 +76,7 @@ PAYMENT = Route(
     "The payment and refund of an order",
     path_params=OrderPath,
     responses={200: Answer("the payment", PaymentAnswer), 404: "not_found: no payment for this order"},
-    access=SHOP_READ,
+    access=PAYMENT_READ,
 )
 RETRY_REFUND = Route(
     "POST",
@@ -124,10 +127,12 @@ blueprint = Blueprint("payment")
 class Checkout(JsonView):
     async def post(self, request: Request, headers: CheckoutHeaders, body: CheckoutRequest) -> Response:
         needs = self.dependency(PaymentDependencies)
+        owner = caller_of(request).name
         answer = await checkout(
             needs.store,
             needs.gateway,
-            idempotency_key=caller_scoped_key(caller_of(request).name, headers.idempotency_key),
+            owner=owner,
+            idempotency_key=caller_scoped_key(owner, headers.idempotency_key),
             request=body,
             order_url=needs.order_url,
         )
@@ -138,7 +143,7 @@ class Checkout(JsonView):
 class Payment(JsonView):
     async def get(self, request: Request, order_id: str) -> Response:
         payment, refund = await queries.payment_and_refund(
-            self.dependency(PaymentDependencies).engine, order_id
+            self.dependency(PaymentDependencies).engine, saga_of(request, order_id)
         )
         return self.json(_describe(payment, refund))
 
@@ -146,14 +151,20 @@ class Payment(JsonView):
 @blueprint.serve(RETRY_REFUND)
 class RetryRefund(JsonView):
     async def post(self, request: Request, order_id: str) -> Response:
-        refund_id = await retry_refund(self.dependency(PaymentDependencies).engine, order_id)
-        return self.json({"order_id": order_id, "refund_id": str(refund_id), "status": "PENDING"}, status=202)
+        saga = saga_of(request, order_id)
+        refund_id = await retry_refund(self.dependency(PaymentDependencies).engine, saga)
+        owner, order_id = split_saga_id(saga)
+        return self.json(
+            {"order_id": order_id, "owner": owner, "refund_id": str(refund_id), "status": "PENDING"},
+            status=202,
+        )
 
 
 def _describe(payment: Any, refund: Any) -> dict[str, Any]:
     return {
         "payment_id": str(payment.payment_id),
-        "order_id": payment.order_id,
+        "order_id": order_id_of(payment.order_id),
+        "owner": owner_of(payment.order_id),
         "customer_id": payment.customer_id,
         "status": payment.status,
         "amount": {"amount_minor": payment.amount_minor, "currency": payment.currency},

@@ -28,6 +28,7 @@ from common.events.payment import PaymentCompleted, PaymentFailed
 from common.events.values import Address, Currency, Money, OrderId, OrderLine
 from common.params import PrintableText
 from common.retry import Backoff
+from common.tenancy import order_id_of, saga_id
 from payment.domain import (
     ChargeOutcome,
     PaymentStatus,
@@ -168,16 +169,18 @@ async def checkout(
     store: PaymentStore,
     gateway: PaymentGateway,
     *,
+    owner: str,
     idempotency_key: str,
     request: CheckoutRequest,
     order_url: str,
 ) -> CheckoutAnswer:
-    """Charge once for `idempotency_key` and start the saga; a replay of the key gets the first answer.
-    Raises IdempotencyConflict (the key came with another body) or OrderIdTaken."""
+    """Charge once for `idempotency_key` and start `owner`'s saga (the order id is the shop's own:
+    generated when the request names none); a replay of the key gets the first answer.
+    Raises IdempotencyConflict (the key came with another body) or OrderIdTaken (this shop already
+    used the order id)."""
     body = request.model_dump(mode="json", exclude_none=True)
-    attempt = await store.record_attempt(
-        idempotency_key, request_fingerprint(body), request.order_id or uuid.uuid4().hex, request
-    )
+    saga = saga_id(owner, request.order_id or uuid.uuid4().hex)
+    attempt = await store.record_attempt(idempotency_key, request_fingerprint(body), saga, request)
     if attempt.answered is not None:
         return attempt.answered
     charge = await _charge(gateway, attempt.payment_id, request)
@@ -219,14 +222,15 @@ async def _finish(
 ) -> CheckoutAnswer:
     """Settle the payment by the charge's outcome, emit its event and keep the answer for replays."""
     status = settle(charge.outcome)
+    order_id = order_id_of(attempt.order_id)  # the shop's own id: the one it polls with
     answer = CheckoutAnswer(
         202,
         {
-            "order_id": attempt.order_id,
+            "order_id": order_id,
             "payment_id": str(attempt.payment_id),
             "status": status.value,
             "decline_reason": charge.reason,
-            "order_url": f"{order_url}/orders/{attempt.order_id}",
+            "order_url": f"{order_url}/orders/{order_id}",
         },
     )
     event = _event(attempt, request, charge)

@@ -19,6 +19,7 @@ from common import pg
 from common.db import reading
 from common.events import Envelope
 from common.messaging.unit_of_work import UnitOfWork
+from common.tenancy import order_id_of
 from payment import models
 from payment.checkout import (
     Attempt,
@@ -89,7 +90,9 @@ class SqlPaymentStore:
                 )
                 return Attempt(payment_id, stored.order_id, answered)
             if not created:
-                raise OrderIdTaken(f"order {order_id} already has a payment (under another Idempotency-Key)")
+                raise OrderIdTaken(
+                    f"order {order_id_of(order_id)} already has a payment (under another Idempotency-Key)"
+                )
         return Attempt(payment_id, order_id)
 
     async def settle(
@@ -150,7 +153,7 @@ class SqlPaymentStore:
                 key=row.idempotency_key,
                 attempt=Attempt(row.payment_id, row.order_id),
                 request=CheckoutRequest(
-                    order_id=row.order_id,
+                    order_id=order_id_of(row.order_id),
                     customer_id=row.customer_id,
                     lines=row.lines,
                     currency=row.currency,

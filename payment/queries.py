@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import reading
 from common.errors import NotFound
+from common.tenancy import order_id_of
 from payment import models
 
 
@@ -18,7 +19,7 @@ async def payment_and_refund(engine: AsyncEngine, order_id: str) -> tuple[Any, A
     async with reading(engine) as conn:
         payment = (await conn.execute(select(payments).where(payments.c.order_id == order_id))).first()
         if payment is None:
-            raise NotFound(f"payment for order {order_id} not found")
+            raise NotFound(f"payment for order {order_id_of(order_id)} not found")
         refund = (
             await conn.execute(select(refunds).where(refunds.c.payment_id == payment.payment_id))
         ).first()

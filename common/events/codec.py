@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from common.events.catalogue import CATALOGUE, EventSpec, payload_type_for
 from common.events.envelope import Envelope
 from common.events.values import Frozen
+from common.tenancy import owner_of
 
 
 class EventDecodeError(Exception):
@@ -60,6 +61,7 @@ def new_envelope(
         type=spec.name,
         version=spec.version,
         order_id=order_id,
+        owner=owner_of(order_id),
         occurred_at=occurred_at or datetime.now(UTC),
         causation_id=causation_id,
         producer=producer,

@@ -18,8 +18,10 @@ DEMO_CALLERS: dict[str, Scope] = {
     "demo-shop": Scope.SHOP,
     "demo-carrier": Scope.CARRIER,
     "demo-operator": Scope.OPERATOR,
-    "order-service": Scope.SHOP,
+    "order-service": Scope.PAYMENT_LOOKUP,
 }
+# The shops whose parcels each demo carrier moves.
+DEMO_CARRIER_SHOPS: dict[str, tuple[str, ...]] = {"demo-carrier": ("demo-shop",)}
 ENTRIES_FILE = "keys"
 
 
@@ -35,15 +37,16 @@ class LocalApiKeys:
         return self.directory / f"{caller}.key"
 
     def ensure(self) -> None:
-        """Make the keys and their entries, unless every one of them is there already."""
-        if self.entries_file.exists() and all(self.key_file(name).exists() for name in DEMO_CALLERS):
-            return
-        entries = ["# The local stack's API keys (common/infra/api_keys.py): name scopes digest."]
+        """Make the keys that are missing, and write their entries with the scopes (and shops) they have
+        now: a key kept from an earlier start stays valid, with what this version gives it."""
+        entries = ["# The local stack's API keys (common/infra/api_keys.py): name scopes digest [for=shops]."]
         for name, scope in DEMO_CALLERS.items():
-            key = new_key()
-            write_private(self.key_file(name), key + "\n")
-            entries.append(entry_for(name, [scope], key).line())
-        write_private(self.entries_file, "\n".join(entries) + "\n")
+            if not self.key_file(name).exists():
+                write_private(self.key_file(name), new_key() + "\n")
+            entries.append(entry_for(name, [scope], self.key(name), DEMO_CARRIER_SHOPS.get(name, ())).line())
+        text = "\n".join(entries) + "\n"
+        if not self.entries_file.exists() or self.entries_file.read_text() != text:
+            write_private(self.entries_file, text)
 
     def key(self, caller: str) -> str:
         return self.key_file(caller).read_text().strip()

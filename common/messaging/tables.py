@@ -81,6 +81,7 @@ def define_messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("blocked_by", BigInteger),
         Column("parked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("resolved_at", DateTime(timezone=True)),
+        Column("resolved_by", Text),  # the operator who retried or discarded it
         Index(
             "ix_dead_letters_parked_order", "consumer", "order_id", postgresql_where=text("status = 'parked'")
         ),

@@ -58,7 +58,7 @@ async def test_a_sweep_that_meets_a_held_stock_lock_gives_up_and_the_next_sweep_
     await _stock_and_scheduled(
         db,
         [{"sku": "SKU-1", "on_hand": 5, "reserved": 2, "shipped": 0, "stocked": 7}],
-        {"o-1": [{"sku": "SKU-1", "quantity": 2}]},
+        {"acme:o-1": [{"sku": "SKU-1", "quantity": 2}]},
         "1 minute",
     )
     wakes: list[None] = []
@@ -69,12 +69,12 @@ async def test_a_sweep_that_meets_a_held_stock_lock_gives_up_and_the_next_sweep_
         await holder.execute(select(models.stock).where(models.stock.c.sku == "SKU-1").with_for_update())
 
         assert await auto_progress(_sweep(db, lambda: wakes.append(None)), timedelta(0)) == 0
-        assert await _status(db, "o-1") == ShipmentStatus.SCHEDULED
+        assert await _status(db, "acme:o-1") == ShipmentStatus.SCHEDULED
         await transaction.rollback()
 
     # With no delay, one sweep ships and then delivers.
     assert await auto_progress(_sweep(db, lambda: wakes.append(None)), timedelta(0)) == 2
-    assert await _status(db, "o-1") == ShipmentStatus.DELIVERED
+    assert await _status(db, "acme:o-1") == ShipmentStatus.DELIVERED
     assert len(wakes) == 1
     async with db.engine.connect() as conn:
         stock = (await conn.execute(select(models.stock))).one()
@@ -90,9 +90,9 @@ async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own
             {"sku": "SKU-2", "on_hand": 1, "reserved": 4, "shipped": 0, "stocked": 5},
         ],
         {
-            "o-1": [{"sku": "SKU-1", "quantity": 1}],
-            "o-2": [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}],
-            "o-3": [{"sku": "SKU-2", "quantity": 3}],
+            "acme:o-1": [{"sku": "SKU-1", "quantity": 1}],
+            "acme:o-2": [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}],
+            "acme:o-3": [{"sku": "SKU-2", "quantity": 3}],
         },
         "1 minute",
     )
@@ -111,10 +111,14 @@ async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own
     assert len({s.tracking_code for s in shipments}) == 3
     assert stock == {"SKU-1": (0, 0, 3), "SKU-2": (1, 0, 4)}
     assert sorted(events) == sorted(
-        [(order_id, kind) for order_id in ("o-1", "o-2", "o-3") for kind in ("Shipped", "Delivered")]
+        [
+            (order_id, kind)
+            for order_id in ("acme:o-1", "acme:o-2", "acme:o-3")
+            for kind in ("Shipped", "Delivered")
+        ]
     )
     # Per order, Shipped is published before Delivered.
-    for order_id in ("o-1", "o-2", "o-3"):
+    for order_id in ("acme:o-1", "acme:o-2", "acme:o-3"):
         assert [kind for key, kind in events if key == order_id] == ["Shipped", "Delivered"]
 
 
@@ -122,12 +126,12 @@ async def test_with_a_delay_a_shipment_shipped_by_a_sweep_waits_that_delay_befor
     await _stock_and_scheduled(
         db,
         [{"sku": "SKU-1", "on_hand": 0, "reserved": 1, "shipped": 0, "stocked": 1}],
-        {"o-late": [{"sku": "SKU-1", "quantity": 1}]},
+        {"acme:o-late": [{"sku": "SKU-1", "quantity": 1}]},
         "2 hours",
     )
 
     assert await auto_progress(_sweep(db), timedelta(hours=1)) == 1
-    assert await _status(db, "o-late") == ShipmentStatus.SHIPPED
+    assert await _status(db, "acme:o-late") == ShipmentStatus.SHIPPED
     assert await auto_progress(_sweep(db), timedelta(hours=1)) == 0
 
 

@@ -39,7 +39,9 @@ class FakePayments:
         if status is None:
             return None
         amount = {"amount_minor": 1000, "currency": "EUR"}
-        return AcceptedCheckout(order_id, str(uuid.uuid4()), status, "c-1", amount, [], "2026-12-03T10:00:00")
+        return AcceptedCheckout(
+            order_id, "acme", str(uuid.uuid4()), status, "c-1", amount, [], "2026-12-03T10:00:00"
+        )
 
 
 @pytest.fixture()
@@ -91,21 +93,27 @@ async def _order(db: Db, order_id: str) -> tuple[str, str | None]:
 
 async def test_a_cancel_before_the_order_is_recorded_is_kept_and_leaves_with_order_placed(db: Db) -> None:
     wakes: list[None] = []
-    answer = await cancel_order(_units(db, wakes), FakePayments({"o-1": "CAPTURED"}), "o-1")
-    again = await cancel_order(_units(db, wakes), FakePayments({"o-1": "CAPTURED"}), "o-1")
+    answer = await cancel_order(
+        _units(db, wakes), FakePayments({"acme:o-1": "CAPTURED"}), "acme:o-1", by="acme"
+    )
+    again = await cancel_order(
+        _units(db, wakes), FakePayments({"acme:o-1": "CAPTURED"}), "acme:o-1", by="acme"
+    )
 
     assert (answer.status, answer.cancellation, answer.outcome) == (ACCEPTED, "requested", "applied")
     assert (again.status, again.outcome) == (ACCEPTED, "ignored")
     assert wakes == []  # nothing to publish yet
-    assert await _create(db, "o-1") == ["OrderPlaced", "OrderCancellationRequested"]
-    assert await _order(db, "o-1") == ("CANCELLING", "requested")
+    assert await _create(db, "acme:o-1") == ["OrderPlaced", "OrderCancellationRequested"]
+    assert await _order(db, "acme:o-1") == ("CANCELLING", "requested")
 
 
 async def test_a_cancel_of_a_recorded_order_asks_delivery_and_wakes_the_relay(db: Db) -> None:
-    await _create(db, "o-1")
+    await _create(db, "acme:o-1")
     wakes: list[None] = []
 
-    answer = await cancel_order(_units(db, wakes), FakePayments({}), "o-1")  # payment is not asked
+    answer = await cancel_order(
+        _units(db, wakes), FakePayments({}), "acme:o-1", by="acme"
+    )  # payment is not asked
 
     assert (answer.status, answer.cancellation, answer.outcome) == ("CANCELLING", "requested", "applied")
     assert len(wakes) == 1
@@ -116,60 +124,62 @@ async def test_a_cancel_of_a_recorded_order_asks_delivery_and_wakes_the_relay(db
 
 async def test_a_cancel_of_an_order_no_checkout_accepted_is_not_found_and_keeps_nothing(db: Db) -> None:
     with pytest.raises(NotFound):
-        await cancel_order(_units(db), FakePayments({}), "o-unknown")
+        await cancel_order(_units(db), FakePayments({}), "acme:o-unknown", by="acme")
     async with db.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(models.early_cancels)) == 0
 
 
 async def test_a_cancel_of_a_declined_checkout_not_recorded_yet_is_refused(db: Db) -> None:
     with pytest.raises(NotCancellable) as refused:
-        await cancel_order(_units(db), FakePayments({"o-1": "DECLINED"}), "o-1")
+        await cancel_order(_units(db), FakePayments({"acme:o-1": "DECLINED"}), "acme:o-1", by="acme")
     assert refused.value.extra == {"order_status": "REJECTED"}
 
 
 async def test_a_cancel_racing_the_creation_waits_for_it_and_then_cancels_the_created_order(db: Db) -> None:
-    envelope = _paid("o-1")
+    envelope = _paid("acme:o-1")
     async with db.engine.connect() as consumer:
         transaction = await consumer.begin()
-        await advance_many(consumer, [SagaStep("o-1", INPUT_OF[envelope.type], cause=envelope)])
+        await advance_many(consumer, [SagaStep("acme:o-1", INPUT_OF[envelope.type], cause=envelope)])
         # The consumer holds the creation lock and its order is not committed: the cancel must wait.
-        cancelling = asyncio.create_task(cancel_order(_units(db), FakePayments({"o-1": "CAPTURED"}), "o-1"))
+        cancelling = asyncio.create_task(
+            cancel_order(_units(db), FakePayments({"acme:o-1": "CAPTURED"}), "acme:o-1", by="acme")
+        )
         await asyncio.sleep(0.5)
         assert not cancelling.done()
         await transaction.commit()
     answer = await asyncio.wait_for(cancelling, 10)
 
     assert (answer.status, answer.cancellation) == ("CANCELLING", "requested")
-    assert await _order(db, "o-1") == ("CANCELLING", "requested")
+    assert await _order(db, "acme:o-1") == ("CANCELLING", "requested")
 
 
 async def test_a_creation_racing_a_cancel_being_recorded_waits_for_it_and_applies_it(db: Db) -> None:
     async with db.engine.connect() as api:
         transaction = await api.begin()
-        await early_cancels.lock_creation(api, ["o-1"])
-        await early_cancels.record(api, "o-1")
+        await early_cancels.lock_creation(api, ["acme:o-1"])
+        await early_cancels.record(api, "acme:o-1")
         # The cancel is recorded and not committed: the consumer must wait, then see it.
-        creating = asyncio.create_task(_create(db, "o-1"))
+        creating = asyncio.create_task(_create(db, "acme:o-1"))
         await asyncio.sleep(0.5)
         assert not creating.done()
         await transaction.commit()
 
     assert await asyncio.wait_for(creating, 10) == ["OrderPlaced", "OrderCancellationRequested"]
-    assert await _order(db, "o-1") == ("CANCELLING", "requested")
+    assert await _order(db, "acme:o-1") == ("CANCELLING", "requested")
 
 
 async def test_an_order_not_recorded_yet_is_found_as_payment_accepted_it_with_its_kept_cancel(db: Db) -> None:
-    payments = FakePayments({"o-1": "CAPTURED", "o-2": "CAPTURED"})
-    await cancel_order(_units(db), payments, "o-1")
+    payments = FakePayments({"acme:o-1": "CAPTURED", "o-2": "CAPTURED"})
+    await cancel_order(_units(db), payments, "acme:o-1", by="acme")
 
-    cancelled = await find_order(db.engine, payments, "o-1")
+    cancelled = await find_order(db.engine, payments, "acme:o-1")
     untouched = await find_order(db.engine, payments, "o-2")
 
     assert isinstance(cancelled, AcceptedOrder) and cancelled.cancel_requested
     assert isinstance(untouched, AcceptedOrder) and not untouched.cancel_requested
-    await _create(db, "o-1")
-    recorded = await find_order(db.engine, FakePayments({}), "o-1")  # payment is not asked
+    await _create(db, "acme:o-1")
+    recorded = await find_order(db.engine, FakePayments({}), "acme:o-1")  # payment is not asked
     assert isinstance(recorded, RecordedOrder)
     assert recorded.order.status == "CANCELLING" and [e.event_type for e in recorded.timeline]
     with pytest.raises(NotFound):
-        await find_order(db.engine, FakePayments({}), "o-unknown")
+        await find_order(db.engine, FakePayments({}), "acme:o-unknown")

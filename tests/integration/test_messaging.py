@@ -81,12 +81,12 @@ async def _count(db: Db, query: str) -> int:
 async def test_a_redelivered_event_is_applied_once(db: Db) -> None:
     handler = RecordingHandler()
     runner = _runner(db, handler)
-    message = _message(_shipped("o-1"))
+    message = _message(_shipped("acme:o-1"))
 
     outcomes = [await runner.process(message), await runner.process(message)]
 
     assert outcomes == [MessageOutcome.APPLIED, MessageOutcome.DUPLICATE]
-    assert handler.seen == ["o-1:Shipped"]
+    assert handler.seen == ["acme:o-1:Shipped"]
     assert await _count(db, "SELECT count(*) FROM outbox") == 1
     assert await _count(db, "SELECT count(*) FROM processed_events") == 1
     assert runner.stats.duplicate == 1
@@ -104,7 +104,7 @@ async def test_an_undecodable_message_is_parked_with_its_reason_and_raw_bytes(
     db: Db, value: bytes, reason: str
 ) -> None:
     runner = _runner(db, RecordingHandler())
-    message = RawMessage(topic="delivery", partition=2, offset=41, key=b"o-9", value=value)
+    message = RawMessage(topic="delivery", partition=2, offset=41, key=b"acme:o-9", value=value)
 
     assert await runner.process(message) is MessageOutcome.PARKED
 
@@ -115,31 +115,31 @@ async def test_an_undecodable_message_is_parked_with_its_reason_and_raw_bytes(
         "delivery",
         2,
         41,
-        "o-9",
+        "acme:o-9",
         value,
     )
 
 
 async def test_a_rejected_event_parks_and_rolls_back_everything_it_wrote(db: Db) -> None:
-    runner = _runner(db, RecordingHandler(fail_for={"o-bad"}))
+    runner = _runner(db, RecordingHandler(fail_for={"acme:o-bad"}))
 
-    assert await runner.process(_message(_shipped("o-bad"))) is MessageOutcome.PARKED
+    assert await runner.process(_message(_shipped("acme:o-bad"))) is MessageOutcome.PARKED
 
     assert await _count(db, "SELECT count(*) FROM outbox") == 0
     assert await _count(db, "SELECT count(*) FROM processed_events") == 0
     async with db.engine.connect() as conn:
         error = await conn.scalar(select(tables.dead_letters.c.error))
-    assert error == "rejected: cannot apply Shipped to o-bad"
+    assert error == "rejected: cannot apply Shipped to acme:o-bad"
 
 
 async def test_later_events_of_a_parked_order_wait_behind_it_while_other_orders_flow(db: Db) -> None:
-    handler = RecordingHandler(fail_for={"o-stuck"})
+    handler = RecordingHandler(fail_for={"acme:o-stuck"})
     runner = _runner(db, handler)
     stuck_first, stuck_later = (
-        _shipped("o-stuck"),
-        new_envelope(Delivered(), order_id="o-stuck", producer="delivery"),
+        _shipped("acme:o-stuck"),
+        new_envelope(Delivered(), order_id="acme:o-stuck", producer="delivery"),
     )
-    other = _shipped("o-fine")
+    other = _shipped("acme:o-fine")
 
     outcomes = [
         await runner.process(_message(stuck_first, 0)),
@@ -148,7 +148,7 @@ async def test_later_events_of_a_parked_order_wait_behind_it_while_other_orders_
     ]
 
     assert outcomes == [MessageOutcome.PARKED, MessageOutcome.PARKED_BEHIND, MessageOutcome.APPLIED]
-    assert handler.seen == ["o-fine:Shipped"]
+    assert handler.seen == ["acme:o-fine:Shipped"]
     async with db.engine.connect() as conn:
         rows = (await conn.execute(select(tables.dead_letters).order_by(tables.dead_letters.c.id))).all()
     assert [r.blocked_by for r in rows] == [None, rows[0].id]
@@ -158,20 +158,20 @@ async def test_later_events_of_a_parked_order_wait_behind_it_while_other_orders_
     results = await runner.retry_dead_letter(rows[0].id)
 
     assert [outcome for _, outcome in results] == [MessageOutcome.APPLIED, MessageOutcome.APPLIED]
-    assert handler.seen == ["o-fine:Shipped", "o-stuck:Shipped", "o-stuck:Delivered"]
+    assert handler.seen == ["acme:o-fine:Shipped", "acme:o-stuck:Shipped", "acme:o-stuck:Delivered"]
     async with db.engine.connect() as conn:
         statuses = (
             await conn.scalars(select(tables.dead_letters.c.status).order_by(tables.dead_letters.c.id))
         ).all()
     assert statuses == ["retried", "retried"]
     # New events of that order flow again.
-    assert await runner.process(_message(_shipped("o-stuck"), 3)) is MessageOutcome.APPLIED
+    assert await runner.process(_message(_shipped("acme:o-stuck"), 3)) is MessageOutcome.APPLIED
 
 
 async def test_a_letter_behind_another_cannot_be_retried_first(db: Db) -> None:
-    runner = _runner(db, RecordingHandler(fail_for={"o-x"}))
-    await runner.process(_message(_shipped("o-x"), 0))
-    await runner.process(_message(_shipped("o-x"), 1))
+    runner = _runner(db, RecordingHandler(fail_for={"acme:o-x"}))
+    await runner.process(_message(_shipped("acme:o-x"), 0))
+    await runner.process(_message(_shipped("acme:o-x"), 1))
     async with db.engine.connect() as conn:
         second = await conn.scalar(select(func.max(tables.dead_letters.c.id)))
 
@@ -194,18 +194,18 @@ async def test_every_commit_that_applied_events_is_signalled_even_when_nothing_w
         emit_topic="order",
         on_commit=lambda: commits.append("commit"),
     )
-    first = _message(_shipped("o-1"))
+    first = _message(_shipped("acme:o-1"))
 
     await runner.process(first)  # applied: signalled
     await runner.process(first)  # a duplicate changes nothing: not signalled
-    await runner.process_batch([_message(_shipped("o-2")), _message(_shipped("o-3"), offset=1)])
+    await runner.process_batch([_message(_shipped("acme:o-2")), _message(_shipped("acme:o-3"), offset=1)])
 
     assert commits == ["commit", "commit"]
 
 
 async def test_an_event_type_the_service_does_not_handle_is_skipped_without_effects(db: Db) -> None:
     runner = EventRunner(consumer="test", engine=db.engine, tables=tables, handlers={}, emit_topic="order")
-    assert await runner.process(_message(_shipped("o-2"))) is MessageOutcome.NOT_SUBSCRIBED
+    assert await runner.process(_message(_shipped("acme:o-2"))) is MessageOutcome.NOT_SUBSCRIBED
     assert await _count(db, "SELECT count(*) FROM dead_letters") == 0
 
 
@@ -218,15 +218,15 @@ async def _outbox_causes(db: Db) -> list[str]:
 async def test_a_batch_applies_each_event_once_in_order_in_one_go(db: Db) -> None:
     handler = RecordingHandler()
     runner = _runner(db, handler)
-    first, second = _shipped("o-a"), _shipped("o-b")
-    already_applied = _shipped("o-c")
+    first, second = _shipped("acme:o-a"), _shipped("acme:o-b")
+    already_applied = _shipped("acme:o-c")
     await runner.process(_message(already_applied, 0))
     batch = [
         _message(first, 1),
         _message(second, 2),
         _message(already_applied, 3),  # redelivered after an earlier batch
         _message(first, 4),  # the same event twice in one batch
-        _message(new_envelope(Delivered(), order_id="o-a", producer="delivery"), 5),
+        _message(new_envelope(Delivered(), order_id="acme:o-a", producer="delivery"), 5),
     ]
 
     outcomes = await runner.process_batch(batch)
@@ -238,8 +238,8 @@ async def test_a_batch_applies_each_event_once_in_order_in_one_go(db: Db) -> Non
         MessageOutcome.DUPLICATE,
         MessageOutcome.APPLIED,
     ]
-    assert handler.seen == ["o-c:Shipped", "o-a:Shipped", "o-b:Shipped", "o-a:Delivered"]
-    assert await _outbox_causes(db) == ["o-c", "o-a", "o-b", "o-a"]
+    assert handler.seen == ["acme:o-c:Shipped", "acme:o-a:Shipped", "acme:o-b:Shipped", "acme:o-a:Delivered"]
+    assert await _outbox_causes(db) == ["acme:o-c", "acme:o-a", "acme:o-b", "acme:o-a"]
     assert await _count(db, "SELECT count(*) FROM processed_events") == 4
     assert await _count(db, "SELECT duplicates FROM consumer_counters WHERE consumer = 'test'") == 2
     assert (runner.stats.applied, runner.stats.duplicate) == (4, 2)
@@ -247,15 +247,15 @@ async def test_a_batch_applies_each_event_once_in_order_in_one_go(db: Db) -> Non
 
 
 async def test_a_batch_with_a_poison_event_parks_it_and_applies_the_rest_in_order(db: Db) -> None:
-    handler = RecordingHandler(fail_for={"o-bad"})
+    handler = RecordingHandler(fail_for={"acme:o-bad"})
     runner = _runner(db, handler)
-    garbage = RawMessage(topic="delivery", partition=0, offset=2, key=b"o-junk", value=b"\x00junk")
+    garbage = RawMessage(topic="delivery", partition=0, offset=2, key=b"acme:o-junk", value=b"\x00junk")
     batch = [
-        _message(_shipped("o-1"), 0),
-        _message(_shipped("o-bad"), 1),
+        _message(_shipped("acme:o-1"), 0),
+        _message(_shipped("acme:o-bad"), 1),
         garbage,
-        _message(new_envelope(Delivered(), order_id="o-bad", producer="delivery"), 3),
-        _message(_shipped("o-2"), 4),
+        _message(new_envelope(Delivered(), order_id="acme:o-bad", producer="delivery"), 3),
+        _message(_shipped("acme:o-2"), 4),
     ]
 
     outcomes = await runner.process_batch(batch)
@@ -267,8 +267,8 @@ async def test_a_batch_with_a_poison_event_parks_it_and_applies_the_rest_in_orde
         MessageOutcome.PARKED_BEHIND,
         MessageOutcome.APPLIED,
     ]
-    assert handler.seen == ["o-1:Shipped", "o-2:Shipped"]
-    assert await _outbox_causes(db) == ["o-1", "o-2"]
+    assert handler.seen == ["acme:o-1:Shipped", "acme:o-2:Shipped"]
+    assert await _outbox_causes(db) == ["acme:o-1", "acme:o-2"]
     assert await _count(db, "SELECT count(*) FROM processed_events") == 2
     assert await _count(db, "SELECT count(*) FROM dead_letters WHERE status = 'parked'") == 3
 
@@ -276,40 +276,44 @@ async def test_a_batch_with_a_poison_event_parks_it_and_applies_the_rest_in_orde
 async def test_a_batch_whose_handler_fails_midway_is_rolled_back_whole_before_the_retry_one_by_one(
     db: Db,
 ) -> None:
-    handler = RecordingHandler(fail_for={"o-bad"})
+    handler = RecordingHandler(fail_for={"acme:o-bad"})
     runner = _runner(db, handler)
 
     outcomes = await runner.process_batch(
-        [_message(_shipped("o-1"), 0), _message(_shipped("o-bad"), 1), _message(_shipped("o-2"), 2)]
+        [
+            _message(_shipped("acme:o-1"), 0),
+            _message(_shipped("acme:o-bad"), 1),
+            _message(_shipped("acme:o-2"), 2),
+        ]
     )
 
     assert outcomes == [MessageOutcome.APPLIED, MessageOutcome.PARKED, MessageOutcome.APPLIED]
     # o-1 ran in the batch transaction, which the failure rolled back, then again on its own.
-    assert handler.seen == ["o-1:Shipped", "o-1:Shipped", "o-2:Shipped"]
-    assert await _outbox_causes(db) == ["o-1", "o-2"]
+    assert handler.seen == ["acme:o-1:Shipped", "acme:o-1:Shipped", "acme:o-2:Shipped"]
+    assert await _outbox_causes(db) == ["acme:o-1", "acme:o-2"]
     assert await _count(db, "SELECT count(*) FROM processed_events") == 2
 
 
 async def test_a_batch_holds_back_the_events_of_an_order_with_a_parked_letter(db: Db) -> None:
-    handler = RecordingHandler(fail_for={"o-stuck"})
+    handler = RecordingHandler(fail_for={"acme:o-stuck"})
     runner = _runner(db, handler)
-    assert await runner.process(_message(_shipped("o-stuck"), 0)) is MessageOutcome.PARKED
+    assert await runner.process(_message(_shipped("acme:o-stuck"), 0)) is MessageOutcome.PARKED
     handler.fail_for.clear()  # fixed, but the parked letter has not been retried yet
 
     outcomes = await runner.process_batch(
         [
-            _message(new_envelope(Delivered(), order_id="o-stuck", producer="delivery"), 1),
-            _message(_shipped("o-free"), 2),
+            _message(new_envelope(Delivered(), order_id="acme:o-stuck", producer="delivery"), 1),
+            _message(_shipped("acme:o-free"), 2),
         ]
     )
 
     assert outcomes == [MessageOutcome.PARKED_BEHIND, MessageOutcome.APPLIED]
-    assert handler.seen == ["o-free:Shipped"]
+    assert handler.seen == ["acme:o-free:Shipped"]
 
 
 async def test_a_batch_of_events_the_service_does_not_handle_touches_nothing(db: Db) -> None:
     runner = EventRunner(consumer="test", engine=db.engine, tables=tables, handlers={}, emit_topic="order")
-    batch = [_message(_shipped("o-3"), 0), _message(_shipped("o-4"), 1)]
+    batch = [_message(_shipped("acme:o-3"), 0), _message(_shipped("acme:o-4"), 1)]
     assert await runner.process_batch(batch) == [MessageOutcome.NOT_SUBSCRIBED] * 2
     assert await _count(db, "SELECT count(*) FROM processed_events") == 0
     assert runner.stats.not_subscribed == 2
@@ -359,7 +363,9 @@ async def test_the_relay_publishes_committed_rows_in_order_and_marks_them(
     db: Db, kafka_bootstrap: str
 ) -> None:
     topic = await _create_topic(kafka_bootstrap, "relay")
-    envelopes = [new_envelope(Shipped(tracking_code=str(i)), order_id="o-r", producer="t") for i in range(5)]
+    envelopes = [
+        new_envelope(Shipped(tracking_code=str(i)), order_id="acme:o-r", producer="t") for i in range(5)
+    ]
     async with db.engine.begin() as conn:
         await enqueue(conn, tables.outbox, topic, envelopes)
     relay, producer = await _relay(db, kafka_bootstrap)
@@ -378,7 +384,7 @@ async def test_a_row_that_commits_late_with_a_lower_id_is_still_published(
     db: Db, kafka_bootstrap: str
 ) -> None:
     topic = await _create_topic(kafka_bootstrap, "late")
-    early, late = _shipped("o-early"), _shipped("o-late")
+    early, late = _shipped("acme:o-early"), _shipped("acme:o-late")
     relay, producer = await _relay(db, kafka_bootstrap)
     try:
         async with db.engine.connect() as slow:
@@ -392,7 +398,7 @@ async def test_a_row_that_commits_late_with_a_lower_id_is_still_published(
     finally:
         await producer.stop()  # type: ignore[attr-defined]
     published = await _read_topic(kafka_bootstrap, topic, 2)
-    assert sorted(key for key, _ in published) == [b"o-early", b"o-late"]
+    assert sorted(key for key, _ in published) == [b"acme:o-early", b"acme:o-late"]
 
 
 async def test_a_relay_publishes_nothing_while_another_relay_of_the_service_holds_the_lock(db: Db) -> None:
@@ -403,7 +409,7 @@ async def test_a_relay_publishes_nothing_while_another_relay_of_the_service_hold
 
     relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4242)
     async with db.engine.begin() as conn:
-        await enqueue(conn, tables.outbox, "order", [_shipped("o-lock")])
+        await enqueue(conn, tables.outbox, "order", [_shipped("acme:o-lock")])
 
     async with db.engine.connect() as other_relay:
         transaction = await other_relay.begin()
@@ -413,7 +419,7 @@ async def test_a_relay_publishes_nothing_while_another_relay_of_the_service_hold
 
     assert published == []
     assert await relay.publish_pending() == 1
-    assert [key for _, key, _ in published] == ["o-lock"]
+    assert [key for _, key, _ in published] == ["acme:o-lock"]
 
 
 async def test_rows_stay_in_the_outbox_while_the_broker_refuses_them(db: Db) -> None:
@@ -422,7 +428,7 @@ async def test_rows_stay_in_the_outbox_while_the_broker_refuses_them(db: Db) -> 
 
     relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=broker_down, lock_id=7)
     async with db.engine.begin() as conn:
-        await enqueue(conn, tables.outbox, "order", [_shipped("o-down")])
+        await enqueue(conn, tables.outbox, "order", [_shipped("acme:o-down")])
 
     with pytest.raises(ConnectionError):
         await relay.publish_pending()

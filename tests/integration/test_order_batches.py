@@ -89,7 +89,7 @@ STORIES = {
 
 def _interleaved(stories: dict[str, list[str]]) -> list[SagaStep]:
     """Round-robin over the stories: each order's own steps stay in their order."""
-    queues = [_story(f"o-{name}", kinds) for name, kinds in stories.items()]
+    queues = [_story(f"acme:o-{name}", kinds) for name, kinds in stories.items()]
     steps: list[SagaStep] = []
     while any(queues):
         for queue in queues:
@@ -163,12 +163,16 @@ async def test_a_batch_of_interleaved_orders_ends_exactly_as_applying_each_input
     assert await _state(batched_db) == await _state(single_db)
     outcomes = {row[0]: (row[1], row[2], row[3]) for row in (await _state(batched_db))[0]}
     assert outcomes == {
-        "o-happy": ("COMPLETED", None, None),
-        "o-out-of-stock": ("REFUNDED", "out_of_stock", None),
-        "o-declined": ("REJECTED", "card_declined", None),
-        "o-cancelled": ("REFUNDED", "customer", "confirmed"),
-        "o-out-of-order": ("SHIPPED", None, None),  # a Delivered before its Shipped is rejected, not applied
-        "o-cancel-too-late": ("COMPLETED", None, None),
-        "o-cancel-refused": ("COMPLETED", "customer", "refused"),
-        "o-cancel-crossed-stock-out": ("REFUNDED", "out_of_stock", "confirmed"),
+        "acme:o-happy": ("COMPLETED", None, None),
+        "acme:o-out-of-stock": ("REFUNDED", "out_of_stock", None),
+        "acme:o-declined": ("REJECTED", "card_declined", None),
+        "acme:o-cancelled": ("REFUNDED", "customer", "confirmed"),
+        "acme:o-out-of-order": (
+            "SHIPPED",
+            None,
+            None,
+        ),  # a Delivered before its Shipped is rejected, not applied
+        "acme:o-cancel-too-late": ("COMPLETED", None, None),
+        "acme:o-cancel-refused": ("COMPLETED", "customer", "refused"),
+        "acme:o-cancel-crossed-stock-out": ("REFUNDED", "out_of_stock", "confirmed"),
     }

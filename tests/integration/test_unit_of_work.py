@@ -44,11 +44,11 @@ async def test_a_committed_unit_writes_its_events_in_order_with_its_change_then_
     wakes: list[None] = []
     work = UnitOfWork(db.engine, models.messaging.outbox, Service.ORDER.value, lambda: wakes.append(None))
     async with work:
-        await work.conn.execute(models.early_cancels.insert().values(order_id="o-1"))
-        work.emit([_event("o-1"), _event("o-2")])  # type: ignore[list-item]
+        await work.conn.execute(models.early_cancels.insert().values(order_id="acme:o-1"))
+        work.emit([_event("acme:o-1"), _event("acme:o-2")])  # type: ignore[list-item]
         assert wakes == []  # not before the commit
 
-    assert await _outbox(db) == ["o-1", "o-2"]
+    assert await _outbox(db) == ["acme:o-1", "acme:o-2"]
     assert await _early_cancels(db) == 1
     assert len(wakes) == 1
 
@@ -58,8 +58,8 @@ async def test_a_failing_unit_writes_neither_its_change_nor_its_events_and_wakes
     work = UnitOfWork(db.engine, models.messaging.outbox, Service.ORDER.value, lambda: wakes.append(None))
     with pytest.raises(RuntimeError):
         async with work:
-            await work.conn.execute(models.early_cancels.insert().values(order_id="o-1"))
-            work.emit([_event("o-1")])  # type: ignore[list-item]
+            await work.conn.execute(models.early_cancels.insert().values(order_id="acme:o-1"))
+            work.emit([_event("acme:o-1")])  # type: ignore[list-item]
             raise RuntimeError("the use case failed")
 
     assert await _outbox(db) == []
@@ -70,5 +70,5 @@ async def test_a_failing_unit_writes_neither_its_change_nor_its_events_and_wakes
 async def test_a_unit_that_emits_nothing_does_not_wake_the_relay(db: Db) -> None:
     wakes: list[None] = []
     async with UnitOfWork(db.engine, models.messaging.outbox, "order", lambda: wakes.append(None)) as work:
-        await work.conn.execute(models.early_cancels.insert().values(order_id="o-1"))
+        await work.conn.execute(models.early_cancels.insert().values(order_id="acme:o-1"))
     assert wakes == [] and await _early_cancels(db) == 1

@@ -50,7 +50,9 @@ def gateway() -> SimulatorGateway:
 async def test_a_new_key_charges_once_and_emits_payment_completed(
     store: FakePaymentStore, gateway: SimulatorGateway
 ) -> None:
-    answer = await checkout(store, gateway, idempotency_key="k-1", request=request(), order_url=ORDERS)
+    answer = await checkout(
+        store, gateway, owner="acme", idempotency_key="k-1", request=request(), order_url=ORDERS
+    )
 
     assert answer.status == 202 and answer.body["status"] == "CAPTURED"
     assert answer.body["order_url"] == f"{ORDERS}/orders/{answer.body['order_id']}"
@@ -62,8 +64,12 @@ async def test_a_new_key_charges_once_and_emits_payment_completed(
 async def test_the_same_key_and_body_again_gets_the_first_answer_and_charges_nothing_more(
     store: FakePaymentStore, gateway: SimulatorGateway
 ) -> None:
-    first = await checkout(store, gateway, idempotency_key="k-1", request=request(), order_url=ORDERS)
-    again = await checkout(store, gateway, idempotency_key="k-1", request=request(), order_url=ORDERS)
+    first = await checkout(
+        store, gateway, owner="acme", idempotency_key="k-1", request=request(), order_url=ORDERS
+    )
+    again = await checkout(
+        store, gateway, owner="acme", idempotency_key="k-1", request=request(), order_url=ORDERS
+    )
 
     assert again == first
     assert gateway.charge_calls == 1 and len(store.events) == 1
@@ -72,11 +78,16 @@ async def test_the_same_key_and_body_again_gets_the_first_answer_and_charges_not
 async def test_the_same_key_with_another_body_is_a_conflict_and_charges_nothing(
     store: FakePaymentStore, gateway: SimulatorGateway
 ) -> None:
-    await checkout(store, gateway, idempotency_key="k-1", request=request(), order_url=ORDERS)
+    await checkout(store, gateway, owner="acme", idempotency_key="k-1", request=request(), order_url=ORDERS)
 
     with pytest.raises(IdempotencyConflict):
         await checkout(
-            store, gateway, idempotency_key="k-1", request=request(customer_id="c-2"), order_url=ORDERS
+            store,
+            gateway,
+            owner="acme",
+            idempotency_key="k-1",
+            request=request(customer_id="c-2"),
+            order_url=ORDERS,
         )
     assert gateway.charge_calls == 1 and len(store.events) == 1
 
@@ -84,11 +95,18 @@ async def test_the_same_key_with_another_body_is_a_conflict_and_charges_nothing(
 async def test_another_key_for_an_order_id_already_paid_is_refused(
     store: FakePaymentStore, gateway: SimulatorGateway
 ) -> None:
-    await checkout(store, gateway, idempotency_key="k-1", request=request(order_id="o-1"), order_url=ORDERS)
+    await checkout(
+        store, gateway, owner="acme", idempotency_key="k-1", request=request(order_id="o-1"), order_url=ORDERS
+    )
 
     with pytest.raises(OrderIdTaken):
         await checkout(
-            store, gateway, idempotency_key="k-2", request=request(order_id="o-1"), order_url=ORDERS
+            store,
+            gateway,
+            owner="acme",
+            idempotency_key="k-2",
+            request=request(order_id="o-1"),
+            order_url=ORDERS,
         )
 
 
@@ -96,7 +114,7 @@ async def test_a_gateway_that_never_answers_fails_the_payment_after_one_retry_an
     store: FakePaymentStore, gateway: SimulatorGateway
 ) -> None:
     answer = await checkout(
-        store, gateway, idempotency_key="k-1", request=request("tok_timeout"), order_url=ORDERS
+        store, gateway, owner="acme", idempotency_key="k-1", request=request("tok_timeout"), order_url=ORDERS
     )
 
     assert (answer.body["status"], answer.body["decline_reason"]) == ("FAILED", GATEWAY_TIMEOUT)
@@ -109,7 +127,7 @@ async def test_a_declined_card_is_declined_with_the_gateway_s_reason(
     store: FakePaymentStore, gateway: SimulatorGateway
 ) -> None:
     answer = await checkout(
-        store, gateway, idempotency_key="k-1", request=request("tok_declined"), order_url=ORDERS
+        store, gateway, owner="acme", idempotency_key="k-1", request=request("tok_declined"), order_url=ORDERS
     )
 
     assert (answer.body["status"], answer.body["decline_reason"]) == ("DECLINED", "card_declined")
@@ -129,7 +147,10 @@ async def test_a_replay_that_loses_the_race_answers_what_the_winner_kept_and_emi
 
     slow = SlowGateway(timeout_seconds=0.01)
     first, second = await asyncio.gather(
-        *(checkout(store, slow, idempotency_key="k-1", request=request(), order_url=ORDERS) for _ in range(2))
+        *(
+            checkout(store, slow, owner="acme", idempotency_key="k-1", request=request(), order_url=ORDERS)
+            for _ in range(2)
+        )
     )
 
     assert first == second
@@ -149,3 +170,33 @@ async def test_an_interrupted_checkout_is_finished_by_asking_the_gateway_again_w
     assert store.payments["o-1"] == (attempt.payment_id, PaymentStatus.CAPTURED)
     assert [event.type for event in store.events] == ["PaymentCompleted"]
     assert await recover_pending(store, gateway, older_than=timedelta(0), order_url=ORDERS) == 0
+
+
+async def test_two_shops_may_use_the_same_order_id_and_each_starts_its_own_saga(
+    store: FakePaymentStore, gateway: SimulatorGateway
+) -> None:
+    acme = await checkout(
+        store,
+        gateway,
+        owner="acme",
+        idempotency_key="acme/k",
+        request=request(order_id="o-1"),
+        order_url=ORDERS,
+    )
+    globex = await checkout(
+        store,
+        gateway,
+        owner="globex",
+        idempotency_key="globex/k",
+        request=request(order_id="o-1"),
+        order_url=ORDERS,
+    )
+
+    assert acme.body["order_id"] == globex.body["order_id"] == "o-1"  # each shop's own id
+    assert acme.body["order_url"] == f"{ORDERS}/orders/o-1"
+    assert acme.body["payment_id"] != globex.body["payment_id"]
+    assert [(event.order_id, event.owner) for event in store.events] == [
+        ("acme:o-1", "acme"),
+        ("globex:o-1", "globex"),
+    ]
+    assert gateway.charge_calls == 2

@@ -23,7 +23,7 @@ def _cancelled(reason: str = "customer") -> bytes:
     payload = OrderCancelled(
         payment_id=uuid.uuid4(), amount=Money(amount_minor=1999, currency="EUR"), reason=reason
     )
-    return encode_event(new_envelope(payload, order_id="o-1", producer="order"))
+    return encode_event(new_envelope(payload, order_id="acme:o-1", producer="order"))
 
 
 def _mutate(raw: bytes, **changes: object) -> bytes:
@@ -35,10 +35,25 @@ def _mutate(raw: bytes, **changes: object) -> bytes:
 def test_an_encoded_event_decodes_to_the_same_payload() -> None:
     decoded = decode_event(_cancelled("timeout"), topic="order")
     assert decoded.type == "OrderCancelled"
-    assert decoded.order_id == "o-1"
+    assert decoded.order_id == "acme:o-1" and decoded.envelope.owner == "acme"
     assert isinstance(decoded.payload, OrderCancelled)
     assert decoded.payload.reason == "timeout"
     assert decoded.payload.amount == Money(amount_minor=1999, currency="EUR")
+
+
+def test_an_event_from_before_owners_is_read_as_one_of_the_legacy_owners_orders() -> None:
+    raw = json.loads(_cancelled())
+    del raw["owner"]
+    raw["order_id"] = "o-1"
+
+    decoded = decode_event(json.dumps(raw).encode(), topic="order")
+
+    assert (decoded.order_id, decoded.envelope.owner) == ("legacy:o-1", "legacy")
+
+
+def test_an_event_whose_owner_is_not_its_orders_is_refused() -> None:
+    with pytest.raises(EventDecodeError, match="owner 'globex' is not the owner"):
+        decode_event(_mutate(_cancelled(), owner="globex"), topic="order")
 
 
 def test_an_older_version_is_accepted_and_unknown_fields_are_ignored() -> None:

@@ -57,9 +57,9 @@ def test_an_event_is_one_line_with_its_type_order_and_business_fields() -> None:
     payload = OrderCancelled(
         payment_id=uuid.uuid4(), amount=Money(amount_minor=1999, currency="EUR"), reason="out_of_stock"
     )
-    envelope = new_envelope(payload, order_id="o-1", producer="order")
+    envelope = new_envelope(payload, order_id="acme:o-1", producer="order")
     line = describe_record(_record(encode_event(envelope)))
-    assert line.startswith("2026-11-27T10:00:00.000+00:00 order[2]@41 OrderCancelled v1 order=o-1")
+    assert line.startswith("2026-11-27T10:00:00.000+00:00 order[2]@41 OrderCancelled v1 order=acme:o-1")
     assert "amount=1999 EUR" in line
     assert "reason=out_of_stock" in line
     assert "\n" not in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.auth import Scope
 from common.openapi import Route, build_openapi
 from common.shared_api import SHARED_ROUTES
 from delivery import api as delivery_api
@@ -19,7 +20,7 @@ PUBLIC = "public"
 
 WHO_MAY_CALL = {
     "POST /checkout": {"shop"},
-    "GET /payments/{order_id}": {"shop", "operator"},
+    "GET /payments/{order_id}": {"shop", "operator", "payment-lookup"},  # payment-lookup: order's own key
     "POST /payments/{order_id}/refund/retry": {"operator"},
     "GET /orders/{order_id}": {"shop", "operator"},
     "GET /orders": {"shop", "operator"},
@@ -70,5 +71,5 @@ def test_the_document_states_each_operations_scopes_and_its_401_and_403(operatio
     else:
         assert described["security"] == [{"apiKey": [scope]} for scope in sorted(expected)]
         assert "WWW-Authenticate" in described["responses"]["401"]["headers"]
-        assert ("403" in described["responses"]) == (expected != {"shop", "carrier", "operator"})
+        assert ("403" in described["responses"]) == (expected != {scope.value for scope in Scope})
     assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"

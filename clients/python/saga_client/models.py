@@ -169,6 +169,7 @@ class Refund(Answer):
 class Payment(Answer):
     payment_id: UUID
     order_id: str
+    owner: str  # the shop whose order it is (its key's name)
     customer_id: str
     status: PaymentStatus
     amount: Money
@@ -182,6 +183,7 @@ class Payment(Answer):
 
 class RefundQueued(Answer):
     order_id: str
+    owner: str  # the shop whose order it is (its key's name)
     refund_id: UUID
     status: RefundStatus
 
@@ -198,6 +200,7 @@ class Order(Answer):
     """An order as the order service shows it (`status` ACCEPTED until it is recorded)."""
 
     order_id: str
+    owner: str  # the shop whose order it is (its key's name)
     status: OrderStatus | Literal["ACCEPTED"]
     payment_id: UUID
     customer_id: str
@@ -243,6 +246,7 @@ class OrderPage(Answer):
 
 class CancelResult(Answer):
     order_id: str
+    owner: str  # the shop whose order it is (its key's name)
     status: OrderStatus | Literal["ACCEPTED"]
     cancellation: Cancellation | None
     outcome: Outcome
@@ -277,6 +281,7 @@ class SkuShortage(Answer):
 
 class Shipment(Answer):
     order_id: str
+    owner: str  # the shop whose order it is (its key's name)
     status: ShipmentStatus
     lines: list[OrderLine]
     short: list[SkuShortage] | None

@@ -9,8 +9,10 @@ the test began: at its start it takes the end offset of every partition, and see
     saga_events.of_order(order_id)                                     # the order's events, in order
     saga_events.types(order_id)                                        # ... their types only
 
-Keyword arguments match the envelope (`order_id`, `topic`, `producer`, `version`, …) and otherwise
-the payload (`reason="customer"`).
+Keyword arguments match the envelope (`order_id`, `owner`, `topic`, `producer`, `version`, …) and
+otherwise the payload (`reason="customer"`). An event's `order_id` is the one the shop knows (`o-1`),
+its `owner` the shop's name; `order_id=` matches either that id or the saga id `owner:o-1`, so two
+shops' `o-1` are told apart by `owner=` or by the saga id.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 TOPICS = ("payment", "order", "delivery")
-_ENVELOPE = ("order_id", "topic", "producer", "version", "event_id", "causation_id")
+_ENVELOPE = ("order_id", "owner", "topic", "producer", "version", "event_id", "causation_id")
 
 
 @dataclass(frozen=True)
@@ -35,19 +37,27 @@ class RecordedEvent:
     partition: int
     offset: int
     type: str
-    order_id: str | None
+    order_id: str | None  # as the shop knows it (the envelope's saga id is `owner:order_id`)
     payload: dict[str, Any] = field(default_factory=dict)
     event_id: str | None = None
     causation_id: str | None = None
     producer: str | None = None
     version: int | None = None
     occurred_at: datetime | None = None
+    owner: str | None = None  # the shop whose order it is
+
+    @property
+    def saga_id(self) -> str | None:
+        """The order's platform-wide id, `owner:order_id`."""
+        return f"{self.owner}:{self.order_id}" if self.owner and self.order_id else self.order_id
 
     def matches(self, event_type: str | None, match: Mapping[str, Any]) -> bool:
         if event_type is not None and self.type != event_type:
             return False
         for key, wanted in match.items():
             value = getattr(self, key) if key in _ENVELOPE else self.payload.get(key)
+            if key == "order_id" and wanted == self.saga_id:  # named with its owner
+                continue
             if value != wanted:
                 return False
         return True
@@ -58,12 +68,14 @@ def decode(topic: str, partition: int, offset: int, value: bytes | None) -> Reco
     try:
         envelope = json.loads(value or b"")
         occurred = envelope.get("occurred_at")
+        owner, order_id = _owner_and_order_id(envelope.get("order_id"), envelope.get("owner"))
         return RecordedEvent(
             topic=topic,
             partition=partition,
             offset=offset,
             type=str(envelope["type"]),
-            order_id=envelope.get("order_id"),
+            order_id=order_id,
+            owner=owner,
             payload=dict(envelope.get("payload") or {}),
             event_id=envelope.get("event_id"),
             causation_id=envelope.get("causation_id"),
@@ -73,6 +85,13 @@ def decode(topic: str, partition: int, offset: int, value: bytes | None) -> Reco
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return RecordedEvent(topic, partition, offset, "<undecodable>", None, {"raw": repr(value)[:500]})
+
+
+def _owner_and_order_id(saga_id: str | None, owner: str | None) -> tuple[str | None, str | None]:
+    """The envelope's saga id (`owner:order_id`) as its owner and the order id the shop knows."""
+    if saga_id is None or not owner or not saga_id.startswith(f"{owner}:"):
+        return owner, saga_id
+    return owner, saga_id[len(owner) + 1 :]
 
 
 class EventRecorder:
