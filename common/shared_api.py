@@ -11,11 +11,10 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from common.access import OPERATOR, PUBLIC
-from common.events.values import OrderId
 from common.messaging import dead_letters
 from common.messaging.runner import MessageOutcome
 from common.openapi import Answer, Link, Route
-from common.params import DIGITS, DeadLetterId, Offset, Parameters
+from common.params import DIGITS, DeadLetterId, Offset, OrderReference, Parameters
 
 
 class LetterStatus(StrEnum):
@@ -39,7 +38,9 @@ class DeadLetterPath(Parameters):
 
 class DeadLetterQuery(Parameters):
     status: LetterStatusFilter = Field(default=LetterStatusFilter.PARKED, description="default: parked")
-    order_id: OrderId | None = Field(default=None, description="only the dead letters of this order")
+    order_id: OrderReference | None = Field(
+        default=None, description="only the dead letters of this order (shop:order_id)"
+    )
     limit: Annotated[int, Field(ge=1, le=1000, description="at most this many"), DIGITS] = 100
     offset: Offset = 0
 
@@ -77,6 +78,7 @@ class DeadLetter(BaseModel):
     blocked_by: int | None = Field(description="the earlier dead letter of the same order it waits behind")
     parked_at: datetime
     resolved_at: datetime | None
+    resolved_by: str | None = Field(description="the operator who retried or discarded it")
     value: str | None = Field(description="the message as text (bytes that are not UTF-8 replaced)")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from faust.web import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,9 +13,9 @@ from common.access import CARRIER, OPERATOR, SHIPMENT_READ, SHOP_READ
 from common.context import ServiceContext
 from common.events.values import OrderLine, Sku, SkuShortage
 from common.openapi import Answer, Link, Route
-from common.params import OrderPath, Parameters
+from common.params import DIGITS, OrderPath, Parameters
 from common.tenancy import order_id_of, owner_of
-from common.web import Blueprint, JsonView, saga_of
+from common.web import Blueprint, JsonView, caller_of, saga_of
 from delivery import queries
 from delivery.inventory import StockLevel
 from delivery.lifecycle import CarrierStep, ShipmentStatus
@@ -56,10 +56,17 @@ class StockAnswer(BaseModel):
 
 class StockRow(StockAnswer):
     stocked: int = Field(description="every unit ever stocked: on_hand + reserved + shipped")
+    updated_by: str | None = Field(description="the operator who counted it last")
 
 
 class StockList(BaseModel):
     items: list[StockRow]
+    next_after: str | None = Field(description="pass as `after` for the next page; null on the last")
+
+
+class InventoryQuery(Parameters):
+    after: Sku | None = Field(default=None, description="the previous page's `next_after`: SKUs after it")
+    limit: Annotated[int, Field(ge=1, le=1000, description="at most this many SKUs"), DIGITS] = 1000
 
 
 class StockSet(BaseModel):
@@ -73,6 +80,8 @@ class ShipmentAnswer(BaseModel):
     lines: list[OrderLine]
     short: list[SkuShortage] | None = Field(description="the SKUs that were out of stock, if any")
     tracking_code: str | None
+    shipped_by: str | None = Field(description="who shipped it: a carrier key's name, or auto-progress")
+    delivered_by: str | None = Field(description="who delivered it")
     created_at: datetime
     updated_at: datetime
 
@@ -103,8 +112,9 @@ SET_STOCK = Route(
 STOCK_LIST = Route(
     "GET",
     "/inventory",
-    "Stock of every SKU",
-    responses={200: Answer("every SKU", StockList)},
+    "Stock of every SKU, by SKU, a page at a time",
+    query=InventoryQuery,
+    responses={200: Answer("a page of SKUs", StockList)},
     access=SHOP_READ,
 )
 LOAD_STOCK = Route(
@@ -193,18 +203,22 @@ class Inventory(JsonView):
         return self.json(_describe_row(row))
 
     async def put(self, request: Request, sku: str, body: StockUpdate) -> Response:
-        [level] = await set_stock(self.dependency(ServiceContext).engine, {sku: body.on_hand})
+        engine = self.dependency(ServiceContext).engine
+        [level] = await set_stock(engine, {sku: body.on_hand}, by=caller_of(request).name)
         return self.json(describe_level(level))
 
 
 @blueprint.serve(STOCK_LIST, LOAD_STOCK)
 class InventoryList(JsonView):
-    async def get(self, request: Request) -> Response:
-        rows = await queries.all_stock(self.dependency(ServiceContext).engine)
-        return self.json({"items": [_describe_row(row) for row in rows]})
+    async def get(self, request: Request, query: InventoryQuery) -> Response:
+        engine = self.dependency(ServiceContext).engine
+        rows = await queries.stock_page(engine, after=query.after, limit=query.limit)
+        next_after = rows[-1].sku if len(rows) == query.limit else None
+        return self.json({"items": [_describe_row(row) for row in rows], "next_after": next_after})
 
     async def post(self, request: Request, body: StockFile) -> Response:
-        levels = await set_stock(self.dependency(ServiceContext).engine, last_count_of_each(body.items))
+        engine, by = self.dependency(ServiceContext).engine, caller_of(request).name
+        levels = await set_stock(engine, last_count_of_each(body.items), by=by)
         return self.json({"items": [describe_level(level) for level in levels]})
 
 
@@ -221,7 +235,8 @@ class _CarrierStep(JsonView):
     async def post(self, request: Request, order_id: str) -> Response:
         context = self.dependency(ServiceContext)
         saga = saga_of(request, order_id)
-        row = await carrier_progress(context.unit_of_work, context.engine, saga, self.carrier_step)
+        by = caller_of(request).name
+        row = await carrier_progress(context.unit_of_work, context.engine, saga, self.carrier_step, by=by)
         return self.json(_describe_shipment(row))
 
 
@@ -239,6 +254,7 @@ def _describe_row(row: Any) -> dict[str, Any]:
     return {
         **describe_level(StockLevel(row.sku, row.on_hand, row.reserved, row.shipped)),
         "stocked": row.stocked,
+        "updated_by": row.updated_by,
     }
 
 
@@ -250,6 +266,8 @@ def _describe_shipment(row: Any) -> dict[str, Any]:
         "lines": row.lines,
         "short": row.short,
         "tracking_code": row.tracking_code,
+        "shipped_by": row.shipped_by,
+        "delivered_by": row.delivered_by,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }

@@ -23,11 +23,14 @@ async def stock_of(engine: AsyncEngine, sku: str) -> Any:
     return row
 
 
-async def all_stock(engine: AsyncEngine) -> list[Any]:
-    """Every stock row, by SKU."""
+async def stock_page(engine: AsyncEngine, *, after: str | None, limit: int) -> list[Any]:
+    """At most `limit` stock rows by SKU, from the SKU after `after` (a seek on the primary key)."""
     stock = models.stock
+    page = select(stock).order_by(stock.c.sku).limit(limit)
+    if after is not None:
+        page = page.where(stock.c.sku > after)
     async with reading(engine) as conn:
-        return list((await conn.execute(select(stock).order_by(stock.c.sku))).all())
+        return list((await conn.execute(page)).all())
 
 
 async def shipment_of(engine: AsyncEngine, order_id: str) -> Any:

@@ -55,16 +55,24 @@ class ShipmentConflict(Conflict):
 
 
 async def carrier_progress(
-    unit_of_work: Callable[[], UnitOfWork], engine: AsyncEngine, order_id: str, carrier_step: CarrierStep
+    unit_of_work: Callable[[], UnitOfWork],
+    engine: AsyncEngine,
+    order_id: str,
+    carrier_step: CarrierStep,
+    *,
+    by: str,
 ) -> Any:
-    """The carrier's step (ship or deliver) on the order's shipment, then the shipment as it now stands.
+    """The carrier's step (ship or deliver) on the order's shipment, made by the caller named `by` (the
+    shipment records who), then the shipment as it now stands.
     Raises ShipmentNotFound, or ShipmentConflict when the shipment is not in the state the step needs."""
     async with unit_of_work() as work:
-        work.emit(await progress(work.conn, order_id, carrier_step))
+        work.emit(await progress(work.conn, order_id, carrier_step, by=by))
     return await queries.shipment_of(engine, order_id)
 
 
-async def progress(conn: AsyncConnection, order_id: str, carrier_step: CarrierStep) -> list[Envelope]:
+async def progress(
+    conn: AsyncConnection, order_id: str, carrier_step: CarrierStep, *, by: str
+) -> list[Envelope]:
     """Make one carrier step inside the caller's transaction; returns its event, or none if the step was
     already made (a retried call)."""
     shipments = models.shipments
@@ -77,8 +85,8 @@ async def progress(conn: AsyncConnection, order_id: str, carrier_step: CarrierSt
     if isinstance(verdict, AlreadyDone):
         return []
     if isinstance(verdict, StepConflict):
-        raise ShipmentConflict(f"order {order_id}: {verdict.why}")
-    return await _make_step(conn, carrier_step, [shipment])
+        raise ShipmentConflict(f"order {order_id_of(order_id)}: {verdict.why}")
+    return await _make_step(conn, carrier_step, [shipment], by)
 
 
 async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta) -> int:
@@ -100,7 +108,7 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
                 query = due_shipments(required_for(carrier_step), after)
                 due = [_Shipment(*row) for row in await pg.fetch_all(work.conn, *query)]
                 if due:
-                    work.emit(await _make_step(work.conn, carrier_step, due))
+                    work.emit(await _make_step(work.conn, carrier_step, due, AUTO_PROGRESS))
                     moved += len(due)
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
@@ -130,9 +138,16 @@ class _Shipment:
     tracking_code: str | None
 
 
-async def _make_step(conn: AsyncConnection, carrier_step: CarrierStep, due: Sequence[Any]) -> list[Envelope]:
-    """Make `carrier_step` for shipments locked by the caller and all in the step's required state;
-    returns the events, one per shipment, in order (the caller emits them).
+# Where a shipment records who made each carrier step (a step missing here fails loudly, never silently).
+_MADE_BY = {CarrierStep.SHIP: "shipped_by", CarrierStep.DELIVER: "delivered_by"}
+AUTO_PROGRESS = "auto-progress"  # who made the steps the demo sweep made
+
+
+async def _make_step(
+    conn: AsyncConnection, carrier_step: CarrierStep, due: Sequence[Any], by: str
+) -> list[Envelope]:
+    """Make `carrier_step` for shipments locked by the caller and all in the step's required state, as
+    made by `by`; returns the events, one per shipment, in order (the caller emits them).
 
     A fixed number of statements however many shipments: the stock of all of them moves together (one
     row per SKU), then every shipment. `progress` uses it for one, the sweep for many.
@@ -152,11 +167,13 @@ async def _make_step(conn: AsyncConnection, carrier_step: CarrierStep, due: Sequ
     shipments = models.shipments
     await pg.execute(
         conn,
-        f"UPDATE {shipments.name} SET status = %s, tracking_code = moved.tracking_code, updated_at = now()"
+        f"UPDATE {shipments.name} SET status = %s, tracking_code = moved.tracking_code, updated_at = now(),"
+        f" {_MADE_BY[carrier_step]} = %s"
         " FROM unnest(%s::text[], %s::text[]) AS moved(order_id, tracking_code)"
         f" WHERE {shipments.name}.order_id = moved.order_id",
         (
             reached_by(carrier_step).value,
+            by,
             [order_id for order_id, _ in changes],
             [tracking for _, tracking in changes],
         ),

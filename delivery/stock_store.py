@@ -49,16 +49,18 @@ async def save_levels(conn: AsyncConnection, levels: Mapping[str, StockLevel]) -
     )
 
 
-async def set_stock(engine: AsyncEngine, counts: Mapping[str, int]) -> list[StockLevel]:
-    """The operator's count: set the shelf count of each SKU, in one transaction. Returns the new levels,
-    in the order of `counts`; raises InvalidStockLevel for a negative count."""
+async def set_stock(engine: AsyncEngine, counts: Mapping[str, int], *, by: str) -> list[StockLevel]:
+    """The operator's count, made by the caller named `by`: set the shelf count of each SKU, in one
+    transaction. Returns the new levels, in the order of `counts`; raises InvalidStockLevel for a
+    negative count."""
     async with engine.begin() as conn:
-        return await set_counts(conn, counts)
+        return await set_counts(conn, counts, by=by)
 
 
-async def set_counts(conn: AsyncConnection, counts: Mapping[str, int]) -> list[StockLevel]:
+async def set_counts(conn: AsyncConnection, counts: Mapping[str, int], *, by: str) -> list[StockLevel]:
     """Set the shelf count of each SKU (created if new) in a few statements whatever their number; each
-    change is added to the SKU's stocked total. Returns the new levels, in the order of `counts`."""
+    change is added to the SKU's stocked total, and each SKU records who counted it last (`by`).
+    Returns the new levels, in the order of `counts`."""
     stock = models.stock.name
     await pg.execute(
         conn,
@@ -71,10 +73,11 @@ async def set_counts(conn: AsyncConnection, counts: Mapping[str, int]) -> list[S
     await pg.execute(
         conn,
         f"UPDATE {stock} SET on_hand = counted.on_hand, stocked = {stock}.stocked + counted.delta,"
-        " updated_at = now()"
+        " updated_at = now(), updated_by = %s"
         " FROM unnest(%s::text[], %s::int[], %s::int[]) AS counted(sku, on_hand, delta)"
         f" WHERE {stock}.sku = counted.sku",
         (
+            by,
             [level.sku for level, _ in changes],
             [level.on_hand for level, _ in changes],
             [delta for _, delta in changes],

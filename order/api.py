@@ -21,9 +21,10 @@ from common.access import SHOP, SHOP_READ
 from common.events.values import Money, OrderLine
 from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Answer, Link, Route
-from common.params import DIGITS, Offset, OrderPath, Parameters
+from common.paging import CURSOR_PATTERN, InvalidCursor, decode_cursor
+from common.params import DIGITS, OrderPath, Parameters
 from common.tenancy import OWNER_PATTERN, order_id_of, owner_of, visible_owners
-from common.web import Blueprint, JsonView, caller_of, saga_of
+from common.web import ApiError, Blueprint, JsonView, caller_of, saga_of
 from order import queries
 from order.cancel import ACCEPTED, cancel_order
 from order.payment_lookup import AcceptedCheckout, PaymentLookup
@@ -43,7 +44,12 @@ class OrderListQuery(Parameters):
         default=None, description="seconds: only non-terminal orders idle that long, oldest first"
     )
     limit: Annotated[int, Field(ge=1, le=500, description="at most this many"), DIGITS] = 50
-    offset: Offset = 0
+    after: Annotated[str, Field(pattern=CURSOR_PATTERN, max_length=400)] | None = Field(
+        default=None, description="the previous page's `next_after`: the page after it"
+    )
+    offset: Annotated[
+        int, Field(ge=0, le=10_000, description="items to skip (use `after` to go further)"), DIGITS
+    ] = 0
 
 
 class CancellationAnswer(BaseModel):
@@ -96,6 +102,7 @@ class OrderList(BaseModel):
     total: int
     limit: int
     offset: int
+    next_after: str | None = Field(description="pass as `after` for the next page; null on the last")
 
 
 class CancelAnswer(BaseModel):
@@ -180,16 +187,22 @@ class Order(JsonView):
 @blueprint.serve(LIST)
 class Orders(JsonView):
     async def get(self, request: Request, query: OrderListQuery) -> Response:
-        rows, total = await queries.order_page(
+        try:
+            after = None if query.after is None else decode_cursor(query.after)
+        except InvalidCursor as exc:
+            raise ApiError(400, "invalid_parameter", f"after: {exc}") from exc
+        rows, total, next_after = await queries.order_page(
             self.dependency(OrderDependencies).engine,
             owners=visible_owners(caller_of(request), query.owner),
             status=query.status,
             stuck_for=query.stuck_for,
             limit=query.limit,
             offset=query.offset,
+            after=after,
         )
         items = [describe_order(row) for row in rows]
-        return self.json({"items": items, "total": total, "limit": query.limit, "offset": query.offset})
+        page = {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
+        return self.json({**page, "next_after": next_after})
 
 
 @blueprint.serve(CANCEL)

@@ -31,7 +31,9 @@ orders = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_orders_status_updated", "status", "updated_at"),
-    Index("ix_orders_owner_created", "owner", "created_at"),
+    # A shop's list and an operator's, newest first, read by seeking these (keyset pages).
+    Index("ix_orders_owner_created", "owner", "created_at", "order_id"),
+    Index("ix_orders_created", "created_at", "order_id"),
     # The deadline sweep only looks at orders still waiting for delivery's answer.
     Index("ix_orders_waiting_deadline", "deadline_at", postgresql_where=text("status = 'PLACED'")),
 )

@@ -4,14 +4,15 @@ timeline, and pages of orders."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import reading
 from common.errors import NotFound
+from common.paging import encode_cursor
 from common.tenancy import order_id_of
 from order import early_cancels, models
 from order.payment_lookup import AcceptedCheckout, PaymentLookup
@@ -73,9 +74,11 @@ async def order_page(
     stuck_for: int | None,
     limit: int,
     offset: int,
-) -> tuple[list[Any], int]:
-    """A page of `owners`' orders (every owner's when None) and how many match: newest first, or with
-    `stuck_for` the non-terminal orders untouched that many seconds, oldest first (the most urgent)."""
+    after: tuple[datetime, str] | None = None,
+) -> tuple[list[Any], int, str | None]:
+    """A page of `owners`' orders (every owner's when None), how many match, and the cursor of the next
+    page (None on the last): newest first, or with `stuck_for` the non-terminal orders untouched that
+    many seconds, oldest first (the most urgent). `after` (a cursor's sort key) starts past that row."""
     orders = models.orders
     page = select(orders).limit(limit).offset(offset)
     count = select(func.count()).select_from(orders)
@@ -89,11 +92,20 @@ async def order_page(
         )
         page = page.where(*idle).order_by(orders.c.updated_at, orders.c.order_id)
         count = count.where(*idle)
+        sorted_at = orders.c.updated_at
+        if after is not None:
+            page = page.where(tuple_(orders.c.updated_at, orders.c.order_id) > after)
     else:
-        page = page.order_by(orders.c.created_at.desc(), orders.c.order_id)
+        page = page.order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
+        sorted_at = orders.c.created_at
+        if after is not None:
+            page = page.where(tuple_(orders.c.created_at, orders.c.order_id) < after)
     if status is not None:
         page = page.where(orders.c.status == status.value)
         count = count.where(orders.c.status == status.value)
     async with reading(engine) as conn:
-        rows = (await conn.execute(page)).all()
-        return list(rows), int(await conn.scalar(count) or 0)
+        rows = list((await conn.execute(page)).all())
+        total = int(await conn.scalar(count) or 0)
+    last = rows[-1] if len(rows) == limit else None
+    next_after = None if last is None else encode_cursor(getattr(last, sorted_at.name), last.order_id)
+    return rows, total, next_after

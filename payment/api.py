@@ -45,6 +45,7 @@ class RefundAnswer(BaseModel):
     amount: Money
     attempts: int
     last_error: str | None
+    retried_by: str | None = Field(description="the operator who last queued it again after it failed")
     updated_at: datetime
 
 
@@ -152,7 +153,8 @@ class Payment(JsonView):
 class RetryRefund(JsonView):
     async def post(self, request: Request, order_id: str) -> Response:
         saga = saga_of(request, order_id)
-        refund_id = await retry_refund(self.dependency(PaymentDependencies).engine, saga)
+        engine = self.dependency(PaymentDependencies).engine
+        refund_id = await retry_refund(engine, saga, by=caller_of(request).name)
         owner, order_id = split_saga_id(saga)
         return self.json(
             {"order_id": order_id, "owner": owner, "refund_id": str(refund_id), "status": "PENDING"},
@@ -182,6 +184,7 @@ def _describe(payment: Any, refund: Any) -> dict[str, Any]:
             "amount": {"amount_minor": refund.amount_minor, "currency": refund.currency},
             "attempts": refund.attempts,
             "last_error": refund.last_error,
+            "retried_by": refund.retried_by,
             "updated_at": refund.updated_at.isoformat(),
         },
     }

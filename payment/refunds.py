@@ -25,6 +25,7 @@ from common.events import new_envelope
 from common.events.payment import PaymentRefunded, PaymentRefundFailed
 from common.events.values import Money
 from common.messaging.unit_of_work import UnitOfWork
+from common.tenancy import order_id_of
 from payment import models
 from payment.domain import GiveUpRefund, PaymentStatus, RefundStatus, after_refund_failure
 from payment.gateway import GatewayRefused, GatewayTimeout, PaymentGateway
@@ -163,21 +164,26 @@ class NoFailedRefund(Conflict):
     code = "no_failed_refund"
 
 
-async def retry_refund(engine: AsyncEngine, order_id: str) -> uuid.UUID:
-    """Operator action: put the order's FAILED refund back in the queue with a fresh attempt budget;
-    returns its id. Raises NoFailedRefund if the order has no refund in state FAILED (or no payment)."""
+async def retry_refund(engine: AsyncEngine, order_id: str, *, by: str) -> uuid.UUID:
+    """Operator action, by the caller named `by` (the refund records who): put the order's FAILED refund
+    back in the queue with a fresh attempt budget; returns its id. Raises NoFailedRefund if the order has
+    no refund in state FAILED (or no payment)."""
     refunds = models.refunds
     async with engine.begin() as conn:
         refund_id: uuid.UUID | None = await conn.scalar(
             update(refunds)
             .where(refunds.c.order_id == order_id, refunds.c.status == RefundStatus.FAILED)
             .values(
-                status=RefundStatus.PENDING, attempts=0, next_attempt_at=func.now(), updated_at=func.now()
+                status=RefundStatus.PENDING,
+                attempts=0,
+                next_attempt_at=func.now(),
+                updated_at=func.now(),
+                retried_by=by,
             )
             .returning(refunds.c.refund_id)
         )
     if refund_id is None:
-        raise NoFailedRefund(f"order {order_id} has no refund in state FAILED")
+        raise NoFailedRefund(f"order {order_id_of(order_id)} has no refund in state FAILED")
     return refund_id
 
 

@@ -5,13 +5,27 @@ from __future__ import annotations
 
 import functools
 
+from common.auth import Scope, entry_for, new_key
 from common.infra.api_keys import all_scopes_key
 from common.ops.apis import bearer
+
+# The name of the suite's key: the shop that owns the orders the suites place.
+SUITE_SHOP = "test-suite"
+
+
+# Two more shops, with a `shop` key each: the fuzzer plays each of them.
+SHOPS = ("fuzz-shop-a", "fuzz-shop-b")
 
 
 @functools.cache
 def _suite_key() -> tuple[str, dict[str, str]]:
-    return all_scopes_key("test-suite")
+    return all_scopes_key(SUITE_SHOP)
+
+
+@functools.cache
+def shop_keys() -> dict[str, str]:
+    """A `shop` key for each of SHOPS, by name."""
+    return {name: new_key() for name in SHOPS}
 
 
 def suite_key() -> str:
@@ -19,8 +33,10 @@ def suite_key() -> str:
 
 
 def suite_key_environment() -> dict[str, str]:
-    """What a service process needs to accept the suite's key."""
-    return dict(_suite_key()[1])
+    """What a service process needs to accept the suite's key and the shops' keys."""
+    entries = [entry_for(name, [Scope.SHOP], key).line() for name, key in shop_keys().items()]
+    suite = _suite_key()[1]["SAGA_API_KEYS"]
+    return {"SAGA_API_KEYS": "; ".join([suite, *entries])}
 
 
 def suite_headers() -> dict[str, str]:

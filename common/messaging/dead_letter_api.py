@@ -11,7 +11,7 @@ from common.context import ServiceContext
 from common.db import reading
 from common.errors import NotFound
 from common.messaging import dead_letters
-from common.web import Blueprint, JsonView
+from common.web import Blueprint, JsonView, caller_of, saga_of
 
 blueprint = Blueprint("dead-letters")
 
@@ -26,7 +26,7 @@ class DeadLetters(JsonView):
                 conn,
                 context.tables.dead_letters,
                 status=status,
-                order_id=query.order_id,
+                order_id=None if query.order_id is None else saga_of(request, query.order_id),
                 limit=query.limit,
                 offset=query.offset,
             )
@@ -48,7 +48,13 @@ class DeadLetter(JsonView):
 @blueprint.serve(shared_api.RETRY_DEAD_LETTER)
 class RetryDeadLetter(JsonView):
     async def post(self, request: Request, dead_letter_id: int) -> Response:
-        results = await self.dependency(ServiceContext).runner.retry_dead_letter(dead_letter_id)
+        context = self.dependency(ServiceContext)
+        results = await context.runner.retry_dead_letter(dead_letter_id)
+        async with context.engine.begin() as conn:
+            retried = [letter for letter, _ in results]
+            await dead_letters.record_retrier(
+                conn, context.tables.dead_letters, retried, caller_of(request).name
+            )
         return self.json({"results": [{"id": i, "outcome": o.value} for i, o in results]})
 
 
@@ -57,5 +63,7 @@ class DiscardDeadLetter(JsonView):
     async def post(self, request: Request, dead_letter_id: int) -> Response:
         context = self.dependency(ServiceContext)
         async with context.engine.begin() as conn:
-            await dead_letters.discard(conn, context.tables.dead_letters, dead_letter_id)
+            await dead_letters.discard(
+                conn, context.tables.dead_letters, dead_letter_id, by=caller_of(request).name
+            )
         return self.json({"id": dead_letter_id, "status": dead_letters.DISCARDED})

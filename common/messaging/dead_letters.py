@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,15 +105,30 @@ async def listing(
     return list((await conn.execute(query)).all())
 
 
-async def discard(conn: AsyncConnection, table: Table, dead_letter_id: int) -> None:
-    """An operator gives up on a parked letter; it stays listed, as discarded. Only a parked one can be."""
+async def discard(conn: AsyncConnection, table: Table, dead_letter_id: int, *, by: str) -> None:
+    """An operator (`by`) gives up on a parked letter; it stays listed, as discarded, with who did it.
+    Only a parked one can be."""
     row = await load(conn, table, dead_letter_id, lock=True)
     if row is None:
         raise NotFound(f"dead letter {dead_letter_id} not found")
     if row.status != PARKED:
         raise Conflict(f"dead letter {dead_letter_id} is {row.status}", code="not_parked")
     await conn.execute(
-        update(table).where(table.c.id == dead_letter_id).values(status=DISCARDED, resolved_at=func.now())
+        update(table)
+        .where(table.c.id == dead_letter_id)
+        .values(status=DISCARDED, resolved_at=func.now(), resolved_by=by)
+    )
+
+
+async def record_retrier(
+    conn: AsyncConnection, table: Table, dead_letter_ids: Sequence[int], by: str
+) -> None:
+    """Name the operator (`by`) on the letters a retry resolved: recorded right after the retry, since
+    the letters it re-ran were resolved inside the consumer's own transactions."""
+    await conn.execute(
+        update(table)
+        .where(table.c.id.in_(dead_letter_ids), table.c.status == RETRIED, table.c.resolved_by.is_(None))
+        .values(resolved_by=by)
     )
 
 
@@ -134,5 +150,6 @@ def describe(row: Any) -> dict[str, Any]:
         "blocked_by": row.blocked_by,
         "parked_at": row.parked_at.isoformat(),
         "resolved_at": row.resolved_at.isoformat() if row.resolved_at else None,
+        "resolved_by": row.resolved_by,
         "value": value.decode("utf-8", errors="replace") if value is not None else None,
     }

@@ -39,6 +39,7 @@ from common.messaging.inbox import claim_event, claim_in_sequence, count_duplica
 from common.messaging.outbox import enqueue
 from common.messaging.tables import MessagingTables
 from common.retry import Backoff
+from common.tenancy import qualified
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +322,7 @@ class EventRunner:
                     consumer=self.consumer,
                     message=message,
                     error=reason,
-                    order_id=decoded.order_id if decoded else message.key_text,
+                    order_id=decoded.order_id if decoded else _saga_of_key(message.key_text),
                     event_id=decoded.envelope.event_id if decoded else None,
                     event_type=decoded.type if decoded else None,
                 )
@@ -338,3 +339,9 @@ class EventRunner:
     async def _resolve(self, letter_id: int, status: str) -> None:
         async with self._engine.begin() as conn:
             await dead_letters.mark(conn, self._tables.dead_letters, letter_id, status)
+
+
+def _saga_of_key(key: str | None) -> str | None:
+    """The order an undecodable message belongs to, from its Kafka key (a saga id; a key from before
+    owners is `legacy`'s, as its decoded events would be), so later events of it park behind it."""
+    return None if key is None else qualified(key)

@@ -6,10 +6,12 @@ from typing import Any
 
 from common.config import Service
 from common.ops.apis import NotFound, ServiceApis
+from common.tenancy import SEPARATOR
 
 
 def order_story(apis: ServiceApis, order_id: str) -> dict[str, Any]:
-    """Everything the services know about one order. Raises NotFound when no service knows it."""
+    """Everything the services know about one order, named `shop:order_id` (an operator sees every
+    shop). Raises NotFound when no service knows it."""
     order = apis.get_or_none(Service.ORDER, f"/orders/{order_id}")
     payment = apis.get_or_none(Service.PAYMENT, f"/payments/{order_id}")
     shipment = apis.get_or_none(Service.DELIVERY, f"/shipments/{order_id}")
@@ -17,7 +19,8 @@ def order_story(apis: ServiceApis, order_id: str) -> dict[str, Any]:
         service.value: apis.get(service, "/dead-letters", order_id=order_id)["items"] for service in Service
     }
     if order is None and payment is None and shipment is None and not any(parked.values()):
-        raise NotFound(f"no service knows order {order_id}")
+        hint = "" if SEPARATOR in order_id else " (name an order as shop:order_id)"
+        raise NotFound(f"no service knows order {order_id}{hint}")
     return {
         "order_id": order_id,
         "order": order,
@@ -47,6 +50,6 @@ def pending_work(order: dict[str, Any] | None, payment: dict[str, Any] | None) -
     if refund is not None and refund["status"] == "FAILED":
         pending.append(
             f"refund {refund['refund_id']} FAILED for good: an operator retries it with"
-            f" POST /payments/{payment['order_id']}/refund/retry"
+            f" POST /payments/{payment['owner']}:{payment['order_id']}/refund/retry"
         )
     return pending

@@ -1,5 +1,5 @@
 """The OpenAPI documents are the contract: a fuzzer (schemathesis) with every check on finds nothing,
-with a key of every scope and without one.
+with a key of every scope, with each of two shops' keys, and without one.
 
 Each service's `/openapi.json` is fuzzed on the running platform with `schemathesis run --checks all`: its
 coverage phase (boundary and invalid values of every parameter and body field, unsupported methods,
@@ -32,7 +32,7 @@ import pytest
 from common.config import Service
 from tests.e2e.conftest import Platform
 from tests.invariants import wait_until_quiet
-from tests.keys import suite_headers, suite_key
+from tests.keys import SHOPS, shop_keys, suite_headers, suite_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
@@ -79,12 +79,19 @@ def fuzz(url: str, workdir: Path, *, api_key: str | None) -> subprocess.Complete
     )
 
 
-@pytest.mark.parametrize("authenticated", [True, False], ids=["with-a-key", "without-a-key"])
+KEYS = {
+    "with-a-key-of-every-scope": suite_key,
+    **{f"as-{shop}": (lambda shop=shop: shop_keys()[shop]) for shop in SHOPS},
+    "without-a-key": lambda: None,
+}
+
+
+@pytest.mark.parametrize("caller", list(KEYS))
 @pytest.mark.parametrize("service", list(Service), ids=[service.value for service in Service])
 def test_the_fuzzer_with_every_check_finds_nothing_against_the_document(
-    platform: Platform, service: Service, authenticated: bool, tmp_path: Path
+    platform: Platform, service: Service, caller: str, tmp_path: Path
 ) -> None:
-    result = fuzz(platform.url(service), tmp_path, api_key=suite_key() if authenticated else None)
+    result = fuzz(platform.url(service), tmp_path, api_key=KEYS[caller]())
     report = result.stdout[-20_000:] + result.stderr[-5_000:]
     assert result.returncode == 0, f"schemathesis found failures in the {service.value} API:\n{report}"
     assert " passed" in result.stdout, report
@@ -130,7 +137,8 @@ def test_what_the_fuzzer_left_settles_and_keeps_every_invariant(platform: Platfo
         waiting = http.get(
             f"{platform.url(Service.ORDER)}/orders", params={"status": "SCHEDULED", "limit": 500}
         ).json()["items"]
-        for order in waiting:
+        for order in waiting:  # every shop's: the suite's key sees every shop, and names each order by it
             for step in ("ship", "deliver"):
-                http.post(f"{platform.url(Service.DELIVERY)}/shipments/{order['order_id']}/{step}")
+                saga = f"{order['owner']}:{order['order_id']}"
+                http.post(f"{platform.url(Service.DELIVERY)}/shipments/{saga}/{step}")
     wait_until_quiet(platform.database_urls, platform.bootstrap, timeout=60).assert_clean()

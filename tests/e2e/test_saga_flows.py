@@ -16,6 +16,7 @@ from common.config import Service
 from tests.chaos.harness import produce_raw
 from tests.e2e.conftest import DEADLINE_SECONDS, Platform, Shop
 from tests.invariants import wait_until_quiet
+from tests.keys import SUITE_SHOP
 
 
 def _count(platform: Platform, service: str, query: str, *params: Any) -> int:
@@ -31,9 +32,14 @@ def _events(platform: Platform, service: str, order_id: str, event_type: str) ->
         platform,
         service,
         "SELECT count(*) FROM outbox WHERE key = %s AND event_type = %s",
-        order_id,
+        _saga(order_id),
         event_type,
     )
+
+
+def _saga(order_id: str) -> str:
+    """The saga id the services store: the suite's key is the shop that owns the order."""
+    return f"{SUITE_SHOP}:{order_id}"
 
 
 def test_happy_path_completes_after_ship_and_deliver_charging_once_and_taking_stock(
@@ -52,8 +58,17 @@ def test_happy_path_completes_after_ship_and_deliver_charging_once_and_taking_st
         "OrderCompleted",
     ]
     assert shop.payment(order_id)["status"] == "CAPTURED"
-    assert _count(platform, "payment", "SELECT count(*) FROM payments WHERE order_id = %s", order_id) == 1
-    assert shop.inventory(sku) == {"sku": sku, "on_hand": 7, "reserved": 0, "shipped": 3, "stocked": 10}
+    assert (
+        _count(platform, "payment", "SELECT count(*) FROM payments WHERE order_id = %s", _saga(order_id)) == 1
+    )
+    assert shop.inventory(sku) == {
+        "sku": sku,
+        "on_hand": 7,
+        "reserved": 0,
+        "shipped": 3,
+        "stocked": 10,
+        "updated_by": SUITE_SHOP,
+    }
 
 
 def test_out_of_stock_cancels_and_refunds_the_full_amount_once_without_touching_stock(
@@ -69,7 +84,9 @@ def test_out_of_stock_cancels_and_refunds_the_full_amount_once_without_touching_
     assert payment["status"] == "REFUNDED"
     assert payment["refund"]["status"] == "SUCCEEDED"
     assert payment["refund"]["amount"] == payment["amount"] == {"amount_minor": 3 * 1250, "currency": "EUR"}
-    assert _count(platform, "payment", "SELECT count(*) FROM refunds WHERE order_id = %s", order_id) == 1
+    assert (
+        _count(platform, "payment", "SELECT count(*) FROM refunds WHERE order_id = %s", _saga(order_id)) == 1
+    )
     assert shop.inventory(plenty)["on_hand"] == 10 and shop.inventory(plenty)["reserved"] == 0
     assert shop.inventory(scarce)["on_hand"] == 1
     shipment = shop.wait_for_shipment(order_id, "OUT_OF_STOCK")
@@ -118,8 +135,17 @@ def test_customer_cancel_before_shipment_asks_delivery_then_releases_stock_and_r
     assert received.index("CancellationConfirmed") < received.index("OrderCancelled")
     assert received.index("OrderCancellationRequested") < received.index("CancellationConfirmed")
     shop.wait_for_shipment(order_id, "RELEASED")
-    assert shop.inventory(sku) == {"sku": sku, "on_hand": 4, "reserved": 0, "shipped": 0, "stocked": 4}
-    assert _count(platform, "payment", "SELECT count(*) FROM refunds WHERE order_id = %s", order_id) == 1
+    assert shop.inventory(sku) == {
+        "sku": sku,
+        "on_hand": 4,
+        "reserved": 0,
+        "shipped": 0,
+        "stocked": 4,
+        "updated_by": SUITE_SHOP,
+    }
+    assert (
+        _count(platform, "payment", "SELECT count(*) FROM refunds WHERE order_id = %s", _saga(order_id)) == 1
+    )
     assert _events(platform, "order", order_id, "OrderCancelled") == 1
     assert _events(platform, "order", order_id, "OrderCancellationRequested") == 1
 
@@ -204,7 +230,14 @@ def test_a_cancel_before_the_order_service_saw_the_order_is_honoured_and_never_4
     _release_parked(shop, order_id)
     order = shop.wait_for(order_id, "REFUNDED")
     assert order["cancellation"]["status"] == "confirmed" and order["cancel_reason"] == "customer"
-    assert shop.inventory(sku) == {"sku": sku, "on_hand": 2, "reserved": 0, "shipped": 0, "stocked": 2}
+    assert shop.inventory(sku) == {
+        "sku": sku,
+        "on_hand": 2,
+        "reserved": 0,
+        "shipped": 0,
+        "stocked": 2,
+        "updated_by": SUITE_SHOP,
+    }
 
 
 def test_a_declined_checkout_not_recorded_yet_answers_accepted_and_refuses_a_cancel(
@@ -313,7 +346,9 @@ def test_same_idempotency_key_twice_charges_once_and_answers_the_same(shop: Shop
     assert first.json() == second.json()
     assert different.status_code == 409
     order_id = first.json()["order_id"]
-    assert _count(platform, "payment", "SELECT count(*) FROM payments WHERE order_id = %s", order_id) == 1
+    assert (
+        _count(platform, "payment", "SELECT count(*) FROM payments WHERE order_id = %s", _saga(order_id)) == 1
+    )
     assert _events(platform, "payment", order_id, "PaymentCompleted") == 1
     # Leave the saga terminal: the invariant checker requires every accepted checkout to end.
     shop.ship_and_deliver(order_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from typer.testing import CliRunner
 
 from common.auth import (
     ALL_SCOPES,
@@ -18,6 +19,7 @@ from common.auth import (
     new_key,
     parse_entries,
 )
+from common.cli import app
 from common.tenancy import (
     LEGACY_OWNER,
     NOBODY,
@@ -135,3 +137,18 @@ def test_only_a_carrier_entry_may_name_shops() -> None:
         parse_entries(line)
     with pytest.raises(InvalidKeyEntry, match="only a carrier key serves shops"):
         entry_for("acme", [Scope.SHOP], new_key(), ["globex"])
+
+
+def test_saga_keys_new_makes_a_carrier_key_for_the_shops_it_names() -> None:
+    result = CliRunner().invoke(
+        app, ["keys", "new", "--name", "dhl", "--scope", "carrier", "--for", "acme", "--for", "globex"]
+    )
+
+    assert result.exit_code == 0, result.output
+    key = result.stdout.split()[0]
+    entry_line = next(line for line in result.stderr.splitlines() if line.startswith("dhl "))
+    assert identify(parse_entries(entry_line), key) == Caller(
+        "dhl", frozenset({Scope.CARRIER}), frozenset({"acme", "globex"})
+    )
+    refused = CliRunner().invoke(app, ["keys", "new", "--name", "acme", "--scope", "shop", "--for", "x"])
+    assert refused.exit_code == 2 and "only a carrier key serves shops" in refused.output

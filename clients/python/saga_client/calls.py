@@ -179,8 +179,11 @@ class Calls:
         stuck_for: float | timedelta | None = None,
         limit: int = 50,
         offset: int = 0,
+        after: str | None = None,
     ) -> Plan[OrderPage]:
         params = {"limit": str(limit), "offset": str(offset)}
+        if after is not None:
+            params["after"] = after
         if status is not None:
             params["status"] = str(status)
         if stuck_for is not None:
@@ -210,8 +213,9 @@ class Calls:
     def stock(self, sku: str) -> Plan[StockRow]:
         return self._plan(ops.STOCK, sku=sku)
 
-    def inventory(self) -> Plan[StockList]:
-        return self._plan(ops.INVENTORY)
+    def inventory(self, *, after: str | None = None, limit: int | None = None) -> Plan[StockList]:
+        params = {"after": after, "limit": None if limit is None else str(limit)}
+        return self._plan(ops.INVENTORY, params={k: v for k, v in params.items() if v is not None})
 
     def load_stock(self, counts: Mapping[str, int]) -> Plan[StockSet]:
         items = [{"sku": sku, "on_hand": on_hand} for sku, on_hand in counts.items()]

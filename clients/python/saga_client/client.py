@@ -228,9 +228,13 @@ class SagaClient(_Base):
         stuck_for: float | timedelta | None = None,
         limit: int = 50,
         offset: int = 0,
+        after: str | None = None,
     ) -> OrderPage:
-        """A page of orders, newest first; with `stuck_for` the non-terminal ones idle that long."""
-        return self._run(self._calls.orders(status=status, stuck_for=stuck_for, limit=limit, offset=offset))
+        """A page of your orders, newest first; with `stuck_for` the non-terminal ones idle that long;
+        `after=page.next_after` is the next page."""
+        return self._run(
+            self._calls.orders(status=status, stuck_for=stuck_for, limit=limit, offset=offset, after=after)
+        )
 
     def cancel(self, order_id: str) -> CancelResult:
         """Ask to cancel: `202` CANCELLING (delivery decides) or ACCEPTED; `NotCancellable` once the
@@ -253,8 +257,9 @@ class SagaClient(_Base):
     def stock(self, sku: str) -> StockRow:
         return self._run(self._calls.stock(sku))
 
-    def inventory(self) -> StockList:
-        return self._run(self._calls.inventory())
+    def inventory(self, *, after: str | None = None, limit: int | None = None) -> StockList:
+        """A page of SKUs by SKU (up to 1,000); `after=page.next_after` is the next page."""
+        return self._run(self._calls.inventory(after=after, limit=limit))
 
     def load_stock(self, counts: Mapping[str, int]) -> StockSet:
         """Set several SKUs at once."""
@@ -380,9 +385,10 @@ class AsyncSagaClient(_Base):
         stuck_for: float | timedelta | None = None,
         limit: int = 50,
         offset: int = 0,
+        after: str | None = None,
     ) -> OrderPage:
         return await self._run(
-            self._calls.orders(status=status, stuck_for=stuck_for, limit=limit, offset=offset)
+            self._calls.orders(status=status, stuck_for=stuck_for, limit=limit, offset=offset, after=after)
         )
 
     async def cancel(self, order_id: str) -> CancelResult:
@@ -403,8 +409,8 @@ class AsyncSagaClient(_Base):
     async def stock(self, sku: str) -> StockRow:
         return await self._run(self._calls.stock(sku))
 
-    async def inventory(self) -> StockList:
-        return await self._run(self._calls.inventory())
+    async def inventory(self, *, after: str | None = None, limit: int | None = None) -> StockList:
+        return await self._run(self._calls.inventory(after=after, limit=limit))
 
     async def load_stock(self, counts: Mapping[str, int]) -> StockSet:
         return await self._run(self._calls.load_stock(counts))

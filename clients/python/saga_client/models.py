@@ -163,6 +163,7 @@ class Refund(Answer):
     amount: Money
     attempts: int
     last_error: str | None
+    retried_by: str | None  # the operator who last queued it again
     updated_at: datetime
 
 
@@ -242,6 +243,7 @@ class OrderPage(Answer):
     total: int
     limit: int
     offset: int
+    next_after: str | None  # pass as `after=` for the next page; None on the last
 
 
 class CancelResult(Answer):
@@ -263,10 +265,12 @@ class Stock(Answer):
 
 class StockRow(Stock):
     stocked: int = Field(description="every unit ever stocked: on_hand + reserved + shipped")
+    updated_by: str | None = Field(description="the operator who counted it last")
 
 
 class StockList(Answer):
     items: list[StockRow]
+    next_after: str | None  # pass as `after=` for the next page; None on the last
 
 
 class StockSet(Answer):
@@ -286,6 +290,8 @@ class Shipment(Answer):
     lines: list[OrderLine]
     short: list[SkuShortage] | None
     tracking_code: str | None
+    shipped_by: str | None  # a carrier key's name, or auto-progress
+    delivered_by: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -307,6 +313,7 @@ class DeadLetter(Answer):
     blocked_by: int | None
     parked_at: datetime
     resolved_at: datetime | None
+    resolved_by: str | None  # the operator who retried or discarded it
     value: str | None
 
 

@@ -16,10 +16,13 @@ from common.ops.console import Exit, console, fail
 from common.ops.durations import parse_duration
 from common.ops.story import order_story
 from common.ops.tables import Listing, print_listing
+from common.tenancy import saga_id
 
 
 def order(
-    order_id: Annotated[str, typer.Argument(help="the order's id")],
+    order_id: Annotated[
+        str, typer.Argument(help="the order as shop:order_id (its shop's name, a colon, the shop's id)")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
 ) -> None:
     """An order's whole story: saga state and timeline, payment, shipment, parked events, pending work."""
@@ -28,6 +31,9 @@ def order(
         console.print_json(json.dumps(story))
         return
     saga, payment, shipment = story["order"], story["payment"], story["shipment"]
+    owner = next((part["owner"] for part in (saga, payment, shipment) if part is not None), None)
+    if owner is not None:
+        console.print(f"shop: {owner}")
     if saga is None:
         console.print(f"[bold]order {order_id}[/bold]: unknown to the order service")
     else:
@@ -46,16 +52,27 @@ def order(
             f"payment {payment['payment_id']}: {payment['status']}"
             + (f" ({payment['failure_reason']})" if payment.get("failure_reason") else "")
             + (f"; refund {refund['status']} after {refund['attempts']} attempt(s)" if refund else "")
+            + (f", retried by {refund['retried_by']}" if refund and refund.get("retried_by") else "")
         )
     else:
         console.print("payment: none")
-    console.print(f"shipment: {shipment['status']}" if shipment is not None else "shipment: none")
+    console.print(f"shipment: {shipment_line(shipment)}" if shipment is not None else "shipment: none")
     parked = [(service, letter) for service, letters in story["dead_letters"].items() for letter in letters]
     for service, letter in parked:
         what = letter["event_type"] or "?"
         console.print(f"[red]parked[/red] in {service}: #{letter['id']} {what}: {letter['error']}")
     for work in story["pending"]:
         console.print(f"pending: {work}")
+
+
+def shipment_line(shipment: dict[str, Any]) -> str:
+    """A shipment's status and who made its carrier steps."""
+    made = [
+        f"{step} by {shipment[field]}"
+        for step, field in (("shipped", "shipped_by"), ("delivered", "delivered_by"))
+        if shipment.get(field)
+    ]
+    return shipment["status"] + (f" ({', '.join(made)})" if made else "")
 
 
 def timeline_table(entries: list[dict[str, Any]]) -> Table:
@@ -74,6 +91,7 @@ def orders(
     stuck: Annotated[bool, typer.Option("--stuck", help="only sagas not terminal and not moving")] = False,
     older_than: Annotated[str, typer.Option(help="with --stuck: idle for at least this long")] = "10m",
     status: Annotated[str | None, typer.Option(help="only orders in this status")] = None,
+    shop: Annotated[str | None, typer.Option(help="only this shop's orders")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
 ) -> None:
@@ -84,7 +102,7 @@ def orders(
         raise fail(str(exc), Exit.USAGE) from exc
 
     def fetch(apis: ServiceApis) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": limit, "status": status}
+        params: dict[str, Any] = {"limit": limit, "status": status, "owner": shop}
         if stuck:
             params["stuck_for"] = int(idle.total_seconds())
         listing: dict[str, Any] = apis.get(Service.ORDER, "/orders", **params)
@@ -94,7 +112,7 @@ def orders(
                 item["parked"] = [
                     f"{service.value} #{letter['id']}: {letter['error']}"
                     for service in Service
-                    for letter in apis.get(service, "/dead-letters", order_id=item["order_id"])["items"]
+                    for letter in apis.get(service, "/dead-letters", order_id=saga_id_of(item))["items"]
                 ]
         return listing
 
@@ -113,5 +131,10 @@ def orders_listing(listing: dict[str, Any], title: str) -> Listing:
         why = escape(item.get("waiting_for") or "")
         if item.get("parked"):
             why += "\n[red]parked:[/red] " + escape("; ".join(item["parked"]))
-        rows.add(item["order_id"], item["status"], item["updated_at"], why)
+        rows.add(saga_id_of(item), item["status"], item["updated_at"], why)
     return rows
+
+
+def saga_id_of(answer: dict[str, Any]) -> str:
+    """How an operator names the order of an answer: shop:order_id (what `saga order` takes)."""
+    return saga_id(answer["owner"], answer["order_id"])

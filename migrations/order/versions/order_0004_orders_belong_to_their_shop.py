@@ -1,4 +1,4 @@
-"""orders belong to their shop: saga ids are owner:order_id, listed by owner; who resolved a letter
+"""orders belong to their shop: saga ids are owner:order_id, listed by owner (keyset); who resolved a letter
 
 Revision ID: order_0004
 Revises: order_0003
@@ -43,12 +43,14 @@ def upgrade() -> None:
         'orders',
         sa.Column('owner', sa.Text(), sa.Computed("split_part(order_id, ':', 1)", persisted=True), nullable=False),
     )
-    op.create_index('ix_orders_owner_created', 'orders', ['owner', 'created_at'], unique=False)
+    op.create_index('ix_orders_owner_created', 'orders', ['owner', 'created_at', 'order_id'], unique=False)
+    op.create_index('ix_orders_created', 'orders', ['created_at', 'order_id'], unique=False)
     op.add_column('dead_letters', sa.Column('resolved_by', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column('dead_letters', 'resolved_by')
+    op.drop_index('ix_orders_created', table_name='orders')
     op.drop_index('ix_orders_owner_created', table_name='orders')
     op.drop_column('orders', 'owner')
     for table, column in ORDER_COLUMNS:
