@@ -24,6 +24,7 @@ from pathlib import Path
 
 from common.infra.kafka_security import LocalKafkaSecurity
 from common.infra.ports import free_port, is_listening, wait_for_port
+from common.infra.private_files import open_private_log, private_dir
 from common.infra.process import die_with_parent
 
 LOG4J_VERSION = "2.24.3"
@@ -240,7 +241,7 @@ class KafkaCluster:
     # -- internals ----------------------------------------------------------------------------------
     def _load_or_create_layout(self) -> None:
         """Reuse the cluster id and ports of an earlier start (warm start); new ones if ports are taken."""
-        layout_file = self.state_dir / "cluster.json"
+        layout_file = private_dir(self.state_dir) / "cluster.json"
         if layout_file.exists():
             layout = json.loads(layout_file.read_text())
             ports = [NodePorts(**p) for p in layout["ports"]]
@@ -253,7 +254,7 @@ class KafkaCluster:
                 self.cluster_id, self.ports = layout["cluster_id"], ports
                 return
             shutil.rmtree(self.state_dir)  # the recorded ports are taken, or security changed: start afresh
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.cluster_id = new_cluster_id()
         self.ports = [NodePorts(free_port(), free_port()) for _ in range(self.nodes)]
         layout_file.write_text(
@@ -303,8 +304,7 @@ class KafkaCluster:
         return kafka_tool_command(self.jars, main_class, *args, jvm_options=options)
 
     def _format_if_needed(self, index: int) -> None:
-        node_dir = self._node_dir(index)
-        node_dir.mkdir(parents=True, exist_ok=True)
+        node_dir = private_dir(self._node_dir(index))  # what Kafka makes inside is out of others' reach
         properties = node_dir / "server.properties"
         properties.touch(mode=0o600)  # a secured node's properties hold the inter-broker password
         properties.chmod(0o600)
@@ -328,7 +328,7 @@ class KafkaCluster:
 
     def _launch(self, index: int) -> None:
         node_dir = self._node_dir(index)
-        with self.log_path(index).open("ab") as log:
+        with open_private_log(self.log_path(index)) as log:
             self._processes[index] = subprocess.Popen(
                 self._java("kafka.Kafka", str(node_dir / "server.properties")),
                 stdout=log,
