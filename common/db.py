@@ -1,11 +1,23 @@
-"""Database plumbing shared by the services: metadata naming, engines, transient-error detection."""
+"""Database plumbing shared by the services: metadata naming, engines, transient-error detection, and
+error text without values.
+
+The rule for error text: a database error's message never carries a value of the statement — its
+parameters are addresses, card tokens, customer ids — because it reaches logs and dead letters. So
+engines hide the parameters (`hide_parameters=True`), and the server's own text is cut to its primary
+message (no DETAIL "Key (token)=(tok_…)" or "Failing row contains (…)", no CONTEXT), in which every
+quoted word that is not a schema name the server reported (table, column, constraint, type) becomes
+"***" (`invalid input syntax for type integer: "***"`). The statement, the SQLSTATE and the names stay,
+enough to find the cause; the values remain in the exception's `diag` for code that asks on purpose.
+"""
 
 from __future__ import annotations
 
+import re
 from contextlib import AbstractAsyncContextManager
 
 import psycopg
-from sqlalchemy import MetaData, exc
+from sqlalchemy import Engine, MetaData, event, exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # Stable constraint names, so Alembic migrations can drop and alter what they created.
@@ -35,13 +47,49 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     statement on a dropped connection fails instead; SQLAlchemy then discards every pooled connection,
     the runner retries (a transient error) and the HTTP edge answers 503, which clients retry.
     """
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
+        hide_parameters=True,
     )
+    hide_values_in_errors(engine.sync_engine)
+    return engine
+
+
+def hide_values_in_errors(engine: Engine) -> None:
+    """Make the errors of `engine`'s statements carry no value (the rule above); create the engine with
+    `hide_parameters=True` too."""
+    event.listen(engine, "handle_error", _without_values_in_message)
+
+
+def _without_values_in_message(context: ExceptionContext) -> None:
+    error = context.original_exception
+    if not isinstance(error, psycopg.Error) or not without_values(error):
+        return
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None:
+        # SQLAlchemy formatted its message from the driver's before this hook: format it again.
+        wrapped.args = (f"({type(error).__module__}.{type(error).__name__}) {error}",)
+
+
+# A double-quoted word of a server message, `""` inside it standing for a quote.
+_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def without_values(error: psycopg.Error) -> bool:
+    """Cut the message of `error`, a server's error, to its primary text without values (in place:
+    before anything prints it, so neither it nor a traceback that shows it carries one). False for an
+    error that is not the server's (a failed connection), which holds no statement's value."""
+    diag = error.diag
+    if not diag.sqlstate or not diag.message_primary:
+        return False
+    names = {diag.schema_name, diag.table_name, diag.column_name, diag.constraint_name, diag.datatype_name}
+    primary = _QUOTED.sub(lambda m: m[0] if m[1] in names else '"***"', diag.message_primary)
+    error.args = (f"{primary} (SQLSTATE {diag.sqlstate})",)
+    return True
 
 
 def reading(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:

@@ -8,6 +8,13 @@ group's offsets takes (`saga replay`, Kafka's consumer-group tool). Nobody but t
 (`admin`, used only by the local stack to create the topics and these ACLs) creates, deletes or alters
 topics, and an ACL allows only what it names: `allow.everyone.if.no.acl.found` stays false.
 
+A known limit: the operator can also join a service's group (and take its partitions until it leaves).
+Kafka checks one operation, Read on the group, for JoinGroup, SyncGroup, Heartbeat and OffsetCommit
+alike, and an offset reset (the consumer-group tool's, AdminClient.alterConsumerGroupOffsets, our
+`commit_moves`) is an OffsetCommit; no ACL allows the reset without the join. Describing a group and
+reading its offsets need only Describe, deleting one Delete (not granted). So only the principal that
+resets offsets holds Read on the groups, and the broker refuses its reset while the group has members.
+
 Pure: the grants are data; the local stack applies them with Kafka's own AclCommand.
 """
 

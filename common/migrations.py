@@ -10,9 +10,10 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, create_engine, pool
+from sqlalchemy import Engine, MetaData, create_engine, pool
 
 from common.config import Service, database_env_var, load_settings, normalise_database_url
+from common.db import hide_values_in_errors
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"
 
@@ -39,12 +40,19 @@ def downgrade(service: Service, url: str, revision: str = "base") -> None:
 def current_revision(service: Service, url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    engine = create_engine(normalise_database_url(url), poolclass=pool.NullPool)
+    engine = _engine(normalise_database_url(url))
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def _engine(url: str) -> Engine:
+    """A one-connection engine whose errors carry no value (common/db.py)."""
+    engine = create_engine(url, poolclass=pool.NullPool, hide_parameters=True)
+    hide_values_in_errors(engine)
+    return engine
 
 
 def _url_for_running_environment() -> str:
@@ -68,7 +76,7 @@ def run_environment(metadata: MetaData) -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(_url_for_running_environment(), poolclass=pool.NullPool)
+    engine = _engine(_url_for_running_environment())
     try:
         with engine.connect() as connection:
             context.configure(connection=connection, target_metadata=metadata, compare_type=True)

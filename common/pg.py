@@ -25,6 +25,8 @@ from psycopg.rows import dict_row
 from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common.db import without_values
+
 # Positional (`%s`) or named (`%(name)s`) parameters: a statement with many takes them by name.
 Params = tuple[Any, ...] | Mapping[str, Any]
 
@@ -94,4 +96,5 @@ async def _cursor(
             await cursor.execute(sql, params)
             yield cursor
     except psycopg.Error as error:
-        raise exc.DBAPIError.instance(sql, params, error, psycopg.Error) from error
+        without_values(error)  # the rule of common/db.py: no value in an error's text
+        raise exc.DBAPIError.instance(sql, params, error, psycopg.Error, hide_parameters=True) from error

@@ -11,14 +11,24 @@ import re
 
 MASK = "***"
 
-# user:password@ in the authority part: the password runs to the last '@' before the path.
-_USERINFO_PASSWORD = re.compile(r"(?P<head>^[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)[^/?#]*(?=@)")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&#]*", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
-    """`url` with its password, if any, replaced by `***`."""
-    url = _USERINFO_PASSWORD.sub(lambda m: m["head"] + MASK, url, count=1)
+    """`url` with its password, if any, replaced by `***`.
+
+    The userinfo is everything between `://` and the LAST `@` (a host has no `@`), and the password
+    everything in it after the first `:` (a user name has no `:`); so a password may hold any character,
+    `/ ? # @ :` included, unencoded as people paste them. An `@` in the path or query after the host
+    makes more of the URL hidden, never less.
+    """
+    scheme = _SCHEME.match(url)
+    at = url.rfind("@")
+    if scheme is not None and at > scheme.end():
+        user, colon, _password = url[scheme.end() : at].partition(":")
+        if colon:
+            url = f"{url[: scheme.end()]}{user}:{MASK}{url[at:]}"
     return _QUERY_PASSWORD.sub(lambda m: m["head"] + MASK, url)
 
 

@@ -16,6 +16,7 @@ import httpx
 
 from common import migrations
 from common.config import Service, Settings
+from common.infra.private_files import open_private_log, private_dir
 from common.infra.process import die_with_parent
 from common.kafka import ensure_topics
 
@@ -35,8 +36,8 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        private_dir(self.log_path.parent)  # a log holds customers' addresses: the owner's alone
+        log = open_private_log(self.log_path)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.service.value],

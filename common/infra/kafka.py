@@ -24,6 +24,7 @@ from pathlib import Path
 
 from common.infra.kafka_security import LocalKafkaSecurity
 from common.infra.ports import free_port, is_listening, wait_for_port
+from common.infra.private_files import open_private_log, private_dir, write_private
 from common.infra.process import die_with_parent
 
 LOG4J_VERSION = "2.24.3"
@@ -35,20 +36,31 @@ class KafkaSetupError(RuntimeError):
 
 
 def kafka_tool_command(
-    jars: Path, main_class: str, *args: str, jvm_options: tuple[str, ...] = ("-Xmx256m",)
+    jars: Path,
+    main_class: str,
+    *args: str,
+    jvm_options: tuple[str, ...] = ("-Xmx256m",),
+    args_file: Path | None = None,
 ) -> list[str]:
     """A command line running a main class from Kafka's jars: the broker, or one of Kafka's own tools
-    (e.g. the consumer-group tool), with our log4j2 configuration."""
+    (e.g. the consumer-group tool), with our log4j2 configuration.
+
+    With `args_file`, the main class and its arguments are written there (0600) and the command line
+    names only the file (`java @file`, which the java launcher expands): for arguments that hold a
+    secret, which any local user could read on a command line (`ps`, /proc/<pid>/cmdline). The caller
+    deletes the file once the program has started.
+    """
     log_config = resources.files("common.infra") / "resources" / "log4j2.properties"
-    return [
-        "java",
-        *jvm_options,
-        f"-Dlog4j2.configurationFile={log_config}",
-        "-cp",
-        f"{jars}/*",
-        main_class,
-        *args,
-    ]
+    program = [main_class, *args]
+    if args_file is not None:
+        write_private(args_file, "".join(f"{_args_file_quoted(arg)}\n" for arg in program))
+        program = [f"@{args_file}"]
+    return ["java", *jvm_options, f"-Dlog4j2.configurationFile={log_config}", "-cp", f"{jars}/*", *program]
+
+
+def _args_file_quoted(arg: str) -> str:
+    """`arg` as one argument of a java @-file: in double quotes, a backslash and a quote escaped."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _require(tool: str, how: str) -> str:
@@ -240,7 +252,7 @@ class KafkaCluster:
     # -- internals ----------------------------------------------------------------------------------
     def _load_or_create_layout(self) -> None:
         """Reuse the cluster id and ports of an earlier start (warm start); new ones if ports are taken."""
-        layout_file = self.state_dir / "cluster.json"
+        layout_file = private_dir(self.state_dir) / "cluster.json"
         if layout_file.exists():
             layout = json.loads(layout_file.read_text())
             ports = [NodePorts(**p) for p in layout["ports"]]
@@ -253,7 +265,7 @@ class KafkaCluster:
                 self.cluster_id, self.ports = layout["cluster_id"], ports
                 return
             shutil.rmtree(self.state_dir)  # the recorded ports are taken, or security changed: start afresh
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.cluster_id = new_cluster_id()
         self.ports = [NodePorts(free_port(), free_port()) for _ in range(self.nodes)]
         layout_file.write_text(
@@ -298,13 +310,12 @@ class KafkaCluster:
             settings.update(self.security.broker_properties(ports.broker, ports.controller))
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
-    def _java(self, main_class: str, *args: str) -> list[str]:
+    def _java(self, main_class: str, *args: str, args_file: Path | None = None) -> list[str]:
         options = ("-Xms128m", f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-Djava.awt.headless=true")
-        return kafka_tool_command(self.jars, main_class, *args, jvm_options=options)
+        return kafka_tool_command(self.jars, main_class, *args, jvm_options=options, args_file=args_file)
 
     def _format_if_needed(self, index: int) -> None:
-        node_dir = self._node_dir(index)
-        node_dir.mkdir(parents=True, exist_ok=True)
+        node_dir = private_dir(self._node_dir(index))  # what Kafka makes inside is out of others' reach
         properties = node_dir / "server.properties"
         properties.touch(mode=0o600)  # a secured node's properties hold the inter-broker password
         properties.chmod(0o600)
@@ -312,14 +323,21 @@ class KafkaCluster:
         if (node_dir / "data" / "meta.properties").exists():
             return
         # A secured cluster gets its SCRAM users as it is formatted: they exist before the broker starts.
+        # Their passwords go to the tool through an @-file, never on its command line.
         users = self.security.scram_format_args() if self.security is not None else []
-        result = subprocess.run(
-            self._java(
-                "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(properties), *users
-            ),
-            capture_output=True,
-            text=True,
-        )
+        args_file = node_dir / "format.args"
+        try:
+            result = subprocess.run(
+                self._java(
+                    "kafka.tools.StorageTool",
+                    *("format", "-t", self.cluster_id, "-c", str(properties), *users),
+                    args_file=args_file,
+                ),
+                capture_output=True,
+                text=True,
+            )
+        finally:
+            args_file.unlink(missing_ok=True)
         if result.returncode != 0:
             output = result.stdout + result.stderr
             if self.security is not None:
@@ -328,7 +346,7 @@ class KafkaCluster:
 
     def _launch(self, index: int) -> None:
         node_dir = self._node_dir(index)
-        with self.log_path(index).open("ab") as log:
+        with open_private_log(self.log_path(index)) as log:
             self._processes[index] = subprocess.Popen(
                 self._java("kafka.Kafka", str(node_dir / "server.properties")),
                 stdout=log,

@@ -94,8 +94,8 @@ class LocalKafkaSecurity:
     def scram_format_args(self) -> list[str]:
         """`StorageTool format` arguments that create every principal's SCRAM credential with the cluster.
 
-        They go on a command line, briefly visible to local users: acceptable for generated local-stack
-        passwords only (a real cluster creates its users with its own administration).
+        They hold the passwords: the tool reads them from a 0600 @-file, never from its command line
+        (`KafkaCluster._format_if_needed`); StorageTool has no other way in for them.
         """
         args: list[str] = []
         for principal in PRINCIPALS:

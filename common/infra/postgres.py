@@ -6,10 +6,21 @@ database, so only its owner (and the superuser, for the stack's setup) gets in. 
 speaks TLS and TCP clients must use it (common/infra/pg_tls.py). The server runs as a direct child
 (not daemonized by pg_ctl) so it can be stopped, killed for fault tests, and dies with its parent.
 PostgreSQL refuses to run as root; when we are root, it runs as the `postgres` system user.
+
+Its folder is the server user's alone (0700, its log 0600), and nothing above the state folder is
+opened up for it: a folder like /root or pytest's tmp stays closed to other users, the `postgres` user
+included. So, as root, the server never walks a path from `/` to its files. It inherits an open handle
+on its data folder (opened while still root) and is told the folder is `/proc/self/fd/<n>`, a link
+whose target is reached without searching the folders above; it makes that its working folder at
+start, and the other files are in it (pg_hba.conf) or named relative to it (`../socket`). Its backends
+are forks that inherit the working folder. (Starting it *in* the folder is not enough: PostgreSQL 15 looks
+for its own binary by leaving its working folder and returning to it by its full path.) Clients run as
+the stack's user and reach the socket by its full path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -18,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +42,7 @@ from common.config import Service
 from common.infra.pg_auth import SUPERUSER, ensure_passwords, hba_conf, ident_conf, scram_verifier
 from common.infra.pg_tls import ServerTls, ensure_server_tls
 from common.infra.ports import free_port, is_listening
+from common.infra.private_files import open_private_log, private_dir, write_private
 from common.infra.process import die_with_parent
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -65,14 +78,6 @@ def _run_as() -> pwd.struct_passwd | None:
         raise PostgresSetupError(
             "running as root, PostgreSQL needs an unprivileged user: create one with `useradd postgres`"
         ) from exc
-
-
-def _make_traversable(path: Path) -> None:
-    """Let the server's user reach `path` through directories root keeps private (e.g. pytest's tmp)."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
 
 
 class PostgresServer:
@@ -134,9 +139,8 @@ class PostgresServer:
     def prepare(self) -> None:
         """The one-shot steps before the server runs: its folder, and initdb (first time only). They leave
         no process behind, so they may run in any thread (`LocalStack` overlaps them)."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         if self._user is not None:
-            _make_traversable(self.state_dir)
             os.chown(self.state_dir, self._user.pw_uid, self._user.pw_gid)
         first_start = not (self.data_dir / "PG_VERSION").exists()
         if first_start:
@@ -191,6 +195,26 @@ class PostgresServer:
         self.stop()
 
     # -- internals ----------------------------------------------------------------------------------
+    def _server_path(self, path: Path) -> str:
+        """`path` as the server names it: relative to its data folder when it runs as another user."""
+        if self._user is None:
+            return str(path.resolve())
+        return os.path.relpath(path.resolve(), self.data_dir.resolve())
+
+    @contextlib.contextmanager
+    def _on_data_dir(self) -> Iterator[tuple[list[str], dict[str, Any]]]:
+        """The `-D` arguments and the subprocess options that start a PostgreSQL program on the data
+        folder; as the server's user, through an inherited handle (the module's docstring says why)."""
+        if self._user is None:
+            yield ["-D", str(self.data_dir.resolve())], {}
+            return
+        handle = os.open(self.data_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            options = {"pass_fds": (handle,), "cwd": "/", **self._subprocess_user()}
+            yield ["-D", f"/proc/self/fd/{handle}"], options
+        finally:
+            os.close(handle)
+
     def _subprocess_user(self) -> dict[str, Any]:
         if self._user is None:
             return {}
@@ -198,24 +222,28 @@ class PostgresServer:
 
     def _initdb(self) -> None:
         initdb = find_binary("initdb")
-        result = subprocess.run(
-            [
-                initdb,
-                "-D",
-                str(self.data_dir),
-                "-U",
-                SUPERUSER,
-                # Only until the first launch: `_write_access_rules` replaces initdb's rules with ours.
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--no-instructions",
-            ],
-            capture_output=True,
-            text=True,
-            **self._subprocess_user(),
-        )
+        # Made here (empty, 0700, the server user's) so initdb can be started inside it.
+        private_dir(self.data_dir)
+        if self._user is not None:
+            os.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
+        with self._on_data_dir() as (data_dir, options):
+            result = subprocess.run(
+                [
+                    initdb,
+                    *data_dir,
+                    "-U",
+                    SUPERUSER,
+                    # Only until the first launch: `_write_access_rules` replaces initdb's rules with ours.
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-instructions",
+                ],
+                capture_output=True,
+                text=True,
+                **options,
+            )
         if result.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             raise PostgresSetupError(f"initdb failed:\n{result.stdout}{result.stderr}")
@@ -229,35 +257,37 @@ class PostgresServer:
         return free_port()
 
     def _launch(self) -> None:
-        self.socket_dir.mkdir(exist_ok=True)
+        private_dir(self.socket_dir)  # clients are the stack's user (or root): they need no way in
         if self._user is not None:
             os.chown(self.socket_dir, self._user.pw_uid, self._user.pw_gid)
         settings = {
             "listen_addresses": "127.0.0.1",
             "port": self.port,
-            "unix_socket_directories": str(self.socket_dir),
+            "unix_socket_directories": self._server_path(self.socket_dir),
             "max_connections": 200,
             "shared_buffers": "128MB",
             "fsync": "on" if self.durable else "off",
             "full_page_writes": "on" if self.durable else "off",
             "logging_collector": "off",
             "password_encryption": "scram-sha-256",
-            "hba_file": str(self.state_dir.resolve() / "pg_hba.conf"),
-            "ident_file": str(self.state_dir.resolve() / "pg_ident.conf"),
         }
         if self.tls is not None:
-            settings |= {"ssl": "on", "ssl_cert_file": self.tls.cert_file, "ssl_key_file": self.tls.key_file}
-        command = [find_binary("postgres"), "-D", str(self.data_dir)]
+            settings |= {
+                "ssl": "on",
+                "ssl_cert_file": self._server_path(self.tls.cert_file),
+                "ssl_key_file": self._server_path(self.tls.key_file),
+            }
+        command = [find_binary("postgres")]
         for key, value in settings.items():
             command += ["-c", f"{key}={value}"]
-        with self.log_path.open("ab") as log:
+        with open_private_log(self.log_path) as log, self._on_data_dir() as (data_dir, options):
             self._process = subprocess.Popen(
-                command,
+                [*command, *data_dir],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=die_with_parent,
-                **self._subprocess_user(),
+                **options,
             )
 
     def _wait_ready(self) -> None:
@@ -310,8 +340,9 @@ class PostgresServer:
                 )
 
     def _write_access_rules(self) -> None:
-        """pg_hba.conf and pg_ident.conf (outside the data folder: ours, rewritten at every start), and
-        the TLS certificates when asked for; readable by the server's user only."""
+        """pg_hba.conf and pg_ident.conf (ours, replacing initdb's at every start, in the data folder where
+        the server finds them by its name for the folder), and the TLS certificates when asked for;
+        readable by the server's user only."""
         if self.tls_enabled:
             owner = (self._user.pw_uid, self._user.pw_gid) if self._user is not None else None
             self.tls = ensure_server_tls(self.state_dir / "tls", owner=owner)
@@ -320,8 +351,7 @@ class PostgresServer:
             ("pg_hba.conf", hba_conf(tls=self.tls_enabled)),
             ("pg_ident.conf", ident_conf(os_user)),
         ):
-            path = self.state_dir / name
-            path.write_text(text)
-            path.chmod(0o600)
+            path = self.data_dir / name
+            write_private(path, text)
             if self._user is not None:
                 os.chown(path, self._user.pw_uid, self._user.pw_gid)

@@ -20,6 +20,7 @@ from common.infra.kafka import KafkaCluster, ensure_kafka_jars
 from common.infra.kafka_access import provision_saga_access
 from common.infra.kafka_security import LocalKafkaSecurity
 from common.infra.postgres import PostgresServer
+from common.infra.private_files import write_private
 from common.kafka_acls import OPERATOR
 from common.redact import has_password
 
@@ -162,4 +163,5 @@ class LocalStack:
             },
             "start_seconds": {name: round(value, 2) for name, value in self.timings.items()},
         }
-        (self.state_dir / "stack.json").write_text(json.dumps(record, indent=2))
+        # 0600 all the same: it says where the key files and the password file are, and what runs where.
+        write_private(self.state_dir / "stack.json", json.dumps(record, indent=2))

@@ -9,7 +9,10 @@
 set -euo pipefail
 : "${KAFKA_NODE_ID:?}" "${CLUSTER_ID:?}" "${KAFKA_ADMIN_PASSWORD:?run docker/new-secrets.sh}"
 umask 077
-config=/tmp/server.properties
+# Others only for the tests (tests/unit/test_docker_compose.py runs this script with stand-ins).
+kafka_bin=${SAGA_KAFKA_BIN:-/opt/kafka/bin}
+conf=${SAGA_KAFKA_CONF_DIR:-/tmp}
+config=$conf/server.properties
 cat > "$config" <<PROPERTIES
 process.roles=broker,controller
 node.id=${KAFKA_NODE_ID}
@@ -38,15 +41,23 @@ auto.create.topics.enable=false
 log.dirs=/var/lib/kafka/data
 PROPERTIES
 # What the health check (and an operator inside the container) connects with.
-cat > /tmp/admin.properties <<PROPERTIES
+cat > "$conf/admin.properties" <<PROPERTIES
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${KAFKA_ADMIN_PASSWORD}";
 PROPERTIES
-scram=()
-for principal in admin payment order delivery operator; do
-  variable="KAFKA_${principal^^}_PASSWORD"
-  scram+=(--add-scram "SCRAM-SHA-512=[name=${principal},password=${!variable:?run docker/new-secrets.sh}]")
-done
-/opt/kafka/bin/kafka-storage.sh format --ignore-formatted -t "$CLUSTER_ID" -c "$config" "${scram[@]}"
-exec /opt/kafka/bin/kafka-server-start.sh "$config"
+# The SCRAM users' passwords reach the storage tool through a java @-file (0600, removed once it ran), not
+# its command line, which every user of the host sees (ps). The java launcher reads the main class and its
+# arguments from the file; kafka-storage.sh would put the main class first, so kafka-run-class.sh runs it.
+# printf is a shell builtin: writing the file starts no process either.
+format_args=$(mktemp)
+{
+  printf '"%s"\n' kafka.tools.StorageTool format --ignore-formatted -t "$CLUSTER_ID" -c "$config"
+  for principal in admin payment order delivery operator; do
+    variable="KAFKA_${principal^^}_PASSWORD"
+    printf '"%s"\n' --add-scram "SCRAM-SHA-512=[name=${principal},password=${!variable:?run docker/new-secrets.sh}]"
+  done
+} > "$format_args"
+"$kafka_bin/kafka-run-class.sh" "@$format_args" || { rm -f "$format_args"; exit 1; }
+rm -f "$format_args"
+exec "$kafka_bin/kafka-server-start.sh" "$config"

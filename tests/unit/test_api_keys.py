@@ -145,11 +145,18 @@ def test_a_service_with_no_keys_and_authentication_on_refuses_to_start() -> None
         ApiKeys.from_settings(Settings.model_validate({}))
 
 
-def test_a_keys_file_that_cannot_be_read_stops_the_service_saying_which(tmp_path: Path) -> None:
+def test_a_keys_file_that_cannot_be_read_at_start_stops_the_service_saying_which(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-keys"
     with pytest.raises(NoApiKeys, match="SAGA_API_KEYS_FILE cannot be read") as raised:
         ApiKeys.from_settings(Settings.model_validate({"SAGA_API_KEYS_FILE": str(missing)}))
     assert str(missing) in str(raised.value)
+
+
+def test_a_keys_file_that_does_not_parse_at_start_stops_the_service(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text("acme shop not-a-digest\n")
+    with pytest.raises(InvalidKeyEntry, match="entry 1"):
+        ApiKeys.from_settings(Settings.model_validate({"SAGA_API_KEYS_FILE": str(path)}))
 
 
 def test_with_authentication_off_every_caller_is_anonymous_with_every_scope() -> None:
@@ -172,7 +179,7 @@ def test_inline_entries_and_the_keys_file_are_both_active(tmp_path: Path) -> Non
     assert keys.caller(file_key) == Caller("acme", frozenset({SHOP}))
 
 
-def test_a_changed_keys_file_is_read_again_without_a_restart_and_a_broken_one_keeps_the_keys_before(
+def test_a_changed_keys_file_is_read_again_without_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api_keys_module, "_RECHECK_SECONDS", 0.0)
@@ -187,9 +194,133 @@ def test_a_changed_keys_file_is_read_again_without_a_restart_and_a_broken_one_ke
 
     path.write_text(entry_for("acme", [SHOP], new).line() + "\n\n")
     assert keys.caller(old) is None and keys.caller(new) is not None  # the old one is revoked
+    assert keys.problem() is None
 
+
+def _keys_of_file(path: Path, monkeypatch: pytest.MonkeyPatch, inline: str = "") -> ApiKeys:
+    monkeypatch.setattr(api_keys_module, "_RECHECK_SECONDS", 0.0)
+    return ApiKeys.from_settings(
+        Settings.model_validate({"SAGA_API_KEYS_FILE": str(path), "SAGA_API_KEYS": inline})
+    )
+
+
+def test_a_deleted_keys_file_gives_no_key_but_the_inline_ones_still_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file_key, inline_key = new_key(), new_key()
+    path = tmp_path / "keys"
+    path.write_text(entry_for("acme", [SHOP], file_key).line())
+    keys = _keys_of_file(path, monkeypatch, inline=entry_for("ops", [OPERATOR], inline_key).line())
+
+    path.unlink()
+
+    assert keys.caller(file_key) is None
+    assert keys.caller(inline_key) == Caller("ops", frozenset({OPERATOR}))
+    problem = keys.problem()
+    assert problem is not None and str(path) in problem and "cannot be read" in problem
+    assert problem.endswith("no key from it is accepted")
+
+
+def test_an_unreadable_keys_file_gives_no_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = new_key()
+    path = tmp_path / "keys"
+    path.write_text(entry_for("acme", [SHOP], key).line())
+    keys = _keys_of_file(path, monkeypatch)
+
+    path.unlink()
+    path.mkdir()  # reading a directory fails, whoever runs the test (root reads a mode 000 file)
+
+    assert keys.caller(key) is None
+    assert "cannot be read" in (keys.problem() or "")
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "acme shop {key}",  # the key pasted where its digest belongs
+        "acme shop,{key} {digest}",  # the key pasted among the scopes (echoed by the scope's error)
+        "acme shop {digest}x",  # a digest one character too long
+    ],
+)
+def test_one_bad_line_gives_no_key_from_the_file_and_the_problem_says_why_without_the_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad_line: str
+) -> None:
+    good, pasted = new_key(), new_key()
+    good_line = entry_for("acme", [SHOP], good).line()
+    path = tmp_path / "keys"
+    path.write_text(good_line + "\n")
+    keys = _keys_of_file(path, monkeypatch)
+    digest = good_line.split()[2]
+
+    path.write_text(good_line + "\n" + bad_line.format(key=pasted, digest=digest) + "\n")
+
+    assert keys.caller(good) is None  # the whole file counts for nothing, its good line included
+    problem = keys.problem()
+    assert problem is not None and f"{path}, entry 2" in problem, problem
+    assert pasted not in problem and pasted[len("saga_") :] not in problem
+    assert digest[len("sha256:") :] not in problem
+
+
+def test_a_rewrite_that_keeps_size_and_mtime_is_still_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    revoked, other = new_key(), new_key()
+    path = tmp_path / "keys"
+    path.write_text(entry_for("acme", [SHOP], revoked).line())
+    keys = _keys_of_file(path, monkeypatch)
+    before = os.stat(path)
+
+    path.write_text(entry_for("acme", [SHOP], other).line())  # the same length: one digest for another
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+    assert keys.caller(revoked) is None
+    assert keys.caller(other) == Caller("acme", frozenset({SHOP}))
+
+
+def test_a_fixed_keys_file_is_accepted_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = new_key()
+    line = entry_for("acme", [SHOP], key).line()
+    path = tmp_path / "keys"
+    path.write_text(line)
+    keys = _keys_of_file(path, monkeypatch)
+
+    path.write_text(line + "\nacme shop not-a-digest\n")
+    assert keys.caller(key) is None and keys.problem() is not None
+
+    path.write_text(line + "\n")
+    assert keys.caller(key) == Caller("acme", frozenset({SHOP}))
+    assert keys.problem() is None
+
+
+def test_a_broken_keys_file_is_reported_once_not_every_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "keys"
+    path.write_text(entry_for("acme", [SHOP], new_key()).line())
+    keys = _keys_of_file(path, monkeypatch)
     path.write_text("acme shop not-a-digest")
-    assert keys.caller(new) is not None  # a broken file changes nothing
+
+    for _ in range(3):
+        keys.caller(new_key())
+
+    assert [record.levelname for record in caplog.records if "no key from it" in record.message] == ["ERROR"]
+
+
+def test_the_keys_are_read_at_most_once_a_second(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = new_key()
+    path = tmp_path / "keys"
+    path.write_text(entry_for("acme", [SHOP], key).line())
+    now = [1000.0]
+    monkeypatch.setattr(api_keys_module.time, "monotonic", lambda: now[0])
+    keys = ApiKeys.from_settings(Settings.model_validate({"SAGA_API_KEYS_FILE": str(path)}))
+
+    path.unlink()
+    now[0] += 0.5
+    assert keys.caller(key) is not None  # not looked at yet
+    now[0] += 0.6
+    assert keys.caller(key) is None
 
 
 def test_the_local_stack_makes_demo_keys_once_private_and_known_to_the_services(tmp_path: Path) -> None:

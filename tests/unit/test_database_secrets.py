@@ -35,6 +35,26 @@ def test_a_url_is_printed_without_its_password(url: str, masked: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "password",
+    ["a/b", "a?b", "a#b", "a@b", "p/a?s#s@w:o%rd", "/", "?x=1#", "@@", "a:b"],
+)
+@pytest.mark.parametrize(
+    "template",
+    [
+        "postgresql+psycopg://payment:{}@postgres:5432/payment",
+        "postgresql://u:{}@h/db?sslmode=verify-full#frag",
+        "postgresql://admin@example.org:{}@h:5432/db",  # a user name with an @ of its own
+        "kafka://u:{}@h",
+    ],
+)
+def test_a_password_with_any_character_is_hidden_whole(template: str, password: str) -> None:
+    url = template.format(password)
+
+    assert mask_url(url) == template.format("***")
+    assert has_password(url)
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "postgresql+psycopg://payment@/payment?host=%2Ftmp%2Fs&port=5432&passfile=%2Ftmp%2Fpasswords",

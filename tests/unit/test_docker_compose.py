@@ -49,7 +49,7 @@ def test_each_service_runs_its_own_module_with_its_own_database(service: Service
     assert match and match.groups() == (service.value, password_var, service.value)
     assert f"CREATE DATABASE {_ident(service.value)} OWNER {_ident(service.value)}" in INIT_SCRIPT
     assert f"CREATE ROLE {_ident(service.value)} LOGIN PASSWORD :'{service.value}_password';" in INIT_SCRIPT
-    assert f'-v {service.value}_password="${password_var}"' in INIT_SCRIPT
+    assert f"\\getenv {service.value}_password {password_var}\n" in INIT_SCRIPT
     assert f"REVOKE CONNECT ON DATABASE {_ident(service.value)} FROM PUBLIC;" in INIT_SCRIPT
 
 
@@ -79,7 +79,7 @@ def _ident(name: str) -> str:
 @pytest.mark.parametrize("service", list(Service), ids=lambda s: s.value)
 def test_published_ports_match_the_port_each_service_listens_on(service: Service) -> None:
     port = DEFAULT_HTTP_PORTS[service]
-    assert SERVICES[service.value]["ports"] == [f"{port}:{port}"]
+    assert SERVICES[service.value]["ports"] == [f"127.0.0.1:{port}:{port}"]
     assert _env(service.value)[f"{service.value.upper()}_HTTP_PORT"] == str(port)
     assert _env(service.value)["SAGA_HTTP_HOST"] == "0.0.0.0"
 
@@ -201,3 +201,74 @@ def test_order_reaches_payment_inside_the_compose_network() -> None:
     """The public PAYMENT_URL (localhost) is not reachable from the order container; it asks payment
     about orders it has not recorded yet through the service name."""
     assert _env("order")["ORDER_PAYMENT_API_URL"] == "http://payment:8001"
+
+
+def test_nothing_is_published_beyond_this_machine() -> None:
+    """A published port without an address listens on every interface of the host (and Docker's own
+    firewall rules bypass ufw's); the platform's are for this machine, a proxy in front for others."""
+    for name, definition in SERVICES.items():
+        for published in definition.get("ports", []):
+            assert str(published).startswith("127.0.0.1:"), (name, published)
+
+
+def _run_with_stubs(script: Path, env: dict[str, str], stubs: Path) -> None:
+    """Run `script` with `env` (and the stubs' folder first on PATH): the stubs record their arguments."""
+    result = subprocess.run(
+        ["bash", str(script)], env={"PATH": f"{stubs}:/usr/bin:/bin", **env}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def _recording_stub(path: Path, *extra: str) -> None:
+    """An executable that writes its arguments, one a line, to `<path>.argv` (and runs `extra`)."""
+    path.write_text(
+        f'#!/bin/bash\nprintf "%s\\n" "$0" "$@" > "{path}.argv"\n' + "".join(f"{line}\n" for line in extra)
+    )
+    path.chmod(0o755)
+
+
+def test_the_database_init_script_gives_psql_no_password_on_its_command_line(tmp_path: Path) -> None:
+    passwords = {_password_variable(s): f"pw-{s.value}-{'x' * 20}" for s in Service}
+    _recording_stub(tmp_path / "psql", f'cat > "{tmp_path}/psql.stdin"')
+
+    _run_with_stubs(
+        ROOT / "docker" / "postgres-init" / "01-databases.sh",
+        {"POSTGRES_USER": "postgres", **passwords},
+        tmp_path,
+    )
+
+    argv = (tmp_path / "psql.argv").read_text()
+    stdin = (tmp_path / "psql.stdin").read_text()
+    for variable, password in passwords.items():
+        assert password not in argv and password not in stdin
+        assert f" {variable}\n" in stdin  # psql reads it from its environment
+
+
+def test_the_kafka_start_script_gives_the_storage_tool_no_password_on_its_command_line(
+    tmp_path: Path,
+) -> None:
+    passwords = {f"KAFKA_{p.upper()}_PASSWORD": f"pw-{p}-{'y' * 20}" for p in ("admin", *Service, "operator")}
+    # The storage tool's stand-in keeps the @-file the java launcher would read, to check it.
+    _recording_stub(tmp_path / "kafka-run-class.sh", f'cp "${{1#@}}" "{tmp_path}/format.args"')
+    _recording_stub(tmp_path / "kafka-server-start.sh")
+    env = {
+        "KAFKA_NODE_ID": "1",
+        "CLUSTER_ID": "kK7b2Vq3SZyqgOWQdnG0bA",
+        "SAGA_KAFKA_BIN": str(tmp_path),
+        "SAGA_KAFKA_CONF_DIR": str(tmp_path),
+        **passwords,
+    }
+
+    _run_with_stubs(ROOT / "docker" / "kafka" / "start.sh", env, tmp_path)
+
+    run_class = (tmp_path / "kafka-run-class.sh.argv").read_text().splitlines()
+    assert len(run_class) == 2 and run_class[1].startswith("@")
+    assert not Path(run_class[1][1:]).exists()  # removed once the tool ran
+    args = (tmp_path / "format.args").read_text().splitlines()
+    assert args[:3] == ['"kafka.tools.StorageTool"', '"format"', '"--ignore-formatted"']
+    for principal in ("admin", *(s.value for s in Service), "operator"):
+        password = passwords[f"KAFKA_{principal.upper()}_PASSWORD"]
+        assert f'"SCRAM-SHA-512=[name={principal},password={password}]"' in args
+        assert password not in "".join(run_class)
+    server_start = (tmp_path / "kafka-server-start.sh.argv").read_text().splitlines()
+    assert server_start[1:] == [str(tmp_path / "server.properties")]

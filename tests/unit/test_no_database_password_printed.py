@@ -4,6 +4,7 @@ record."""
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_saga_runs_table_shows_each_database_without_its_password_and_where_each
         assert str(tmp_path / "api-keys" / f"demo-{scope}.key") in printed
 
 
-def test_the_stack_record_leaves_out_urls_that_carry_a_password(
+def test_the_stack_record_is_private_and_leaves_out_urls_that_carry_a_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With every variable set the stack starts nothing, and records only what holds no secret."""
@@ -56,8 +57,10 @@ def test_the_stack_record_leaves_out_urls_that_carry_a_password(
     stack.start()
     try:
         text = (tmp_path / "stack.json").read_text()
+        mode = stat.S_IMODE((tmp_path / "stack.json").stat().st_mode)
     finally:
         stack.stop()
+    assert mode == 0o600
     keys = tmp_path / "api-keys"
     assert SECRET not in text
     for holder in ("demo-shop", "demo-carrier", "demo-operator", "order-service"):
