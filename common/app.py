@@ -25,6 +25,7 @@ from common.api_keys import ApiKeys
 from common.config import Service, Settings
 from common.context import ServiceContext
 from common.db import create_engine
+from common.http_server import HttpLimits, ServiceApp
 from common.kafka import LazyProducer, group_id
 from common.kafka_security import KafkaConnection, kafka_connection
 from common.messaging import dead_letter_api
@@ -130,11 +131,12 @@ def _api_keys(service: Service, settings: Settings) -> ApiKeys:
 
 
 def _faust_app(service: Service, settings: Settings, connection: KafkaConnection) -> faust.App:
-    """The Faust app of a service: its group, the broker (with the service's credentials), the web server,
-    and the settings that keep Faust from its own traps (see the consumer and the README's reliability
-    model)."""
-    return faust.App(
+    """The Faust app of a service: its group, the broker (with the service's credentials), the web server
+    (only the service's routes, slow clients bounded: common/http_server.py), and the settings that keep
+    Faust from its own traps (see the consumer and the README's reliability model)."""
+    return ServiceApp(
         group_id(service),
+        http_limits=HttpLimits.from_settings(settings),
         broker=[f"kafka://{server}" for server in connection.bootstrap_servers.split(",")],
         broker_credentials=faust_credentials(connection),
         store="memory://",
