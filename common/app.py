@@ -35,6 +35,7 @@ from common.messaging.inbox import forget_processed_before
 from common.messaging.relay import OutboxRelay
 from common.messaging.runner import BatchHandler, EventRunner, Handler
 from common.messaging.tables import MessagingTables
+from common.readiness import service_readiness
 from common.scheduling import periodic
 from common.web import json_routing_errors, provide, serve
 
@@ -97,7 +98,9 @@ def create_service(
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
     _attach_inbox_cleanup(app, context)
-    provide(app, context, api_keys)
+    readiness, keep_readiness_fresh = service_readiness(context)
+    app.task(keep_readiness_fresh)
+    provide(app, context, api_keys, readiness)
     serve(app, context.routes, operations_api.blueprint)
     serve(app, context.routes, dead_letter_api.blueprint)
     app.web.web_app.middlewares.append(json_routing_errors)

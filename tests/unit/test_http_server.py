@@ -3,12 +3,15 @@ own views, even with APP_DEBUG), and closes connections that never send a reques
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import faust
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
+from common import operations_api
 from common.auth import Scope, entry_for, new_key
 from common.config import Service, Settings
 from common.context import ServiceContext
@@ -106,3 +109,24 @@ async def test_a_connection_without_a_request_head_is_closed_at_its_deadline_and
 
     assert (silent.closed, heard.closed, late.closed) == (True, False, False)
     assert deadlines.sweep([late], now=119.9) == 1 and late.closed
+
+
+async def test_the_openapi_document_is_built_once_and_served_as_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    app = _served_app(Service.ORDER, monkeypatch, tmp_path)
+    view = app.web.views["/openapi.json"]
+    builds: list[int] = []
+
+    def counted(*args: Any) -> dict[str, Any]:
+        builds.append(1)
+        return build_openapi(*args)
+
+    monkeypatch.setattr(operations_api, "build_openapi", counted)
+    answers: list[Any] = [await view.dispatch(make_mocked_request("GET", "/openapi.json")) for _ in range(3)]
+
+    assert len(builds) == 1
+    assert answers[0].body is answers[1].body is answers[2].body
+    assert answers[0].headers["Content-Type"] == "application/json; charset=utf-8"
+    document = json.loads(answers[0].body)
+    assert set(document["paths"]) == {path for _, path in _documented_operations(app)}
