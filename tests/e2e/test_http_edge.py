@@ -52,7 +52,7 @@ def test_faust_own_paths_are_our_json_404_with_a_key_or_without(
 
 
 @pytest.mark.parametrize("service", list(Service))
-def test_every_path_of_the_openapi_document_is_routed(
+def test_every_operation_of_the_openapi_document_is_routed(
     platform: Platform, shop: Shop, service: Service
 ) -> None:
     document = httpx.get(platform.url(service) + "/openapi.json", timeout=10).json()
@@ -63,15 +63,12 @@ def test_every_path_of_the_openapi_document_is_routed(
             path = path.replace(placeholder, value)
         for method in operations:
             answer = shop.http.request(method.upper(), platform.url(service) + path)
-            body = (
-                answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
-            )
-            assert not str(body.get("message", "")).startswith("no route"), (method, path, answer.text)
+            assert not answer.text.startswith('{"error": "not_found", "message": "no route'), (method, path)
             assert answer.status_code != 405, (method, path)
 
 
 @pytest.mark.parametrize("service", list(Service))
-def test_readyz_and_the_document_are_answered_from_memory(
+def test_readyz_tells_anyone_its_checks_and_the_document_is_served_as_the_same_bytes(
     platform: Platform, shop: Shop, service: Service
 ) -> None:
     base = platform.url(service)
@@ -80,15 +77,8 @@ def test_readyz_and_the_document_are_answered_from_memory(
     documents = [httpx.get(base + "/openapi.json", timeout=10) for _ in range(3)]
 
     assert anonymous.status_code == operator.status_code == 200, anonymous.text
-    assert (
-        anonymous.json()["checks"]
-        == operator.json()["checks"]
-        == {
-            "database": "ok",
-            "broker": "ok",
-            "replication": "ok",
-        }
-    )
+    all_ok = {"database": "ok", "broker": "ok", "replication": "ok"}
+    assert anonymous.json()["checks"] == operator.json()["checks"] == all_ok
     assert documents[0].content == documents[1].content == documents[2].content
     assert documents[0].headers["content-type"] == "application/json; charset=utf-8"
 
