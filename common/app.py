@@ -25,6 +25,7 @@ from common.api_keys import ApiKeys
 from common.config import Service, Settings
 from common.context import ServiceContext
 from common.db import create_engine
+from common.http_server import HttpLimits, ServiceApp
 from common.kafka import LazyProducer, group_id
 from common.kafka_security import KafkaConnection, kafka_connection
 from common.messaging import dead_letter_api
@@ -34,6 +35,7 @@ from common.messaging.inbox import forget_processed_before
 from common.messaging.relay import OutboxRelay
 from common.messaging.runner import BatchHandler, EventRunner, Handler
 from common.messaging.tables import MessagingTables
+from common.readiness import service_readiness
 from common.scheduling import periodic
 from common.web import json_routing_errors, provide, serve
 
@@ -96,7 +98,9 @@ def create_service(
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
     _attach_inbox_cleanup(app, context)
-    provide(app, context, api_keys)
+    readiness, keep_readiness_fresh = service_readiness(context)
+    app.task(keep_readiness_fresh)
+    provide(app, context, api_keys, readiness)
     serve(app, context.routes, operations_api.blueprint)
     serve(app, context.routes, dead_letter_api.blueprint)
     app.web.web_app.middlewares.append(json_routing_errors)
@@ -130,11 +134,12 @@ def _api_keys(service: Service, settings: Settings) -> ApiKeys:
 
 
 def _faust_app(service: Service, settings: Settings, connection: KafkaConnection) -> faust.App:
-    """The Faust app of a service: its group, the broker (with the service's credentials), the web server,
-    and the settings that keep Faust from its own traps (see the consumer and the README's reliability
-    model)."""
-    return faust.App(
+    """The Faust app of a service: its group, the broker (with the service's credentials), the web server
+    (only the service's routes, slow clients bounded: common/http_server.py), and the settings that keep
+    Faust from its own traps (see the consumer and the README's reliability model)."""
+    return ServiceApp(
         group_id(service),
+        http_limits=HttpLimits.from_settings(settings),
         broker=[f"kafka://{server}" for server in connection.bootstrap_servers.split(",")],
         broker_credentials=faust_credentials(connection),
         store="memory://",

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     payment_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.PAYMENT], alias="PAYMENT_HTTP_PORT")
     order_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.ORDER], alias="ORDER_HTTP_PORT")
     delivery_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.DELIVERY], alias="DELIVERY_HTTP_PORT")
+    # How long a client may keep a connection without using it (common/http_server.py): a new connection
+    # must send its first request head within the first, an idle one its next request within the second.
+    http_head_timeout_seconds: float = Field(default=10.0, gt=0, alias="SAGA_HTTP_HEAD_TIMEOUT_SECONDS")
+    http_keepalive_seconds: float = Field(default=15.0, gt=0, alias="SAGA_HTTP_KEEPALIVE_SECONDS")
     # Public base URLs, used for `Location` headers and by the CLI. Default: http://127.0.0.1:<port>.
     payment_url: str | None = Field(default=None, alias="PAYMENT_URL")
     order_url: str | None = Field(default=None, alias="ORDER_URL")

@@ -86,7 +86,8 @@ async def ensure_topics(settings: Settings, topics: Sequence[str] = TOPICS) -> R
 
     They get the replication that fits the cluster (`replication_for`), with `min.insync.replicas` set
     on the topic. Existing topics are left as they are, but one replicated less than it should be is
-    logged as an error (and `/readyz` reports it). Returns the replication saga topics should have.
+    logged as an error (and `/readyz` reports it: common/readiness.py). Returns the replication saga
+    topics should have.
     Relying on broker auto-creation would give one partition and the broker's default replication.
     """
     connection = kafka_connection(settings)
@@ -147,15 +148,6 @@ async def replication_problems(settings: Settings, topics: Sequence[str] = TOPIC
     """Why the saga topics lack the replication the cluster should give them (empty when they have it)."""
     cluster = await read_cluster_topics(kafka_connection(settings))
     return problems_in(cluster, settings.topic_replication_factor, topics)
-
-
-async def replication_readiness(settings: Settings) -> str:
-    """The `/readyz` check of the saga topics' replication: "ok", or why not (within 3 s)."""
-    try:
-        problems = await asyncio.wait_for(replication_problems(settings), 3.0)
-    except Exception as exc:
-        return f"failed: cannot read the topics' replication ({exc!r})"
-    return "ok" if not problems else "under-replicated: " + "; ".join(problems)
 
 
 def replication_summary(

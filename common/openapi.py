@@ -27,6 +27,7 @@ from common.params import parameter_schemas, wire_names
 REF_TEMPLATE = "#/components/schemas/{model}"
 JSON = "application/json"
 MAX_BODY_BYTES = 1024**2  # aiohttp's limit on a request body, which Faust keeps
+MAX_JSON_DEPTH = 32  # arrays and objects one inside the other a JSON body may have (ours need a few)
 SECURITY_SCHEME = "apiKey"
 OPERATORS_ONLY = Access.of(Scope.OPERATOR)  # a route that names no access: the strictest
 
@@ -152,7 +153,8 @@ def _bad_request(route: Route) -> str:
     if route.takes_parameters:
         reasons.append("invalid_parameter: a path, query or header parameter breaks its schema")
     if route.request is not None:
-        reasons.append("empty_body / malformed_json: the body is missing or not JSON")
+        too_deep = f"nested deeper than {MAX_JSON_DEPTH} levels"
+        reasons.append(f"empty_body / malformed_json: the body is missing, not JSON, or {too_deep}")
     return "; ".join(reasons)
 
 

@@ -1,24 +1,22 @@
 """The operations endpoints every service has: liveness, readiness, Prometheus metrics, the OpenAPI
 document (routes and answers declared in `common/shared_api.py`). Each reads the service's
-`ServiceContext`, which `common.app.create_service` provides to the app."""
+`ServiceContext` (readiness its `ReadinessChecks`), which `common.app.create_service` provides to the
+app. The public ones cost no I/O: readiness is checked in the background, the document built once."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
+import json
 
 from faust.web import Request, Response
-from sqlalchemy import select
 
 from common import shared_api
 from common.api_keys import ApiKeys
 from common.auth import PUBLIC, Access
 from common.context import ServiceContext
-from common.db import reading
-from common.kafka import replication_readiness
 from common.metrics import render_metrics
 from common.openapi import Route, build_openapi
-from common.web import Blueprint, JsonView
+from common.readiness import ReadinessChecks, sees_reasons
+from common.web import CALLER, Blueprint, JsonView
 
 blueprint = Blueprint("operations")
 
@@ -32,12 +30,16 @@ class Health(JsonView):
 @blueprint.serve(shared_api.READY)
 class Ready(JsonView):
     async def get(self, request: Request) -> Response:
-        checks = await readiness(self.dependency(ServiceContext))
-        ready = all(value == "ok" for value in checks.values())
+        """The last round of the background checks (common/readiness.py): no I/O here. Why a check fails
+        is told to operators only."""
+        checks = self.dependency(ReadinessChecks)
         authentication = "off" if self.dependency(ApiKeys).disabled else "on"
-        return self.json(
-            {"ready": ready, "checks": checks, "authentication": authentication}, status=200 if ready else 503
-        )
+        answer = {
+            "ready": checks.ready,
+            "checks": checks.shown(with_reasons=sees_reasons(request.get(CALLER))),
+            "authentication": authentication,
+        }
+        return self.json(answer, status=200 if checks.ready else 503)
 
 
 @blueprint.serve(shared_api.METRICS)
@@ -53,35 +55,12 @@ class Metrics(JsonView):
 
 @blueprint.serve(shared_api.OPENAPI)
 class OpenApi(JsonView):
+    # The document never changes while the service runs: built on the first request, then served as is.
+    _document: bytes | None = None
+
     async def get(self, request: Request) -> Response:
-        context = self.dependency(ServiceContext)
-        return self.json(
-            build_openapi(f"saga {context.service.value} service", context.description, context.routes)
-        )
-
-
-async def readiness(context: ServiceContext) -> dict[str, str]:
-    """Each check of readiness: `ok`, or what is wrong."""
-    return {
-        "database": await _check(_ping_database(context)),
-        "broker": await _check(_ping_broker(context)),
-        "replication": await replication_readiness(context.settings),
-    }
-
-
-async def _check(probe: Awaitable[None]) -> str:
-    try:
-        await asyncio.wait_for(probe, 3.0)
-    except Exception as exc:
-        return f"failed: {exc!r}"
-    return "ok"
-
-
-async def _ping_database(context: ServiceContext) -> None:
-    async with reading(context.engine) as conn:
-        await conn.scalar(select(1))
-
-
-async def _ping_broker(context: ServiceContext) -> None:
-    producer = await context.producer.get()
-    await producer.client.fetch_all_metadata()
+        if self._document is None:
+            context = self.dependency(ServiceContext)
+            title = f"saga {context.service.value} service"
+            self._document = json.dumps(build_openapi(title, context.description, context.routes)).encode()
+        return self.bytes(self._document, headers={"Content-Type": "application/json; charset=utf-8"})

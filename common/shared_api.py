@@ -54,7 +54,9 @@ class Readiness(BaseModel):
     ready: bool
     checks: dict[str, str] = Field(
         description="`database`, `broker` and `replication` (the saga topics have the copies the cluster"
-        " allows): `ok`, or `failed: <why>` / `under-replicated: <which>`"
+        " allows), as the last background round found them (a round at most once a second): `ok`,"
+        " `failed`, `under-replicated`, or `pending` before the first round. With an `operator` key, a"
+        " failing check also says why: `failed: <error>`, `under-replicated: <which topics>`"
     )
     authentication: Literal["on", "off"] = Field(
         description="`off` only when SAGA_DISABLE_AUTHENTICATION turned API keys off (development only)"
@@ -113,7 +115,8 @@ HEALTH = Route(
 READY = Route(
     "GET",
     "/readyz",
-    "Readiness: database and broker reachable, saga topics replicated as the cluster allows",
+    "Readiness: database and broker reachable, saga topics replicated as the cluster allows (checked in"
+    " the background; why a check fails only with an operator key)",
     responses={200: Answer("ready", Readiness), 503: Answer("not ready: see checks", Readiness)},
     uses_database=False,
     access=PUBLIC,

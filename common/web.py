@@ -32,7 +32,7 @@ from common.api_keys import ApiKeys
 from common.auth import Access, Caller, Decision, bearer_token, decide
 from common.db import is_transient_database_error
 from common.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
-from common.openapi import MAX_BODY_BYTES, Route
+from common.openapi import MAX_BODY_BYTES, MAX_JSON_DEPTH, Route
 from common.params import InvalidParameters, Location, validate_parameters, wire_names
 from common.tenancy import resolve
 
@@ -105,11 +105,34 @@ async def parse_body(request: Any, model: type[M]) -> M:
 
 
 def _json_document(raw: bytes) -> Any:
-    """The parsed body; NaN and Infinity, which JSON does not have, are refused like any other defect."""
+    """The parsed body; NaN and Infinity, which JSON does not have, are refused like any other defect, and
+    so is a body nested deeper than MAX_JSON_DEPTH arrays and objects (no body of ours needs more than a
+    few): everything after the parse — the models, the error answers — walks the document recursively."""
+    too_deep = ApiError(400, "malformed_json", f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, too deep, an integer of 5,000 digits
+        document = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError as exc:  # deeper than the parser itself goes
+        raise too_deep from exc
+    except ValueError as exc:  # not UTF-8, not JSON, an integer of 5,000 digits
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
+    if nested_deeper_than(document, MAX_JSON_DEPTH):
+        raise too_deep
+    return document
+
+
+def nested_deeper_than(document: Any, limit: int) -> bool:
+    """Whether `document` has more than `limit` arrays and objects one inside the other (a scalar has
+    none, `[]` one). Walked with a stack of its own, not recursion, and stops at the first too deep."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _refuse_constant(name: str) -> Any:

@@ -8,12 +8,16 @@ owns its data, and each topic keeps its one writer.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 
 from common.errors import Unavailable
+from common.tenancy import order_id_of
+
+log = logging.getLogger(__name__)
 
 # Payment statuses after which no order will ever be placed (the checkout charged nothing).
 _NOTHING_CHARGED = frozenset({"DECLINED", "FAILED"})
@@ -44,6 +48,14 @@ class PaymentLookup(Protocol):
         payment cannot be asked."""
 
 
+def _unavailable(order_id: str) -> Unavailable:
+    """What the caller is told when payment cannot be asked: that, and nothing of why (hosts, ports, the
+    order service's key), which goes to the log."""
+    return Unavailable(
+        f"the payment service cannot be asked about order {order_id_of(order_id)} now; retry later"
+    )
+
+
 class HttpPaymentLookup:
     """Payment's `GET /payments/{order_id}`, with a short timeout (a shop is waiting on the answer).
 
@@ -67,16 +79,21 @@ class HttpPaymentLookup:
         try:
             response = await self._http.get(f"/payments/{order_id}")
         except httpx.HTTPError as exc:
-            raise Unavailable(f"the payment service cannot be asked about order {order_id}: {exc!r}") from exc
+            # The error names hosts and ports: for the log, not for the caller.
+            log.warning("cannot ask the payment service about order %s: %r", order_id, exc)
+            raise _unavailable(order_id) from exc
         if response.status_code == 404:
             return None
         if response.status_code in (401, 403):
-            raise Unavailable(
-                f"the payment service refused the order service's key ({response.status_code}):"
-                " check ORDER_PAYMENT_API_KEY[_FILE] (a key with the payment-lookup scope)"
+            log.error(
+                "the payment service refused the order service's key (%d): check ORDER_PAYMENT_API_KEY[_FILE]"
+                " (a key with the payment-lookup scope)",
+                response.status_code,
             )
+            raise _unavailable(order_id)
         if response.status_code != 200:
-            raise Unavailable(f"the payment service answered {response.status_code} about order {order_id}")
+            log.warning("the payment service answered %d about order %s", response.status_code, order_id)
+            raise _unavailable(order_id)
         body = response.json()
         return AcceptedCheckout(
             order_id=body["order_id"],

@@ -26,6 +26,7 @@ import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from common.auth import Scope
 from common.config import Service, Settings, load_settings
 from common.infra.kafka import ensure_kafka_jars, kafka_tool_command
 from common.infra.ports import free_port
@@ -229,7 +230,8 @@ def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
 def test_a_topic_replicated_below_the_setting_is_reported_by_readyz_and_stack_status(
     local_stack: LocalStack, tmp_path: Path
 ) -> None:
-    """On one broker the topics have one copy; asked for two, the service says why it is not ready."""
+    """On one broker the topics have one copy; asked for two, the service says it is not ready, and why to
+    an operator."""
     asyncio.run(ensure_topics(Settings.model_validate(local_stack.environment())))
     env = {
         **os.environ,
@@ -257,7 +259,10 @@ def test_a_topic_replicated_below_the_setting_is_reported_by_readyz_and_stack_st
             assert order.running and time.monotonic() < deadline, order.log_tail()
             time.sleep(0.3)
         assert answer.status_code == 503
-        reason = answer.json()["checks"]["replication"]
+        assert answer.json()["checks"]["replication"] == "under-replicated"  # why: for operators only
+        operator = {"Authorization": f"Bearer {local_stack.demo_keys()[Scope.OPERATOR]}"}
+        told = httpx.get(f"{order.base_url}/readyz", headers=operator, timeout=5).json()
+        reason = told["checks"]["replication"]
         assert reason.startswith("under-replicated: topic payment has 1 replica(s), below 2"), reason
         assert "(SAGA_TOPIC_REPLICATION_FACTOR=2)" in reason
         assert "below 2" in order.log_tail(200)  # and the worker said so loudly when it started

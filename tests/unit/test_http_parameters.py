@@ -8,10 +8,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from common.openapi import Route
+from common.openapi import MAX_JSON_DEPTH, Route
 from common.params import BIGINT_MAX
 from common.shared_api import DEAD_LETTER, DEAD_LETTERS, LetterStatusFilter
-from common.web import ApiError, json_routing_errors, parse_body, route_arguments
+from common.web import ApiError, json_routing_errors, nested_deeper_than, parse_body, route_arguments
 from delivery.api import SET_STOCK, StockUpdate
 from order.api import CANCEL, LIST
 from order.saga import OrderStatus
@@ -162,7 +162,7 @@ BAD_BODIES = [
     pytest.param(b"{not json", 400, "malformed_json", id="not-json"),
     pytest.param(b"\xff\xfe{}", 400, "malformed_json", id="not-utf-8"),
     pytest.param(b'{"on_hand": NaN}', 400, "malformed_json", id="nan"),
-    pytest.param(b"[" * 100_000, 400, "malformed_json", id="nested-too-deep"),
+    pytest.param(b"[" * 100_000, 400, "malformed_json", id="nested-too-deep-for-the-parser"),
     pytest.param(b'{"on_hand": ' + b"9" * 5000 + b"}", 400, "malformed_json", id="integer-of-5000-digits"),
     pytest.param(b'{"on_hand": 1, "note": "\\ud800"}', 400, "malformed_json", id="unpaired-surrogate"),
     pytest.param(b"[1]", 422, "validation_failed", id="not-an-object"),
@@ -184,6 +184,30 @@ async def test_a_bad_body_is_a_4xx_with_a_message(raw: bytes | Exception, status
 
     assert (caught.value.status, caught.value.error) == (status, error)
     assert caught.value.message
+
+
+async def test_a_body_nested_600_deep_is_refused_by_its_depth_before_anything_recurses_into_it() -> None:
+    raw = b'{"on_hand": 1, "note": ' + b"[" * 600 + b"]" * 600 + b"}"  # 1.2 KB, parsed without trouble
+
+    with pytest.raises(ApiError) as caught:
+        await parse_body(_Body(raw), StockUpdate)
+
+    assert caught.value.message == f"the body is nested deeper than {MAX_JSON_DEPTH} levels"
+    assert caught.value.__cause__ is None  # refused by the check, not by a RecursionError
+
+
+def _nested(levels: int) -> Any:
+    document: Any = 1
+    for level in range(levels):
+        document = [document] if level % 2 else {"a": document}
+    return document
+
+
+def test_a_document_may_be_nested_up_to_the_limit_and_not_one_level_more() -> None:
+    assert not nested_deeper_than(_nested(MAX_JSON_DEPTH), MAX_JSON_DEPTH)
+    assert nested_deeper_than(_nested(MAX_JSON_DEPTH + 1), MAX_JSON_DEPTH)
+    assert not nested_deeper_than("a scalar", 0)
+    assert nested_deeper_than([[], {"deep": [[[]]]}], 4) and not nested_deeper_than([[], {"deep": [[[]]]}], 5)
 
 
 async def test_a_body_number_without_fraction_is_the_integer_json_schema_says_it_is() -> None:

@@ -1,0 +1,129 @@
+"""The web server of a service: only the routes it declares, and no connection kept by a client that is
+silent.
+
+Only declared routes answer. Faust's web driver serves views of its own beside ours — `/` (its index),
+`/router/…` and `/table/…` always, `/assignment/`, `/graph/` and the statistics with APP_DEBUG — none in
+the OpenAPI document, none behind a key, and `/router/x/` was a 500 with a traceback. `ServiceWeb` is
+Faust's aiohttp driver with none of those built-in blueprints (the lists Faust's `Web` selects them
+from are empty), so the router holds exactly the routes the service's blueprints declare. Nothing here
+runs `@app.table_route`, the one thing Faust's router views exist for.
+
+Slow clients. aiohttp closes an idle keep-alive connection after an hour by default, and that timer is
+also the only one on a connection that never sends a whole request head: a few hundred sockets that
+send half a head (or nothing) held the server's connections for as long. Here:
+- a new connection must deliver its first request head within `head_seconds`
+  (SAGA_HTTP_HEAD_TIMEOUT_SECONDS), or it is closed (`HeadDeadlines`, checked every `SWEEP_SECONDS`);
+- a connection idle after an answer is closed after `keepalive_seconds` (SAGA_HTTP_KEEPALIVE_SECONDS),
+  the next request's head included: aiohttp closes a connection still waiting for a head when its
+  keep-alive runs out.
+A request whose head has arrived is not timed here: its handler's own timeouts bound it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import faust
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from faust.web.base import Web
+from faust.web.drivers import aiohttp as faust_aiohttp
+from mode import Service
+
+from common.config import Settings
+
+log = logging.getLogger(__name__)
+
+# How often connections still without a request head are looked at: a silent connection is closed
+# between `head_seconds` and `head_seconds + SWEEP_SECONDS` after it opened.
+SWEEP_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """How long the server waits for a client: the first request head, then between requests."""
+
+    head_seconds: float
+    keepalive_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpLimits:
+        return cls(settings.http_head_timeout_seconds, settings.http_keepalive_seconds)
+
+
+class HeadDeadlines:
+    """Closes each connection that has not delivered a whole request head `seconds` after it was first
+    seen (`sweep`). A connection is `heard` once a request of it reaches the app (`middleware`); from
+    then on aiohttp's keep-alive timer is its bound. (aiohttp's connections take no weak references: each
+    sweep forgets those that are gone.)"""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._first_seen: dict[RequestHandler, float] = {}
+        self._heard: set[RequestHandler] = set()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[Any]]) -> Any:
+        self._heard.add(request.protocol)
+        return await handler(request)
+
+    def sweep(self, connections: Iterable[RequestHandler], now: float) -> int:
+        """Close the connections past their deadline at `now`; how many were closed."""
+        current = set(connections)
+        self._heard &= current
+        self._first_seen = {
+            connection: self._first_seen.get(connection, now) for connection in current - self._heard
+        }
+        late = [connection for connection, seen in self._first_seen.items() if now - seen >= self.seconds]
+        for connection in late:
+            connection.force_close()
+        return len(late)
+
+
+class ServiceWeb(faust_aiohttp.Web):
+    """Faust's aiohttp web driver serving only the service's own blueprints, with `HttpLimits`."""
+
+    # Faust's built-in views (its index, router, tables, statistics, graph, performance): none.
+    default_blueprints: ClassVar[Any] = ()
+    production_blueprints: ClassVar[Any] = ()
+    debug_blueprints: ClassVar[Any] = ()
+    optional_blueprints: ClassVar[Any] = ()
+
+    def __init__(self, app: ServiceApp, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.limits = app.http_limits
+        self.head_deadlines = HeadDeadlines(self.limits.head_seconds)
+        self.web_app.middlewares.append(self.head_deadlines.middleware)
+        # Faust's runner, with the keep-alive bounded (aiohttp's default: an hour). It is only set up
+        # when the server starts, so replacing it here changes nothing else.
+        self._runner = web.AppRunner(
+            self.web_app, access_log=None, keepalive_timeout=self.limits.keepalive_seconds
+        )
+
+    @Service.timer(SWEEP_SECONDS)
+    async def _close_silent_connections(self) -> None:
+        server = self._runner.server
+        if server is not None:
+            closed = self.head_deadlines.sweep(server.connections, self.loop.time())
+            if closed:
+                log.info(
+                    "closed %d connection(s) without a request head after %.0fs",
+                    closed,
+                    self.limits.head_seconds,
+                )
+
+
+class ServiceApp(faust.App):
+    """A service's Faust app: its web server is a `ServiceWeb` with these `HttpLimits`."""
+
+    def __init__(self, id: str, *, http_limits: HttpLimits, **options: Any) -> None:
+        self.http_limits = http_limits
+        super().__init__(id, **options)
+
+    def _new_web(self) -> Web:
+        # The one place Faust picks its web driver (by the URL scheme of the `web` setting); ours is
+        # Faust's aiohttp driver with the changes above.
+        return ServiceWeb(self)

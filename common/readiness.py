@@ -1,0 +1,165 @@
+"""Readiness — database and broker reachable, saga topics replicated as the cluster allows — found out in
+the background and read from memory.
+
+`/readyz` is public, so anyone can call it as often as they like: it must cost nothing. The checks run in
+a task of the service's app (`ReadinessChecks.run_forever`), all at once, each bounded by
+CHECK_TIMEOUT_SECONDS, a round at most once a second; the view only reads the last round's results and
+does no I/O. A check is `ok`, `failed` or `under-replicated` (`pending` until the first round ends), with
+the reason; the reason (an exception's text: hosts, ports, roles; which topics lack copies) is for
+operators only (`shown`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import select
+
+from common.auth import Caller, Scope
+from common.context import ServiceContext
+from common.db import reading
+from common.kafka import ClusterTopics, describe_cluster_topics, problems_in
+from common.kafka_security import KafkaConnection, kafka_connection
+
+log = logging.getLogger(__name__)
+
+OK = "ok"
+FAILED = "failed"
+UNDER_REPLICATED = "under-replicated"
+PENDING = "pending"
+
+CHECK_TIMEOUT_SECONDS = 3.0
+ROUND_INTERVAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's result: its status, and why when it is not ok."""
+
+    status: str
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def shown(self, with_reason: bool) -> str:
+        """The status, followed by the reason when `with_reason` (an operator asks) and there is one."""
+        return f"{self.status}: {self.reason}" if with_reason and self.reason else self.status
+
+
+Probe = Callable[[], Awaitable[Check]]
+
+
+def sees_reasons(caller: Caller | None) -> bool:
+    """Whether `caller` is shown why a check fails: operators only (with authentication off, everyone)."""
+    return caller is not None and Scope.OPERATOR in caller.scopes
+
+
+class ReadinessChecks:
+    """The last results of the readiness checks, refreshed by `run_forever`; reading them is free."""
+
+    def __init__(self, probes: Mapping[str, Probe], interval: float = ROUND_INTERVAL_SECONDS) -> None:
+        self._probes = dict(probes)
+        self.interval = interval
+        self.results: dict[str, Check] = {name: Check(PENDING, "not checked yet") for name in self._probes}
+
+    @property
+    def ready(self) -> bool:
+        return all(check.ok for check in self.results.values())
+
+    def shown(self, with_reasons: bool) -> dict[str, str]:
+        return {name: check.shown(with_reasons) for name, check in self.results.items()}
+
+    async def refresh(self) -> None:
+        """Run every check once, at the same time; each a Check even if it raised or ran out of time."""
+        names = list(self._probes)
+        results = await asyncio.gather(*(_bounded(self._probes[name]) for name in names))
+        self.results = dict(zip(names, results, strict=True))
+
+    async def run_forever(self) -> None:
+        """A round, then a pause of `interval`, forever: a round starts at most once per `interval`."""
+        while True:
+            await self.refresh()
+            await asyncio.sleep(self.interval)
+
+
+async def _bounded(probe: Probe) -> Check:
+    try:
+        return await asyncio.wait_for(probe(), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:
+        return Check(FAILED, repr(exc))
+
+
+class ClusterReader:
+    """The replication check's admin client, kept from one round to the next (a new one each second would
+    be a TLS and SASL handshake each second); after a failed read it is closed, and the next read starts
+    a new one."""
+
+    def __init__(self, connection: KafkaConnection) -> None:
+        self._connection = connection
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def read(self) -> ClusterTopics:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(**self._connection.aiokafka_options(), request_timeout_ms=5000)
+            try:
+                await admin.start()
+            except BaseException:
+                await _close(admin)
+                raise
+            self._admin = admin
+        try:
+            return await describe_cluster_topics(self._admin)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await _close(admin)
+
+
+async def _close(admin: AIOKafkaAdminClient) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(admin.close(), 2.0)
+
+
+def service_readiness(context: ServiceContext) -> tuple[ReadinessChecks, Callable[[], Awaitable[None]]]:
+    """The readiness checks of a service, and the task that keeps them fresh (and closes their admin
+    client when it is cancelled)."""
+    cluster = ClusterReader(kafka_connection(context.settings))
+
+    async def database() -> Check:
+        async with reading(context.engine) as conn:
+            await conn.scalar(select(1))
+        return Check(OK)
+
+    async def broker() -> Check:
+        producer = await context.producer.get()
+        await producer.client.fetch_all_metadata()
+        return Check(OK)
+
+    async def replication() -> Check:
+        try:
+            topics = await cluster.read()
+        except Exception as exc:
+            return Check(FAILED, f"cannot read the topics' replication ({exc!r})")
+        problems = problems_in(topics, context.settings.topic_replication_factor)
+        return Check(UNDER_REPLICATED, "; ".join(problems)) if problems else Check(OK)
+
+    checks = ReadinessChecks({"database": database, "broker": broker, "replication": replication})
+
+    async def keep_fresh() -> None:
+        try:
+            await checks.run_forever()
+        finally:
+            await cluster.close()
+
+    return checks, keep_fresh
