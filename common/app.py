@@ -98,7 +98,7 @@ def create_service(
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
     _attach_inbox_cleanup(app, context)
-    readiness, keep_readiness_fresh = service_readiness(context)
+    readiness, keep_readiness_fresh = service_readiness(context, api_keys)
     app.task(keep_readiness_fresh)
     provide(app, context, api_keys, readiness)
     serve(app, context.routes, operations_api.blueprint)

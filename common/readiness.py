@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import select
 
+from common.api_keys import ApiKeys
 from common.auth import Caller, Scope
 from common.context import ServiceContext
 from common.db import reading
@@ -131,9 +132,12 @@ async def _close(admin: AIOKafkaAdminClient) -> None:
         await asyncio.wait_for(admin.close(), 2.0)
 
 
-def service_readiness(context: ServiceContext) -> tuple[ReadinessChecks, Callable[[], Awaitable[None]]]:
+def service_readiness(
+    context: ServiceContext, api_keys: ApiKeys
+) -> tuple[ReadinessChecks, Callable[[], Awaitable[None]]]:
     """The readiness checks of a service, and the task that keeps them fresh (and closes their admin
-    client when it is cancelled)."""
+    client when it is cancelled). `api_keys` fails when the keys file gives no key (it fails closed: a
+    service that refuses every key of a broken file says so here)."""
     cluster = ClusterReader(kafka_connection(context.settings))
 
     async def database() -> Check:
@@ -154,7 +158,13 @@ def service_readiness(context: ServiceContext) -> tuple[ReadinessChecks, Callabl
         problems = problems_in(topics, context.settings.topic_replication_factor)
         return Check(UNDER_REPLICATED, "; ".join(problems)) if problems else Check(OK)
 
-    checks = ReadinessChecks({"database": database, "broker": broker, "replication": replication})
+    async def keys() -> Check:
+        problem = api_keys.problem()
+        return Check(FAILED, problem) if problem else Check(OK)
+
+    checks = ReadinessChecks(
+        {"database": database, "broker": broker, "replication": replication, "api_keys": keys}
+    )
 
     async def keep_fresh() -> None:
         try:

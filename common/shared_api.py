@@ -53,8 +53,9 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, str] = Field(
-        description="`database`, `broker` and `replication` (the saga topics have the copies the cluster"
-        " allows), as the last background round found them (a round at most once a second): `ok`,"
+        description="`database`, `broker`, `replication` (the saga topics have the copies the cluster"
+        " allows) and `api_keys` (the keys file gives keys: a broken one gives none), as the last"
+        " background round found them (a round at most once a second): `ok`,"
         " `failed`, `under-replicated`, or `pending` before the first round. With an `operator` key, a"
         " failing check also says why: `failed: <error>`, `under-replicated: <which topics>`"
     )

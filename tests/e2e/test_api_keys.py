@@ -25,6 +25,7 @@ from common.infra.stack import LocalStack
 from common.openapi import MAX_BODY_BYTES
 from common.supervisor import ServiceProcess
 from tests.e2e.conftest import Platform, Shop
+from tests.keys import suite_headers
 from tests.unit.test_who_may_call_what import PUBLIC, WHO_MAY_CALL
 
 PAY, ORD, DLV = Service.PAYMENT, Service.ORDER, Service.DELIVERY
@@ -246,6 +247,23 @@ def test_another_shops_key_can_neither_read_nor_replay_a_checkouts_idempotency_k
     for owner in ("demo-shop", "rival-shop"):  # the platform is shared: leave no saga waiting for the carrier
         shop.ship_and_deliver(f"{owner}:{order_id}")
         shop.wait_for(f"{owner}:{order_id}", "COMPLETED")
+
+
+def test_a_keys_file_that_breaks_lets_no_key_of_it_in_and_readiness_says_why(
+    platform: Platform, keys_file: Path, demo_keys: dict[Scope, str]
+) -> None:
+    url, ready = f"{platform.url(ORD)}/orders?limit=1", f"{platform.url(ORD)}/readyz"
+    operator = suite_headers()  # from SAGA_API_KEYS, not the file: it stays valid
+    shop_key = _bearer(demo_keys[Scope.SHOP])
+    assert httpx.get(url, headers=shop_key, timeout=10).status_code == 200
+
+    keys_file.write_text(keys_file.read_text() + "a line that is no entry\n")  # one bad line
+
+    _until(lambda: httpx.get(url, headers=shop_key, timeout=10).status_code == 401)
+    _until(lambda: httpx.get(ready, timeout=10).json()["checks"]["api_keys"] == "failed")
+    why = httpx.get(ready, headers=operator, timeout=10).json()["checks"]["api_keys"]
+    assert why.startswith("failed: ") and "entry" in why, why
+    assert httpx.get(url, headers=operator, timeout=10).status_code == 200
 
 
 def _service_alone(platform: Platform, tmp_path: Path, **changes: str | None) -> ServiceProcess:
