@@ -39,6 +39,7 @@ from common.infra.ports import free_port
 from common.infra.stack import LocalStack
 from common.ops.apis import bearer
 from common.supervisor import running_services
+from common.tenancy import order_id_of
 
 console = Console()
 app = typer.Typer(add_completion=False)
@@ -67,7 +68,7 @@ class Seen:
 
 async def watch(bootstrap: str, seen: Seen, ready: asyncio.Event) -> None:
     async for now, event in events_from_now(bootstrap, WATCHED, ready):
-        seen.record(event["order_id"], event["type"], now)
+        seen.record(order_id_of(event["order_id"]), event["type"], now)  # one shop: its own ids
 
 
 @dataclass

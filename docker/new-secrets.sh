@@ -4,7 +4,8 @@
 # - a fresh random password for each database role and the PostgreSQL superuser;
 # - a random password for each Kafka principal (admin, payment, order, delivery, operator);
 # - one API key per scope (SHOP_API_KEY, CARRIER_API_KEY, OPERATOR_API_KEY) and the order service's own
-#   (ORDER_PAYMENT_API_KEY), and SAGA_API_KEYS: their entries (name, scope, SHA-256 digest; no key), the
+#   (ORDER_PAYMENT_API_KEY, scope payment-lookup), and SAGA_API_KEYS: their entries (name, scope, SHA-256
+#   digest, and the carrier's shop; no key), the
 #   only thing the services are given to check keys against.
 # An existing .env is kept: its passwords are already in the volumes. To rotate an API key, add a new
 # entry to SAGA_API_KEYS (`saga keys new`, or the lines below), `docker compose up -d`, move the callers,
@@ -38,7 +39,7 @@ order_key=$(new_key)
   echo "CARRIER_API_KEY=$carrier_key"
   echo "OPERATOR_API_KEY=$operator_key"
   echo "ORDER_PAYMENT_API_KEY=$order_key"
-  printf 'SAGA_API_KEYS="demo-shop shop sha256:%s;demo-carrier carrier sha256:%s;demo-operator operator sha256:%s;order-service shop sha256:%s"\n' \
+  printf 'SAGA_API_KEYS="demo-shop shop sha256:%s;demo-carrier carrier sha256:%s for=demo-shop;demo-operator operator sha256:%s;order-service payment-lookup sha256:%s"\n' \
     "$(digest "$shop_key")" "$(digest "$carrier_key")" "$(digest "$operator_key")" "$(digest "$order_key")"
 } > .env
 echo "wrote .env (mode 0600): database and Kafka passwords, and an API key per scope (SHOP_API_KEY, ...)"

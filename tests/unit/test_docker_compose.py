@@ -165,9 +165,9 @@ def test_new_secrets_writes_a_private_env_whose_entries_let_in_exactly_its_keys(
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     for variable, expected in [
         ("SHOP_API_KEY", Caller("demo-shop", frozenset({Scope.SHOP}))),
-        ("CARRIER_API_KEY", Caller("demo-carrier", frozenset({Scope.CARRIER}))),
+        ("CARRIER_API_KEY", Caller("demo-carrier", frozenset({Scope.CARRIER}), frozenset({"demo-shop"}))),
         ("OPERATOR_API_KEY", Caller("demo-operator", frozenset({Scope.OPERATOR}))),
-        ("ORDER_PAYMENT_API_KEY", Caller("order-service", frozenset({Scope.SHOP}))),
+        ("ORDER_PAYMENT_API_KEY", Caller("order-service", frozenset({Scope.PAYMENT_LOOKUP}))),
     ]:
         assert identify(entries, values[variable]) == expected
         assert values[variable] not in values["SAGA_API_KEYS"]
