@@ -35,6 +35,7 @@ from common.ops.apis import bearer
 from common.ops.groups import commit_moves, partition_states
 from common.ops.offsets import ToBeginning, plan_replay
 from common.supervisor import ServiceProcess
+from common.tenancy import order_id_of
 from tests.invariants import SHIPPED_AND_REFUNDED, Report, wait_until_quiet
 from tests.keys import suite_headers, suite_key_environment
 
@@ -386,8 +387,10 @@ def settle(
 
 
 def _statuses(chaos: ChaosStack) -> dict[str, str]:
+    """Each order's status by the id the shop knows (the suite is the one shop here)."""
     with psycopg.connect(_plain(chaos.database_urls["order"])) as conn:
-        return dict(conn.execute("SELECT order_id, status FROM orders").fetchall())
+        rows = conn.execute("SELECT order_id, status FROM orders").fetchall()
+    return {order_id_of(saga): status for saga, status in rows}
 
 
 def every(seconds: float, while_: Callable[[], bool], action: Callable[[], None], jitter: float = 0.5) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from saga_client import operations as ops
-from saga_client.config import ClientConfig, Service
+from saga_client.config import ClientConfig, Role, Service
 from saga_client.errors import Unavailable
 from saga_client.models import (
     SETTLED,
@@ -166,7 +166,12 @@ class Calls:
         return self._plan(ops.PAYMENT, order_id=order_id)
 
     def retry_refund(self, order_id: str) -> Plan[RefundQueued]:
-        return self._plan(ops.RETRY_REFUND, order_id=order_id)
+        """The operator's key names a shop's order as `shop:order_id`; given the shop's own order id,
+        whose it is is read first, with the shop's key."""
+        if ":" not in order_id and self.config.key_for(Role.SHOP) is not None:
+            payment = yield from self.payment(order_id)
+            order_id = f"{payment.owner}:{order_id}"
+        return (yield from self._plan(ops.RETRY_REFUND, order_id=order_id))
 
     # -- order --------------------------------------------------------------------------------------
     def order(self, order_id: str) -> Plan[OrderDetail]:

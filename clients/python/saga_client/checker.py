@@ -134,8 +134,9 @@ def _ended(client: SagaClient, order_id: str, saga: _Saga) -> list[str]:
         found.append(
             f"order {order_id}: {saga.order.status}, not ended (waiting for {saga.order.waiting_for})"
         )
+    saga_id = f"{saga.payment.owner}:{order_id}"  # how the operator's key names another shop's order
     for service in Service:
-        for letter in client.dead_letters(service, order_id=order_id).items:
+        for letter in client.dead_letters(service, order_id=saga_id).items:
             found.append(f"order {order_id}: {letter.event_type} parked in {service.value}: {letter.error}")
     return found
 

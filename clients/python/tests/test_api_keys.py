@@ -3,8 +3,10 @@ error sent once, and no key ever shows in a repr or a message."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from saga_client import ClientConfig, Forbidden, RetryPolicy, Role, SagaClient, Unauthenticated, Unavailable
 from saga_client.calls import Calls
 from saga_client.config import Service
-from saga_client.plans import HttpRequest, Plan
+from saga_client.plans import HttpRequest, Plan, Reply
 
 SHOP_KEY, CARRIER_KEY, OPERATOR_KEY = "saga_shop-secret", "saga_carrier-secret", "saga_operator-secret"
 CONFIG = ClientConfig(
@@ -27,10 +29,13 @@ CONFIG = ClientConfig(
 ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 SHIPMENT = {
     "order_id": "o-1",
+    "owner": "acme",
     "status": "SHIPPED",
     "lines": [],
     "short": None,
     "tracking_code": "T1",
+    "shipped_by": "dhl",
+    "delivered_by": None,
     "created_at": "2026-01-01T00:00:00Z",
     "updated_at": "2026-01-01T00:00:00Z",
 }
@@ -70,7 +75,7 @@ def authorization(plan: Plan[Any]) -> str | None:
         (lambda calls: calls.ship("o-1"), CARRIER_KEY),
         (lambda calls: calls.deliver("o-1"), CARRIER_KEY),
         (lambda calls: calls.set_stock("SKU-1", 3), OPERATOR_KEY),
-        (lambda calls: calls.retry_refund("o-1"), OPERATOR_KEY),
+        (lambda calls: calls.retry_refund("acme:o-1"), OPERATOR_KEY),
         (lambda calls: calls.dead_letters(Service.ORDER), OPERATOR_KEY),
         (lambda calls: calls.health(Service.ORDER), None),
         (lambda calls: calls.readiness(Service.ORDER), None),
@@ -92,6 +97,32 @@ def test_each_call_sends_the_key_of_its_role_and_public_ones_none(
     plan: Callable[[Calls], Plan[Any]], key: str | None
 ) -> None:
     assert authorization(plan(Calls(CONFIG))) == (None if key is None else f"Bearer {key}")
+
+
+def test_a_refund_retry_of_the_shops_own_order_id_asks_whose_it_is_then_names_it_with_its_shop() -> None:
+    plan = Calls(CONFIG).retry_refund("o-1")
+    read = next(plan)
+    assert isinstance(read, HttpRequest)
+    assert read.url.endswith("/payments/o-1") and read.headers["Authorization"] == f"Bearer {SHOP_KEY}"
+    payment = {
+        "payment_id": "6f1c1a52-4a5e-4b8e-9a34-0d7b1d0b7a11",
+        "order_id": "o-1",
+        "owner": "acme",
+        "customer_id": "c-1",
+        "status": "REFUND_FAILED",
+        "amount": {"amount_minor": 100, "currency": "EUR"},
+        "lines": [],
+        "failure_reason": None,
+        "gateway_reference": None,
+        "created_at": "2026-12-06T05:00:00+00:00",
+        "updated_at": "2026-12-06T05:00:00+00:00",
+        "refund": None,
+    }
+    retry = plan.send(Reply(200, {"content-type": "application/json"}, json.dumps(payment).encode()))
+
+    assert isinstance(retry, HttpRequest)
+    assert unquote(retry.url).endswith("/payments/acme:o-1/refund/retry")
+    assert retry.headers["Authorization"] == f"Bearer {OPERATOR_KEY}"
 
 
 def test_a_checkout_sends_the_shops_key_beside_its_idempotency_key() -> None:

@@ -29,6 +29,7 @@ def order(status: str, *, cancellation: dict[str, Any] | None = None, received: 
     ] * received
     return {
         "order_id": "o-1",
+        "owner": "acme",
         "status": status,
         "payment_id": PAYMENT_ID,
         "customer_id": "c-1",
@@ -48,6 +49,7 @@ def payment(status: str, refund: str | None = None) -> dict[str, Any]:
     return {
         "payment_id": PAYMENT_ID,
         "order_id": "o-1",
+        "owner": "acme",
         "customer_id": "c-1",
         "status": status,
         "amount": EUR,
@@ -65,6 +67,7 @@ def payment(status: str, refund: str | None = None) -> dict[str, Any]:
             "amount": EUR,
             "attempts": 1,
             "last_error": None,
+            "retried_by": None,
             "updated_at": T0,
         },
     }
@@ -73,10 +76,13 @@ def payment(status: str, refund: str | None = None) -> dict[str, Any]:
 def shipment(status: str) -> dict[str, Any]:
     return {
         "order_id": "o-1",
+        "owner": "acme",
         "status": status,
         "lines": LINES,
         "short": None,
         "tracking_code": None,
+        "shipped_by": None,
+        "delivered_by": None,
         "created_at": T0,
         "updated_at": T0,
     }
@@ -89,7 +95,15 @@ def platform(
     **stock: int,
 ) -> SagaClient:
     """A client of a fake platform holding one order, its payment and shipment, and SKU-1's stock."""
-    level = {"sku": "SKU-1", "on_hand": 8, "reserved": 0, "shipped": 2, "stocked": 10, **stock}
+    level = {
+        "sku": "SKU-1",
+        "on_hand": 8,
+        "reserved": 0,
+        "shipped": 2,
+        "stocked": 10,
+        "updated_by": "ops",
+        **stock,
+    }
 
     def answer(request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -104,6 +118,7 @@ def platform(
         if path == "/inventory/SKU-1":
             return httpx.Response(200, json=level)
         if path == "/dead-letters":
+            assert request.url.params["order_id"] == "acme:o-1"  # the operator names the shop's order
             return httpx.Response(200, json={"items": [], "limit": 100, "offset": 0})
         return httpx.Response(404, json={"error": "not_found", "message": path})
 

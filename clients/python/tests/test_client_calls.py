@@ -140,10 +140,13 @@ def test_a_call_that_may_have_been_applied_is_not_sent_again_unless_idempotent()
 def test_a_request_that_never_left_is_retried_even_when_not_idempotent() -> None:
     shipment = {
         "order_id": "o-1",
+        "owner": "acme",
         "status": "SHIPPED",
         "lines": [],
         "short": None,
         "tracking_code": "T1",
+        "shipped_by": "dhl",
+        "delivered_by": None,
         "created_at": "2026-01-01T00:00:00Z",
         "updated_at": "2026-01-01T00:00:00Z",
     }

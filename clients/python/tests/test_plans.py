@@ -63,6 +63,7 @@ def order(status: str) -> OrderDetail:
     return OrderDetail.model_validate(
         {
             "order_id": "o-1",
+            "owner": "acme",
             "status": status,
             "payment_id": "6b1f8a1e-0c55-4a8e-9f5c-7b1d2f3e4a5b",
             "customer_id": "c-1",

@@ -71,6 +71,7 @@ def test_a_checkout_completes_and_saga_events_show_its_whole_saga(
         "reserved": 0,
         "shipped": 2,
         "stocked": 5,
+        "updated_by": "demo-operator",
     }
     assert_saga_consistent()
 
