@@ -171,7 +171,8 @@ class Calls:
         if ":" not in order_id and self.config.key_for(Role.SHOP) is not None:
             payment = yield from self.payment(order_id)
             order_id = f"{payment.owner}:{order_id}"
-        return (yield from self._plan(ops.RETRY_REFUND, order_id=order_id))
+        queued: RefundQueued = yield from self._plan(ops.RETRY_REFUND, order_id=order_id)
+        return queued
 
     # -- order --------------------------------------------------------------------------------------
     def order(self, order_id: str) -> Plan[OrderDetail]:
