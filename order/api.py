@@ -21,10 +21,9 @@ from common.access import SHOP, SHOP_READ
 from common.events.values import Money, OrderLine
 from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Answer, Link, Route
-from common.paging import CURSOR_PATTERN, InvalidCursor, decode_cursor
-from common.params import DIGITS, OrderPath, Parameters
-from common.tenancy import OWNER_PATTERN, order_id_of, owner_of, visible_owners
-from common.web import ApiError, Blueprint, JsonView, caller_of, saga_of
+from common.params import DIGITS, OrderPath, OrderReference, Parameters
+from common.tenancy import OWNER_PATTERN, order_id_of, owner_of, saga_id, visible_owners
+from common.web import Blueprint, JsonView, caller_of, saga_of
 from order import queries
 from order.cancel import ACCEPTED, cancel_order
 from order.payment_lookup import AcceptedCheckout, PaymentLookup
@@ -44,8 +43,10 @@ class OrderListQuery(Parameters):
         default=None, description="seconds: only non-terminal orders idle that long, oldest first"
     )
     limit: Annotated[int, Field(ge=1, le=500, description="at most this many"), DIGITS] = 50
-    after: Annotated[str, Field(pattern=CURSOR_PATTERN, max_length=400)] | None = Field(
-        default=None, description="the previous page's `next_after`: the page after it"
+    after: OrderReference | None = Field(
+        default=None,
+        description="the previous page's `next_after` (its last order): the page after it, found by a"
+        " seek on the list's index however deep (404 if it names no order of yours)",
     )
     offset: Annotated[
         int, Field(ge=0, le=10_000, description="items to skip (use `after` to go further)"), DIGITS
@@ -102,7 +103,10 @@ class OrderList(BaseModel):
     total: int
     limit: int
     offset: int
-    next_after: str | None = Field(description="pass as `after` for the next page; null on the last")
+    next_after: str | None = Field(
+        description="the page's last order (`owner:order_id`): pass as `after` for the next page; null on"
+        " the last"
+    )
 
 
 class CancelAnswer(BaseModel):
@@ -140,7 +144,8 @@ LIST = Route(
             "a page of orders",
             OrderList,
             links={"first": Link(SHOW, {"order_id": "$response.body#/items/0/order_id"})},
-        )
+        ),
+        404: "not_found: `after` names no order of yours",
     },
     access=SHOP_READ,
 )
@@ -187,11 +192,8 @@ class Order(JsonView):
 @blueprint.serve(LIST)
 class Orders(JsonView):
     async def get(self, request: Request, query: OrderListQuery) -> Response:
-        try:
-            after = None if query.after is None else decode_cursor(query.after)
-        except InvalidCursor as exc:
-            raise ApiError(400, "invalid_parameter", f"after: {exc}") from exc
-        rows, total, next_after = await queries.order_page(
+        after = None if query.after is None else saga_of(request, query.after)
+        rows, total, last = await queries.order_page(
             self.dependency(OrderDependencies).engine,
             owners=visible_owners(caller_of(request), query.owner),
             status=query.status,
@@ -202,6 +204,7 @@ class Orders(JsonView):
         )
         items = [describe_order(row) for row in rows]
         page = {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
+        next_after = None if last is None else saga_id(owner_of(last), order_id_of(last))
         return self.json({**page, "next_after": next_after})
 
 

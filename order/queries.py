@@ -4,15 +4,14 @@ timeline, and pages of orders."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common.db import reading
 from common.errors import NotFound
-from common.paging import encode_cursor
 from common.tenancy import order_id_of
 from order import early_cancels, models
 from order.payment_lookup import AcceptedCheckout, PaymentLookup
@@ -74,11 +73,12 @@ async def order_page(
     stuck_for: int | None,
     limit: int,
     offset: int,
-    after: tuple[datetime, str] | None = None,
+    after: str | None = None,
 ) -> tuple[list[Any], int, str | None]:
     """A page of `owners`' orders (every owner's when None), how many match, and the cursor of the next
     page (None on the last): newest first, or with `stuck_for` the non-terminal orders untouched that
-    many seconds, oldest first (the most urgent). `after` (a cursor's sort key) starts past that row."""
+    many seconds, oldest first (the most urgent). `after` (a saga id: the previous page's last order)
+    starts past that order, by a seek on the list's index; NotFound if there is no such order."""
     orders = models.orders
     page = select(orders).limit(limit).offset(offset)
     count = select(func.count()).select_from(orders)
@@ -93,19 +93,20 @@ async def order_page(
         page = page.where(*idle).order_by(orders.c.updated_at, orders.c.order_id)
         count = count.where(*idle)
         sorted_at = orders.c.updated_at
-        if after is not None:
-            page = page.where(tuple_(orders.c.updated_at, orders.c.order_id) > after)
     else:
         page = page.order_by(orders.c.created_at.desc(), orders.c.order_id.desc())
         sorted_at = orders.c.created_at
-        if after is not None:
-            page = page.where(tuple_(orders.c.created_at, orders.c.order_id) < after)
     if status is not None:
         page = page.where(orders.c.status == status.value)
         count = count.where(orders.c.status == status.value)
     async with reading(engine) as conn:
+        if after is not None:
+            at = await conn.scalar(select(sorted_at).where(orders.c.order_id == after))
+            if at is None:
+                raise NotFound(f"order {order_id_of(after)} not found")
+            key, past = tuple_(sorted_at, orders.c.order_id), tuple_(literal(at), literal(after))
+            page = page.where(key > past if stuck_for is not None else key < past)
         rows = list((await conn.execute(page)).all())
         total = int(await conn.scalar(count) or 0)
-    last = rows[-1] if len(rows) == limit else None
-    next_after = None if last is None else encode_cursor(getattr(last, sorted_at.name), last.order_id)
-    return rows, total, next_after
+    last = rows[-1].order_id if len(rows) == limit else None
+    return rows, total, last

@@ -77,7 +77,7 @@ def test_readyz_tells_anyone_its_checks_and_the_document_is_served_as_the_same_b
     documents = [httpx.get(base + "/openapi.json", timeout=10) for _ in range(3)]
 
     assert anonymous.status_code == operator.status_code == 200, anonymous.text
-    all_ok = {"database": "ok", "broker": "ok", "replication": "ok"}
+    all_ok = {"database": "ok", "broker": "ok", "replication": "ok", "api_keys": "ok"}
     assert anonymous.json()["checks"] == operator.json()["checks"] == all_ok
     assert documents[0].content == documents[1].content == documents[2].content
     assert documents[0].headers["content-type"] == "application/json; charset=utf-8"

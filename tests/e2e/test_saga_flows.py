@@ -221,6 +221,7 @@ def test_a_cancel_before_the_order_service_saw_the_order_is_honoured_and_never_4
     assert cancel.status_code == 202
     assert cancel.json() == {
         "order_id": order_id,
+        "owner": SUITE_SHOP,
         "status": "ACCEPTED",
         "cancellation": "requested",
         "outcome": "applied",
@@ -294,21 +295,22 @@ def test_delivery_silent_past_the_deadline_asks_delivery_and_refunds_only_once_i
 def _park_events_of(platform: Platform, topic: str, order_id: str) -> None:
     """Hold back the order service's events of `order_id` on `topic`: an unreadable event of that order is
     parked, and its later events park behind it until an operator steps in (`_release_parked`)."""
+    saga = _saga(order_id)  # on the topics an order is named by its saga id, and keyed by it
     poison = {
         "event_id": str(uuid.uuid4()),
         "type": "Shipped" if topic == "delivery" else "PaymentCompleted",
         "version": 99,
-        "order_id": order_id,
+        "order_id": saga,
         "occurred_at": "2026-01-01T00:00:00Z",
         "producer": topic,
         "payload": {},
     }
-    asyncio.run(produce_raw(platform.bootstrap, [(topic, order_id.encode(), json.dumps(poison).encode())]))
+    asyncio.run(produce_raw(platform.bootstrap, [(topic, saga.encode(), json.dumps(poison).encode())]))
 
 
 def _parked(shop: Shop, order_id: str) -> list[dict[str, Any]]:
     url = shop.url(Service.ORDER, "/dead-letters")
-    return list(shop.http.get(url, params={"order_id": order_id}).json()["items"])
+    return list(shop.http.get(url, params={"order_id": _saga(order_id)}).json()["items"])
 
 
 def _wait_for_parked(shop: Shop, order_id: str, behind: list[str], timeout: float = 30) -> None:

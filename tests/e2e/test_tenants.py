@@ -68,8 +68,16 @@ def _get(platform: Platform, service: Service, path: str, key: str) -> httpx.Res
     return httpx.get(platform.url(service) + path, headers=_headers(key), timeout=15)
 
 
-def _post(platform: Platform, service: Service, path: str, key: str, **kwargs: Any) -> httpx.Response:
-    return httpx.post(platform.url(service) + path, headers=_headers(key), timeout=15, **kwargs)
+def _post(
+    platform: Platform,
+    service: Service,
+    path: str,
+    key: str,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    sent = {**_headers(key), **(headers or {})}
+    return httpx.post(platform.url(service) + path, headers=sent, timeout=15, **kwargs)
 
 
 def _checkout(platform: Platform, shop: Shop, key: str, order_id: str, sku: str, idempotency_key: str) -> Any:

@@ -33,6 +33,7 @@ from common.infra.ports import free_port
 from common.infra.stack import LocalStack
 from common.kafka import TOPICS, ensure_topics
 from common.supervisor import ServiceProcess
+from common.tenancy import order_id_of
 from tests.chaos.harness import EXPECTED, ShopLoad
 from tests.e2e.readme_platform import ReadmePlatform, saga_command, saga_run
 from tests.invariants import wait_until_quiet
@@ -209,7 +210,9 @@ def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
     load.wait()
     report = wait_until_quiet(platform.database_urls, survivors, timeout=180)
     with psycopg.connect(_plain(platform.database_urls["order"])) as conn:
-        statuses = dict(conn.execute("SELECT order_id, status FROM orders").fetchall())
+        statuses = {
+            order_id_of(saga): status for saga, status in conn.execute("SELECT order_id, status FROM orders")
+        }
     stalled = [s for s in load.accepted if statuses.get(s.order_id) not in EXPECTED[s.kind]]
     assert not stalled, f"{len(stalled)} of {len(load.accepted)} sagas lost or stalled: " + ", ".join(
         f"{s.order_id}({s.kind})={statuses.get(s.order_id)}" for s in stalled[:10]

@@ -90,6 +90,17 @@ async def _topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[st
     return configs
 
 
+async def _settled_topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
+    """The topics' configs once the broker asked knows them all: a topic just created may be described
+    by a broker whose metadata has not caught up yet (its configs then lack the topic's own settings)."""
+    async with asyncio.timeout(15):
+        while True:
+            configs = await _topic_configs(bootstrap, topics)
+            if all("min.insync.replicas" in configs.get(topic, {}) for topic in topics):
+                return configs
+            await asyncio.sleep(0.2)
+
+
 async def _wait_for_brokers(bootstrap: str, count: int) -> None:
     """Until the controller has fenced the lost broker (the cluster then lists `count` brokers)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -111,7 +122,7 @@ async def test_saga_topics_follow_the_cluster_and_a_short_one_is_reported(
     settings = Settings.model_validate({"KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers})
 
     assert await ensure_topics(settings) == Replication(factor=3, min_insync=2)
-    configs = await _topic_configs(cluster.bootstrap_servers, list(TOPICS))
+    configs = await _settled_topic_configs(cluster.bootstrap_servers, list(TOPICS))
     for topic in TOPICS:
         assert configs[topic]["replicas"] == "3,3,3"
         assert configs[topic]["min.insync.replicas"] == "2"

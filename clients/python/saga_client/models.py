@@ -243,7 +243,7 @@ class OrderPage(Answer):
     total: int
     limit: int
     offset: int
-    next_after: str | None  # pass as `after=` for the next page; None on the last
+    next_after: str | None  # the page's last order (owner:order_id): `after=` it for the next page
 
 
 class CancelResult(Answer):
@@ -270,7 +270,7 @@ class StockRow(Stock):
 
 class StockList(Answer):
     items: list[StockRow]
-    next_after: str | None  # pass as `after=` for the next page; None on the last
+    next_after: str | None  # the page's last SKU: `after=` it for the next page; None on the last
 
 
 class StockSet(Answer):

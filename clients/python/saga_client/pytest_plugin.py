@@ -192,13 +192,14 @@ def assert_saga_consistent(
     saga_platform: SagaPlatform, saga_ledger: Ledger, _saga_session_ledger: Ledger
 ) -> CheckConsistency:
     """`assert_saga_consistent(timeout=30, scope="test")`: wait until every checkout of the test (or of
-    the session) ended, then check the invariants (`saga_client.checker`) through the public APIs, as
-    the operator (dead letters are the operator's to read, and so is everything else it reads)."""
-    _require(saga_platform, "assert_saga_consistent", Role.OPERATOR)
+    the session) ended, then check the invariants (`saga_client.checker`) through the public APIs: the
+    orders, payments and shipments as the shop that made them (a shop sees its own by its own ids),
+    stock and dead letters as the operator (they are the operator's to read)."""
+    _require(saga_platform, "assert_saga_consistent", Role.SHOP, Role.OPERATOR)
 
     def check(*, timeout: float = 30.0, scope: str = "test") -> None:
         ledger = _saga_session_ledger if scope == "session" else saga_ledger
-        with saga_platform.client(acting_as=Role.OPERATOR) as client:
+        with saga_platform.client() as client:
             report = wait_until_consistent(client, ledger.checkouts, ledger.skus, timeout=timeout)
         if not report.consistent:
             pytest.fail(
