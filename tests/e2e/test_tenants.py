@@ -237,3 +237,35 @@ def test_an_operator_sees_every_shop_and_names_an_order_by_its_shop(
     for owner, key in (("acme", keys.acme_carrier), ("globex", keys.globex_carrier)):
         for step in ("ship", "deliver"):
             assert _post(platform, DLV, f"/shipments/{owner}:{order_id}/{step}", key).status_code == 200
+
+
+def test_a_shop_pages_through_its_own_orders_after_its_last_one_and_never_after_anothers(
+    platform: Platform, shop: Shop, keys: Keys
+) -> None:
+    sku = shop.stock(6)
+    placed = [f"p-{uuid.uuid4().hex[:10]}" for _ in range(3)]
+    for order_id in placed:
+        assert _checkout(platform, shop, keys.acme, order_id, sku, uuid.uuid4().hex).status_code == 202
+    for order_id in placed:
+        _wait_status(platform, keys.acme, order_id, "SCHEDULED")
+
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        query = "/orders?status=SCHEDULED&limit=1" + (f"&after={after}" if after else "")
+        page = _get(platform, ORD, query, keys.acme).json()
+        seen += [item["order_id"] for item in page["items"]]
+        after = page["next_after"]
+        if after is None:
+            break
+        assert after.startswith("acme:")
+    assert set(placed) <= set(seen) and len(seen) == len(set(seen))  # every one, once, newest first
+    assert seen.index(placed[2]) < seen.index(placed[1]) < seen.index(placed[0])
+
+    strangers = _get(platform, ORD, f"/orders?after=acme:{placed[0]}", keys.globex)
+    never_used = _get(platform, ORD, f"/orders?after=globex:{placed[0]}", keys.globex)
+    assert strangers.status_code == never_used.status_code == 404
+    assert strangers.json() == never_used.json()
+    for order_id in placed:
+        for step in ("ship", "deliver"):
+            assert _post(platform, DLV, f"/shipments/{order_id}/{step}", keys.acme_carrier).status_code == 200
