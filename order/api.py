@@ -22,7 +22,7 @@ from common.events.values import Money, OrderLine
 from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Answer, Link, Route
 from common.params import DIGITS, OrderPath, OrderReference, Parameters
-from common.tenancy import OWNER_PATTERN, order_id_of, owner_of, saga_id, visible_owners
+from common.tenancy import OWNER_PATTERN, order_id_of, owner_of, visible_owners
 from common.web import Blueprint, JsonView, caller_of, saga_of
 from order import queries
 from order.cancel import ACCEPTED, cancel_order
@@ -204,8 +204,7 @@ class Orders(JsonView):
         )
         items = [describe_order(row) for row in rows]
         page = {"items": items, "total": total, "limit": query.limit, "offset": query.offset}
-        next_after = None if last is None else saga_id(owner_of(last), order_id_of(last))
-        return self.json({**page, "next_after": next_after})
+        return self.json({**page, "next_after": last})  # a saga id: owner:order_id
 
 
 @blueprint.serve(CANCEL)

@@ -71,8 +71,8 @@ def test_a_suite_runs_against_a_platform_it_did_not_start_and_skips_fault_tests(
 def test_a_fixture_whose_role_has_no_key_fails_naming_the_variable_to_set(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, saga_platform: SagaPlatform
 ) -> None:
-    """Only the carrier's key is given: `saga` lacks the shop's, the checker the operator's; a test that
-    needs no key runs."""
+    """Only the carrier's key is given: `saga` lacks the shop's, the checker the shop's (it reads the
+    shop's orders as the shop) and the operator's; a test that needs no key runs."""
     point_at(monkeypatch, running(saga_platform), keys={"SAGA_CARRIER_API_KEY": "saga_carrier-key"})
     pytester.makepyfile(
         test_shop="def test_shop(saga):\n    pass\n\n"
@@ -86,8 +86,8 @@ def test_a_fixture_whose_role_has_no_key_fails_naming_the_variable_to_set(
     result.stdout.fnmatch_lines(["*fixture saga needs the API key of the shop role on*: set SAGA_API_KEY"])
     result.stdout.fnmatch_lines(
         [
-            "*the fixture assert_saga_consistent needs the API key of the operator role on*: set"
-            " SAGA_OPERATOR_API_KEY (or SAGA_API_KEY, sent by every role)"
+            "*the fixture assert_saga_consistent needs the API key of the shop and operator role on*: set"
+            " SAGA_API_KEY and SAGA_OPERATOR_API_KEY (or SAGA_API_KEY, sent by every role)"
         ]
     )
     assert "saga_carrier-key" not in result.stdout.str()
