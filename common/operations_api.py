@@ -30,9 +30,9 @@ class Health(JsonView):
 @blueprint.serve(shared_api.READY)
 class Ready(JsonView):
     async def get(self, request: Request) -> Response:
-        """The last round of the background checks (common/readiness.py): no I/O here. Why a check fails
-        is told to operators only."""
-        checks = self.dependency(ReadinessChecks)
+        """The last round of the background checks (common/readiness.py), which starts the next one if
+        it is a second old: no I/O here. Why a check fails is told to operators only."""
+        checks = await self.dependency(ReadinessChecks).current()
         authentication = "off" if self.dependency(ApiKeys).disabled else "on"
         answer = {
             "ready": checks.ready,

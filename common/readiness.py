@@ -1,12 +1,16 @@
-"""Readiness — database and broker reachable, saga topics replicated as the cluster allows — found out in
-the background and read from memory.
+"""Readiness — database and broker reachable, saga topics replicated as the cluster allows, API keys
+readable — found out in the background and read from memory.
 
-`/readyz` is public, so anyone can call it as often as they like: it must cost nothing. The checks run in
-a task of the service's app (`ReadinessChecks.run_forever`), all at once, each bounded by
-CHECK_TIMEOUT_SECONDS, a round at most once a second; the view only reads the last round's results and
-does no I/O. A check is `ok`, `failed` or `under-replicated` (`pending` until the first round ends), with
-the reason; the reason (an exception's text: hosts, ports, roles; which topics lack copies) is for
-operators only (`shown`).
+`/readyz` is public, so anyone can call it as often as they like: it must cost nothing. The view answers
+the last round's results and does no I/O of its own; when those are a second old or more it starts a new
+round in the background (`ReadinessChecks.current`), so rounds run at most once a second however often
+`/readyz` is asked — and not at all while nobody asks: a service's idle CPU (and the broker's, which
+answers the topic descriptions) is not spent on a question nobody put. Results older than
+STALE_AFTER_SECONDS (the first ask after a quiet spell, or before any round) are not answered: the ask
+waits for the round it started, so an answer is never older than that. Every check runs at once, each
+bounded by CHECK_TIMEOUT_SECONDS. A check is `ok`, `failed` or `under-replicated` (`pending` until the
+first round ends), with the reason; the reason (an exception's text: hosts, ports, roles; which topics
+lack copies) is for operators only (`shown`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -36,6 +41,7 @@ PENDING = "pending"
 
 CHECK_TIMEOUT_SECONDS = 3.0
 ROUND_INTERVAL_SECONDS = 1.0
+STALE_AFTER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -63,11 +69,21 @@ def sees_reasons(caller: Caller | None) -> bool:
 
 
 class ReadinessChecks:
-    """The last results of the readiness checks, refreshed by `run_forever`; reading them is free."""
+    """The last results of the readiness checks; reading them is free, and a read of results `interval`
+    old or more starts the next round in the background (`current`)."""
 
-    def __init__(self, probes: Mapping[str, Probe], interval: float = ROUND_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self,
+        probes: Mapping[str, Probe],
+        interval: float = ROUND_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._probes = dict(probes)
         self.interval = interval
+        self._clock = clock
+        self._round: asyncio.Task[None] | None = None
+        self._round_started = -float("inf")
+        self._round_ended = -float("inf")
         self.results: dict[str, Check] = {name: Check(PENDING, "not checked yet") for name in self._probes}
 
     @property
@@ -77,17 +93,36 @@ class ReadinessChecks:
     def shown(self, with_reasons: bool) -> dict[str, str]:
         return {name: check.shown(with_reasons) for name, check in self.results.items()}
 
+    async def current(self) -> ReadinessChecks:
+        """These checks as they stand, after starting the next round in the background if the last one
+        started `interval` ago or more and none is running. Only results older than STALE_AFTER_SECONDS
+        wait for the round under way (at most its checks' timeout); fresh ones are answered at once."""
+        now = self._clock()
+        idle = self._round is None or self._round.done()
+        if idle and now - self._round_started >= self.interval:
+            self._round_started = now  # at once: a second read before the round begins starts no other
+            self._round = asyncio.ensure_future(self.refresh())
+        running = self._round is not None and not self._round.done()
+        if running and now - self._round_ended > STALE_AFTER_SECONDS:
+            assert self._round is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._round), CHECK_TIMEOUT_SECONDS + 0.5)
+        return self
+
+    async def close(self) -> None:
+        """Stop a round under way (the service is stopping)."""
+        if self._round is not None and not self._round.done():
+            self._round.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._round
+
     async def refresh(self) -> None:
         """Run every check once, at the same time; each a Check even if it raised or ran out of time."""
+        self._round_started = self._clock()
         names = list(self._probes)
         results = await asyncio.gather(*(_bounded(self._probes[name]) for name in names))
         self.results = dict(zip(names, results, strict=True))
-
-    async def run_forever(self) -> None:
-        """A round, then a pause of `interval`, forever: a round starts at most once per `interval`."""
-        while True:
-            await self.refresh()
-            await asyncio.sleep(self.interval)
+        self._round_ended = self._clock()
 
 
 async def _bounded(probe: Probe) -> Check:
@@ -166,10 +201,11 @@ def service_readiness(
         {"database": database, "broker": broker, "replication": replication, "api_keys": keys}
     )
 
-    async def keep_fresh() -> None:
+    async def close_when_stopped() -> None:
         try:
-            await checks.run_forever()
+            await asyncio.Event().wait()  # rounds start on demand (`current`); this task only cleans up
         finally:
+            await checks.close()
             await cluster.close()
 
-    return checks, keep_fresh
+    return checks, close_when_stopped

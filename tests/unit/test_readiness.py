@@ -40,6 +40,19 @@ def _checks(probes: Probes, interval: float = 1.0) -> ReadinessChecks:
     return ReadinessChecks({"database": probes.database, "broker": probes.broker}, interval=interval)
 
 
+async def test_results_gone_stale_are_not_answered_the_ask_waits_for_a_fresh_round() -> None:
+    probes, now = Probes(), [100.0]
+    checks = ReadinessChecks(
+        {"database": probes.database, "broker": probes.broker}, interval=1.0, clock=lambda: now[0]
+    )
+    await checks.current()
+    now[0] += 60  # a quiet minute: nobody asked
+
+    await checks.current()
+
+    assert probes.runs == 2 * 2  # the second ask waited for its own round, not the minute-old one
+
+
 async def test_before_the_first_round_the_service_is_not_ready() -> None:
     checks = _checks(Probes())
 
@@ -78,13 +91,28 @@ async def test_a_check_that_hangs_fails_after_its_timeout(monkeypatch: pytest.Mo
     assert checks.shown(with_reasons=True) == {"broker": "failed: TimeoutError()"}
 
 
-async def test_rounds_start_at_most_once_an_interval() -> None:
-    probes = Probes()
-    task = asyncio.create_task(_checks(probes, interval=0.1).run_forever())
-    await asyncio.sleep(0.45)
-    task.cancel()
+async def test_a_round_starts_only_when_asked_and_at_most_once_an_interval() -> None:
+    probes, now = Probes(), [100.0]
+    checks = ReadinessChecks(
+        {"database": probes.database, "broker": probes.broker}, interval=1.0, clock=lambda: now[0]
+    )
+    await asyncio.sleep(0.05)
+    assert probes.runs == 0  # nobody asked: no round
 
-    assert 2 * 3 <= probes.runs <= 2 * 5  # two checks a round, a round every 0.1 s
+    first = (await checks.current()).shown(with_reasons=False)  # nothing fresh yet: waits for the round
+    for _ in range(20):
+        await checks.current()
+    now[0] += 0.5
+    await checks.current()  # half a second later: the same round's results
+    assert probes.runs == 2
+    now[0] += 0.6
+    await checks.current()  # a second after the first round started: the next one, in the background
+    await asyncio.sleep(0.05)
+
+    assert first == {"database": "failed", "broker": "ok"}
+    assert probes.runs == 2 * 2  # two checks a round, two rounds
+    assert checks.shown(with_reasons=False) == {"database": "failed", "broker": "ok"}
+    await checks.close()
 
 
 def _ready_view(checks: ReadinessChecks, operator_key: str) -> Ready:
