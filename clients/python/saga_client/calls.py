@@ -65,6 +65,19 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+# The namespace of order ids derived from Idempotency-Keys (any fixed UUID: it only keeps them apart from
+# other name-based UUIDs).
+_ORDER_IDS_OF_KEYS = uuid.UUID("5b0f3d0e-2f6c-4f7e-9a5e-6c1d0c1a7e42")
+
+
+def order_id_for(idempotency_key: str) -> str:
+    """The order id of a checkout sent with `idempotency_key` and no order id of its own: the same for the
+    same key in every process, at any time, so sending the same cart again under the same key (after a
+    restart, from another worker) is the same request — a replay — and only another cart under that key
+    is a conflict."""
+    return uuid.uuid5(_ORDER_IDS_OF_KEYS, idempotency_key).hex
+
+
 def as_line(line: LineLike) -> Line:
     if isinstance(line, Line):
         return line
@@ -129,9 +142,13 @@ class Calls:
     ) -> Plan[CheckoutResult]:
         """Charge and start the saga. The order id and the Idempotency-Key are chosen here when not
         given, before anything is sent, and every retry sends the same key and body: whatever was lost
-        on the way, the customer is charged once, and the order can be looked up by its id."""
+        on the way, the customer is charged once, and the order can be looked up by its id. Given a key
+        and no order id, the order id is the key's own (`order_id_for`), so the same cart sent again
+        under the same key — from any process, at any time — is answered as the first."""
+        if order_id is None:
+            order_id = new_id() if idempotency_key is None else order_id_for(idempotency_key)
         request = CheckoutRequest(
-            order_id=order_id or new_id(),
+            order_id=order_id,
             customer_id=customer_id,
             lines=tuple(as_line(line) for line in lines),
             currency=currency,

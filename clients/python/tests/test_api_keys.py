@@ -216,3 +216,24 @@ def test_no_key_shows_in_the_message_of_a_call_that_got_no_answer() -> None:
 
     assert SHOP_KEY not in str(failed.value) and OPERATOR_KEY not in str(failed.value)
     assert OPERATOR_KEY not in repr(failed.value.last_cause)
+
+
+def test_a_checkout_under_a_key_without_an_order_id_sends_the_keys_own_order_id_every_time() -> None:
+    def sent(key: str | None, lines: list[tuple[str, int, int]]) -> Any:
+        request = next(
+            Calls(CONFIG).checkout(
+                customer_id="c-1",
+                currency="EUR",
+                payment_method="tok_visa",
+                lines=lines,
+                shipping_address=ADDRESS,
+                idempotency_key=key,
+            )
+        )
+        assert isinstance(request, HttpRequest)
+        return request.json
+
+    cart = [("BOOK-1", 1, 100)]
+    assert sent("cart-42", cart) == sent("cart-42", cart)  # another process, a restart: the same body
+    assert sent("cart-42", cart)["order_id"] != sent("cart-43", cart)["order_id"]
+    assert sent(None, cart)["order_id"] != sent(None, cart)["order_id"]  # no key: a fresh order each time

@@ -4,7 +4,12 @@ three services): what a shop's suite relies on."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -25,6 +30,7 @@ from saga_client import (
     ValidationFailed,
 )
 from saga_client.checker import wait_until_consistent
+from saga_client.config import KEY_VARIABLES, URL_VARIABLES
 from saga_client.testing import Carrier, Faults, SagaEvents, SagaPlatform, StockFactory
 from saga_client.testing.ledger import Ledger
 
@@ -211,3 +217,52 @@ def test_the_started_platform_asks_for_keys_and_the_plugin_holds_each_roles_demo
     with SagaClient(keyless) as stranger, pytest.raises(Unauthenticated):
         stranger.stock(sku)
     assert saga.stock(sku).on_hand == 2
+
+
+_CHECKOUT_FROM_ANOTHER_PROCESS = """
+import json, sys
+from saga_client import ClientConfig, SagaClient
+cart = json.loads(sys.argv[1])
+cart["lines"] = [tuple(line) for line in cart["lines"]]  # (sku, quantity, unit price)
+with SagaClient(ClientConfig.from_env()) as client:  # the platform's URLs and the shop's key
+    accepted = client.checkout(**cart, idempotency_key=sys.argv[2])
+print(json.dumps({"order_id": accepted.order_id, "payment_id": str(accepted.payment_id)}))
+"""
+
+
+def test_the_same_cart_under_the_same_key_from_other_processes_and_threads_is_one_order_charged_once(
+    saga_platform: SagaPlatform, saga: SagaClient, saga_stock: StockFactory, saga_carrier: Carrier
+) -> None:
+    """The README's pattern: the cart id as the Idempotency-Key, sent again by a restarted worker or
+    another process that does not know whether the first request arrived."""
+    sku, key = saga_stock(5), f"cart-{uuid.uuid4().hex}"
+    body = {**cart(sku, 2), "lines": [[sku, 2, 1250]]}
+    env = {
+        **os.environ,
+        **{URL_VARIABLES[service]: url for service, url in saga_platform.urls.items()},
+        KEY_VARIABLES[Role.SHOP]: saga_platform.api_keys[Role.SHOP],
+    }
+
+    def from_a_process() -> dict[str, str]:
+        run = subprocess.run(
+            [sys.executable, "-c", _CHECKOUT_FROM_ANOTHER_PROCESS, json.dumps(body), key],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        return dict(json.loads(run.stdout))
+
+    first, second = from_a_process(), from_a_process()
+    with ThreadPoolExecutor(8) as threads:
+        answers = list(threads.map(lambda _: saga.checkout(**cart(sku, 2), idempotency_key=key), range(8)))
+
+    assert first == second
+    assert {(a.order_id, str(a.payment_id)) for a in answers} == {(first["order_id"], first["payment_id"])}
+    with pytest.raises(IdempotencyConflict):  # another cart under the same key
+        saga.checkout(**cart(sku, 3), idempotency_key=key)
+    saga_carrier.deliver(first["order_id"])
+    assert saga.wait_for(first["order_id"]).status == "COMPLETED"
+    assert saga.stock(sku).shipped == 2  # one order, charged and shipped once
