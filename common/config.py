@@ -122,6 +122,18 @@ class Settings(BaseSettings):
     # A checkout still PENDING this long after it began was interrupted (a crash between the charge and
     # its record): the recovery sweep asks the gateway again with the same key and finishes it.
     checkout_recovery_seconds: float = Field(default=10.0, gt=0, alias="PAYMENT_CHECKOUT_RECOVERY_SECONDS")
+    # Webhooks (order/webhooks): the time an endpoint has to answer, the longest wait between attempts,
+    # how long an endpoint may fail every attempt before it is disabled, requests in flight at once, and
+    # whether endpoints may be http or private addresses (a platform on a developer's machine, tests).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60, alias="WEBHOOK_TIMEOUT_SECONDS")
+    webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0, alias="WEBHOOK_RETRY_CAP_SECONDS")
+    webhook_disable_after_seconds: float = Field(
+        default=3 * 24 * 3600.0, gt=0, alias="WEBHOOK_DISABLE_AFTER_SECONDS"
+    )
+    webhook_concurrency: int = Field(default=16, ge=1, le=256, alias="WEBHOOK_CONCURRENCY")
+    webhook_allow_local_urls: bool = Field(default=False, alias="WEBHOOK_ALLOW_LOCAL_URLS")
+    # Acknowledged deliveries, attempts and events are kept this long (pending ones until sent).
+    webhook_retention_days: float = Field(default=30.0, gt=0, alias="WEBHOOK_RETENTION_DAYS")
     # Most events a consumer applies in one transaction (it batches only what queued up while busy).
     consumer_batch_max: int = Field(default=200, ge=1, alias="SAGA_CONSUMER_BATCH_MAX")
     # Longer than the topics' retention, so a replay never brings back an event the inbox forgot.

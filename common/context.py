@@ -29,8 +29,9 @@ class ServiceContext:
     producer: LazyProducer
     description: str  # what the service does, as its OpenAPI document says
     routes: list[Route] = field(default_factory=list)  # what its OpenAPI document describes
-    # Called after every consumer transaction that applied events (the relay first): workers that act on
-    # what a handler wrote (delivery's sweep, payment's refunds) start at once instead of on their timer.
+    # Called after every transaction that applied events or wrote through a unit of work (the relay
+    # first): workers that act on what was written (delivery's sweep, payment's refunds, order's webhook
+    # sender) start at once instead of on their timer.
     commit_listeners: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -40,4 +41,9 @@ class ServiceContext:
 
     def unit_of_work(self) -> UnitOfWork:
         """A transaction for a write outside the runner: its events reach the outbox, then the relay."""
-        return UnitOfWork(self.engine, self.tables.outbox, self.topic, self.relay.wake)
+        return UnitOfWork(self.engine, self.tables.outbox, self.topic, self.notify_commit)
+
+    def notify_commit(self) -> None:
+        """Wake what acts on a commit: the relay first, then the service's own workers."""
+        for listener in self.commit_listeners:
+            listener()

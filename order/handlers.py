@@ -32,6 +32,7 @@ from order.saga_batch import (
     TimelineEntry,
     apply_steps,
 )
+from order.webhooks.store import tell_shops
 
 # The batch's orders, locked in one order for every caller (no deadlocks between them), as the saga
 # reads them.
@@ -131,8 +132,8 @@ async def _lock_orders(conn: AsyncConnection, order_ids: list[str]) -> dict[str,
 
 
 def _writes(changes: Changes) -> list[pg.Statement]:
-    """New orders, changed orders, the timeline and the early cancels taken: disjoint writes, run as one
-    statement."""
+    """New orders, changed orders, the timeline, the early cancels taken and what the shops are told:
+    disjoint writes, run as one statement."""
     writes = []
     if changes.created:
         writes.append(_insert_orders(list(changes.created.values())))
@@ -141,6 +142,7 @@ def _writes(changes: Changes) -> list[pg.Statement]:
     if changes.early_cancels_applied:
         writes.append(early_cancels.forget_statement(changes.early_cancels_applied))
     writes.append(_append_to_timeline(changes.timeline))
+    writes.extend(tell_shops(changes.transitions))
     return writes
 
 

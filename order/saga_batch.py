@@ -72,6 +72,14 @@ class Advanced:
     order: OrderRow | None = None  # the order after this input (None: it still does not exist)
 
 
+@dataclass(frozen=True)
+class Transition:
+    """An order before (None: it did not exist) and after one applied input."""
+
+    before: OrderRow | None
+    after: OrderRow
+
+
 @dataclass
 class Changes:
     created: dict[str, OrderRow] = field(default_factory=dict)
@@ -79,6 +87,9 @@ class Changes:
     timeline: list[TimelineEntry] = field(default_factory=list)
     results: list[Advanced] = field(default_factory=list)  # one per given step, in order
     early_cancels_applied: list[str] = field(default_factory=list)
+    # Every applied input's change, in the order applied (an early cancel's follow-up included, which
+    # `results` folds into the step that created the order): what the shop is told (order/webhooks).
+    transitions: list[Transition] = field(default_factory=list)
 
     @property
     def emitted(self) -> list[Envelope]:
@@ -134,6 +145,7 @@ def _apply_one(
             changes.created[step.order_id] = order
         else:
             changes.changed[step.order_id] = order
+    changes.transitions.append(Transition(current.get(step.order_id), order))
     current[step.order_id] = order
     emitted = tuple(_emission(order, emission, step.cause) for emission in decision.emits)
     changes.timeline.append(received)

@@ -25,13 +25,11 @@ from common.messaging.outbox import enqueue, enqueue_statement
 
 
 class UnitOfWork:
-    def __init__(
-        self, engine: AsyncEngine, outbox: Table, topic: str, wake_relay: Callable[[], None]
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: Table, topic: str, on_commit: Callable[[], None]) -> None:
         self._engine = engine
         self._outbox = outbox
         self._topic = topic
-        self._wake_relay = wake_relay
+        self._on_commit = on_commit  # wakes the relay (and whatever else acts on a commit)
         self._transaction: AbstractAsyncContextManager[AsyncConnection] | None = None
         self._conn: AsyncConnection | None = None
         self._events: list[Envelope] = []
@@ -73,4 +71,4 @@ class UnitOfWork:
                 raise
         await transaction.__aexit__(kind, error, trace)
         if error is None and (emitted or self._written_by_caller):
-            self._wake_relay()
+            self._on_commit()

@@ -1,0 +1,291 @@
+"""The webhooks' SQL: events written with the change, deliveries claimed and settled, endpoints kept.
+
+An order's events and the deliveries they make are written by two statements of the saga's own
+transaction (`tell_shops`), so a change and what its shop is told commit together or not at all. Both
+number the events the same way — one past the order's last stored `seq` — because every part of one
+statement reads the same snapshot (the order's row lock, held by the saga, keeps that number from
+moving underneath).
+
+Ordering per order: only the head of an (endpoint, order)'s pending deliveries — its lowest `seq` — has
+a due time; the others wait with none. Acknowledging the head makes the next one due (`settle`). A
+delivery written while its predecessor was being acknowledged by another transaction can miss that
+hand-over; `wake_orphans` finds such rows (no pending predecessor, no due time) and makes them due.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common import pg
+from order.saga_batch import Transition
+from order.webhooks.events import events_of, snapshot
+
+# `ordinal`: the event's place among this batch's events of the same order (1, 2, …).
+_NEW_EVENTS = "unnest(%s::text[], %s::int[], %s::text[]) AS e(order_id, ordinal, type)"
+_SEQ = "coalesce((SELECT max(s.seq) FROM shop_events s WHERE s.order_id = e.order_id), 0) + e.ordinal"
+_EVENT_ID = f"md5('shop-event:' || e.order_id || ':' || ({_SEQ}))::uuid"
+
+_INSERT_EVENTS = (
+    "INSERT INTO shop_events (event_id, order_id, owner, seq, type, order_snapshot, occurred_at)"
+    f" SELECT {_EVENT_ID}, e.order_id, split_part(e.order_id, ':', 1), {_SEQ}, e.type,"
+    " e.order_snapshot::jsonb, clock_timestamp()"
+    " FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[])"
+    " AS e(order_id, ordinal, type, order_snapshot)"
+)
+
+# A delivery per enabled endpoint of the order's shop that wants the type; due now if it is the first
+# pending one of its (endpoint, order), else waiting for its predecessor.
+_INSERT_DELIVERIES = (
+    "INSERT INTO webhook_deliveries (endpoint_id, event_id, order_id, seq, next_attempt_at)"
+    f" SELECT w.id, {_EVENT_ID}, e.order_id, {_SEQ},"
+    " CASE WHEN row_number() OVER (PARTITION BY w.id, e.order_id ORDER BY e.ordinal) = 1"
+    " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = w.id"
+    " AND p.order_id = e.order_id AND p.delivered_at IS NULL) THEN now() END"
+    f" FROM {_NEW_EVENTS}"
+    " JOIN webhook_endpoints w ON w.owner = split_part(e.order_id, ':', 1) AND w.enabled"
+    " AND e.type = ANY(w.event_types)"
+)
+
+
+def tell_shops(transitions: Sequence[Transition]) -> list[pg.Statement]:
+    """The statements that record what the transitions tell their shops (none if they tell nothing);
+    to run with the saga's other writes (`pg.execute_together`)."""
+    order_ids: list[str] = []
+    ordinals: list[int] = []
+    types: list[str] = []
+    snapshots: list[str] = []
+    seen: dict[str, int] = {}
+    for transition in transitions:
+        told = events_of(transition.before, transition.after)
+        if not told:
+            continue
+        order = transition.after
+        state = json.dumps(snapshot(order))
+        for event_type in told:
+            seen[order.order_id] = seen.get(order.order_id, 0) + 1
+            order_ids.append(order.order_id)
+            ordinals.append(seen[order.order_id])
+            types.append(event_type.value)
+            snapshots.append(state)
+    if not order_ids:
+        return []
+    return [
+        pg.Statement(_INSERT_EVENTS, (order_ids, ordinals, types, snapshots)),
+        pg.Statement(_INSERT_DELIVERIES, (order_ids, ordinals, types)),
+    ]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery claimed for one attempt, with what it takes to send it."""
+
+    endpoint_id: uuid.UUID
+    event_id: uuid.UUID
+    order_id: str
+    attempt: int
+    url: str
+    secrets: tuple[str, ...]  # the current secret first, then the previous one during a rotation
+    event_type: str
+    seq: int
+    occurred_at: datetime
+    order_snapshot: dict[str, Any]
+
+
+# Due heads of enabled endpoints, earliest first; each claimed one is due again after `lease` (its
+# attempt is then taken as lost: the sender died) and counts an attempt.
+_CLAIM = """
+WITH due AS (
+    SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d
+    JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled
+    WHERE d.delivered_at IS NULL AND d.next_attempt_at <= now()
+    ORDER BY d.next_attempt_at
+    LIMIT %(limit)s
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE webhook_deliveries d
+SET next_attempt_at = now() + %(lease)s * interval '1 second', attempts = d.attempts + 1
+FROM due, webhook_endpoints w, shop_events e
+WHERE d.endpoint_id = due.endpoint_id AND d.event_id = due.event_id
+  AND w.id = d.endpoint_id AND e.event_id = d.event_id
+RETURNING d.endpoint_id, d.event_id, d.order_id, d.attempts, w.url, w.secret,
+  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END AS previous_secret,
+  e.type, e.seq, e.occurred_at, e.order_snapshot
+"""
+
+
+async def claim(conn: AsyncConnection, limit: int, lease: timedelta) -> list[Claimed]:
+    rows = await pg.fetch_dicts(conn, _CLAIM, {"limit": limit, "lease": lease.total_seconds()})
+    return [
+        Claimed(
+            endpoint_id=row["endpoint_id"],
+            event_id=row["event_id"],
+            order_id=row["order_id"],
+            attempt=row["attempts"],
+            url=row["url"],
+            secrets=tuple(s for s in (row["secret"], row["previous_secret"]) if s),
+            event_type=row["type"],
+            seq=row["seq"],
+            occurred_at=row["occurred_at"],
+            order_snapshot=row["order_snapshot"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt went."""
+
+    claimed: Claimed
+    at: datetime
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    delivered: bool
+    retry_in: float  # seconds until the next attempt, if it failed
+
+
+_RECORD_ATTEMPTS = (
+    "INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, at, status_code, latency_ms, error,"
+    " delivered) SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::timestamptz[], %s::int[],"
+    " %s::float8[], %s::text[], %s::bool[])"
+)
+_DELIVERED = (
+    "UPDATE webhook_deliveries d SET delivered_at = now(), next_attempt_at = NULL"
+    " FROM unnest(%s::uuid[], %s::uuid[]) AS x(endpoint_id, event_id)"
+    " WHERE d.endpoint_id = x.endpoint_id AND d.event_id = x.event_id AND d.delivered_at IS NULL"
+)
+_RETRY = (
+    "UPDATE webhook_deliveries d SET next_attempt_at = now() + x.delay * interval '1 second'"
+    " FROM unnest(%s::uuid[], %s::uuid[], %s::float8[]) AS x(endpoint_id, event_id, delay)"
+    " WHERE d.endpoint_id = x.endpoint_id AND d.event_id = x.event_id AND d.delivered_at IS NULL"
+)
+# The next pending delivery of each (endpoint, order) just acknowledged becomes due.
+_NEXT_DUE = """
+UPDATE webhook_deliveries d SET next_attempt_at = now()
+FROM (
+    SELECT DISTINCT ON (p.endpoint_id, p.order_id) p.endpoint_id, p.event_id
+    FROM webhook_deliveries p
+    JOIN unnest(%s::uuid[], %s::text[]) AS x(endpoint_id, order_id)
+      ON p.endpoint_id = x.endpoint_id AND p.order_id = x.order_id
+    WHERE p.delivered_at IS NULL
+    ORDER BY p.endpoint_id, p.order_id, p.seq
+) AS head
+WHERE d.endpoint_id = head.endpoint_id AND d.event_id = head.event_id AND d.next_attempt_at IS NULL
+"""
+_ENDPOINT_SUCCEEDED = (
+    "UPDATE webhook_endpoints SET last_success_at = now(), failing_since = NULL WHERE id = ANY(%s::uuid[])"
+)
+_ENDPOINT_FAILED = (
+    "UPDATE webhook_endpoints w SET last_failure_at = x.at, last_error = x.error,"
+    " failing_since = coalesce(w.failing_since, x.at)"
+    " FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[]) AS x(id, at, error) WHERE w.id = x.id"
+)
+
+
+async def settle(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> int:
+    """Record the attempts and what follows from them; returns how many deliveries became due."""
+    claimed = [outcome.claimed for outcome in outcomes]
+    await pg.execute(
+        conn,
+        _RECORD_ATTEMPTS,
+        (
+            [c.endpoint_id for c in claimed],
+            [c.event_id for c in claimed],
+            [c.attempt for c in claimed],
+            [o.at for o in outcomes],
+            [o.status_code for o in outcomes],
+            [o.latency_ms for o in outcomes],
+            [o.error for o in outcomes],
+            [o.delivered for o in outcomes],
+        ),
+    )
+    done = [o.claimed for o in outcomes if o.delivered]
+    failed = [o for o in outcomes if not o.delivered]
+    became_due = 0
+    if done:
+        await pg.execute(conn, _DELIVERED, ([c.endpoint_id for c in done], [c.event_id for c in done]))
+        became_due = await pg.execute(
+            conn, _NEXT_DUE, ([c.endpoint_id for c in done], [c.order_id for c in done])
+        )
+        await pg.execute(conn, _ENDPOINT_SUCCEEDED, (sorted({c.endpoint_id for c in done}),))
+    if failed:
+        await pg.execute(
+            conn,
+            _RETRY,
+            (
+                [o.claimed.endpoint_id for o in failed],
+                [o.claimed.event_id for o in failed],
+                [o.retry_in for o in failed],
+            ),
+        )
+        last = {o.claimed.endpoint_id: o for o in sorted(failed, key=lambda o: o.at)}
+        still_failing = [endpoint for endpoint in last if endpoint not in {c.endpoint_id for c in done}]
+        if still_failing:
+            await pg.execute(
+                conn,
+                _ENDPOINT_FAILED,
+                (
+                    still_failing,
+                    [last[e].at for e in still_failing],
+                    [last[e].error or f"HTTP {last[e].status_code}" for e in still_failing],
+                ),
+            )
+    return became_due
+
+
+_WAKE_ORPHANS = """
+UPDATE webhook_deliveries d SET next_attempt_at = now()
+WHERE d.delivered_at IS NULL AND d.next_attempt_at IS NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM webhook_deliveries p
+    WHERE p.endpoint_id = d.endpoint_id AND p.order_id = d.order_id AND p.seq < d.seq
+      AND p.delivered_at IS NULL)
+"""
+
+
+async def wake_orphans(conn: AsyncConnection) -> int:
+    """Make due the waiting deliveries that no pending predecessor holds back (see the module's doc)."""
+    return await pg.execute(conn, _WAKE_ORPHANS, ())
+
+
+_DISABLE_FAILING = """
+UPDATE webhook_endpoints SET enabled = false, updated_at = now(),
+  disabled_reason = 'every attempt failed since ' || to_char(failing_since AT TIME ZONE 'UTC',
+    'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' (last: ' || coalesce(last_error, 'no answer') || ')'
+WHERE enabled AND failing_since <= now() - %s * interval '1 second'
+RETURNING id, owner
+"""
+
+
+async def disable_failing(conn: AsyncConnection, after: timedelta) -> list[tuple[uuid.UUID, str]]:
+    """Disable the endpoints that have failed every attempt for `after`; returns (id, owner) of each."""
+    rows = await pg.fetch_all(conn, _DISABLE_FAILING, (after.total_seconds(),))
+    return [(row[0], row[1]) for row in rows]
+
+
+async def forget_before(conn: AsyncConnection, before: timedelta) -> None:
+    """Drop acknowledged deliveries, attempts and events older than the retention (pending deliveries
+    and their events are kept whatever their age)."""
+    seconds = (before.total_seconds(),)
+    await pg.execute(
+        conn, "DELETE FROM webhook_attempts WHERE at < now() - %s * interval '1 second'", seconds
+    )
+    await pg.execute(
+        conn,
+        "DELETE FROM webhook_deliveries WHERE delivered_at < now() - %s * interval '1 second'",
+        seconds,
+    )
+    await pg.execute(
+        conn,
+        "DELETE FROM shop_events e WHERE e.occurred_at < now() - %s * interval '1 second'"
+        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.event_id)",
+        seconds,
+    )
