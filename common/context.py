@@ -13,7 +13,7 @@ from common.messaging.relay import OutboxRelay
 from common.messaging.runner import EventRunner
 from common.messaging.tables import MessagingTables
 from common.messaging.unit_of_work import UnitOfWork
-from common.openapi import Route
+from common.openapi import Callout, Route
 
 
 @dataclass
@@ -29,6 +29,7 @@ class ServiceContext:
     producer: LazyProducer
     description: str  # what the service does, as its OpenAPI document says
     routes: list[Route] = field(default_factory=list)  # what its OpenAPI document describes
+    callouts: list[Callout] = field(default_factory=list)  # the requests it sends out (its webhooks)
     # Called after every transaction that applied events or wrote through a unit of work (the relay
     # first): workers that act on what was written (delivery's sweep, payment's refunds, order's webhook
     # sender) start at once instead of on their timer.

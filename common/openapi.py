@@ -14,7 +14,7 @@ lists, every route documents the ones the HTTP edge gives on its own:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -167,17 +167,34 @@ def path_parameters(path: str) -> list[str]:
     return re.findall(r"\{([^{}/]+)\}", path)
 
 
-def build_openapi(title: str, description: str, routes: Iterable[Route]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of `routes`: every parameter typed, every answer with its schema."""
-    routes = list(routes)
-    refs, schemas = _component_schemas(routes)
+@dataclass(frozen=True)
+class Callout:
+    """A request the service makes to its callers (OpenAPI 3.1's `webhooks`): the body it POSTs, the
+    headers it sends, and what the receiver should answer."""
+
+    name: str
+    summary: str
+    body: type[BaseModel]
+    headers: Mapping[str, str]
+    answer: str
+
+
+def build_openapi(
+    title: str, description: str, routes: Iterable[Route], callouts: Iterable[Callout] = ()
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `routes` (every parameter typed, every answer with its schema), and of
+    the requests the service sends out (`webhooks`)."""
+    routes, callouts = list(routes), list(callouts)
+    refs, schemas = _component_schemas(routes, [callout.body for callout in callouts])
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, refs)
+    webhooks = {callout.name: {"post": _callout(callout, refs)} for callout in callouts}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1", "description": description},
         "paths": paths,
+        **({"webhooks": webhooks} if webhooks else {}),
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -194,10 +211,12 @@ def build_openapi(title: str, description: str, routes: Iterable[Route]) -> dict
 
 
 def _component_schemas(
-    routes: list[Route],
+    routes: list[Route], sent: Sequence[type[BaseModel]] = ()
 ) -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]], dict[str, Any]]:
-    """The schema of every request and answer model, named in components (one pass, so names agree)."""
+    """The schema of every request and answer model, and of every body the service sends out, named in
+    components (one pass, so names agree)."""
     models: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(ErrorBody, "serialization"): None}
+    models.update(((model, "serialization"), None) for model in sent)
     for route in routes:
         if route.request is not None:
             models[(route.request, "validation")] = None
@@ -233,6 +252,30 @@ def _operation(
             "content": {JSON: {"schema": refs[(route.request, "validation")]}},
         }
     return operation
+
+
+def _callout(
+    callout: Callout, refs: Mapping[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "operationId": f"webhook_{callout.name.replace('.', '_')}",
+        "summary": callout.summary,
+        "parameters": [
+            {
+                "name": name,
+                "in": "header",
+                "required": True,
+                "description": text,
+                "schema": {"type": "string"},
+            }
+            for name, text in callout.headers.items()
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {JSON: {"schema": refs[(callout.body, "serialization")]}},
+        },
+        "responses": {"2XX": {"description": callout.answer}},
+    }
 
 
 def _security(access: Access) -> list[dict[str, list[str]]]:

@@ -62,5 +62,7 @@ class OpenApi(JsonView):
         if self._document is None:
             context = self.dependency(ServiceContext)
             title = f"saga {context.service.value} service"
-            self._document = json.dumps(build_openapi(title, context.description, context.routes)).encode()
+            self._document = json.dumps(
+                build_openapi(title, context.description, context.routes, context.callouts)
+            ).encode()
         return self.bytes(self._document, headers={"Content-Type": "application/json; charset=utf-8"})

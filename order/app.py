@@ -69,6 +69,7 @@ def _attach_webhooks(app: faust.App, settings: Settings, context: ServiceContext
     context.commit_listeners.append(sender.wake)
     provide(app, webhooks_api.WebhookDependencies(context.engine, settings.webhook_allow_local_urls))
     serve(app, context.routes, webhooks_api.blueprint)
+    context.callouts.extend(webhooks_api.CALLOUTS)
 
     @app.task
     async def send_webhooks() -> None:

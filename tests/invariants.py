@@ -128,6 +128,8 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
         if decision.outcome is Outcome.APPLIED and decision.new_status != after:
             report.violations.append(f"order {order_id}: {before} + {event_type} recorded as {after}")
 
+    report.violations.extend(shop_told_violations(ord_, orders, timeline))
+
     # Outboxes are empty and every consumer group is at the end of its topics.
     for service, url in database_urls.items():
         (pending,) = _rows(url, "SELECT count(*) FROM outbox WHERE published_at IS NULL")[0]
@@ -138,6 +140,37 @@ def check_invariants(database_urls: dict[str, str], bootstrap: str) -> Report:
         if value:
             report.violations.append(f"consumer group {group} lags by {value}")
     return report
+
+
+# Events that answer a cancellation; every other shop event reports a new status.
+_ANSWERS = {"order.cancellation_confirmed", "order.cancellation_refused"}
+
+
+def shop_told_violations(order_url: str, orders: dict[str, Any], timeline: list[Any]) -> list[str]:
+    """What each shop was told matches what happened to its orders (order/webhooks): an order's events
+    are numbered 1, 2, 3… without a gap, one per change of its status on the timeline, and the last one
+    shows the status the order has."""
+    told: dict[str, list[tuple[int, str, str]]] = {}
+    for order_id, seq, event_type, status in _rows(
+        order_url,
+        "SELECT order_id, seq, type, order_snapshot->>'status' FROM shop_events ORDER BY order_id, seq",
+    ):
+        told.setdefault(order_id, []).append((seq, event_type, status))
+    changes = Counter(order_id for order_id, _kind, _type, before, after in timeline if after != before)
+    violations = []
+    for order_id, row in orders.items():
+        events = told.get(order_id, [])
+        if [seq for seq, _, _ in events] != list(range(1, len(events) + 1)):
+            violations.append(f"shop told: order {order_id}'s events are numbered {[e[0] for e in events]}")
+        if not events or events[-1][2] != row[1]:
+            last = events[-1][2] if events else "nothing"
+            violations.append(f"shop told: order {order_id} is {row[1]}, its shop was last told {last}")
+        entered = sum(1 for _, event_type, _ in events if event_type not in _ANSWERS)
+        if entered != changes[order_id]:
+            violations.append(
+                f"shop told: order {order_id} changed status {changes[order_id]} times, told {entered}"
+            )
+    return violations
 
 
 def business_rule_violations(

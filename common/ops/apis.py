@@ -49,8 +49,11 @@ class ServiceApis:
     def get(self, service: Service, path: str, **params: Any) -> Any:
         return self._call("GET", service, path, params)
 
-    def post(self, service: Service, path: str) -> Any:
-        return self._call("POST", service, path, {})
+    def post(self, service: Service, path: str, body: Any = None) -> Any:
+        return self._call("POST", service, path, {}, body)
+
+    def delete(self, service: Service, path: str) -> Any:
+        return self._call("DELETE", service, path, {})
 
     def get_or_none(self, service: Service, path: str, **params: Any) -> Any:
         try:
@@ -58,11 +61,13 @@ class ServiceApis:
         except NotFound:
             return None
 
-    def _call(self, method: str, service: Service, path: str, params: dict[str, Any]) -> Any:
+    def _call(
+        self, method: str, service: Service, path: str, params: dict[str, Any], body: Any = None
+    ) -> Any:
         url = f"{self.url(service)}{path}"
         try:
             response = self._http.request(
-                method, url, params={k: v for k, v in params.items() if v is not None}
+                method, url, params={k: v for k, v in params.items() if v is not None}, json=body
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(

@@ -1,4 +1,4 @@
-"""The operator commands of `saga`: order, orders, tail, replay, dead-letters, rebuild, keys.
+"""The operator commands of `saga`: order, orders, tail, replay, dead-letters, rebuild, keys, webhooks.
 
 Each reads the same settings as the services (completed from the local stack's record) and talks to the
 services through their HTTP APIs and to Kafka as a client; none reads another service's database, except
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from common.ops.commands import keys
+from common.ops.commands import keys, webhooks
 from common.ops.commands.dead_letters import dead_letters
 from common.ops.commands.orders import order, orders
 from common.ops.commands.rebuild import rebuild
@@ -30,3 +30,4 @@ def register(app: typer.Typer) -> None:
     )
     keys_app.command("new")(keys.new)
     app.add_typer(keys_app, name="keys")
+    app.add_typer(webhooks.app, name="webhooks")

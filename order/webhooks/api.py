@@ -15,22 +15,92 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from faust.web import Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.auth import Access, Caller, Scope
-from common.errors import Invalid, NotFound
-from common.openapi import Answer, Link, Route
+from common.errors import Conflict, Invalid, NotFound
+from common.events.values import OrderLine
+from common.openapi import Answer, Callout, Link, Route
 from common.params import BIGINT_MAX, DIGITS, PRINTABLE, Parameters
 from common.tenancy import OWNER_PATTERN
 from common.web import ApiError, Blueprint, JsonView, caller_of
+from order.saga import OrderStatus
 from order.webhooks import endpoints
-from order.webhooks.events import ALL_EVENT_TYPES, ShopEventType
-from order.webhooks.policy import MAX_URL_LENGTH, url_problem
+from order.webhooks.events import ALL_EVENT_TYPES, BODY_VERSION, ShopEventType
+from order.webhooks.policy import MAX_URL_LENGTH, RECEIVER_URL, url_problem
 
 # A shop manages its own endpoints, an operator every shop's.
 WEBHOOKS = Access.of(Scope.SHOP, Scope.OPERATOR)
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
+
+
+class Amount(BaseModel):
+    amount_minor: int
+    currency: str
+
+
+class CancellationState(BaseModel):
+    status: str = Field(description="requested, confirmed or refused")
+    reason: str | None = Field(description="customer, timeout or out_of_stock")
+
+
+class OrderSnapshot(BaseModel):
+    """The order right after the change (no shipping address)."""
+
+    order_id: str = Field(description="your order id")
+    owner: str
+    status: OrderStatus
+    payment_id: UUID
+    customer_id: str
+    amount: Amount
+    lines: list[OrderLine]
+    cancel_reason: str | None
+    cancellation: CancellationState | None
+
+
+class ShopEvent(BaseModel):
+    """What the platform POSTs to an endpoint: one status change of one of the shop's orders (version 1;
+    fields are only ever added). Deduplicate by `id`; an order's events carry `sequence` 1, 2, 3…"""
+
+    id: UUID = Field(description="the same on every attempt and every resend")
+    type: ShopEventType
+    version: int = Field(description=f"{BODY_VERSION}")
+    sequence: int = Field(ge=1, description="the order's events, numbered in the order they happened")
+    occurred_at: datetime
+    order: OrderSnapshot
+
+
+SIGNATURE_HEADERS = {
+    "Saga-Signature": "t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<body>' under the endpoint's secret>;"
+    " two v1 during a secret's rotation",
+    "Saga-Event-Id": "the event's id (as in the body)",
+    "Saga-Event-Type": "the event's type (as in the body)",
+    "Saga-Delivery-Attempt": "1 on the first attempt, then 2, 3…",
+}
+_WHEN = {
+    ShopEventType.PLACED: "payment accepted: the order is recorded (PLACED)",
+    ShopEventType.REJECTED: "the payment failed (REJECTED, final)",
+    ShopEventType.SCHEDULED: "stock reserved, waiting for the carrier (SCHEDULED)",
+    ShopEventType.SHIPPED: "the parcel left (SHIPPED): it will not be refunded",
+    ShopEventType.COMPLETED: "delivered (COMPLETED, final)",
+    ShopEventType.CANCELLATION_REQUESTED: "a cancel was asked; delivery decides (CANCELLING)",
+    ShopEventType.CANCELLATION_CONFIRMED: "delivery confirmed the cancel: nothing ships, the money goes back",
+    ShopEventType.CANCELLATION_REFUSED: "too late to cancel: the parcel had shipped; the money is kept",
+    ShopEventType.CANCELLED: "cancelled (CANCELLED): out of stock, or a confirmed cancel; the refund follows",
+    ShopEventType.REFUNDED: "the money went back (REFUNDED, final)",
+    ShopEventType.REFUND_FAILED: "the refund failed for good; an operator retries it (REFUND_FAILED)",
+}
+CALLOUTS = tuple(
+    Callout(
+        name=event_type.value,
+        summary=_WHEN[event_type],
+        body=ShopEvent,
+        headers=SIGNATURE_HEADERS,
+        answer="acknowledged within the timeout (10 s); any other answer, or none, is retried",
+    )
+    for event_type in ShopEventType
+)
 
 
 class WebhookCreate(BaseModel):
@@ -40,8 +110,9 @@ class WebhookCreate(BaseModel):
     url: str = Field(
         min_length=1,
         max_length=MAX_URL_LENGTH,
-        pattern=PRINTABLE,
-        description="https://… (http and private addresses only where the platform allows local URLs)",
+        pattern=RECEIVER_URL,
+        description="https://host[:port][/path] (http and private addresses only where the platform"
+        " allows local URLs)",
     )
     event_types: list[ShopEventType] | None = Field(
         default=None, min_length=1, max_length=len(ALL_EVENT_TYPES), description="omitted: every type"
@@ -62,18 +133,22 @@ class SecretRotation(BaseModel):
     )
 
 
-class Resend(BaseModel):
-    """One event again, or every event of the endpoint's types since a time (exactly one of the two)."""
+class ResendOne(BaseModel):
+    """One event again (any type, as long as it is one of the shop's orders')."""
 
     model_config = ConfigDict(extra="forbid")
-    event_id: UUID | None = None
-    since: AwareDatetime | None = Field(default=None, description="with a time zone, e.g. …Z")
+    event_id: UUID
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Resend:
-        if (self.event_id is None) == (self.since is None):
-            raise ValueError("give exactly one of event_id and since")
-        return self
+
+class ResendSince(BaseModel):
+    """Every event of the endpoint's types since a time."""
+
+    model_config = ConfigDict(extra="forbid")
+    since: AwareDatetime = Field(description="with a time zone, e.g. 2026-12-06T10:00:00Z")
+
+
+class Resend(RootModel[ResendOne | ResendSince]):
+    """One event again, or every event of the endpoint's types since a time."""
 
 
 class WebhookPath(Parameters):
@@ -228,9 +303,10 @@ RESEND = Route(
     request=Resend,
     responses={
         202: Answer("queued", WebhookResent),
-        404: "not_found: no endpoint of yours has this id, or no event of your orders has that id",
-        422: "validation_failed: not exactly one of event_id and since; invalid: more than"
-        f" {endpoints.MAX_RESEND} events since then (resend from a later time)",
+        404: _NOT_FOUND,
+        409: "unknown_event: no event of your orders has that id",
+        422: f"validation_failed: the body breaks the schema; invalid: more than {endpoints.MAX_RESEND}"
+        " events since then (resend from a later time)",
     },
     access=WEBHOOKS,
 )
@@ -257,6 +333,12 @@ blueprint = Blueprint("webhooks")
 def managed_owners(caller: Caller) -> frozenset[str] | None:
     """Whose endpoints `caller` manages: every shop's (None) for an operator, else its own."""
     return None if Scope.OPERATOR in caller.scopes else frozenset({caller.name})
+
+
+class UnknownEvent(Conflict):
+    """A resend names an event that is none of the shop's (the endpoint exists: not a 404)."""
+
+    code = "unknown_event"
 
 
 def _not_found() -> NotFound:
@@ -363,19 +445,21 @@ class Attempts(JsonView):
 @blueprint.serve(RESEND)
 class ResendEvents(JsonView):
     async def post(self, request: Request, webhook_id: UUID, body: Resend) -> Response:
+        event_id = body.root.event_id if isinstance(body.root, ResendOne) else None
+        since = body.root.since if isinstance(body.root, ResendSince) else None
         async with self.dependency(WebhookDependencies).engine.begin() as conn:
             if await endpoints.get(conn, webhook_id, managed_owners(caller_of(request))) is None:
                 raise _not_found()
-            if body.since is not None:
-                count = await endpoints.count_resendable(conn, webhook_id, body.since)
+            if since is not None:
+                count = await endpoints.count_resendable(conn, webhook_id, since)
                 if count > endpoints.MAX_RESEND:
                     raise Invalid(
-                        f"{count} events since {body.since.isoformat()}: at most {endpoints.MAX_RESEND} at"
+                        f"{count} events since {since.isoformat()}: at most {endpoints.MAX_RESEND} at"
                         " once; resend from a later time"
                     )
-            queued = await endpoints.resend(conn, webhook_id, event_id=body.event_id, since=body.since)
-        if body.event_id is not None and not queued:
-            raise NotFound("no event of your orders has this id")
+            queued = await endpoints.resend(conn, webhook_id, event_id=event_id, since=since)
+        if event_id is not None and not queued:
+            raise UnknownEvent("no event of your orders has this id")
         return self.json({"queued": queued}, status=202)
 
 

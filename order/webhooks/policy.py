@@ -15,11 +15,17 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 MAX_URL_LENGTH = 2048
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+# What a receiver's URL looks like: a scheme, a host name or IPv4 address, a port, a path and query of
+# visible characters; no credentials, no fragment, no IPv6 literal. (Which hosts may receive:
+# `url_problem`.)
+RECEIVER_URL = rf"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:{_PORT})?([/?][!-\"$-~]*)?$"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ def url_problem(url: str, *, allow_local: bool) -> str | None:
     when it is called: a name can resolve elsewhere later)."""
     if len(url) > MAX_URL_LENGTH:
         return f"the URL is longer than {MAX_URL_LENGTH} characters"
+    if not re.fullmatch(RECEIVER_URL, url):
+        return "the URL must be http(s)://host[:port][/path], without credentials or a fragment"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is not a number

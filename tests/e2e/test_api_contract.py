@@ -10,7 +10,7 @@ satisfy: no 5xx; a status, content type, headers and body the document declares;
 path does not have; every answer within MAX_RESPONSE_SECONDS. Authenticated (the suite's key has every
 scope), `ignored_auth` also sends each operation the document protects without the key and with a wrong
 one, and expects the documented 401. Unauthenticated, every protected operation must answer the 401 it
-documents, and nothing reaches a handler. use_after_free has nothing to check (there is no DELETE);
+documents, and nothing reaches a handler. use_after_free checks that a deleted webhook endpoint is gone;
 ensure_resource_availability runs on the inferred links.
 
 The budget is small and the generation deterministic (same requests every run), so CI stays fast and a

@@ -36,7 +36,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
                     receiver.requests.append({"body": body, "headers": dict(self.headers)})
@@ -145,7 +145,8 @@ def test_a_shop_sees_manages_and_receives_only_its_own(
         assert other.get(shop.url(ORD, f"/webhooks/{mine['id']}")).status_code == 404
         assert other.post(shop.url(ORD, f"/webhooks/{mine['id']}/disable")).status_code == 404
         assert other.delete(shop.url(ORD, f"/webhooks/{mine['id']}")).status_code == 404
-        assert [e["id"] for e in other.get(shop.url(ORD, "/webhooks")).json()["items"]] == [theirs["id"]]
+        listed = {e["id"]: e["owner"] for e in other.get(shop.url(ORD, "/webhooks")).json()["items"]}
+        assert theirs["id"] in listed and mine["id"] not in listed and set(listed.values()) == {SHOPS[0]}
         refused = other.post(shop.url(ORD, "/webhooks"), json={"url": receiver.url, "owner": "test-suite"})
         assert refused.status_code == 403
         sku = shop.stock(5)
@@ -240,7 +241,7 @@ def test_an_event_sent_again_has_the_same_id_and_a_rotated_secret_signs_beside_t
             and first["headers"]["Saga-Event-Id"] == placed["id"]
         )
         unknown = shop.http.post(f"{hook}/resend", json={"event_id": "00000000-0000-0000-0000-000000000000"})
-        assert unknown.status_code == 404
+        assert unknown.status_code == 409 and unknown.json()["error"] == "unknown_event"
     finally:
         shop.http.delete(hook)
 
