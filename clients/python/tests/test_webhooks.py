@@ -219,7 +219,7 @@ def test_no_secret_or_an_empty_one_is_a_programming_error_not_a_refused_request(
         webhooks.sign(BODY, secrets)
 
 
-def test_an_event_type_and_statuses_of_a_newer_platform_are_kept_as_strings() -> None:
+def test_an_event_type_and_statuses_a_newer_server_adds_are_kept_as_strings() -> None:
     body = event(type="order.on_hold")
     body["order"] = {
         **body["order"],
@@ -249,7 +249,7 @@ def test_known_types_and_statuses_are_enum_members_and_compare_equal_to_their_st
     assert parsed.order.cancellation.reason == "customer"
 
 
-def test_fields_a_newer_platform_adds_are_accepted() -> None:
+def test_fields_a_newer_server_adds_are_accepted() -> None:
     body = event(priority=2, trace={"id": "x"})
     body["order"] = {
         **body["order"],

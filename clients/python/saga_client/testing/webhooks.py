@@ -44,8 +44,10 @@ PATH = "/saga-hooks"
 @dataclass(frozen=True)
 class ReceivedWebhook:
     """One request as it arrived. `event` is set when its signature verified with a secret the receiver
-    holds (at `arrived_at`), `error` says why not otherwise. `answered` is the status the receiver sent,
-    after holding the answer `held_for` seconds (`hang`); the platform may have given up by then."""
+    holds (at `arrived_at`); `error` says why not otherwise: an `InvalidSignature` (its `reason`, or
+    `no_secret` while the receiver holds none), or a `ValueError` for a signed body that is no event.
+    `answered` is the status the receiver sent, after holding the answer `held_for` seconds (`hang`); the
+    platform may have given up by then."""
 
     index: int  # 0 for the first request the receiver got, then 1, 2, …
     path: str
