@@ -1,9 +1,11 @@
 """A typed Python client of the saga platform's HTTP API (`SagaClient`, `AsyncSagaClient`).
 
-It depends on httpx and pydantic only. The pytest plugin (`pip install 'saga-client[pytest]'`) lives in
+It depends on httpx and pydantic only. `saga_client.webhooks` checks and reads the webhooks the platform
+sends (`webhooks.verify`). The pytest plugin (`pip install 'saga-client[pytest]'`) lives in
 `saga_client.pytest_plugin` and `saga_client.testing`.
 """
 
+from saga_client import webhooks
 from saga_client.calls import CheckoutAttempt
 from saga_client.client import AsyncSagaClient, SagaClient
 from saga_client.config import ClientConfig, RetryPolicy, Role, Service
@@ -14,6 +16,7 @@ from saga_client.errors import (
     FieldProblem,
     Forbidden,
     IdempotencyConflict,
+    InvalidSignature,
     NoFailedRefund,
     NotCancellable,
     NotFound,
@@ -39,7 +42,14 @@ from saga_client.models import (
     PaymentStatus,
     RefundStatus,
     ShipmentStatus,
+    WebhookAttempt,
+    WebhookAttemptList,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookResent,
+    WebhookSecretRotated,
 )
+from saga_client.webhooks import WebhookEvent, WebhookEventType
 
 __all__ = [
     "ACCEPTED",
@@ -56,6 +66,7 @@ __all__ = [
     "FieldProblem",
     "Forbidden",
     "IdempotencyConflict",
+    "InvalidSignature",
     "Line",
     "NoFailedRefund",
     "NotCancellable",
@@ -77,5 +88,14 @@ __all__ = [
     "UnexpectedOutcome",
     "ValidationFailed",
     "WaitTimeout",
+    "WebhookAttempt",
+    "WebhookAttemptList",
+    "WebhookEndpoint",
+    "WebhookEndpointCreated",
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookResent",
+    "WebhookSecretRotated",
     "WrongState",
+    "webhooks",
 ]

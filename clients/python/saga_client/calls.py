@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -42,12 +43,19 @@ from saga_client.models import (
     StockList,
     StockRow,
     StockSet,
+    WebhookAttemptList,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookEndpointList,
+    WebhookResent,
+    WebhookSecretRotated,
 )
 from saga_client.operations import Operation
 from saga_client.plans import HttpRequest, Plan, call, wait_for_order
 
 LineLike = Line | tuple[str, int, int] | Mapping[str, Any]
 AddressLike = Address | Mapping[str, Any]
+WebhookId = UUID | str
 
 
 @dataclass(frozen=True)
@@ -252,6 +260,89 @@ class Calls:
 
     def deliver(self, order_id: str) -> Plan[Shipment]:
         return self._plan(ops.DELIVER, order_id=order_id)
+
+    # -- webhooks (order service) -------------------------------------------------------------------
+    def create_webhook(
+        self,
+        url: str,
+        *,
+        event_types: Iterable[str] | str | None = None,
+        description: str | None = None,
+        owner: str | None = None,
+    ) -> Plan[WebhookEndpointCreated]:
+        """Every type when `event_types` is None. With `owner` (another shop's name) the call is the
+        operator's, and sends the operator's key."""
+        body: dict[str, Any] = {"url": url}
+        if event_types is not None:
+            body["event_types"] = [event_types] if isinstance(event_types, str) else list(event_types)
+        if description is not None:
+            body["description"] = description
+        if owner is not None:
+            body["owner"] = owner
+        operation = ops.CREATE_WEBHOOK if owner is None else ops.CREATE_WEBHOOK_FOR_SHOP
+        return self._plan(operation, body=body)
+
+    def webhooks(self, *, owner: str | None = None) -> Plan[list[WebhookEndpoint]]:
+        """With `owner` the call is the operator's (that shop's endpoints), and sends the operator's key."""
+        if owner is None:
+            listed: WebhookEndpointList = yield from self._plan(ops.WEBHOOKS)
+        else:
+            listed = yield from self._plan(ops.WEBHOOKS_OF_SHOP, params={"owner": owner})
+        return listed.items
+
+    def webhook(self, webhook_id: WebhookId) -> Plan[WebhookEndpoint]:
+        return self._plan(ops.WEBHOOK, webhook_id=str(webhook_id))
+
+    def disable_webhook(self, webhook_id: WebhookId) -> Plan[WebhookEndpoint]:
+        return self._plan(ops.DISABLE_WEBHOOK, webhook_id=str(webhook_id))
+
+    def enable_webhook(self, webhook_id: WebhookId) -> Plan[WebhookEndpoint]:
+        return self._plan(ops.ENABLE_WEBHOOK, webhook_id=str(webhook_id))
+
+    def rotate_webhook_secret(
+        self, webhook_id: WebhookId, *, overlap_seconds: int = 86400
+    ) -> Plan[WebhookSecretRotated]:
+        return self._plan(
+            ops.ROTATE_WEBHOOK_SECRET, body={"overlap_seconds": overlap_seconds}, webhook_id=str(webhook_id)
+        )
+
+    def webhook_attempts(
+        self, webhook_id: WebhookId, *, limit: int | None = None, before: int | None = None
+    ) -> Plan[WebhookAttemptList]:
+        params = {
+            "limit": None if limit is None else str(limit),
+            "before": None if before is None else str(before),
+        }
+        return self._plan(
+            ops.WEBHOOK_ATTEMPTS,
+            params={name: value for name, value in params.items() if value is not None},
+            webhook_id=str(webhook_id),
+        )
+
+    def resend_webhook(
+        self,
+        webhook_id: WebhookId,
+        *,
+        event_id: UUID | str | None = None,
+        since: datetime | str | None = None,
+    ) -> Plan[WebhookResent]:
+        """One event again (`event_id`), or every event since a time (`since`): exactly one of them. A
+        datetime must say its time zone (a naive one would be read in the server's)."""
+        if (event_id is None) == (since is None):
+            raise ValueError("resend_webhook: give event_id (one event) or since (every event since then)")
+        body: dict[str, str]
+        if event_id is not None:
+            body = {"event_id": str(event_id)}
+        elif isinstance(since, datetime):
+            if since.utcoffset() is None:
+                raise ValueError("resend_webhook: since must be timezone-aware (e.g. datetime.now(UTC))")
+            body = {"since": since.isoformat()}
+        else:
+            body = {"since": str(since)}
+        return self._plan(ops.RESEND_WEBHOOK, body=body, webhook_id=str(webhook_id))
+
+    def delete_webhook(self, webhook_id: WebhookId) -> Plan[None]:
+        yield from self._plan(ops.DELETE_WEBHOOK, webhook_id=str(webhook_id))
 
     # -- every service ------------------------------------------------------------------------------
     def dead_letters(

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
+from uuid import UUID
 
 import httpx
 
-from saga_client.calls import AddressLike, Calls, CheckoutListener, LineLike
+from saga_client.calls import AddressLike, Calls, CheckoutListener, LineLike, WebhookId
 from saga_client.config import ClientConfig, RetryPolicy, Service
 from saga_client.models import (
     CancelResult,
@@ -43,6 +44,11 @@ from saga_client.models import (
     StockList,
     StockRow,
     StockSet,
+    WebhookAttemptList,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookResent,
+    WebhookSecretRotated,
 )
 from saga_client.plans import HttpRequest, Plan, Reply, Sent, Sleep
 
@@ -300,6 +306,64 @@ class SagaClient(_Base):
     def discard_dead_letter(self, service: Service | str, dead_letter_id: int) -> Discarded:
         return self._run(self._calls.discard_dead_letter(service, dead_letter_id))
 
+    def create_webhook(
+        self,
+        url: str,
+        *,
+        event_types: Iterable[str] | str | None = None,
+        description: str | None = None,
+        owner: str | None = None,
+    ) -> WebhookEndpointCreated:
+        """Order service: POST the shop's order events to `url` (every type unless `event_types` names
+        some). The answer carries the signing `secret`, shown this once: keep it. An operator names the
+        shop (`owner=`), and the call then sends the operator's key."""
+        return self._run(
+            self._calls.create_webhook(url, event_types=event_types, description=description, owner=owner)
+        )
+
+    def webhooks(self, *, owner: str | None = None) -> list[WebhookEndpoint]:
+        """The shop's endpoints (an operator: `owner=` a shop's, with the operator's key)."""
+        return self._run(self._calls.webhooks(owner=owner))
+
+    def webhook(self, webhook_id: WebhookId) -> WebhookEndpoint:
+        """One endpoint: whether it is enabled (and why not), what is pending, the last success and
+        failure."""
+        return self._run(self._calls.webhook(webhook_id))
+
+    def disable_webhook(self, webhook_id: WebhookId) -> WebhookEndpoint:
+        """Stop sending; what is pending is kept, and sent in order once enabled."""
+        return self._run(self._calls.disable_webhook(webhook_id))
+
+    def enable_webhook(self, webhook_id: WebhookId) -> WebhookEndpoint:
+        return self._run(self._calls.enable_webhook(webhook_id))
+
+    def rotate_webhook_secret(
+        self, webhook_id: WebhookId, *, overlap_seconds: int = 86400
+    ) -> WebhookSecretRotated:
+        """A new secret (shown this once); the old one also signs every request for `overlap_seconds`."""
+        return self._run(self._calls.rotate_webhook_secret(webhook_id, overlap_seconds=overlap_seconds))
+
+    def webhook_attempts(
+        self, webhook_id: WebhookId, *, limit: int | None = None, before: int | None = None
+    ) -> WebhookAttemptList:
+        """The endpoint's requests, newest first; `before=page.next_before` is the next page."""
+        return self._run(self._calls.webhook_attempts(webhook_id, limit=limit, before=before))
+
+    def resend_webhook(
+        self,
+        webhook_id: WebhookId,
+        *,
+        event_id: UUID | str | None = None,
+        since: datetime | str | None = None,
+    ) -> WebhookResent:
+        """Send one event again (`event_id`), or every event of the shop's orders since `since` (of the
+        endpoint's types); exactly one of the two."""
+        return self._run(self._calls.resend_webhook(webhook_id, event_id=event_id, since=since))
+
+    def delete_webhook(self, webhook_id: WebhookId) -> None:
+        """Remove the endpoint and what was pending for it."""
+        self._run(self._calls.delete_webhook(webhook_id))
+
     def health(self, service: Service | str) -> Health:
         return self._run(self._calls.health(service))
 
@@ -445,6 +509,52 @@ class AsyncSagaClient(_Base):
 
     async def discard_dead_letter(self, service: Service | str, dead_letter_id: int) -> Discarded:
         return await self._run(self._calls.discard_dead_letter(service, dead_letter_id))
+
+    async def create_webhook(
+        self,
+        url: str,
+        *,
+        event_types: Iterable[str] | str | None = None,
+        description: str | None = None,
+        owner: str | None = None,
+    ) -> WebhookEndpointCreated:
+        return await self._run(
+            self._calls.create_webhook(url, event_types=event_types, description=description, owner=owner)
+        )
+
+    async def webhooks(self, *, owner: str | None = None) -> list[WebhookEndpoint]:
+        return await self._run(self._calls.webhooks(owner=owner))
+
+    async def webhook(self, webhook_id: WebhookId) -> WebhookEndpoint:
+        return await self._run(self._calls.webhook(webhook_id))
+
+    async def disable_webhook(self, webhook_id: WebhookId) -> WebhookEndpoint:
+        return await self._run(self._calls.disable_webhook(webhook_id))
+
+    async def enable_webhook(self, webhook_id: WebhookId) -> WebhookEndpoint:
+        return await self._run(self._calls.enable_webhook(webhook_id))
+
+    async def rotate_webhook_secret(
+        self, webhook_id: WebhookId, *, overlap_seconds: int = 86400
+    ) -> WebhookSecretRotated:
+        return await self._run(self._calls.rotate_webhook_secret(webhook_id, overlap_seconds=overlap_seconds))
+
+    async def webhook_attempts(
+        self, webhook_id: WebhookId, *, limit: int | None = None, before: int | None = None
+    ) -> WebhookAttemptList:
+        return await self._run(self._calls.webhook_attempts(webhook_id, limit=limit, before=before))
+
+    async def resend_webhook(
+        self,
+        webhook_id: WebhookId,
+        *,
+        event_id: UUID | str | None = None,
+        since: datetime | str | None = None,
+    ) -> WebhookResent:
+        return await self._run(self._calls.resend_webhook(webhook_id, event_id=event_id, since=since))
+
+    async def delete_webhook(self, webhook_id: WebhookId) -> None:
+        await self._run(self._calls.delete_webhook(webhook_id))
 
     async def health(self, service: Service | str) -> Health:
         return await self._run(self._calls.health(service))

@@ -168,6 +168,21 @@ class UnexpectedOutcome(SagaError):
         self.order = order
 
 
+class InvalidSignature(SagaError):
+    """A webhook request failed `saga_client.webhooks.verify`: answer it 4xx and do nothing with it.
+
+    `reason` says which check failed: `missing` (no Saga-Signature header), `malformed` (the header is not
+    `t=<unix seconds>,v1=<hex>…`), `too_old` / `too_new` (its timestamp is further from this machine's
+    clock than the tolerance: a replayed or delayed request, or a clock that is off), `mismatch` (no `v1`
+    signature matches a secret held: a wrong or retired secret, or a body changed on the way). The message
+    says the same in words; it never contains a secret.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 _BY_CODE: dict[str, type[ApiError]] = {
     "unauthenticated": Unauthenticated,
     "forbidden": Forbidden,

@@ -348,6 +348,79 @@ class Readiness(Answer):
     authentication: Literal["on", "off"]  # off: the platform runs without API keys (development only)
 
 
+# -- webhooks (the order service's `/webhooks`; what they send is `saga_client.webhooks`) ----------------
+
+
+class WebhookEndpoint(Answer):
+    """An endpoint the platform POSTs a shop's order events to. `event_types` are those it is sent;
+    `enabled` False with `disabled_reason` once it failed for days (or was disabled); `pending` is what
+    waits to be sent to it; `secret_rotation_ends_at` when the previous secret stops signing."""
+
+    id: UUID
+    owner: str  # the shop whose orders it receives
+    url: str
+    description: str | None
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    pending: int
+    failing_since: datetime | None
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    last_error: str | None
+    secret_rotation_ends_at: datetime | None
+
+
+class WebhookEndpointCreated(WebhookEndpoint):
+    """The answer to creating an endpoint: the endpoint and its signing `secret`, shown this once (kept
+    out of the repr, so that it reaches no log)."""
+
+    secret: str = Field(repr=False)
+
+
+class WebhookSecretRotated(WebhookEndpoint):
+    """The answer to a rotation: the new `secret`, shown this once (kept out of the repr); the previous one
+    still signs every request until `previous_secret_expires_at`."""
+
+    secret: str = Field(repr=False)
+    previous_secret_expires_at: datetime | None
+
+
+class WebhookEndpointList(Answer):
+    items: list[WebhookEndpoint]
+
+
+class WebhookAttempt(Answer):
+    """One request to an endpoint: `status_code` None when there was no answer (`error` says why: a
+    timeout, a refused connection); `delivered` when it was answered 2xx in time."""
+
+    id: int
+    event_id: UUID
+    event_type: str
+    order_id: str
+    attempt: int  # 1 for the first request of the event to this endpoint, then 2, 3, …
+    at: datetime
+    status_code: int | None
+    latency_ms: float | None
+    error: str | None
+    delivered: bool
+
+
+class WebhookAttemptList(Answer):
+    items: list[WebhookAttempt]  # newest first
+    next_before: int | None  # `before=` it for the next page; None on the last
+
+
+class WebhookResent(Answer):
+    queued: int  # events queued to be sent again
+
+
+class NoContent(Answer):
+    """The answer of an operation that answers 204 and no body."""
+
+
 class FieldError(Answer):
     field: str
     message: str

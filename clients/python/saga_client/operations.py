@@ -1,9 +1,10 @@
 """Every HTTP operation the client uses, in one table: service, method, path, answer status and model,
 and the role whose API key it sends.
 
-The role is the one a real caller plays: the shop checks out, cancels and reads (orders, payments,
-stock, shipments); the carrier ships and delivers; the operator counts stock, retries refunds and
-handles dead letters; health and readiness are public (None: no key is sent).
+The role is the one a real caller plays: the shop checks out, cancels, reads (orders, payments, stock,
+shipments) and manages its webhooks; the carrier ships and delivers; the operator counts stock, retries
+refunds, handles dead letters and manages another shop's webhooks; health and readiness are public
+(None: no key is sent).
 
 The platform's CI checks this table against the services' OpenAPI documents (each operation exists,
 answers that status, with a schema of the model's shape, and its role is one of the scopes the
@@ -79,6 +80,41 @@ RETRY_DEAD_LETTER = Operation(
 DISCARD_DEAD_LETTER = Operation(
     None, "POST", "/dead-letters/{dead_letter_id}/discard", 200, models.Discarded, OPERATOR, idempotent=False
 )
+# Webhooks are the shop's own; an operator may manage any shop's. A call naming another shop (`owner=`)
+# is the operator's: it sends the operator key; every other one sends the shop key (which, in a client
+# acting as the operator, is the operator key too: `ClientConfig.acting_as`).
+CREATE_WEBHOOK = Operation(
+    ORD, "POST", "/webhooks", 201, models.WebhookEndpointCreated, SHOP, idempotent=False
+)
+CREATE_WEBHOOK_FOR_SHOP = Operation(
+    ORD, "POST", "/webhooks", 201, models.WebhookEndpointCreated, OPERATOR, idempotent=False
+)
+WEBHOOKS = Operation(ORD, "GET", "/webhooks", 200, models.WebhookEndpointList, SHOP)
+WEBHOOKS_OF_SHOP = Operation(ORD, "GET", "/webhooks", 200, models.WebhookEndpointList, OPERATOR)
+WEBHOOK = Operation(ORD, "GET", "/webhooks/{webhook_id}", 200, models.WebhookEndpoint, SHOP)
+# Disabling a disabled endpoint (enabling an enabled one) changes nothing: safe to retry.
+DISABLE_WEBHOOK = Operation(ORD, "POST", "/webhooks/{webhook_id}/disable", 200, models.WebhookEndpoint, SHOP)
+ENABLE_WEBHOOK = Operation(ORD, "POST", "/webhooks/{webhook_id}/enable", 200, models.WebhookEndpoint, SHOP)
+# A second rotation would replace the secret the lost answer carried: never sent again.
+ROTATE_WEBHOOK_SECRET = Operation(
+    ORD,
+    "POST",
+    "/webhooks/{webhook_id}/rotate-secret",
+    200,
+    models.WebhookSecretRotated,
+    SHOP,
+    idempotent=False,
+)
+WEBHOOK_ATTEMPTS = Operation(
+    ORD, "GET", "/webhooks/{webhook_id}/attempts", 200, models.WebhookAttemptList, SHOP
+)
+RESEND_WEBHOOK = Operation(
+    ORD, "POST", "/webhooks/{webhook_id}/resend", 202, models.WebhookResent, SHOP, idempotent=False
+)
+# Not retried after a lost answer: the second DELETE of a deleted endpoint is a 404.
+DELETE_WEBHOOK = Operation(
+    ORD, "DELETE", "/webhooks/{webhook_id}", 204, models.NoContent, SHOP, idempotent=False
+)
 HEALTH = Operation(None, "GET", "/healthz", 200, models.Health, PUBLIC)
 READINESS = Operation(None, "GET", "/readyz", 200, models.Readiness, PUBLIC, also_answers=frozenset({503}))
 
@@ -100,6 +136,17 @@ ALL: tuple[Operation[Any], ...] = (
     DEAD_LETTER,
     RETRY_DEAD_LETTER,
     DISCARD_DEAD_LETTER,
+    CREATE_WEBHOOK,
+    CREATE_WEBHOOK_FOR_SHOP,
+    WEBHOOKS,
+    WEBHOOKS_OF_SHOP,
+    WEBHOOK,
+    DISABLE_WEBHOOK,
+    ENABLE_WEBHOOK,
+    ROTATE_WEBHOOK_SECRET,
+    WEBHOOK_ATTEMPTS,
+    RESEND_WEBHOOK,
+    DELETE_WEBHOOK,
     HEALTH,
     READINESS,
 )

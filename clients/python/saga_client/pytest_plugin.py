@@ -10,6 +10,9 @@ Fixtures:
 - `saga_stock`: `saga_stock(on_hand)` → a SKU unique to the test, with that stock.
 - `saga_events`: the events published on the three topics during the test.
 - `saga_carrier`: `deliver(order_id)` / `ship(order_id)`, whether or not the platform auto-progresses.
+- `saga_webhooks`: a webhook receiver on 127.0.0.1 subscribed for the test shop to every event type
+  (deleted after the test): what arrived, verified; `wait_for`, `assert_in_order`, `assert_all_verified`;
+  `fail` / `hang` / `answer_normally` (`saga_client.testing.webhooks`).
 - `saga_faults`: kill, restart and pause services and the broker; only on a platform started here
   (otherwise the test is skipped, saying why). Everything is mended after the test.
 - `assert_saga_consistent`: `assert_saga_consistent()` waits until the test's sagas ended and checks
@@ -28,6 +31,7 @@ with the tail of its log, and is started again for the next one.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -36,6 +40,7 @@ import pytest
 from saga_client.checker import wait_until_consistent
 from saga_client.client import SagaClient
 from saga_client.config import Role, api_keys_from_env
+from saga_client.errors import NotFound, SagaError, ValidationFailed
 from saga_client.testing.carrier import Carrier
 from saga_client.testing.events import EventRecorder, SagaEvents
 from saga_client.testing.faults import Faults
@@ -55,6 +60,7 @@ from saga_client.testing.settings import (
     running_platform_address,
 )
 from saga_client.testing.stock import StockFactory
+from saga_client.testing.webhooks import SagaWebhooks
 
 PLATFORM = pytest.StashKey[SagaPlatform]()
 CheckConsistency = Callable[..., None]
@@ -172,6 +178,43 @@ def _saga_event_recorder(saga_platform: SagaPlatform) -> Iterator[EventRecorder]
 def saga_events(_saga_event_recorder: EventRecorder) -> SagaEvents:
     """The events published on the topics `payment`, `order` and `delivery` since the test began."""
     return SagaEvents(_saga_event_recorder)
+
+
+@pytest.fixture()
+def saga_webhooks(saga_platform: SagaPlatform, saga: SagaClient) -> Iterator[SagaWebhooks]:
+    """A webhook receiver on 127.0.0.1 and a free port, subscribed with the shop's key to every event type
+    of its orders; the endpoint is deleted after the test (a failure to delete it is a warning naming
+    it). The platform must run on this machine and allow loopback URLs (the plugin's and `saga run` do)."""
+    _require(saga_platform, "saga_webhooks", Role.SHOP)
+    receiver = SagaWebhooks().start()
+    refused: str | None = None
+    try:
+        receiver.subscribe(saga)
+    except NotFound as error:
+        refused = f"the order service has no /webhooks (an older platform?): {error}"
+    except ValidationFailed as error:
+        refused = (
+            f"the platform refused {receiver.url} as an endpoint ({error}); a platform on this machine must"
+            " allow loopback URLs: WEBHOOK_ALLOW_PRIVATE_URLS=true"
+        )
+    except BaseException:
+        receiver.stop()
+        raise
+    if refused is not None:  # failed outside the except blocks: the message alone, no chained traceback
+        receiver.stop()
+        pytest.fail(f"saga_webhooks: {refused}", pytrace=False)
+    yield receiver
+    endpoint = receiver.endpoint
+    try:
+        receiver.unsubscribe()
+    except SagaError as error:
+        # The test's outcome stands; the endpoint left behind is named so that it can be deleted.
+        warnings.warn(
+            f"saga_webhooks: could not delete the endpoint {endpoint.id if endpoint else '?'}: {error}",
+            stacklevel=1,
+        )
+    finally:
+        receiver.stop()
 
 
 @pytest.fixture()

@@ -31,7 +31,7 @@ from saga_client import (
 )
 from saga_client.checker import wait_until_consistent
 from saga_client.config import KEY_VARIABLES, URL_VARIABLES
-from saga_client.testing import Carrier, Faults, SagaEvents, SagaPlatform, StockFactory
+from saga_client.testing import Carrier, Faults, SagaEvents, SagaPlatform, SagaWebhooks, StockFactory
 from saga_client.testing.ledger import Ledger
 
 ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}
@@ -80,6 +80,26 @@ def test_a_checkout_completes_and_saga_events_show_its_whole_saga(
         "updated_by": "demo-operator",
     }
     assert_saga_consistent()
+
+
+def test_a_completed_order_is_told_to_the_shops_webhook_in_order_and_signed(
+    saga: SagaClient, saga_stock: StockFactory, saga_carrier: Carrier, saga_webhooks: SagaWebhooks
+) -> None:
+    accepted = saga.checkout(**cart(saga_stock(5)))
+
+    saga_carrier.deliver(accepted.order_id)
+    completed = saga_webhooks.wait_for(accepted.order_id, "order.completed")
+
+    saga_webhooks.assert_in_order(accepted.order_id)
+    saga_webhooks.assert_all_verified()
+    assert [e.type for e in saga_webhooks.events_of(accepted.order_id)] == [
+        "order.placed",
+        "order.scheduled",
+        "order.shipped",
+        "order.completed",
+    ]
+    assert completed.order.status == "COMPLETED"
+    assert completed.order.amount.amount_minor == 1250
 
 
 def test_a_retry_after_a_dropped_connection_creates_exactly_one_order(

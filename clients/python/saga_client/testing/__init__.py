@@ -6,13 +6,16 @@ from saga_client.testing.faults import Faults
 from saga_client.testing.platform import SagaPlatform
 from saga_client.testing.settings import PlatformSettings
 from saga_client.testing.stock import StockFactory
+from saga_client.testing.webhooks import ReceivedWebhook, SagaWebhooks
 
 __all__ = [
     "Carrier",
     "Faults",
     "PlatformSettings",
+    "ReceivedWebhook",
     "RecordedEvent",
     "SagaEvents",
     "SagaPlatform",
+    "SagaWebhooks",
     "StockFactory",
 ]
