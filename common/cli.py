@@ -28,7 +28,7 @@ from common.ops.cli import register as register_operator_commands
 from common.ops.console import Exit, console, err, fail, operator_settings
 from common.redact import has_password, mask_url
 from common.replication import ReplicationError
-from common.supervisor import ServiceProcess
+from common.supervisor import LOCAL_WEBHOOKS, ServiceProcess
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
 register_operator_commands(app)
@@ -124,7 +124,7 @@ def _start_services(
 ) -> None:
     """Start the three services on the stack and wait until each is ready. Each is added to `started` as
     it starts, so the caller stops what did start when a later one fails."""
-    env = {**os.environ, **stack.environment()}
+    env = {LOCAL_WEBHOOKS: "true", **os.environ, **stack.environment()}
     if auto_progress > 0 and "DELIVERY_AUTO_PROGRESS_SECONDS" not in os.environ:
         env["DELIVERY_AUTO_PROGRESS_SECONDS"] = str(auto_progress)
     for service in Service:

@@ -21,6 +21,11 @@ from common.infra.process import die_with_parent
 from common.kafka import ensure_topics
 
 
+# Lets webhooks go to http and local addresses: set where the services and the shops' receivers share a
+# machine (`saga run`, the test suites, the benchmark), unless the environment says otherwise.
+LOCAL_WEBHOOKS = "WEBHOOK_ALLOW_LOCAL_URLS"
+
+
 class ServiceFailedToStart(RuntimeError):
     pass
 
@@ -119,6 +124,8 @@ def running_services(
     """The three services as processes with `env`: databases migrated, topics created, all ready; stopped
     (cleanly, in reverse order) on exit. Used by the test suites and the benchmark. `service_env` adds a
     service's own variables (on a secured broker: its principal, `LocalStack.service_environment`)."""
+    # Services on this machine, for tests and the benchmark: shops' receivers are local too.
+    env = {LOCAL_WEBHOOKS: "true", **env}
     settings = Settings.model_validate(dict(env))
     for service in Service:
         url = settings.database_url(service)

@@ -63,11 +63,8 @@ def model_shape(model: type[BaseModel], mode: str = "serialization") -> Any:
 
 
 def documented_shape(document: dict[str, Any], operation: Operation[Any]) -> Any:
-    """The shape of the answer `document` gives to `operation` at its status (KeyError if it has none;
-    None if that answer has no body, as a 204's)."""
+    """The shape of the answer `document` gives to `operation` at its status (KeyError if it has none)."""
     answer = document["paths"][operation.path][operation.method.lower()]["responses"][str(operation.status)]
-    if "content" not in answer:
-        return None
     schema = answer["content"]["application/json"]["schema"]
     return shape(schema, document["components"]["schemas"])
 
@@ -84,8 +81,7 @@ def drifts(documents: dict[str, dict[str, Any]]) -> list[str]:
             except KeyError as missing:
                 found.append(f"{where}: not in the document ({missing})")
                 continue
-            # A 204 has no body: the client reads none (its model is empty), the document shows none.
-            actual = None if operation.status == 204 else model_shape(operation.answer)
+            actual = model_shape(operation.answer)
             if actual != expected:
                 found.append(
                     f"{where}: the client's {operation.answer.__name__} is\n  {actual}\n"

@@ -70,13 +70,8 @@ class LocalStack:
 
     def environment(self) -> dict[str, str]:
         """The variables a process needs to use this stack: on a secured local broker, as the operator
-        principal (what `saga` commands and the stack record get; services use `service_environment`).
-        A stack on this machine lets shops' webhooks go to receivers on it (http, localhost), unless the
-        environment says otherwise."""
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
-            "WEBHOOK_ALLOW_LOCAL_URLS": os.environ.get("WEBHOOK_ALLOW_LOCAL_URLS", "true"),
-        }
+        principal (what `saga` commands and the stack record get; services use `service_environment`)."""
+        env = {"KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers}
         if self.kafka_security is not None:
             env.update(self.kafka_security.client_environment(OPERATOR))
         for service in Service:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from faust.web import Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.auth import Access, Caller, Scope
@@ -151,8 +151,13 @@ class Resend(RootModel[ResendOne | ResendSince]):
     """One event again, or every event of the endpoint's types since a time."""
 
 
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
 class WebhookPath(Parameters):
-    webhook_id: UUID = Field(description="the endpoint's id")
+    webhook_id: Annotated[str, Field(pattern=UUID_PATTERN, max_length=36), AfterValidator(UUID)] = Field(
+        description="the endpoint's id"
+    )
 
 
 class AttemptQuery(Parameters):
@@ -173,7 +178,7 @@ class WebhookEndpoint(BaseModel):
     owner: str
     url: str
     description: str | None
-    event_types: list[ShopEventType]
+    event_types: list[str] = Field(description="the types it is sent (see the `webhooks` of this document)")
     enabled: bool
     disabled_reason: str | None = Field(description="why it is disabled: by request, or failing too long")
     created_by: str

@@ -29,6 +29,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.db import is_transient_database_error
 from common.retry import Backoff
 from order.webhooks import store
 from order.webhooks.events import render
@@ -207,10 +208,13 @@ class WebhookSender:
             if not outcomes:
                 continue
             try:
-                async with self._engine.begin() as conn:
-                    became_due = await store.settle(conn, outcomes)
+                await self._settle(outcomes)
                 backoff.reset()
-            except Exception as error:  # kept and settled on the next round; the lease covers a crash
+            except Exception as error:
+                if not is_transient_database_error(error):
+                    await self._settle_one_by_one(outcomes)
+                    continue
+                # The database is away: kept and settled on the next round (the lease covers a crash).
                 self._finished = outcomes + self._finished
                 delay = backoff.next_delay()
                 log.warning(
@@ -219,11 +223,29 @@ class WebhookSender:
                 await asyncio.sleep(delay)
                 self._settle_wakeup.set()
                 continue
-            self.attempts_total += len(outcomes)
-            self.delivered_total += sum(outcome.delivered for outcome in outcomes)
-            if became_due:
-                log.debug("webhooks: %d deliveries became due", became_due)
             self.wake()  # slots freed up, and the next events of acknowledged orders may be due
+
+    async def _settle(self, outcomes: list[store.Outcome]) -> None:
+        async with self._engine.begin() as conn:
+            await store.settle(conn, outcomes)
+        self.attempts_total += len(outcomes)
+        self.delivered_total += sum(outcome.delivered for outcome in outcomes)
+
+    async def _settle_one_by_one(self, outcomes: list[store.Outcome]) -> None:
+        """A batch the database refused for something other than an outage: each outcome alone, so one
+        that cannot be recorded (its delivery gone meanwhile) never holds back the others. One refused
+        again is dropped: its delivery is due again after its lease, and is attempted again."""
+        for outcome in outcomes:
+            try:
+                await self._settle([outcome])
+            except Exception as error:
+                log.warning(
+                    "webhooks: attempt of event %s to endpoint %s not recorded (%s)",
+                    outcome.claimed.event_id,
+                    outcome.claimed.endpoint_id,
+                    type(error).__name__,
+                )
+        self.wake()
 
     async def housekeep(self) -> None:
         """Make due what a race left waiting, and disable the endpoints that fail for too long."""

@@ -152,10 +152,13 @@ class Outcome:
     retry_in: float  # seconds until the next attempt, if it failed
 
 
+# An endpoint deleted while its attempt was in flight takes the attempt's record with it.
 _RECORD_ATTEMPTS = (
     "INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, at, status_code, latency_ms, error,"
     " delivered) SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::timestamptz[], %s::int[],"
-    " %s::float8[], %s::text[], %s::bool[])"
+    " %s::float8[], %s::text[], %s::bool[]) AS x(endpoint_id, event_id, attempt, at, status_code,"
+    " latency_ms, error, delivered)"
+    " WHERE EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = x.endpoint_id)"
 )
 _DELIVERED = (
     "UPDATE webhook_deliveries d SET delivered_at = now(), next_attempt_at = NULL"

@@ -34,7 +34,7 @@ from common.kafka import CONSUMED_TOPICS, ensure_topics, group_id
 from common.ops.apis import bearer
 from common.ops.groups import commit_moves, partition_states
 from common.ops.offsets import ToBeginning, plan_replay
-from common.supervisor import ServiceProcess
+from common.supervisor import LOCAL_WEBHOOKS, ServiceProcess
 from common.tenancy import order_id_of
 from tests.invariants import SHIPPED_AND_REFUNDED, Report, wait_until_quiet
 from tests.keys import suite_headers, suite_key_environment
@@ -154,6 +154,7 @@ def chaos_stack(
     stack = LocalStack(load_settings(), kafka_nodes=kafka_nodes, state_dir=tmp / "stack")
     stack.start()
     env = {
+        LOCAL_WEBHOOKS: "true",
         **os.environ,
         **stack.environment(),
         "SAGA_STATE_DIR": str(tmp / "services"),

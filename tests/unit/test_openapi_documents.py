@@ -16,12 +16,13 @@ from common.shared_api import SHARED_ROUTES
 from common.web import Blueprint, JsonView, check_view, dependency, provide
 from delivery import api as delivery_api
 from order import api as order_api
+from order.webhooks import api as webhooks_api
 from order.saga import OrderStatus
 from payment import api as payment_api
 
 DOCUMENTS = {
     module.__name__: build_openapi("t", "d", [*module.ROUTES, *SHARED_ROUTES])
-    for module in (payment_api, order_api, delivery_api)
+    for module in (payment_api, order_api, webhooks_api, delivery_api)
 }
 
 
@@ -169,7 +170,9 @@ def test_every_link_leads_to_an_operation_of_the_same_document(service: str) -> 
     assert all(link["operationId"] in operation_ids for link in links)
 
 
-@pytest.mark.parametrize("module", [payment_api, order_api, delivery_api], ids=lambda module: module.__name__)
+@pytest.mark.parametrize(
+    "module", [payment_api, order_api, webhooks_api, delivery_api], ids=lambda module: module.__name__
+)
 def test_each_service_serves_exactly_the_routes_its_document_is_checked_with(module: Any) -> None:
     assert sorted(module.blueprint.documented, key=id) == sorted(module.ROUTES, key=id)
 

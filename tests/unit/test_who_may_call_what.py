@@ -10,11 +10,18 @@ from common.openapi import Route, build_openapi
 from common.shared_api import SHARED_ROUTES
 from delivery import api as delivery_api
 from order import api as order_api
+from order.webhooks import api as webhooks_api
 from payment import api as payment_api
 
 ROUTES = {
     f"{route.method} {route.path}": route
-    for route in (*payment_api.ROUTES, *order_api.ROUTES, *delivery_api.ROUTES, *SHARED_ROUTES)
+    for route in (
+        *payment_api.ROUTES,
+        *order_api.ROUTES,
+        *webhooks_api.ROUTES,
+        *delivery_api.ROUTES,
+        *SHARED_ROUTES,
+    )
 }
 PUBLIC = "public"
 
@@ -25,6 +32,16 @@ WHO_MAY_CALL = {
     "GET /orders/{order_id}": {"shop", "operator"},
     "GET /orders": {"shop", "operator"},
     "POST /orders/{order_id}/cancel": {"shop"},
+    # A shop manages its own webhook endpoints, an operator every shop's.
+    "POST /webhooks": {"shop", "operator"},
+    "GET /webhooks": {"shop", "operator"},
+    "GET /webhooks/{webhook_id}": {"shop", "operator"},
+    "DELETE /webhooks/{webhook_id}": {"shop", "operator"},
+    "POST /webhooks/{webhook_id}/disable": {"shop", "operator"},
+    "POST /webhooks/{webhook_id}/enable": {"shop", "operator"},
+    "POST /webhooks/{webhook_id}/rotate-secret": {"shop", "operator"},
+    "GET /webhooks/{webhook_id}/attempts": {"shop", "operator"},
+    "POST /webhooks/{webhook_id}/resend": {"shop", "operator"},
     "GET /inventory/{sku}": {"shop", "operator"},
     "GET /inventory": {"shop", "operator"},
     "PUT /inventory/{sku}": {"operator"},

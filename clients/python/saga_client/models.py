@@ -363,6 +363,7 @@ class WebhookEndpoint(Answer):
     event_types: list[str]
     enabled: bool
     disabled_reason: str | None
+    created_by: str  # the key that registered it: the shop, or an operator
     created_at: datetime
     updated_at: datetime
     pending: int
@@ -382,10 +383,9 @@ class WebhookEndpointCreated(WebhookEndpoint):
 
 class WebhookSecretRotated(WebhookEndpoint):
     """The answer to a rotation: the new `secret`, shown this once (kept out of the repr); the previous one
-    still signs every request until `previous_secret_expires_at`."""
+    still signs every request until `secret_rotation_ends_at`."""
 
     secret: str = Field(repr=False)
-    previous_secret_expires_at: datetime | None
 
 
 class WebhookEndpointList(Answer):
@@ -398,12 +398,13 @@ class WebhookAttempt(Answer):
 
     id: int
     event_id: UUID
-    event_type: str
-    order_id: str
+    event_type: str | None  # None once the event is past the platform's retention
+    order_id: str | None  # the order as `owner:order_id`
+    sequence: int | None  # the event's place among its order's events
     attempt: int  # 1 for the first request of the event to this endpoint, then 2, 3, …
     at: datetime
     status_code: int | None
-    latency_ms: float | None
+    latency_ms: float
     error: str | None
     delivered: bool
 
@@ -417,8 +418,9 @@ class WebhookResent(Answer):
     queued: int  # events queued to be sent again
 
 
-class NoContent(Answer):
-    """The answer of an operation that answers 204 and no body."""
+class WebhookDeleted(Answer):
+    id: UUID
+    deleted: bool
 
 
 class FieldError(Answer):

@@ -113,7 +113,7 @@ RESEND_WEBHOOK = Operation(
 )
 # Not retried after a lost answer: the second DELETE of a deleted endpoint is a 404.
 DELETE_WEBHOOK = Operation(
-    ORD, "DELETE", "/webhooks/{webhook_id}", 204, models.NoContent, SHOP, idempotent=False
+    ORD, "DELETE", "/webhooks/{webhook_id}", 200, models.WebhookDeleted, SHOP, idempotent=False
 )
 HEALTH = Operation(None, "GET", "/healthz", 200, models.Health, PUBLIC)
 READINESS = Operation(None, "GET", "/readyz", 200, models.Readiness, PUBLIC, also_answers=frozenset({503}))

@@ -131,12 +131,10 @@ def call(
     also_answers: Collection[int] = (),
     key_sent: str = "",
 ) -> Plan[M]:
-    """`exchange`, then the answer as `answer` (any 2xx, or a status in `also_answers`; a 204 has no
-    body and is read as `{}`), or the error answer raised as its exception (`saga_client.errors`); a
-    refused key's error says `key_sent` (which key the request carried, in words)."""
+    """`exchange`, then the answer as `answer` (any 2xx, or a status in `also_answers`), or the error
+    answer raised as its exception (`saga_client.errors`); a refused key's error says `key_sent` (which
+    key the request carried, in words)."""
     reply = yield from exchange(request, policy, idempotent=idempotent, also_answers=also_answers)
-    if reply.status == 204:  # no content: the answer model of such an operation has no fields
-        return answer.model_validate({})
     if 200 <= reply.status < 300 or reply.status in also_answers:
         return answer.model_validate_json(reply.content)
     error = error_from_answer(reply.status, reply.content)

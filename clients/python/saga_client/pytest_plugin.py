@@ -195,7 +195,7 @@ def saga_webhooks(saga_platform: SagaPlatform, saga: SagaClient) -> Iterator[Sag
     except ValidationFailed as error:
         refused = (
             f"the platform refused {receiver.url} as an endpoint ({error}); a platform on this machine must"
-            " allow loopback URLs: WEBHOOK_ALLOW_PRIVATE_URLS=true"
+            " allow loopback URLs: WEBHOOK_ALLOW_LOCAL_URLS=true"
         )
     except BaseException:
         receiver.stop()

@@ -46,6 +46,7 @@ def endpoint(**changes: Any) -> dict[str, Any]:
         "event_types": ["order.shipped", "order.refunded"],
         "enabled": True,
         "disabled_reason": None,
+        "created_by": "acme",
         "created_at": "2026-12-06T10:00:00+00:00",
         "updated_at": "2026-12-06T10:00:00+00:00",
         "pending": 0,
@@ -121,7 +122,7 @@ def test_a_webhook_for_every_type_sends_no_event_types_and_one_type_may_be_a_str
 def test_a_secret_never_shows_in_a_repr() -> None:
     server = Server(
         httpx.Response(201, json={**endpoint(), "secret": SECRET}),
-        httpx.Response(200, json={**endpoint(), "secret": SECRET, "previous_secret_expires_at": None}),
+        httpx.Response(200, json={**endpoint(), "secret": SECRET}),
     )
     client = server.client()
 
@@ -215,11 +216,7 @@ def test_rotating_a_secret_sends_the_overlap_and_answers_the_new_secret_and_when
     server = Server(
         httpx.Response(
             200,
-            json={
-                **endpoint(secret_rotation_ends_at=ends),
-                "secret": SECRET,
-                "previous_secret_expires_at": ends,
-            },
+            json={**endpoint(secret_rotation_ends_at=ends), "secret": SECRET},
         )
     )
 
@@ -228,12 +225,12 @@ def test_rotating_a_secret_sends_the_overlap_and_answers_the_new_secret_and_when
     assert str(server.sent.url) == f"http://order.test/webhooks/{HOOK_ID}/rotate-secret"
     assert body_of(server.sent) == {"overlap_seconds": 3600}
     assert rotated.secret == SECRET
-    assert rotated.previous_secret_expires_at == datetime(2026, 12, 7, 10, tzinfo=UTC)
+    assert rotated.secret_rotation_ends_at == datetime(2026, 12, 7, 10, tzinfo=UTC)
 
 
 def test_the_default_overlap_of_a_rotation_is_a_day() -> None:
     server = Server(
-        httpx.Response(200, json={**endpoint(), "secret": SECRET, "previous_secret_expires_at": None})
+        httpx.Response(200, json={**endpoint(), "secret": SECRET})
     )
 
     server.client().rotate_webhook_secret(HOOK_ID)
@@ -247,6 +244,7 @@ def test_attempts_are_paged_with_limit_and_before_and_read_with_their_outcome() 
         "event_id": "b1f7c0de-0000-4000-8000-000000000001",
         "event_type": "order.shipped",
         "order_id": "o-1",
+        "sequence": 3,
         "attempt": 2,
         "at": "2026-12-06T10:00:01+00:00",
         "status_code": None,
@@ -315,8 +313,8 @@ def test_a_resend_naming_neither_or_both_or_a_naive_time_is_refused_before_sendi
     assert server.requests == []
 
 
-def test_deleting_a_webhook_answers_nothing_on_204() -> None:
-    server = Server(httpx.Response(204))
+def test_deleting_a_webhook_answers_nothing() -> None:
+    server = Server(httpx.Response(200, json={"id": HOOK_ID, "deleted": True}))
 
     assert server.client().delete_webhook(HOOK_ID) is None
     assert (server.sent.method, str(server.sent.url)) == ("DELETE", f"http://order.test/webhooks/{HOOK_ID}")
@@ -363,14 +361,14 @@ def test_a_create_rotate_resend_or_delete_whose_answer_was_lost_is_not_sent_agai
     assert len(server.requests) == 1
 
 
-def test_the_delete_plan_sends_one_request_and_ends_on_204_without_reading_a_body() -> None:
+def test_the_delete_plan_sends_one_request_and_ends_on_the_answer() -> None:
     plan = Calls(CONFIG).delete_webhook(HOOK_ID)
 
     request = plan.send(None)
     assert isinstance(request, HttpRequest)
     assert (request.method, request.url) == ("DELETE", f"http://order.test/webhooks/{HOOK_ID}")
     assert "shop-key" not in repr(request)
-    sent: Sent = Reply(204, {}, b"")
+    sent: Sent = Reply(200, {}, json.dumps({"id": HOOK_ID, "deleted": True}).encode())
     with pytest.raises(StopIteration) as done:
         plan.send(sent)
     assert done.value.value is None
@@ -380,7 +378,7 @@ def test_the_async_client_runs_the_same_webhook_calls() -> None:
     server = Server(
         httpx.Response(201, json={**endpoint(), "secret": SECRET}),
         httpx.Response(200, json={"items": [endpoint()]}),
-        httpx.Response(204),
+        httpx.Response(200, json={"id": HOOK_ID, "deleted": True}),
     )
 
     async def main() -> tuple[str, int]:

@@ -239,7 +239,7 @@ class OrderService:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if request.method == "DELETE":
-            return httpx.Response(204)
+            return httpx.Response(200, json={"id": ENDPOINT_ID, "deleted": True})
         sent = json.loads(request.content)
         return httpx.Response(201, json={**endpoint(sent), "secret": SECRET})
 
@@ -260,6 +260,7 @@ def endpoint(sent: dict[str, Any]) -> dict[str, Any]:
         "event_types": sent.get("event_types") or [t.value for t in webhooks.WebhookEventType],
         "enabled": True,
         "disabled_reason": None,
+        "created_by": "test-shop",
         "created_at": stamp,
         "updated_at": stamp,
         "pending": 0,

@@ -26,7 +26,7 @@ class FakeOrderService:
     secret, then POSTs the events of order `o-fake` to it, signed; `DELETE /webhooks/{id}` answers
     `delete_status`. Records what it was asked."""
 
-    def __init__(self, delete_status: int = 204) -> None:
+    def __init__(self, delete_status: int = 200) -> None:
         self.delete_status = delete_status
         self.asked: list[tuple[str, str, dict[str, Any] | None, str | None]] = []
         self.sent: list[threading.Thread] = []
@@ -55,6 +55,7 @@ class FakeOrderService:
                     "event_types": body.get("event_types") or [t.value for t in webhooks.WebhookEventType],
                     "enabled": True,
                     "disabled_reason": None,
+                    "created_by": "test-shop",
                     "created_at": stamp,
                     "updated_at": stamp,
                     "pending": 0,
@@ -71,9 +72,8 @@ class FakeOrderService:
 
             def do_DELETE(self) -> None:
                 service.asked.append(("DELETE", self.path, None, self.headers.get("Authorization")))
-                if service.delete_status == 204:
-                    self.send_response(204)
-                    self.end_headers()
+                if service.delete_status == 200:
+                    self._json(200, {"id": self.path.rsplit("/", 1)[-1], "deleted": True})
                 else:
                     self._json(service.delete_status, {"error": "internal", "message": "it broke"})
 

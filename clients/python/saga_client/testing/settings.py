@@ -58,7 +58,7 @@ class PlatformSettings:
             "PAYMENT_GATEWAY_TIMEOUT_SECONDS": str(self.gateway_timeout_seconds),
             "PAYMENT_REFUND_MAX_ATTEMPTS": str(self.refund_max_attempts),
             # `saga_webhooks` listens on 127.0.0.1, which a platform refuses as an endpoint unless told.
-            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            "WEBHOOK_ALLOW_LOCAL_URLS": "true",
         }
         if self.auto_progress_seconds is not None:
             env["DELIVERY_AUTO_PROGRESS_SECONDS"] = str(self.auto_progress_seconds)
