@@ -20,7 +20,6 @@ from common.infra.private_files import open_private_log, private_dir
 from common.infra.process import die_with_parent
 from common.kafka import ensure_topics
 
-
 # Lets webhooks go to http and local addresses: set where the services and the shops' receivers share a
 # machine (`saga run`, the test suites, the benchmark), unless the environment says otherwise.
 LOCAL_WEBHOOKS = "WEBHOOK_ALLOW_LOCAL_URLS"

@@ -16,8 +16,8 @@ from common.shared_api import SHARED_ROUTES
 from common.web import Blueprint, JsonView, check_view, dependency, provide
 from delivery import api as delivery_api
 from order import api as order_api
-from order.webhooks import api as webhooks_api
 from order.saga import OrderStatus
+from order.webhooks import api as webhooks_api
 from payment import api as payment_api
 
 DOCUMENTS = {

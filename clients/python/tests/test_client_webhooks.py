@@ -229,9 +229,7 @@ def test_rotating_a_secret_sends_the_overlap_and_answers_the_new_secret_and_when
 
 
 def test_the_default_overlap_of_a_rotation_is_a_day() -> None:
-    server = Server(
-        httpx.Response(200, json={**endpoint(), "secret": SECRET})
-    )
+    server = Server(httpx.Response(200, json={**endpoint(), "secret": SECRET}))
 
     server.client().rotate_webhook_secret(HOOK_ID)
 
