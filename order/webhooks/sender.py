@@ -52,8 +52,9 @@ class SenderSettings:
 
     @property
     def lease(self) -> timedelta:
-        """How long a claimed delivery is left alone: the attempt's timeout and time to settle it."""
-        return self.timeout + timedelta(seconds=30)
+        """How long a claimed delivery is left alone: the attempt's timeout and time to settle it (past
+        that, its sender is taken for dead and it is attempted again)."""
+        return self.timeout + timedelta(seconds=10)
 
 
 class PublicAddressesOnly(AbstractResolver):

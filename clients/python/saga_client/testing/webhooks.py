@@ -12,6 +12,7 @@ arrival (`saga_client.webhooks.verify`); a request that fails is recorded with t
     saga_webhooks.assert_all_verified()
     saga_webhooks.fail(status=503, for_seconds=5)        # answer 503 (the platform retries)
     saga_webhooks.hang(15)                               # hold each answer past the platform's timeout
+    saga_webhooks.answer_late(1.5)                       # 200 after a random wait: answers out of order
     saga_webhooks.answer_normally()                      # 200 at once again (held answers are let go)
 
 It answers 200 to anything by default, signed or not: a bad signature is the test's to assert
@@ -23,6 +24,7 @@ counts each event once, at its first arrival, and `duplicates()` lists them.
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -100,8 +102,14 @@ class _Mode:
     hold: float = 0.0
     until: float | None = None
     release: threading.Event = field(default_factory=threading.Event)
+    scatter: float = 0.0  # each answer held a random time up to this many seconds (out of order)
+
+    def hold_now(self) -> float:
+        return self.hold + (random.uniform(0.0, self.scatter) if self.scatter else 0.0)
 
     def describe(self) -> str:
+        if self.scatter:
+            return f"answering 200 after up to {self.scatter:g}s, in no order"
         if self.hold:
             return f"holding each answer {self.hold:g}s"
         return "answering 200" if self.status == 200 else f"answering {self.status}"
@@ -224,6 +232,14 @@ class SagaWebhooks:
         if seconds <= 0:
             raise ValueError("hang(seconds) holds answers a positive number of seconds")
         self._set_mode(_Mode(hold=seconds))
+
+    def answer_late(self, up_to: float) -> None:
+        """Answer 200 after a random time up to `up_to` seconds, each request its own: answers then come
+        back in another order than the requests went out (keep it under the platform's timeout for them
+        to count as acknowledged)."""
+        if up_to <= 0:
+            raise ValueError("answer_late(up_to) holds answers a positive number of seconds")
+        self._set_mode(_Mode(scatter=up_to))
 
     def answer_normally(self) -> None:
         """Answer 200 at once again; answers being held go now."""
@@ -403,6 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
         arrived_at = time.time()
         receiver = self.server.receiver
         mode = receiver._mode_now()
+        hold = mode.hold_now()
         receiver._record(
             _Arrival(
                 path=self.path,
@@ -410,11 +427,11 @@ class _Handler(BaseHTTPRequestHandler):
                 body=body,
                 arrived_at=arrived_at,
                 answered=mode.status,
-                held_for=mode.hold,
+                held_for=hold,
             )
         )
-        if mode.hold:
-            mode.release.wait(mode.hold)
+        if hold:
+            mode.release.wait(hold)
         self._answer(mode.status, b"recorded\n" if mode.status < 300 else b"failing as told\n")
 
     def do_GET(self) -> None:
