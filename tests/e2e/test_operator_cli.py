@@ -26,6 +26,7 @@ from common.infra.kafka import ensure_kafka_jars, kafka_tool_command
 from common.infra.stack import LocalStack
 from common.kafka import CONSUMED_TOPICS, group_id
 from common.ops.groups import group_members, partition_states
+from saga_client.testing.webhooks import SagaWebhooks
 from tests.chaos.harness import produce_raw
 from tests.e2e.conftest import Platform, Shop, running_platform
 from tests.invariants import consumer_lag, wait_until_quiet
@@ -404,3 +405,36 @@ def test_an_unreachable_broker_or_service_is_exit_code_3_with_what_was_tried(wor
     assert no_service.returncode == 3 and "order service is not reachable" in no_service.stderr
     no_database = saga(world, "rebuild", "order", "--into", "postgresql://order@127.0.0.1:9/nowhere")
     assert no_database.returncode == 3 and "database is not reachable" in no_database.stderr
+
+
+def test_an_operator_adds_a_shops_endpoint_sends_it_the_past_and_sees_disables_and_removes_it(
+    world: OpsWorld,
+) -> None:
+    with SagaWebhooks() as receiver:
+        added = saga(world, "webhooks", "add", receiver.url, "--shop", SUITE_SHOP)
+        assert added.returncode == 0, added.stderr
+        secret = added.stdout.split("shown once, give it to the shop): ")[1].split()[0]
+        receiver.secrets.append(secret)
+        [endpoint] = [e for e in saga_json(world, "webhooks", "list", "--shop", SUITE_SHOP)]
+        assert endpoint["url"] == receiver.url and endpoint["created_by"] != SUITE_SHOP
+        webhook_id = endpoint["id"]
+
+        resent = saga(world, "webhooks", "resend", webhook_id, "--since", "1h")
+        assert resent.returncode == 0 and resent.stdout.split()[0] != "0", resent.stdout + resent.stderr
+        completed = world.orders["completed"]
+        receiver.wait_for(completed, "order.completed")
+        receiver.assert_in_order(completed)
+        receiver.assert_all_verified()
+
+        shown = saga_json(world, "webhooks", "show", webhook_id)
+        assert shown["attempts"] and all(a["delivered"] for a in shown["attempts"])
+        assert "secret" not in json.dumps(shown).replace('"secret_rotation_ends_at"', "")
+        listed = saga(world, "webhooks", "attempts", webhook_id)
+        assert listed.returncode == 0 and "ok" in listed.stdout
+
+        disabled = saga(world, "webhooks", "disable", webhook_id)
+        assert disabled.returncode == 0 and "disabled (disabled by request)" in disabled.stdout
+        assert saga(world, "webhooks", "enable", webhook_id).stdout.strip().endswith("pending")
+        assert saga(world, "webhooks", "delete", webhook_id, "--yes").returncode == 0
+        gone = saga(world, "webhooks", "show", webhook_id)
+        assert gone.returncode == 5, gone.stdout + gone.stderr  # not found

@@ -1,5 +1,5 @@
-"""The README's "Testing your shop against it" shows the example suite as it is: each Python block of
-the section is text of a file in examples/shop-tests."""
+"""The README's "Testing your shop against it" and "Receiving webhooks" show the example suite as it is:
+each Python block of those sections is text of a file in examples/shop-tests."""
 
 from __future__ import annotations
 
@@ -23,3 +23,11 @@ def test_every_python_block_of_the_shop_testing_section_is_in_the_example_suite(
     assert blocks
     for block in blocks:
         assert block.strip() in suite, f"README block not in examples/shop-tests:\n{block}"
+
+
+def test_the_webhook_handler_of_the_readme_is_the_example_suites() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", section("Receiving webhooks"), re.DOTALL)
+    handler = (ROOT / "examples" / "shop-tests" / "webhook_handler.py").read_text()
+
+    assert len(blocks) == 1
+    assert blocks[0].strip() in handler

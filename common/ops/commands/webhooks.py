@@ -51,7 +51,7 @@ def list_endpoints(
             endpoint["last_success_at"] or "never",
             escape(endpoint["last_error"] or ""),
         )
-    print_listing(listing)
+    print_listing(console, listing)
 
 
 @app.command("show")
@@ -171,7 +171,7 @@ def print_attempts(found: list[dict[str, Any]]) -> None:
             escape(answer),
             f"{attempt['latency_ms']:.0f}",
         )
-    print_listing(listing)
+    print_listing(console, listing)
 
 
 def _state(endpoint: dict[str, Any]) -> str:
