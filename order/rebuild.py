@@ -42,10 +42,6 @@ COMPARED_COLUMNS = (
 )
 
 
-# What the shop was told is compared on what identifies it to the shop (not on when it happened).
-TOLD_COLUMNS = ("event_id", "type")
-
-
 class TargetNotEmpty(Exception):
     """The database to rebuild into already holds orders."""
 
@@ -57,13 +53,7 @@ class RebuildReport:
     duplicates: int = 0
     outcomes: dict[str, int] = field(default_factory=lambda: {outcome.value: 0 for outcome in Outcome})
     diff: TableDiff = field(default_factory=TableDiff)
-    # What the shops were told (order/webhooks), keyed `order_id#seq`: the same events, with the same ids.
-    told: TableDiff = field(default_factory=TableDiff)
     committed: bool = False
-
-    @property
-    def clean(self) -> bool:
-        return self.diff.clean and self.told.clean
 
 
 async def read_recorded(kafka: KafkaTarget, report: RebuildReport) -> list[RecordedEvent]:
@@ -97,7 +87,7 @@ async def rebuild_order(
     """Rebuild into `target_url` (already migrated unless `dry_run`) and diff it against `live_url`."""
     report = RebuildReport()
     steps = saga_steps(await read_recorded(kafka, report), INPUT_OF)
-    live_rows, live_told = await _load_live(live_url)
+    live_rows = await _load_orders(live_url)
     target = create_engine(target_url, pool_size=1)
     try:
         async with target.connect() as conn:
@@ -111,7 +101,6 @@ async def rebuild_order(
             for step in steps:
                 await _apply(conn, step.event.ref, step.saga_input, deadline, report)
             report.diff = diff_tables(live_rows, await _orders_by_id(conn), COMPARED_COLUMNS)
-            report.told = diff_tables(live_told, await _shop_events(conn), TOLD_COLUMNS)
             if dry_run:
                 await transaction.rollback()
             else:
@@ -143,23 +132,14 @@ async def _apply(
     report.outcomes[advanced.decision.outcome.value] += 1
 
 
-async def _load_live(url: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The live orders and the events their shops were told."""
+async def _load_orders(url: str) -> dict[str, dict[str, Any]]:
     engine = create_engine(url, pool_size=1)
     try:
         async with engine.connect() as conn:
             has_orders = await conn.run_sync(lambda sync: inspect(sync).has_table(models.orders.name))
-            if not has_orders:
-                return {}, {}
-            return await _orders_by_id(conn), await _shop_events(conn)
+            return await _orders_by_id(conn) if has_orders else {}
     finally:
         await engine.dispose()
-
-
-async def _shop_events(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
-    events = models.shop_events
-    rows = await conn.execute(select(events.c.order_id, events.c.seq, events.c.event_id, events.c.type))
-    return {f"{row.order_id}#{row.seq}": dict(row._mapping) for row in rows}
 
 
 async def _orders_by_id(conn: AsyncConnection) -> dict[str, dict[str, Any]]:

@@ -56,7 +56,7 @@ def rebuild(
         problem = f"a database is not reachable or refused the rebuild: {str(exc).splitlines()[0]}"
         raise fail(problem, Exit.UNAVAILABLE) from exc
     _print_rebuild(report, as_json)
-    if not report.clean:
+    if not report.diff.clean:
         raise typer.Exit(int(Exit.DIFFERENT))
 
 
@@ -73,12 +73,6 @@ def _print_rebuild(report: RebuildReport, as_json: bool) -> None:
             "only_live": diff.only_live,
             "only_rebuilt": diff.only_rebuilt,
             "different": [{"order_id": d.key, "changes": d.changes} for d in diff.different],
-            "told": {
-                "same": report.told.same,
-                "only_live": report.told.only_live,
-                "only_rebuilt": report.told.only_rebuilt,
-                "different": [{"event": d.key, "changes": d.changes} for d in report.told.different],
-            },
         }
         console.print_json(json.dumps(summary, default=str))
         return
@@ -96,13 +90,3 @@ def _print_rebuild(report: RebuildReport, as_json: bool) -> None:
         for column, (was, now) in row.changes.items():
             table.add(row.key, "different", column, escape(str(was)), escape(str(now)))
     print_listing(console, table)
-    told = report.told
-    console.print(
-        f"shop events: {told.same} the same"
-        + (
-            f"; only live {told.only_live[:5]}, only rebuilt {told.only_rebuilt[:5]},"
-            f" different {[d.key for d in told.different[:5]]}"
-            if not told.clean
-            else ""
-        )
-    )
