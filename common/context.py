@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.config import Service, Settings
@@ -30,6 +31,8 @@ class ServiceContext:
     description: str  # what the service does, as its OpenAPI document says
     routes: list[Route] = field(default_factory=list)  # what its OpenAPI document describes
     callouts: list[Callout] = field(default_factory=list)  # the requests it sends out (its webhooks)
+    # A service's own figures for /metrics, read when it is scraped (order's webhooks).
+    metric_sources: list[Callable[[], Awaitable[list[Metric]]]] = field(default_factory=list)
     # Called after every transaction that applied events or wrote through a unit of work (the relay
     # first): workers that act on what was written (delivery's sweep, payment's refunds, order's webhook
     # sender) start at once instead of on their timer.

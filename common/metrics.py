@@ -60,9 +60,27 @@ class _Snapshot(Collector):
             yield gauge
 
 
-def render_snapshot(service: str, stats: RunnerStats, *, published: int, pending: int, parked: int) -> bytes:
+class _Listed(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._metrics
+
+
+def render_snapshot(
+    service: str,
+    stats: RunnerStats,
+    *,
+    published: int,
+    pending: int,
+    parked: int,
+    more: list[Metric] | None = None,
+) -> bytes:
     registry = CollectorRegistry()
     registry.register(_Snapshot(service, stats, published, pending, parked))
+    if more:
+        registry.register(_Listed(more))
     return generate_latest(registry)
 
 
@@ -76,4 +94,5 @@ async def render_metrics(context: ServiceContext) -> bytes:
         published=context.relay.published_total,
         pending=await context.relay.pending_count(),
         parked=int(parked or 0),
+        more=[metric for source in context.metric_sources for metric in await source()],
     )

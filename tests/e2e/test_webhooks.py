@@ -154,15 +154,19 @@ def test_a_failing_receiver_is_retried_until_it_answers_and_every_attempt_is_on_
         receiver.answer_normally()
         receiver.wait_for(order_id, "order.scheduled")
         receiver.assert_in_order(order_id)
+        # Retried until acknowledged, then never again.
         acknowledged = [r.header("Saga-Event-Id") for r in receiver.received() if r.answered == 200]
-        assert (
-            len(acknowledged) == len(set(acknowledged)) == 2
-        )  # retried until acknowledged, then never again
+        assert len(acknowledged) == len(set(acknowledged)) == 2
+        wait_until(lambda: shop.http.get(hook).json()["pending"] == 0)  # acknowledged, then settled
+        assert shop.http.get(hook).json()["failing_since"] is None
         attempts = shop.http.get(f"{hook}/attempts").json()["items"]
         assert attempts[0]["delivered"] and attempts[0]["event_type"] == "order.scheduled"
         assert attempts[-1]["status_code"] == 500 and attempts[-1]["attempt"] == 1
-        wait_until(lambda: shop.http.get(hook).json()["pending"] == 0)
-        assert shop.http.get(hook).json()["failing_since"] is None
+        metrics = shop.http.get(shop.url(ORD, "/metrics")).text
+        assert (
+            'saga_webhook_attempts_total{outcome="failed"}' in metrics and "saga_webhook_pending " in metrics
+        )
+        assert endpoint["secret"] not in metrics and receiver.url not in metrics
         shop.ship_and_deliver(order_id)
     finally:
         shop.http.delete(hook)
