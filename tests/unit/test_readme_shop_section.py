@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,8 +27,13 @@ def test_every_python_block_of_the_shop_testing_section_is_in_the_example_suite(
         assert block.strip() in suite, f"README block not in examples/shop-tests:\n{block}"
 
 
-def test_the_webhook_handler_of_the_readme_is_the_example_suites() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", section("Receiving webhooks"), re.DOTALL)
+@pytest.mark.parametrize(
+    "text",
+    [section("Receiving webhooks"), (ROOT / "docs" / "shops" / "webhooks.md").read_text()],
+    ids=["README", "docs/shops/webhooks.md"],
+)
+def test_the_webhook_handler_shown_to_shops_is_the_example_suites(text: str) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     handler = (ROOT / "examples" / "shop-tests" / "webhook_handler.py").read_text()
 
     assert len(blocks) == 1
