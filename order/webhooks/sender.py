@@ -8,8 +8,8 @@ A round: claim due deliveries for the free slots (each claim is a lease: a sende
 leaves its deliveries due again after the lease, so another attempt follows: at least once), send each
 on its own, and settle the finished ones together in one transaction (attempts recorded, acknowledged
 ones delivered and their order's next event made due, failed ones given their next time). It is woken
-right after each commit of the order service and each settle that made something due; otherwise it
-looks every `poll_seconds`.
+right after each commit of the order service and each settle; otherwise it looks every `poll_seconds`,
+and then also makes due what a race left waiting (`store.wake_orphans`).
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ class WebhookSender:
         self._finished: list[store.Outcome] = []
         self._settle_wakeup = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._next_orphan_check = 0.0
         self.attempts_total = 0
         self.delivered_total = 0
 
@@ -125,6 +126,10 @@ class WebhookSender:
             if free > 0:
                 try:
                     async with self._engine.begin() as conn:
+                        if time.monotonic() >= self._next_orphan_check:
+                            # At most once a poll interval: what a race left waiting is due again.
+                            await store.wake_orphans(conn)
+                            self._next_orphan_check = time.monotonic() + self._settings.poll_seconds
                         claimed = await store.claim(conn, free, self._settings.lease)
                     backoff.reset()
                 except Exception as error:  # the database is away: try again later, never die
@@ -249,13 +254,10 @@ class WebhookSender:
         self.wake()
 
     async def housekeep(self) -> None:
-        """Make due what a race left waiting, and disable the endpoints that fail for too long."""
+        """Disable the endpoints that have failed for too long."""
         async with self._engine.begin() as conn:
-            woken = await store.wake_orphans(conn)
             disabled = await store.disable_failing(conn, self._settings.policy.disable_after)
         for endpoint_id, owner in disabled:
             log.warning(
                 "webhooks: endpoint %s of %s disabled: every attempt failed too long", endpoint_id, owner
             )
-        if woken:
-            self.wake()

@@ -1,0 +1,194 @@
+"""What the shops are told and how it is handed out, on a real PostgreSQL (order/webhooks/store.py,
+endpoints.py): the saga's batch and its one-input path tell the same events with the same ids; only the
+head of an order's pending deliveries is due; an acknowledgement makes the next one due; a claim is a
+lease; a race's orphan is found; a disabled endpoint gets nothing new; another shop's endpoint nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from common import pg
+from order.handlers import advance, advance_many
+from order.webhooks import endpoints, store
+from tests.integration.schemas import Db, order_schema
+from tests.integration.test_order_batches import STORIES, _interleaved, _story
+
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture()
+async def db(database_urls: dict[str, str]) -> AsyncIterator[Db]:
+    async with order_schema(database_urls["order"]) as schema:
+        yield schema
+
+
+async def _endpoint(db: Db, owner: str = "acme", **options: Any) -> Any:
+    async with db.engine.begin() as conn:
+        created, _secret = await endpoints.create(
+            conn,
+            owner=owner,
+            url="http://127.0.0.1:1/hooks",
+            event_types=options.get(
+                "event_types",
+                ["order.placed", "order.scheduled", "order.shipped", "order.completed", "order.cancelled"],
+            ),
+            description=None,
+            by=owner,
+        )
+    return created["id"]
+
+
+async def _apply(db: Db, steps: list[Any]) -> None:
+    async with db.engine.begin() as conn:
+        await advance_many(conn, steps)
+
+
+async def _claim(db: Db, limit: int = 100, lease: timedelta = LEASE) -> list[store.Claimed]:
+    async with db.engine.begin() as conn:
+        return await store.claim(conn, limit, lease)
+
+
+async def _settle(db: Db, claimed: list[store.Claimed], *, delivered: bool, retry_in: float = 60.0) -> int:
+    outcomes = [
+        store.Outcome(
+            c,
+            datetime.now(UTC),
+            200 if delivered else 500,
+            1.0,
+            None if delivered else "HTTP 500",
+            delivered,
+            0.0 if delivered else retry_in,
+        )
+        for c in claimed
+    ]
+    async with db.engine.begin() as conn:
+        return await store.settle(conn, outcomes)
+
+
+async def _told(db: Db) -> list[tuple[Any, ...]]:
+    async with db.engine.connect() as conn:
+        return await pg.fetch_all(
+            conn, "SELECT order_id, seq, type, event_id FROM shop_events ORDER BY 1, 2", ()
+        )
+
+
+async def test_a_batch_tells_the_shops_exactly_what_applying_each_input_alone_tells(
+    database_urls: dict[str, str],
+) -> None:
+    async with order_schema(database_urls["order"]) as batched, order_schema(database_urls["order"]) as alone:
+        await _apply(batched, _interleaved(STORIES))
+        for step in _interleaved(STORIES):
+            async with alone.engine.begin() as conn:
+                await advance(conn, step.order_id, step.saga_input, cause=step.cause, detail=step.detail)
+        told = await _told(batched)
+        assert told == await _told(alone)  # the same events, numbered alike, with the same ids
+    happy = [(seq, kind) for order, seq, kind, _ in told if order == "acme:o-happy"]
+    assert happy == [
+        (1, "order.placed"),
+        (2, "order.scheduled"),
+        (3, "order.shipped"),
+        (4, "order.completed"),
+    ]
+
+
+async def test_only_the_head_of_an_orders_events_is_due_and_its_acknowledgement_makes_the_next_due(
+    db: Db,
+) -> None:
+    await _endpoint(db)
+    await _apply(
+        db, _story("acme:o-1", ["completed", "scheduled", "shipped"]) + _story("acme:o-2", ["completed"])
+    )
+
+    first = await _claim(db)
+    assert sorted((c.order_id, c.seq) for c in first) == [("acme:o-1", 1), ("acme:o-2", 1)]
+    assert await _claim(db) == []  # leased; the rest wait behind their head
+
+    assert await _settle(db, [c for c in first if c.order_id == "acme:o-1"], delivered=True) == 1
+    [second] = await _claim(db)
+    assert (second.order_id, second.seq, second.event_type, second.attempt) == (
+        "acme:o-1",
+        2,
+        "order.scheduled",
+        1,
+    )
+
+    await _settle(db, [second], delivered=False, retry_in=0.0)
+    [again] = await _claim(db)
+    assert (again.event_id, again.attempt) == (second.event_id, 2)  # the same event, the next attempt
+
+
+async def test_a_claim_is_a_lease_a_dead_sender_leaves_behind(db: Db) -> None:
+    await _endpoint(db)
+    await _apply(db, _story("acme:o-1", ["completed"]))
+
+    [claimed] = await _claim(db, lease=timedelta(seconds=0.3))
+    assert await _claim(db) == []
+    await asyncio.sleep(0.4)  # the sender died: nothing was settled
+    [retaken] = await _claim(db)
+    assert (retaken.event_id, retaken.attempt) == (claimed.event_id, 2)
+
+
+async def test_a_delivery_left_waiting_by_a_race_is_made_due_by_the_orphan_sweep(db: Db) -> None:
+    await _endpoint(db)
+    await _apply(db, _story("acme:o-1", ["completed", "scheduled"]))
+    [head] = await _claim(db)
+    async with db.engine.begin() as conn:  # as if the acknowledgement had not seen the next one yet
+        await pg.execute(
+            conn, "UPDATE webhook_deliveries SET delivered_at = now() WHERE event_id = %s", (head.event_id,)
+        )
+    assert await _claim(db) == []
+
+    async with db.engine.begin() as conn:
+        assert await store.wake_orphans(conn) == 1
+    [orphan] = await _claim(db)
+    assert orphan.seq == 2
+
+
+async def test_a_disabled_endpoint_is_sent_nothing_and_enabled_gets_its_pending_events_in_order(
+    db: Db,
+) -> None:
+    endpoint = await _endpoint(db)
+    await _apply(db, _story("acme:o-1", ["completed"]))
+    async with db.engine.begin() as conn:
+        await endpoints.set_enabled(conn, endpoint, None, enabled=False)
+    await _apply(db, _story("acme:o-2", ["completed"]))  # while disabled: not queued for it
+    assert await _claim(db) == []
+
+    async with db.engine.begin() as conn:
+        shown = await endpoints.set_enabled(conn, endpoint, None, enabled=True)
+    assert shown is not None and shown["pending"] == 1
+    assert [(c.order_id, c.seq) for c in await _claim(db)] == [("acme:o-1", 1)]
+
+
+async def test_another_shops_endpoint_and_an_endpoint_of_other_types_get_nothing(db: Db) -> None:
+    await _endpoint(db, owner="globex")
+    await _endpoint(db, event_types=["order.refunded"])
+    await _apply(db, _story("acme:o-1", ["completed", "scheduled"]))
+    assert await _claim(db) == []
+
+
+async def test_events_sent_again_since_a_time_go_out_in_sequence_ahead_of_what_was_pending(db: Db) -> None:
+    endpoint = await _endpoint(db)
+    await _apply(db, _story("acme:o-1", ["completed", "scheduled"]))
+    await _settle(db, await _claim(db), delivered=True)
+    await _settle(db, await _claim(db), delivered=True)
+    await _apply(db, _story("acme:o-1", ["shipped"]))
+    [pending] = await _claim(db, lease=timedelta(seconds=0))
+    assert pending.seq == 3
+
+    async with db.engine.begin() as conn:
+        queued = await endpoints.resend(
+            conn, endpoint, event_id=None, since=datetime.now(UTC) - timedelta(hours=1)
+        )
+    assert queued == 3
+    sent = []
+    for _ in range(3):
+        [head] = await _claim(db)
+        sent.append(head.seq)
+        await _settle(db, [head], delivered=True)
+    assert sent == [1, 2, 3]
