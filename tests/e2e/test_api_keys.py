@@ -36,7 +36,12 @@ SERVICE_OF_PATH = {
     "/inventory": DLV,
     "/shipments": DLV,
 }
-FILLED = {"{order_id}": "o-probe-1", "{sku}": "SKU-PROBE", "{dead_letter_id}": "1"}
+FILLED = {
+    "{order_id}": "o-probe-1",
+    "{sku}": "SKU-PROBE",
+    "{dead_letter_id}": "1",
+    "{webhook_id}": "00000000-0000-4000-8000-000000000001",
+}
 
 
 def _target(operation: str) -> tuple[Service, str, str]:
