@@ -9,6 +9,7 @@ that rotates it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -330,6 +331,7 @@ ROUTES = (CREATE, LIST, SHOW, DISABLE, ENABLE, ROTATE, ATTEMPTS, RESEND, DELETE)
 class WebhookDependencies:
     engine: AsyncEngine
     allow_local_urls: bool
+    endpoints_changed: Callable[[], None]  # tells this worker's sender an endpoint may now receive
 
 
 blueprint = Blueprint("webhooks")
@@ -371,6 +373,7 @@ class Webhooks(JsonView):
                 description=body.description,
                 by=caller.name,
             )
+        needs.endpoints_changed()
         return self.json({**describe(found), "secret": secret}, status=201)
 
     async def get(self, request: Request, query: ListQuery) -> Response:
@@ -400,12 +403,15 @@ class Webhook(JsonView):
 
 
 async def _set_enabled(view: JsonView, request: Request, webhook_id: UUID, *, enabled: bool) -> Response:
-    async with view.dependency(WebhookDependencies).engine.begin() as conn:
+    needs = view.dependency(WebhookDependencies)
+    async with needs.engine.begin() as conn:
         found = await endpoints.set_enabled(
             conn, webhook_id, managed_owners(caller_of(request)), enabled=enabled
         )
     if found is None:
         raise _not_found()
+    if enabled:
+        needs.endpoints_changed()
     return view.json(describe(found))
 
 
@@ -452,7 +458,8 @@ class ResendEvents(JsonView):
     async def post(self, request: Request, webhook_id: UUID, body: Resend) -> Response:
         event_id = body.root.event_id if isinstance(body.root, ResendOne) else None
         since = body.root.since if isinstance(body.root, ResendSince) else None
-        async with self.dependency(WebhookDependencies).engine.begin() as conn:
+        needs = self.dependency(WebhookDependencies)
+        async with needs.engine.begin() as conn:
             if await endpoints.get(conn, webhook_id, managed_owners(caller_of(request))) is None:
                 raise _not_found()
             if since is not None:
@@ -465,6 +472,7 @@ class ResendEvents(JsonView):
             queued = await endpoints.resend(conn, webhook_id, event_id=event_id, since=since)
         if event_id is not None and not queued:
             raise UnknownEvent("no event of your orders has this id")
+        needs.endpoints_changed()
         return self.json({"queued": queued}, status=202)
 
 

@@ -93,11 +93,20 @@ class WebhookSender:
         self._settle_wakeup = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._next_orphan_check = 0.0
+        self._endpoints_enabled = True  # until a round finds none
         self.attempts_total = 0
         self.delivered_total = 0
 
     def wake(self) -> None:
-        """Something may be due now (called after a commit of the order service)."""
+        """Something may be due now (called after a commit of the order service). While no endpoint is
+        enabled anywhere, a commit cannot have queued anything: the poll alone looks (an endpoint
+        enabled by another worker is found within `poll_seconds`)."""
+        if self._endpoints_enabled:
+            self._wakeup.set()
+
+    def endpoints_changed(self) -> None:
+        """An endpoint was registered or enabled through this worker's API: look at once."""
+        self._endpoints_enabled = True
         self._wakeup.set()
 
     async def run_forever(self) -> None:
@@ -131,6 +140,8 @@ class WebhookSender:
                             await store.wake_orphans(conn)
                             self._next_orphan_check = time.monotonic() + self._settings.poll_seconds
                         claimed = await store.claim(conn, free, self._settings.lease)
+                        if not claimed:
+                            self._endpoints_enabled = await store.any_endpoint_enabled(conn)
                     backoff.reset()
                 except Exception as error:  # the database is away: try again later, never die
                     delay = backoff.next_delay()

@@ -7,9 +7,10 @@ statement reads the same snapshot (the order's row lock, held by the saga, keeps
 moving underneath).
 
 Ordering per order: only the head of an (endpoint, order)'s pending deliveries — its lowest `seq` — has
-a due time; the others wait with none. Acknowledging the head makes the next one due (`settle`). A
-delivery written while its predecessor was being acknowledged by another transaction can miss that
-hand-over; `wake_orphans` finds such rows (no pending predecessor, no due time) and makes them due.
+a due time; the others wait with none. Acknowledging the head makes the next one due (`settle`), under
+the order's row lock, so the hand-over and a saga transaction writing the order's next event cannot miss
+each other. `wake_orphans` is the safety net: it finds rows with no pending predecessor and no due time
+(left by anything else, e.g. an operator's manual edit) and makes them due.
 """
 
 from __future__ import annotations
@@ -152,6 +153,11 @@ class Outcome:
     retry_in: float  # seconds until the next attempt, if it failed
 
 
+async def any_endpoint_enabled(conn: AsyncConnection) -> bool:
+    rows = await pg.fetch_all(conn, "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)", ())
+    return bool(rows[0][0])
+
+
 # An endpoint deleted while its attempt was in flight takes the attempt's record with it.
 _RECORD_ATTEMPTS = (
     "INSERT INTO webhook_attempts (endpoint_id, event_id, attempt, at, status_code, latency_ms, error,"
@@ -193,55 +199,69 @@ _ENDPOINT_FAILED = (
 )
 
 
+# The orders whose next event an acknowledgement hands over, locked as the saga locks them (sorted, so
+# the two never deadlock): a saga transaction writing an order's next event has either committed (its
+# delivery row is seen and made due) or waits for this one (and then sees its predecessor acknowledged,
+# so writes it due). Without it, the two could miss each other and leave the event waiting for the
+# orphan sweep.
+_LOCK_HANDED_OVER = "SELECT 1 FROM orders WHERE order_id = ANY(%s::text[]) ORDER BY order_id FOR KEY SHARE"
+
+
 async def settle(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> int:
     """Record the attempts and what follows from them; returns how many deliveries became due."""
     claimed = [outcome.claimed for outcome in outcomes]
-    await pg.execute(
-        conn,
-        _RECORD_ATTEMPTS,
-        (
-            [c.endpoint_id for c in claimed],
-            [c.event_id for c in claimed],
-            [c.attempt for c in claimed],
-            [o.at for o in outcomes],
-            [o.status_code for o in outcomes],
-            [o.latency_ms for o in outcomes],
-            [o.error for o in outcomes],
-            [o.delivered for o in outcomes],
-        ),
-    )
     done = [o.claimed for o in outcomes if o.delivered]
     failed = [o for o in outcomes if not o.delivered]
-    became_due = 0
-    if done:
-        await pg.execute(conn, _DELIVERED, ([c.endpoint_id for c in done], [c.event_id for c in done]))
-        became_due = await pg.execute(
-            conn, _NEXT_DUE, ([c.endpoint_id for c in done], [c.order_id for c in done])
-        )
-        await pg.execute(conn, _ENDPOINT_SUCCEEDED, (sorted({c.endpoint_id for c in done}),))
-    if failed:
-        await pg.execute(
-            conn,
-            _RETRY,
+    writes = [
+        pg.Statement(
+            _RECORD_ATTEMPTS,
             (
-                [o.claimed.endpoint_id for o in failed],
-                [o.claimed.event_id for o in failed],
-                [o.retry_in for o in failed],
+                [c.endpoint_id for c in claimed],
+                [c.event_id for c in claimed],
+                [c.attempt for c in claimed],
+                [o.at for o in outcomes],
+                [o.status_code for o in outcomes],
+                [o.latency_ms for o in outcomes],
+                [o.error for o in outcomes],
+                [o.delivered for o in outcomes],
             ),
         )
-        last = {o.claimed.endpoint_id: o for o in sorted(failed, key=lambda o: o.at)}
-        still_failing = [endpoint for endpoint in last if endpoint not in {c.endpoint_id for c in done}]
-        if still_failing:
-            await pg.execute(
-                conn,
-                _ENDPOINT_FAILED,
+    ]
+    succeeded = sorted({c.endpoint_id for c in done})
+    if done:
+        writes.append(pg.Statement(_DELIVERED, ([c.endpoint_id for c in done], [c.event_id for c in done])))
+        writes.append(pg.Statement(_ENDPOINT_SUCCEEDED, (succeeded,)))
+    if failed:
+        writes.append(
+            pg.Statement(
+                _RETRY,
                 (
-                    still_failing,
-                    [last[e].at for e in still_failing],
-                    [last[e].error or f"HTTP {last[e].status_code}" for e in still_failing],
+                    [o.claimed.endpoint_id for o in failed],
+                    [o.claimed.event_id for o in failed],
+                    [o.retry_in for o in failed],
                 ),
             )
-    return became_due
+        )
+        last = {o.claimed.endpoint_id: o for o in sorted(failed, key=lambda o: o.at)}
+        still_failing = [endpoint for endpoint in last if endpoint not in set(succeeded)]
+        if still_failing:
+            writes.append(
+                pg.Statement(
+                    _ENDPOINT_FAILED,
+                    (
+                        still_failing,
+                        [last[e].at for e in still_failing],
+                        [last[e].error or f"HTTP {last[e].status_code}" for e in still_failing],
+                    ),
+                )
+            )
+    # Disjoint writes (attempts; acknowledged and failed deliveries; endpoints that succeeded and those
+    # that only failed): one statement.
+    await pg.execute_together(conn, writes)
+    if not done:
+        return 0
+    await pg.execute(conn, _LOCK_HANDED_OVER, (sorted({c.order_id for c in done}),))
+    return await pg.execute(conn, _NEXT_DUE, ([c.endpoint_id for c in done], [c.order_id for c in done]))
 
 
 _WAKE_ORPHANS = """

@@ -42,7 +42,12 @@ def attach_webhooks(app: faust.App, settings: Settings, context: ServiceContext)
         return await webhook_metrics(context.engine, sender)
 
     context.metric_sources.append(figures)
-    provide(app, webhooks_api.WebhookDependencies(context.engine, settings.webhook_allow_local_urls))
+    provide(
+        app,
+        webhooks_api.WebhookDependencies(
+            context.engine, settings.webhook_allow_local_urls, sender.endpoints_changed
+        ),
+    )
     serve(app, context.routes, webhooks_api.blueprint)
     context.callouts.extend(webhooks_api.CALLOUTS)
 

@@ -192,3 +192,23 @@ async def test_events_sent_again_since_a_time_go_out_in_sequence_ahead_of_what_w
         sent.append(head.seq)
         await _settle(db, [head], delivered=True)
     assert sent == [1, 2, 3]
+
+
+async def test_an_acknowledgement_racing_the_next_event_of_its_order_hands_it_over_without_the_sweep(
+    db: Db,
+) -> None:
+    await _endpoint(db)
+    await _apply(db, _story("acme:o-1", ["completed"]))
+    [placed] = await _claim(db)
+
+    async with db.engine.connect() as saga:  # the saga writes the next event and has not committed
+        transaction = await saga.begin()
+        await advance_many(saga, _story("acme:o-1", ["completed", "scheduled"])[1:])
+        settling = asyncio.ensure_future(_settle(db, [placed], delivered=True))
+        await asyncio.sleep(0.3)
+        assert not settling.done()  # the hand-over waits for the order's lock
+        await transaction.commit()
+    assert await settling == 1  # and then sees the new event, and makes it due
+
+    [scheduled] = await _claim(db)
+    assert (scheduled.seq, scheduled.event_type) == (2, "order.scheduled")
