@@ -87,6 +87,8 @@ def test_the_comparison_gives_the_change_at_each_common_rate_and_judges_throughp
         "off": 50.0,
         "on": 46.0,
         "change_pct": -8.0,
+        "past_ceiling": True,  # what a throughput comparison needs: a rate the platform cannot sustain
+        "generator_late_ms": {"off": 5.0, "on": 5.0},
     }
     assert high["sustainable"] == {"off": False, "on": False}
     assert comparison["max_sustainable"] == {"off": 10, "on": 10}
