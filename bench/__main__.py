@@ -2,8 +2,9 @@
 
 One command reproduces everything (`make bench`): a private Kafka and PostgreSQL under `.state/bench`,
 the three services as processes (delivery's auto-progress on, so the happy path ships and delivers by
-itself), a sweep of offered rates for the platform, then the same for the raw chain, then
-`bench/results/results.json`, `results.md` (tables) and `latency.png` (percentiles against offered load).
+itself), a sweep of offered rates for the platform — without a webhook endpoint, then with one for the
+bench's shop (`--webhooks`) — then the same for the raw chain, then `bench/results/results.json`,
+`results.md` (tables) and `latency.png` (percentiles against offered load).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,13 +29,15 @@ import psycopg
 import typer
 from rich.console import Console
 
-from bench.cpu import GENERATOR, own_cpu_seconds, sample, used
-from bench.loadgen import Driver, ShopClient, run_step
+from bench.cpu import GENERATOR, RECEIVER, own_cpu_seconds, sample, used
+from bench.loadgen import Driver, ShopClient, Tracker, run_step
 from bench.raw_chain import RawDriver, prepare
-from bench.report import write_report
+from bench.report import compare_webhooks, write_report
 from bench.stats import StepFigures
+from bench.webhooks import STALLED_AFTER_S, StepEnd, Subscription, running_receiver, subscribe
 from common.auth import Scope
 from common.config import Service, Settings, load_settings
+from common.infra.api_keys import DEMO_CALLERS
 from common.infra.ports import free_port
 from common.infra.postgres import find_binary
 from common.infra.stack import LocalStack
@@ -43,6 +47,16 @@ from common.supervisor import running_services
 console = Console()
 app = typer.Typer(add_completion=False)
 RESULTS = Path(__file__).resolve().parent / "results"
+# The platform's two ladders in results.json: no webhook endpoint registered, and one for the bench's shop.
+PLATFORM, PLATFORM_WEBHOOKS = "platform", "platform+webhooks"
+
+
+class Webhooks(StrEnum):
+    """Which platform ladders run: with no endpoint registered, with one, or both (off first)."""
+
+    ON = "on"
+    OFF = "off"
+    BOTH = "both"
 
 
 def _rates(text: str) -> list[float]:
@@ -65,22 +79,41 @@ def main(
     warmup: Annotated[
         float, typer.Option(help="seconds at the first rate before measuring (JIT, caches, pools)")
     ] = 15,
+    webhooks: Annotated[
+        Webhooks | None,
+        typer.Option(
+            help="the platform with a webhook endpoint for the bench's shop (on), without (off), or both"
+            " ladders side by side (default: both; with --quick: on)"
+        ),
+    ] = None,
 ) -> None:
-    """Measure the platform and the raw chain at each offered rate; write results, tables and the plot."""
+    """Measure the platform and the raw chain at each offered rate; write results, tables and the plot.
+
+    By default the platform's ladder runs twice, without and then with a webhook endpoint, because the
+    report's claim about webhooks is a comparison: their latency, and the saga's throughput with them
+    against without. `--quick` (CI's smoke run) takes the endpoint's ladder only: it proves the path.
+    """
     if quick:
         platform_rates, raw_rates, seconds, drain, warmup = "5", "5", 3, 60, 0
+    mode = webhooks or (Webhooks.ON if quick else Webhooks.BOTH)
     state = load_settings().state_dir.resolve() / "bench"
     shutil.rmtree(state, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(load_settings(), state_dir=state)
-    results: dict[str, Any] = {"machine": machine(), "seconds": seconds, "steps": {"platform": [], "raw": []}}
+    results: dict[str, Any] = {"machine": machine(), "seconds": seconds, "steps": {}}
     with console.status("starting Kafka and PostgreSQL…"):
         stack.start()
     try:
         if only in (None, "platform"):
-            results["steps"]["platform"] = measure_platform(
-                stack, state, _rates(platform_rates), Timing(seconds, drain, warmup)
+            ladders, endpoint = measure_platform(
+                stack, state, _rates(platform_rates), Timing(seconds, drain, warmup), mode
             )
+            results["steps"].update(ladders)
+            results["webhooks"] = {"mode": mode.value, "endpoint": endpoint}
+            if PLATFORM in ladders and PLATFORM_WEBHOOKS in ladders:
+                results["webhook_comparison"] = compare_webhooks(
+                    ladders[PLATFORM], ladders[PLATFORM_WEBHOOKS]
+                )
         if only in (None, "raw"):
             results["steps"]["raw"] = measure_raw(
                 stack, state, _rates(raw_rates), Timing(seconds, drain, warmup)
@@ -93,6 +126,9 @@ def main(
     unfinished = [s for steps in results["steps"].values() for s in steps if s["finished"] < s["accepted"]]
     if quick and unfinished:
         raise typer.Exit(1)  # the smoke run proves the path works: every saga must finish
+    unheard = [s for s in results["steps"].get(PLATFORM_WEBHOOKS, []) if not s["webhooks"]["received"]]
+    if quick and unheard:
+        raise typer.Exit(1)  # and, with an endpoint, the receiver must have heard of them
 
 
 def machine() -> dict[str, Any]:
@@ -130,8 +166,12 @@ class Timing:
 
 
 def measure_platform(
-    stack: LocalStack, state: Path, rates: list[float], timing: Timing
-) -> list[dict[str, Any]]:
+    stack: LocalStack, state: Path, rates: list[float], timing: Timing, mode: Webhooks
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any] | None]:
+    """The platform's ladders of `mode` on one set of services: without an endpoint first, then (after
+    registering one for the bench's shop, before its warm-up) with it. Returns the ladders by name and
+    the endpoint (without its secret)."""
+    assert stack.postgres is not None, "the bench reads the order database (its shop events)"
     env = {
         **os.environ,
         **stack.environment(),
@@ -167,7 +207,23 @@ def measure_platform(
                 api_key=keys[Scope.SHOP],
             )
 
-        return sweep("platform", driver, settings.kafka_bootstrap_servers or "", pids, rates, timing)
+        bootstrap = settings.kafka_bootstrap_servers or ""
+        order_db = stack.postgres.admin_conninfo(Service.ORDER.value)
+        ladders: dict[str, list[dict[str, Any]]] = {}
+        endpoint: dict[str, Any] | None = None
+        if mode in (Webhooks.OFF, Webhooks.BOTH):
+            ends = StepEnd(order_db, SHOP, None, timing.drain)
+            ladders[PLATFORM] = sweep(PLATFORM, driver, bootstrap, pids, rates, timing, ends)
+        if mode in (Webhooks.ON, Webhooks.BOTH):
+            with running_receiver(state, GENERATOR_NICENESS) as receiver:
+                created = subscribe(settings.base_url(Service.ORDER), keys[Scope.SHOP], receiver.url)
+                endpoint = {k: created[k] for k in ("id", "owner", "url", "event_types")}
+                ends = StepEnd(order_db, SHOP, Subscription(receiver, created["id"]), timing.drain)
+                with_receiver = {**pids, RECEIVER: receiver.pid}
+                ladders[PLATFORM_WEBHOOKS] = sweep(
+                    PLATFORM_WEBHOOKS, driver, bootstrap, with_receiver, rates, timing, ends
+                )
+        return ladders, endpoint
 
 
 def measure_raw(stack: LocalStack, state: Path, rates: list[float], timing: Timing) -> list[dict[str, Any]]:
@@ -202,6 +258,8 @@ def measure_raw(stack: LocalStack, state: Path, rates: list[float], timing: Timi
 
 
 GENERATOR_NICENESS = -5
+# The bench's shop: the caller whose demo key sends the checkouts (the owner of their orders).
+SHOP = next(name for name, scope in DEMO_CALLERS.items() if scope is Scope.SHOP)
 
 
 @contextmanager
@@ -236,29 +294,47 @@ def sweep(
     pids: dict[str, int],
     rates: list[float],
     timing: Timing,
+    ends: StepEnd | None = None,
 ) -> list[dict[str, Any]]:
+    """Each rate in turn (after the warm-up). A step's CPU is counted until `ends` has seen order record
+    every saga's end; its webhooks are waited for after that."""
     if timing.warmup > 0 and rates:
         # Kafka's JIT, SQLAlchemy's statement caches and the connection pools warm up on the first
         # sagas; without this the first step's CPU per saga would carry that one-off cost.
         console.print(f"{name}: warming up at {rates[0]:g} sagas/s for {timing.warmup:g} s (not measured)…")
-        asyncio.run(_one_step(new_driver(), bootstrap, rates[0], timing.warmup, timing.drain))
+        asyncio.run(_one_step(new_driver(), bootstrap, rates[0], timing.warmup, timing.drain, ends))
+        if ends is not None:
+            asyncio.run(ends.webhooks())  # its stragglers must not arrive during the first step
     steps = []
     for rate in rates:
         console.print(f"{name}: offering {rate:g} sagas/s for {timing.seconds:g} s…")
         before = {**sample(pids), GENERATOR: own_cpu_seconds()}
-        figures, details = asyncio.run(_one_step(new_driver(), bootstrap, rate, timing.seconds, timing.drain))
+        figures, details = asyncio.run(
+            _one_step(new_driver(), bootstrap, rate, timing.seconds, timing.drain, ends)
+        )
         cpu = used(before, {**sample(pids), GENERATOR: own_cpu_seconds()})
+        if ends is not None:
+            details.update(asyncio.run(ends.webhooks()))
         per_saga = {process: seconds_ / max(figures.finished, 1) for process, seconds_ in cpu.items()}
         step = {**asdict(figures), **details, "cpu_seconds": cpu, "cpu_ms_per_saga": _ms(per_saga)}
         steps.append(step)
         console.print(_line(figures))
+        if details.get("webhooks"):
+            console.print(_webhook_line(details["webhooks"]))
     return steps
 
 
-async def _one_step(driver: Driver, bootstrap: str, rate: float, seconds: float, drain: float) -> Any:
+async def _one_step(
+    driver: Driver,
+    bootstrap: str,
+    rate: float,
+    seconds: float,
+    drain: float,
+    at_end: Callable[[Tracker], Awaitable[dict[str, Any]]] | None,
+) -> Any:
     await driver.start()
     try:
-        return await run_step(driver, bootstrap, rate, seconds, drain_seconds=drain)
+        return await run_step(driver, bootstrap, rate, seconds, drain_seconds=drain, at_end=at_end)
     finally:
         await driver.close()
 
@@ -274,6 +350,16 @@ def _line(f: StepFigures) -> str:
         f"{f.finished}/{f.accepted} finished, p50 {f.p50_ms:.0f} ms, p95 {f.p95_ms:.0f} ms, "
         f"p99 {f.p99_ms:.0f} ms, max {f.max_ms:.0f} ms, "
         f"backlog {f.backlog_growth_per_second:+.1f}/s, generator late {f.schedule_slip_ms:.0f} ms: {verdict}"
+    )
+
+
+def _webhook_line(w: dict[str, Any]) -> str:
+    latency = w["latency"]
+    return (
+        f"  webhooks: {w['received']}/{w['expected']} events, p50 {latency['p50_ms']:.0f} ms, "
+        f"p99 {latency['p99_ms']:.0f} ms, max {latency['max_ms']:.0f} ms, "
+        f"{w['duplicates']} duplicates, {w['out_of_order']} out of order, "
+        f"{w['stalled']} picked up > {STALLED_AFTER_S:g} s after they could be sent"
     )
 
 

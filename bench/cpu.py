@@ -29,6 +29,11 @@ GENERATOR = "generator"
 its driver). Reported because it runs on the same two cores as everything it measures."""
 
 
+RECEIVER = "receiver"
+"""The bench's webhook receiver (bench/receiver.py): a shop's endpoint, on the same two cores, reported apart
+from the platform's processes."""
+
+
 def own_cpu_seconds() -> float:
     """User + system CPU of this process alone (its children are the services, counted on their own)."""
     times = psutil.Process().cpu_times()

@@ -16,7 +16,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -228,8 +228,11 @@ async def run_step(
     drain_seconds: float = 60.0,
     seed: int = 1,
     on_tick: Callable[[float, int, int], None] | None = None,
+    at_end: Callable[[Tracker], Awaitable[dict[str, Any]]] | None = None,
 ) -> tuple[StepFigures, dict[str, Any]]:
-    """Offer `rate` checkouts/s for `seconds`, wait for the stragglers, and summarise."""
+    """Offer `rate` checkouts/s for `seconds`, wait for the stragglers, and summarise. `at_end` runs once
+    the sagas are terminal (or the drain ran out), while the caller still counts the step's CPU; what it
+    returns joins the step's details (the webhooks' wait and figures)."""
     tracker = Tracker()
     ready = asyncio.Event()
     watcher = asyncio.create_task(watch_terminal_events(bootstrap, client.terminal_topics, tracker, ready))
@@ -258,6 +261,7 @@ async def run_step(
             await asyncio.wait_for(tracker.drained.wait(), drain_seconds)
     watcher.cancel()
     await asyncio.gather(watcher, return_exceptions=True)
+    ending = await at_end(tracker) if at_end is not None else {}
     latencies = [tracker.ended[o] - tracker.accepted[o] for o in tracker.ended]
     in_window = sum(1 for at in tracker.ended.values() if at <= window_end)
     figures = summarise(rate, seconds, latencies, len(tracker.accepted), backlog, in_window, slip)
@@ -267,5 +271,6 @@ async def run_step(
         "refused": tracker.refused[:5],
         "unfinished": tracker.in_flight(),
         "backlog": backlog,
+        **ending,
     }
     return figures, details

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
+
+from bench.cpu import RECEIVER
+from bench.stats import MAX_SCHEDULE_SLIP_S
+
+# The platform's own processes: what "CPU per saga" compares between webhooks on and off (the generator
+# and the receiver stand in for the shop's machines, reported apart).
+PLATFORM_PROCESSES = ("payment", "order", "delivery", "kafka", "postgres")
 
 
 def write_report(results: dict[str, Any], out: Path) -> None:
@@ -52,11 +61,169 @@ def tables(results: dict[str, Any]) -> str:
             )
         lines.append("")
         lines += _latency_by_kind(steps)
-    platform = max_sustainable(results["steps"].get("platform", []))
+        lines += _webhook_table(name, steps)
+    if results.get("webhook_comparison"):
+        lines += _comparison_table(results["webhook_comparison"])
     raw = max_sustainable(results["steps"].get("raw", []))
-    if platform and raw:
-        lines.append(f"Platform / raw chain (max sustainable): {platform:g} / {raw:g} = {platform / raw:.2f}")
+    for name, steps in results["steps"].items():
+        platform = max_sustainable(steps)
+        if name != "raw" and platform and raw:
+            ratio = f"{platform:g} / {raw:g} = {platform / raw:.2f}"
+            lines.append(f"{name.capitalize()} / raw chain (max sustainable): {ratio}")
     return "\n".join(lines) + "\n"
+
+
+def _ms(figures: dict[str, float], *keys: str) -> str:
+    return " / ".join(f"{figures[key]:.0f}" for key in keys)
+
+
+def _webhook_table(name: str, steps: list[dict[str, Any]]) -> list[str]:
+    """Per rate: webhook latency (every event; the first of each saga; the last), what arrived, and how
+    soon the sender started each event's first attempt once it could be sent (bench/webhooks.py)."""
+    rows = [step for step in steps if step.get("webhooks")]
+    if not rows:
+        return []
+    lines = [
+        f"Webhooks of `{name}` (status change written → the receiver has the request):",
+        "",
+        "| offered/s | webhook p50 / p95 / p99 / max ms | order.placed p50 / p99 ms | terminal p50 / p99 ms "
+        "| events received / expected | missing | duplicates | out of order | sender pickup p50 / p99 ms "
+        "| picked up > 1 s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for step in rows:
+        w = step["webhooks"]
+        cells = [
+            f"{step['offered_rate']:g}",
+            _ms(w["latency"], "p50_ms", "p95_ms", "p99_ms", "max_ms"),
+            _ms(w["placed"], "p50_ms", "p99_ms"),
+            _ms(w["terminal"], "p50_ms", "p99_ms"),
+            f"{w['received']} / {w['expected']}",
+            str(w["missing"]),
+            str(w["duplicates"]),
+            str(w["out_of_order"]),
+            _ms(w["pickup"], "p50_ms", "p99_ms"),
+            str(w["stalled"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def platform_cpu_ms(step: dict[str, Any]) -> float:
+    """CPU ms per saga of the platform's own processes (services, Kafka, PostgreSQL)."""
+    return sum(step["cpu_ms_per_saga"].get(process, 0.0) for process in PLATFORM_PROCESSES)
+
+
+def change_pct(off: float, on: float) -> float:
+    """(on - off) / off in %; NaN where off is 0 or either is NaN."""
+    if not off or math.isnan(off) or math.isnan(on):
+        return math.nan
+    return (on - off) / off * 100
+
+
+_COMPARED: dict[str, Callable[[dict[str, Any]], float]] = {
+    "completed_per_second": lambda step: step["completed_per_second"],
+    "p50_ms": lambda step: step["p50_ms"],
+    "p99_ms": lambda step: step["p99_ms"],
+    "platform_cpu_ms_per_saga": platform_cpu_ms,
+    "order_cpu_ms_per_saga": lambda step: step["cpu_ms_per_saga"].get("order", math.nan),
+}
+
+
+def compare_webhooks(off: list[dict[str, Any]], on: list[dict[str, Any]]) -> dict[str, Any]:
+    """The platform without and with a webhook endpoint, at each rate both ladders offered: completed
+    sagas/s, the saga's p50/p99, CPU per saga (the platform's processes; order's, which sends the
+    webhooks, on its own), each with the change in %.
+
+    The throughput claim ("with webhooks on within 10 % of off") is judged on what the platform can
+    give, not on what it was offered: completed/s at the highest rate both ladders offered (a rate past
+    the ceiling measures capacity; below it both complete what is offered, whatever they cost), and the
+    max sustainable rate of each ladder.
+    """
+    off_by_rate = {step["offered_rate"]: step for step in off}
+    rows = []
+    for step in on:
+        before = off_by_rate.get(step["offered_rate"])
+        if before is None:
+            continue
+        row: dict[str, Any] = {"offered_rate": step["offered_rate"]}
+        for key, value in _COMPARED.items():
+            row[key] = {
+                "off": value(before),
+                "on": value(step),
+                "change_pct": change_pct(value(before), value(step)),
+            }
+        row["receiver_cpu_ms_per_saga"] = step["cpu_ms_per_saga"].get(RECEIVER, math.nan)
+        row["sustainable"] = {"off": before["sustainable"], "on": step["sustainable"]}
+        row["generator_late_ms"] = {"off": before["schedule_slip_ms"], "on": step["schedule_slip_ms"]}
+        rows.append(row)
+    top = max(rows, key=lambda row: row["offered_rate"], default=None)
+    return {
+        "rates": rows,
+        "max_sustainable": {"off": max_sustainable(off), "on": max_sustainable(on)},
+        "throughput_at_top_rate": (
+            {
+                "offered_rate": top["offered_rate"],
+                **top["completed_per_second"],
+                "past_ceiling": not (top["sustainable"]["off"] and top["sustainable"]["on"]),
+                "generator_late_ms": top["generator_late_ms"],
+            }
+            if top
+            else None
+        ),
+    }
+
+
+def _off_on(figures: dict[str, float], digits: int = 0) -> str:
+    change = figures["change_pct"]
+    shown = "-" if math.isnan(change) else f"{change:+.1f} %"
+    return f"{figures['off']:.{digits}f} / {figures['on']:.{digits}f} ({shown})"
+
+
+def _comparison_table(comparison: dict[str, Any]) -> list[str]:
+    lines = [
+        "### Webhooks on against off (off / on, change)",
+        "",
+        "| offered/s | completed/s | saga p50 ms | saga p99 ms | CPU ms per saga, platform | of which order "
+        "| receiver CPU ms per saga | sustainable | generator late ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in comparison["rates"]:
+        cells = [
+            f"{row['offered_rate']:g}",
+            _off_on(row["completed_per_second"], 1),
+            _off_on(row["p50_ms"]),
+            _off_on(row["p99_ms"]),
+            _off_on(row["platform_cpu_ms_per_saga"], 1),
+            _off_on(row["order_cpu_ms_per_saga"], 1),
+            f"{row['receiver_cpu_ms_per_saga']:.2f}",
+            " / ".join("yes" if row["sustainable"][side] else "no" for side in ("off", "on")),
+            " / ".join(f"{row['generator_late_ms'][side]:.0f}" for side in ("off", "on")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    best = comparison["max_sustainable"]
+    shown = {side: f"{best[side]:g}/s" if best[side] else "none" for side in ("off", "on")}
+    lines += ["", f"Max sustainable: off {shown['off']}, on {shown['on']}."]
+    top = comparison["throughput_at_top_rate"]
+    if top:
+        change = top["change_pct"]
+        within = "yes" if not math.isnan(change) and abs(change) <= 10 else "no"
+        lines.append(
+            f"Throughput at the highest rate of both ladders ({top['offered_rate']:g}/s offered): "
+            f"{top['off']:.1f}/s off, {top['on']:.1f}/s on ({change:+.1f} %; within 10 %: {within})."
+        )
+        if not top["past_ceiling"]:
+            lines.append(
+                "Both ladders sustained it: below the ceiling, completed/s says nothing of capacity."
+            )
+        late = top["generator_late_ms"]
+        if max(late["off"], late["on"]) > MAX_SCHEDULE_SLIP_S * 1000:
+            lines.append(
+                f"The generator started checkouts up to {late['off'] / 1000:.1f} s (off) and "
+                f"{late['on'] / 1000:.1f} s (on) late there: it offered less than the rate, and its own "
+                "CPU per saga grows past the ceiling, taken from the platform it measures (see Method)."
+            )
+    return [*lines, ""]
 
 
 def _latency_by_kind(steps: list[dict[str, Any]]) -> list[str]:
@@ -80,7 +247,7 @@ def _latency_by_kind(steps: list[dict[str, Any]]) -> list[str]:
 
 def plot(results: dict[str, Any], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(8, 5))
-    styles = {"platform": "-", "raw": "--"}
+    styles = {"platform": "-", "platform+webhooks": ":", "raw": "--"}
     for name, steps in results["steps"].items():
         rates = [step["offered_rate"] for step in steps]
         for percentile, marker in (("p50_ms", "o"), ("p95_ms", "s"), ("p99_ms", "^")):

@@ -1,5 +1,5 @@
-"""The benchmark's code path on the real stack, for a few seconds at a low rate. No timing is asserted:
-performance is reported by `make bench` (bench/README.md), not tested."""
+"""The benchmark's code path on the real stack, for a few seconds at a low rate, webhooks included. No timing
+is asserted: performance is reported by `make bench` (bench/README.md), not tested."""
 
 from __future__ import annotations
 
@@ -28,14 +28,23 @@ def test_the_benchmark_drives_sagas_to_their_end_and_writes_its_report(tmp_path:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    for name in ("platform", "raw"):
+    # --quick measures the platform with a webhook endpoint for the bench's shop (and the raw chain).
+    assert set(results["steps"]) == {"platform+webhooks", "raw"}
+    for name in ("platform+webhooks", "raw"):
         [step] = results["steps"][name]
         assert step["accepted"] > 0 and step["finished"] == step["accepted"], (name, step)
         assert step["p50_ms"] <= step["p99_ms"] <= step["max_ms"]
         assert step["cpu_seconds"]["kafka"] > 0 and step["cpu_seconds"]["postgres"] > 0
-    assert (
-        sum(results["steps"]["platform"][0]["outcomes"].values())
-        == results["steps"]["platform"][0]["finished"]
-    )
+    [platform] = results["steps"]["platform+webhooks"]
+    assert sum(platform["outcomes"].values()) == platform["finished"]
+    # The webhook path: every event order recorded for the step's orders reached the receiver, and each
+    # got a latency (how large is the full run's business, not this test's).
+    webhooks = platform["webhooks"]
+    assert webhooks["expected"] > 0 and webhooks["received"] == webhooks["expected"], webhooks
+    for figures in (webhooks["latency"], webhooks["placed"], webhooks["terminal"]):
+        assert figures["n"] > 0 and figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"], webhooks
+    assert platform["cpu_seconds"]["receiver"] > 0
+    assert results["webhooks"]["endpoint"]["url"].startswith("http://127.0.0.1:")
     assert (out / "latency.png").stat().st_size > 10_000
-    assert "| offered/s |" in (out / "results.md").read_text()
+    report = (out / "results.md").read_text()
+    assert "| offered/s |" in report and "| webhook p50 / p95 / p99 / max ms |" in report
