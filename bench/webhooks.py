@@ -130,7 +130,7 @@ LEFT JOIN webhook_deliveries p ON p.endpoint_id = %(endpoint)s AND p.event_id = 
 """
 # The sender looks for due deliveries at least this often (SenderSettings.poll_seconds) and is woken by
 # every commit of order and every settle: an event picked up later than this waited for something else
-# (a delivery that missed its predecessor's hand-over waits for the housekeeping sweep, every 5 s).
+# (a delivery that missed its predecessor's hand-over would wait for the orphan sweep).
 STALLED_AFTER_S = 1.0
 
 
@@ -145,9 +145,8 @@ class Subscription:
 class StepEnd:
     """The end of each step, in two parts: `__call__` while the step's CPU is still counted, `webhooks`
     after. Both configurations count CPU up to the same point (order has recorded every saga's end);
-    the wait for the last webhooks is left out, since it is mostly idle (an event that missed its
-    hand-over waits up to 5 s for the sender's sweep), and what the sender does for the events still
-    in flight then is a fraction of a second of its work."""
+    the wait for the last webhooks is left out, since it is mostly idle, and what the sender does for
+    the events still in flight then is a fraction of a second of its work."""
 
     def __init__(
         self, order_conninfo: str, owner: str, subscription: Subscription | None, timeout: float
