@@ -117,6 +117,9 @@ webhook_endpoints = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("failing_since", DateTime(timezone=True)),  # the first failure since the last success
+    # Failures in a row, and the gate they set: nothing is sent before `next_attempt_at` (then a probe).
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True)),
     Column("last_success_at", DateTime(timezone=True)),
     Column("last_failure_at", DateTime(timezone=True)),
     Column("last_error", Text),

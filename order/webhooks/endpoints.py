@@ -95,7 +95,9 @@ async def set_enabled(
         conn,
         "UPDATE webhook_endpoints w SET enabled = %(enabled)s, updated_at = now(),"
         " disabled_reason = CASE WHEN %(enabled)s THEN NULL ELSE 'disabled by request' END,"
-        " failing_since = CASE WHEN %(enabled)s THEN NULL ELSE w.failing_since END"
+        " failing_since = CASE WHEN %(enabled)s THEN NULL ELSE w.failing_since END,"
+        " consecutive_failures = CASE WHEN %(enabled)s THEN 0 ELSE w.consecutive_failures END,"
+        " next_attempt_at = CASE WHEN %(enabled)s THEN NULL ELSE w.next_attempt_at END"
         f" WHERE w.id = %(id)s AND {_VISIBLE}",
         {"id": endpoint_id, "owners": _owners(owners), "enabled": enabled},
     )

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import random
 import socket
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,6 +48,7 @@ _ERROR_BODY_BYTES = 200  # of a failing answer's body, kept with the attempt
 @dataclass(frozen=True)
 class SenderSettings:
     concurrency: int = 16
+    per_endpoint: int = 8  # requests in flight to one endpoint at once (a failing one: 1)
     timeout: timedelta = timedelta(seconds=10)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     allow_local: bool = False
@@ -92,6 +96,7 @@ class WebhookSender:
         self._finished: list[store.Outcome] = []
         self._settle_wakeup = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight_by_endpoint: Counter[uuid.UUID] = Counter()
         self._next_orphan_check = 0.0
         self._endpoints_enabled = True  # until a round finds none
         self.attempts_total = 0
@@ -139,7 +144,13 @@ class WebhookSender:
                             # At most once a poll interval: what a race left waiting is due again.
                             await store.wake_orphans(conn)
                             self._next_orphan_check = time.monotonic() + self._settings.poll_seconds
-                        claimed = await store.claim(conn, free, self._settings.lease)
+                        claimed = await store.claim(
+                            conn,
+                            free,
+                            self._settings.lease,
+                            per_endpoint=self._settings.per_endpoint,
+                            in_flight=self._in_flight_by_endpoint,
+                        )
                         if not claimed:
                             self._endpoints_enabled = await store.any_endpoint_enabled(conn)
                     backoff.reset()
@@ -153,12 +164,19 @@ class WebhookSender:
             for delivery in claimed:
                 task = asyncio.ensure_future(self._attempt(session, delivery))
                 self._in_flight.add(task)
+                self._in_flight_by_endpoint[delivery.endpoint_id] += 1
                 task.add_done_callback(self._in_flight.discard)
+                task.add_done_callback(functools.partial(self._released, delivery.endpoint_id))
             if claimed and len(claimed) == free:
                 await self._slot_or_wakeup()
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_seconds)
+
+    def _released(self, endpoint_id: uuid.UUID, _task: asyncio.Task[None]) -> None:
+        self._in_flight_by_endpoint[endpoint_id] -= 1
+        if self._in_flight_by_endpoint[endpoint_id] <= 0:
+            del self._in_flight_by_endpoint[endpoint_id]
 
     async def _slot_or_wakeup(self) -> None:
         """Every slot is taken: wait for one to free up (more may be due)."""
@@ -202,7 +220,9 @@ class WebhookSender:
             except (aiohttp.ClientError, OSError) as failure:
                 error = f"{type(failure).__name__}: {failure}"[:300]
         delivered = problem is None and acknowledged(status)
-        retry_in = 0.0 if delivered else retry_delay(delivery.attempt, self._settings.policy, self._random())
+        policy = self._settings.policy
+        retry_in = 0.0 if delivered else retry_delay(delivery.attempt, policy, self._random())
+        gate = 0.0 if delivered else retry_delay(delivery.endpoint_failures + 1, policy, self._random())
         self._finished.append(
             store.Outcome(
                 claimed=delivery,
@@ -212,6 +232,7 @@ class WebhookSender:
                 error=error,
                 delivered=delivered,
                 retry_in=retry_in,
+                endpoint_retry_in=gate,
             )
         )
         self._settle_wakeup.set()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -97,16 +97,29 @@ class Claimed:
     seq: int
     occurred_at: datetime
     order_snapshot: dict[str, Any]
+    endpoint_failures: int  # the endpoint's failures in a row when it was claimed
 
 
-# Due heads of enabled endpoints, earliest first; each claimed one is due again after `lease` (its
-# attempt is then taken as lost: the sender died) and counts an attempt.
+# Due heads of enabled endpoints whose own gate is open, earliest first, at most `per_endpoint` in
+# flight for an endpoint (`in_flight`: this sender's requests by endpoint) and one for an endpoint that
+# is failing: a dead or hanging endpoint takes one slot per backoff step, never the sender. Each claimed
+# one is due again after `lease` (its attempt is then taken as lost: the sender died) and counts an
+# attempt.
 _CLAIM = """
-WITH due AS (
-    SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d
+WITH open AS (
+    SELECT d.endpoint_id, d.event_id, d.next_attempt_at,
+        row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at) AS rank,
+        CASE WHEN w.consecutive_failures > 0 THEN 1 ELSE %(per_endpoint)s END - coalesce(b.n, 0) AS room
+    FROM webhook_deliveries d
     JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled
+        AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= now())
+    LEFT JOIN unnest(%(busy)s::uuid[], %(busy_counts)s::int[]) AS b(endpoint_id, n)
+        ON b.endpoint_id = d.endpoint_id
     WHERE d.delivered_at IS NULL AND d.next_attempt_at <= now()
-    ORDER BY d.next_attempt_at
+), due AS (
+    SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d
+    JOIN open o ON o.endpoint_id = d.endpoint_id AND o.event_id = d.event_id AND o.rank <= o.room
+    ORDER BY o.next_attempt_at
     LIMIT %(limit)s
     FOR UPDATE OF d SKIP LOCKED
 )
@@ -115,14 +128,32 @@ SET next_attempt_at = now() + %(lease)s * interval '1 second', attempts = d.atte
 FROM due, webhook_endpoints w, shop_events e
 WHERE d.endpoint_id = due.endpoint_id AND d.event_id = due.event_id
   AND w.id = d.endpoint_id AND e.event_id = d.event_id
-RETURNING d.endpoint_id, d.event_id, d.order_id, d.attempts, w.url, w.secret,
+RETURNING d.endpoint_id, d.event_id, d.order_id, d.attempts, w.url, w.secret, w.consecutive_failures,
   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END AS previous_secret,
   e.type, e.seq, e.occurred_at, e.order_snapshot
 """
 
 
-async def claim(conn: AsyncConnection, limit: int, lease: timedelta) -> list[Claimed]:
-    rows = await pg.fetch_dicts(conn, _CLAIM, {"limit": limit, "lease": lease.total_seconds()})
+async def claim(
+    conn: AsyncConnection,
+    limit: int,
+    lease: timedelta,
+    *,
+    per_endpoint: int = 4,
+    in_flight: Mapping[uuid.UUID, int] | None = None,
+) -> list[Claimed]:
+    busy = {endpoint: count for endpoint, count in (in_flight or {}).items() if count}
+    rows = await pg.fetch_dicts(
+        conn,
+        _CLAIM,
+        {
+            "limit": limit,
+            "lease": lease.total_seconds(),
+            "per_endpoint": per_endpoint,
+            "busy": list(busy),
+            "busy_counts": list(busy.values()),
+        },
+    )
     return [
         Claimed(
             endpoint_id=row["endpoint_id"],
@@ -135,6 +166,7 @@ async def claim(conn: AsyncConnection, limit: int, lease: timedelta) -> list[Cla
             seq=row["seq"],
             occurred_at=row["occurred_at"],
             order_snapshot=row["order_snapshot"],
+            endpoint_failures=row["consecutive_failures"],
         )
         for row in rows
     ]
@@ -151,6 +183,7 @@ class Outcome:
     error: str | None
     delivered: bool
     retry_in: float  # seconds until the next attempt, if it failed
+    endpoint_retry_in: float = 0.0  # seconds until the endpoint is tried again, if it failed
 
 
 async def any_endpoint_enabled(conn: AsyncConnection) -> bool:
@@ -190,12 +223,16 @@ FROM (
 WHERE d.endpoint_id = head.endpoint_id AND d.event_id = head.event_id AND d.next_attempt_at IS NULL
 """
 _ENDPOINT_SUCCEEDED = (
-    "UPDATE webhook_endpoints SET last_success_at = now(), failing_since = NULL WHERE id = ANY(%s::uuid[])"
+    "UPDATE webhook_endpoints SET last_success_at = now(), failing_since = NULL, consecutive_failures = 0,"
+    " next_attempt_at = NULL WHERE id = ANY(%s::uuid[])"
 )
+# A failing endpoint's gate: nothing is sent to it before its next attempt (one request, a probe).
 _ENDPOINT_FAILED = (
     "UPDATE webhook_endpoints w SET last_failure_at = x.at, last_error = x.error,"
-    " failing_since = coalesce(w.failing_since, x.at)"
-    " FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[]) AS x(id, at, error) WHERE w.id = x.id"
+    " failing_since = coalesce(w.failing_since, x.at), consecutive_failures = w.consecutive_failures + 1,"
+    " next_attempt_at = now() + x.delay * interval '1 second'"
+    " FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::float8[]) AS x(id, at, error, delay)"
+    " WHERE w.id = x.id"
 )
 
 
@@ -252,6 +289,7 @@ async def settle(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> int:
                         still_failing,
                         [last[e].at for e in still_failing],
                         [last[e].error or f"HTTP {last[e].status_code}" for e in still_failing],
+                        [last[e].endpoint_retry_in for e in still_failing],
                     ),
                 )
             )

@@ -28,6 +28,8 @@ def attach_webhooks(app: faust.App, settings: Settings, context: ServiceContext)
         sender_engine,
         SenderSettings(
             concurrency=settings.webhook_concurrency,
+            # No endpoint takes more than half the sender (a failing one takes one request at a time).
+            per_endpoint=max(1, settings.webhook_concurrency // 2),
             timeout=timedelta(seconds=settings.webhook_timeout_seconds),
             policy=RetryPolicy(
                 cap_seconds=settings.webhook_retry_cap_seconds,

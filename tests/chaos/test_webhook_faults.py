@@ -68,9 +68,10 @@ def test_a_failing_hanging_late_receiver_a_killed_sender_and_a_paused_broker_los
         chaos.revive(sender)
         time.sleep(4)
         receiver.answer_late(1.5)  # 200s, each after its own wait: answers come back out of order
+        time.sleep(8)
+        receiver.answer_normally()
         settle(chaos, load, "webhooks-under-faults", 3)
         _wait_until_nothing_pending(http, hook)
-        receiver.answer_normally()
 
         told = _told(chaos)
         assert sum(len(events) for events in told.values()) >= 4 * len(load.accepted) // 2

@@ -36,7 +36,12 @@ FAUST_PATHS = [
     "/performance/",
 ]
 # Ids nothing has: a probe of a documented route changes nothing.
-FILLED = {"{order_id}": "o-edge-probe", "{sku}": "SKU-EDGE-PROBE", "{dead_letter_id}": str(BIGINT_MAX)}
+FILLED = {
+    "{order_id}": "o-edge-probe",
+    "{sku}": "SKU-EDGE-PROBE",
+    "{dead_letter_id}": str(BIGINT_MAX),
+    "{webhook_id}": "00000000-0000-4000-8000-0000000000ed",
+}
 
 
 @pytest.mark.parametrize("service", list(Service))

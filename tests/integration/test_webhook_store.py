@@ -48,12 +48,21 @@ async def _apply(db: Db, steps: list[Any]) -> None:
         await advance_many(conn, steps)
 
 
-async def _claim(db: Db, limit: int = 100, lease: timedelta = LEASE) -> list[store.Claimed]:
+async def _claim(
+    db: Db, limit: int = 100, lease: timedelta = LEASE, per_endpoint: int = 100
+) -> list[store.Claimed]:
     async with db.engine.begin() as conn:
-        return await store.claim(conn, limit, lease)
+        return await store.claim(conn, limit, lease, per_endpoint=per_endpoint)
 
 
-async def _settle(db: Db, claimed: list[store.Claimed], *, delivered: bool, retry_in: float = 60.0) -> int:
+async def _settle(
+    db: Db,
+    claimed: list[store.Claimed],
+    *,
+    delivered: bool,
+    retry_in: float = 60.0,
+    endpoint_retry_in: float = 0.0,
+) -> int:
     outcomes = [
         store.Outcome(
             c,
@@ -63,6 +72,7 @@ async def _settle(db: Db, claimed: list[store.Claimed], *, delivered: bool, retr
             None if delivered else "HTTP 500",
             delivered,
             0.0 if delivered else retry_in,
+            0.0 if delivered else endpoint_retry_in,
         )
         for c in claimed
     ]
@@ -212,3 +222,23 @@ async def test_an_acknowledgement_racing_the_next_event_of_its_order_hands_it_ov
 
     [scheduled] = await _claim(db)
     assert (scheduled.seq, scheduled.event_type) == (2, "order.scheduled")
+
+
+async def test_a_failing_endpoint_is_gated_to_a_probe_while_a_healthy_one_keeps_flowing(db: Db) -> None:
+    failing = await _endpoint(db)
+    healthy = await _endpoint(db)
+    await _apply(db, [step for n in range(6) for step in _story(f"acme:o-{n}", ["completed"])])
+
+    first = await _claim(db, per_endpoint=4)
+    assert sorted(sum(c.endpoint_id == e for c in first) for e in (failing, healthy)) == [4, 4]
+    outcomes = [c for c in first if c.endpoint_id == failing]
+    await _settle(db, outcomes, delivered=False, retry_in=0.0, endpoint_retry_in=60.0)
+
+    second = await _claim(db, per_endpoint=4)
+    assert {c.endpoint_id for c in second} == {healthy}  # the failing one waits behind its gate
+    async with db.engine.begin() as conn:
+        await pg.execute(
+            conn, "UPDATE webhook_endpoints SET next_attempt_at = now() WHERE id = %s", (failing,)
+        )
+    [probe] = await _claim(db, per_endpoint=4)
+    assert probe.endpoint_id == failing and probe.endpoint_failures == 1  # one request: a probe

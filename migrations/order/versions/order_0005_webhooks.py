@@ -47,6 +47,8 @@ def upgrade() -> None:
         sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.Column('failing_since', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('consecutive_failures', sa.Integer(), server_default=sa.text('0'), nullable=False),
+        sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('last_success_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('last_failure_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('last_error', sa.Text(), nullable=True),
