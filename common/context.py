@@ -33,10 +33,13 @@ class ServiceContext:
     callouts: list[Callout] = field(default_factory=list)  # the requests it sends out (its webhooks)
     # A service's own figures for /metrics, read when it is scraped (order's webhooks).
     metric_sources: list[Callable[[], Awaitable[list[Metric]]]] = field(default_factory=list)
-    # Called after every transaction that applied events or wrote through a unit of work (the relay
-    # first): workers that act on what was written (delivery's sweep, payment's refunds, order's webhook
-    # sender) start at once instead of on their timer.
+    # Called after every consumer transaction that applied events (the relay first): workers that act on
+    # what a handler wrote (delivery's sweep, payment's refunds, order's webhook sender) start at once
+    # instead of on their timer.
     commit_listeners: list[Callable[[], None]] = field(default_factory=list)
+    # Called after a unit of work (an API call, a timer) committed, after the relay: order's webhook
+    # sender, since a cancel or an expired deadline is a status change its shop is told of.
+    write_listeners: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def topic(self) -> str:
@@ -45,9 +48,11 @@ class ServiceContext:
 
     def unit_of_work(self) -> UnitOfWork:
         """A transaction for a write outside the runner: its events reach the outbox, then the relay."""
-        return UnitOfWork(self.engine, self.tables.outbox, self.topic, self.notify_commit)
+        return UnitOfWork(self.engine, self.tables.outbox, self.topic, self._after_write)
 
-    def notify_commit(self) -> None:
-        """Wake what acts on a commit: the relay first, then the service's own workers."""
-        for listener in self.commit_listeners:
+    def _after_write(self) -> None:
+        """After a unit of work committed: the relay, then what acts on such writes (not every worker that
+        acts on consumed events: payment's refunds are never due because of a checkout)."""
+        self.relay.wake()
+        for listener in self.write_listeners:
             listener()

@@ -28,28 +28,35 @@ from common import pg
 from order.saga_batch import Transition
 from order.webhooks.events import events_of, snapshot
 
-# `ordinal`: the event's place among this batch's events of the same order (1, 2, …).
-_NEW_EVENTS = "unnest(%s::text[], %s::int[], %s::text[]) AS e(order_id, ordinal, type)"
-_SEQ = "coalesce((SELECT max(s.seq) FROM shop_events s WHERE s.order_id = e.order_id), 0) + e.ordinal"
-_EVENT_ID = f"md5('shop-event:' || e.order_id || ':' || ({_SEQ}))::uuid"
+
+# The batch's new events, each numbered one past its order's last stored `seq` plus its place among the
+# batch's events of the same order (`ordinal`), and identified by its order and number.
+def _numbered(*, snapshots: bool) -> str:
+    arrays, columns = ("%s::text[], %s::int[], %s::text[]", "order_id, ordinal, type")
+    if snapshots:
+        arrays, columns = f"{arrays}, %s::text[]", f"{columns}, order_snapshot"
+    return (
+        "SELECT n.*, md5('shop-event:' || n.order_id || ':' || n.seq)::uuid AS event_id FROM ("
+        " SELECT e.*, coalesce((SELECT max(s.seq) FROM shop_events s WHERE s.order_id = e.order_id), 0)"
+        f" + e.ordinal AS seq FROM unnest({arrays}) AS e({columns})) AS n"
+    )
+
 
 _INSERT_EVENTS = (
     "INSERT INTO shop_events (event_id, order_id, owner, seq, type, order_snapshot, occurred_at)"
-    f" SELECT {_EVENT_ID}, e.order_id, split_part(e.order_id, ':', 1), {_SEQ}, e.type,"
-    " e.order_snapshot::jsonb, clock_timestamp()"
-    " FROM unnest(%s::text[], %s::int[], %s::text[], %s::text[])"
-    " AS e(order_id, ordinal, type, order_snapshot)"
+    " SELECT e.event_id, e.order_id, split_part(e.order_id, ':', 1), e.seq, e.type,"
+    f" e.order_snapshot::jsonb, clock_timestamp() FROM ({_numbered(snapshots=True)}) AS e"
 )
 
 # A delivery per enabled endpoint of the order's shop that wants the type; due now if it is the first
 # pending one of its (endpoint, order), else waiting for its predecessor.
 _INSERT_DELIVERIES = (
     "INSERT INTO webhook_deliveries (endpoint_id, event_id, order_id, seq, next_attempt_at)"
-    f" SELECT w.id, {_EVENT_ID}, e.order_id, {_SEQ},"
+    " SELECT w.id, e.event_id, e.order_id, e.seq,"
     " CASE WHEN row_number() OVER (PARTITION BY w.id, e.order_id ORDER BY e.ordinal) = 1"
     " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = w.id"
     " AND p.order_id = e.order_id AND p.delivered_at IS NULL) THEN now() END"
-    f" FROM {_NEW_EVENTS}"
+    f" FROM ({_numbered(snapshots=False)}) AS e"
     " JOIN webhook_endpoints w ON w.owner = split_part(e.order_id, ':', 1) AND w.enabled"
     " AND e.type = ANY(w.event_types)"
 )

@@ -22,7 +22,8 @@ from order.webhooks.store import forget_before
 
 def attach_webhooks(app: faust.App, settings: Settings, context: ServiceContext) -> None:
     """The `/webhooks` routes, and the sender on a pool of its own: however its receivers behave, it
-    never takes a connection the saga needs. It is woken after every commit of the service."""
+        never takes a connection the saga needs. It is woken after every commit of the service (its consumer's
+    and its units of work's)."""
     sender_engine = create_engine(context.settings.database_url(Service.ORDER) or "", pool_size=2)
     sender = WebhookSender(
         sender_engine,
@@ -39,6 +40,7 @@ def attach_webhooks(app: faust.App, settings: Settings, context: ServiceContext)
         ),
     )
     context.commit_listeners.append(sender.wake)
+    context.write_listeners.append(sender.wake)
 
     async def figures() -> list[Metric]:
         return await webhook_metrics(context.engine, sender)
