@@ -130,7 +130,7 @@ LEFT JOIN webhook_deliveries p ON p.endpoint_id = %(endpoint)s AND p.event_id = 
 """
 # The sender looks for due deliveries at least this often (SenderSettings.poll_seconds) and is woken by
 # every commit of order and every settle: an event picked up later than this waited for something else
-# (a delivery that missed its predecessor's hand-over would wait for the orphan sweep).
+# (the sender's slots all taken, a gated endpoint).
 STALLED_AFTER_S = 1.0
 
 

@@ -73,17 +73,11 @@ async def list_endpoints(conn: AsyncConnection, owners: frozenset[str] | None) -
     )
 
 
-# The first pending delivery of each of the endpoint's orders (optionally only `orders`) is due now.
-_HEADS_DUE = """
-UPDATE webhook_deliveries d SET next_attempt_at = now()
-FROM (
-    SELECT DISTINCT ON (p.order_id) p.event_id FROM webhook_deliveries p
-    WHERE p.endpoint_id = %(id)s AND p.delivered_at IS NULL
-      AND (%(orders)s::text[] IS NULL OR p.order_id = ANY(%(orders)s::text[]))
-    ORDER BY p.order_id, p.seq
-) AS head
-WHERE d.endpoint_id = %(id)s AND d.event_id = head.event_id
-"""
+# The endpoint's pending deliveries are due now (each order's still go out in sequence: `store._CLAIM`).
+_PENDING_DUE = (
+    "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE endpoint_id = %(id)s"
+    " AND delivered_at IS NULL AND next_attempt_at > now()"
+)
 
 
 async def set_enabled(
@@ -104,7 +98,7 @@ async def set_enabled(
     if not changed:
         return None
     if enabled:
-        await pg.execute(conn, _HEADS_DUE, {"id": endpoint_id, "orders": None})
+        await pg.execute(conn, _PENDING_DUE, {"id": endpoint_id})
     return await get(conn, endpoint_id, owners)
 
 
@@ -183,21 +177,12 @@ async def resend(
         f"""
         WITH queued AS (
             INSERT INTO webhook_deliveries (endpoint_id, event_id, order_id, seq, next_attempt_at)
-            SELECT %(id)s, chosen.event_id, chosen.order_id, chosen.seq, NULL FROM ({_CHOSEN}) AS chosen
-            ON CONFLICT (endpoint_id, event_id) DO UPDATE SET delivered_at = NULL, next_attempt_at = NULL
+            SELECT %(id)s, chosen.event_id, chosen.order_id, chosen.seq, now() FROM ({_CHOSEN}) AS chosen
+            ON CONFLICT (endpoint_id, event_id) DO UPDATE SET delivered_at = NULL, next_attempt_at = now()
             RETURNING order_id
         )
-        SELECT count(*), array_agg(DISTINCT order_id) FROM queued
+        SELECT count(*) FROM queued
         """,
         {"id": endpoint_id, "event_id": event_id, "since": since},
     )
-    queued, orders = int(rows[0][0]), list(rows[0][1] or [])
-    if queued:
-        await pg.execute(
-            conn,
-            "UPDATE webhook_deliveries SET next_attempt_at = NULL WHERE endpoint_id = %(id)s"
-            " AND order_id = ANY(%(orders)s::text[]) AND delivered_at IS NULL",
-            {"id": endpoint_id, "orders": orders},
-        )
-        await pg.execute(conn, _HEADS_DUE, {"id": endpoint_id, "orders": orders})
-    return queued
+    return int(rows[0][0])

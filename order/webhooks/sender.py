@@ -8,8 +8,7 @@ A round: claim due deliveries for the free slots (each claim is a lease: a sende
 leaves its deliveries due again after the lease, so another attempt follows: at least once), send each
 on its own, and settle the finished ones together in one transaction (attempts recorded, acknowledged
 ones delivered and their order's next event made due, failed ones given their next time). It is woken
-right after each commit of the order service and each settle; otherwise it looks every `poll_seconds`,
-and then also makes due what a race left waiting (`store.wake_orphans`).
+right after each commit of the order service and each settle; otherwise it looks every `poll_seconds`.
 """
 
 from __future__ import annotations
@@ -97,7 +96,6 @@ class WebhookSender:
         self._settle_wakeup = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._in_flight_by_endpoint: Counter[uuid.UUID] = Counter()
-        self._next_orphan_check = 0.0
         self._endpoints_enabled = True  # until a round finds none
         self.attempts_total = 0
         self.delivered_total = 0
@@ -140,10 +138,6 @@ class WebhookSender:
             if free > 0:
                 try:
                     async with self._engine.begin() as conn:
-                        if time.monotonic() >= self._next_orphan_check:
-                            # At most once a poll interval: what a race left waiting is due again.
-                            await store.wake_orphans(conn)
-                            self._next_orphan_check = time.monotonic() + self._settings.poll_seconds
                         claimed = await store.claim(
                             conn,
                             free,

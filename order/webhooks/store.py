@@ -6,11 +6,10 @@ number the events the same way — one past the order's last stored `seq` — be
 statement reads the same snapshot (the order's row lock, held by the saga, keeps that number from
 moving underneath).
 
-Ordering per order: only the head of an (endpoint, order)'s pending deliveries — its lowest `seq` — has
-a due time; the others wait with none. Acknowledging the head makes the next one due (`settle`), under
-the order's row lock, so the hand-over and a saga transaction writing the order's next event cannot miss
-each other. `wake_orphans` is the safety net: it finds rows with no pending predecessor and no due time
-(left by anything else, e.g. an operator's manual edit) and makes them due.
+Ordering per order: a delivery is claimed only when no earlier event of its order is still pending for
+its endpoint (what the claim reads is committed, so an acknowledgement that has not committed yet
+holds the next event back until it has; nothing is handed over, so nothing can be missed). Every
+delivery has a due time (now, or its backoff); the order's earlier pending ones are what hold it back.
 """
 
 from __future__ import annotations
@@ -48,14 +47,11 @@ _INSERT_EVENTS = (
     f" e.order_snapshot::jsonb, clock_timestamp() FROM ({_numbered(snapshots=True)}) AS e"
 )
 
-# A delivery per enabled endpoint of the order's shop that wants the type; due now if it is the first
-# pending one of its (endpoint, order), else waiting for its predecessor.
+# A delivery per enabled endpoint of the order's shop that wants the type, due now (it is sent once the
+# order's earlier events to that endpoint are acknowledged: `_CLAIM`).
 _INSERT_DELIVERIES = (
     "INSERT INTO webhook_deliveries (endpoint_id, event_id, order_id, seq, next_attempt_at)"
-    " SELECT w.id, e.event_id, e.order_id, e.seq,"
-    " CASE WHEN row_number() OVER (PARTITION BY w.id, e.order_id ORDER BY e.ordinal) = 1"
-    " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = w.id"
-    " AND p.order_id = e.order_id AND p.delivered_at IS NULL) THEN now() END"
+    " SELECT w.id, e.event_id, e.order_id, e.seq, now()"
     f" FROM ({_numbered(snapshots=False)}) AS e"
     " JOIN webhook_endpoints w ON w.owner = split_part(e.order_id, ':', 1) AND w.enabled"
     " AND e.type = ANY(w.event_types)"
@@ -123,6 +119,10 @@ WITH open AS (
     LEFT JOIN unnest(%(busy)s::uuid[], %(busy_counts)s::int[]) AS b(endpoint_id, n)
         ON b.endpoint_id = d.endpoint_id
     WHERE d.delivered_at IS NULL AND d.next_attempt_at <= now()
+        AND NOT EXISTS (
+            SELECT 1 FROM webhook_deliveries p
+            WHERE p.endpoint_id = d.endpoint_id AND p.order_id = d.order_id AND p.seq < d.seq
+                AND p.delivered_at IS NULL)
 ), due AS (
     SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d
     JOIN open o ON o.endpoint_id = d.endpoint_id AND o.event_id = d.event_id AND o.rank <= o.room
@@ -216,19 +216,6 @@ _RETRY = (
     " FROM unnest(%s::uuid[], %s::uuid[], %s::float8[]) AS x(endpoint_id, event_id, delay)"
     " WHERE d.endpoint_id = x.endpoint_id AND d.event_id = x.event_id AND d.delivered_at IS NULL"
 )
-# The next pending delivery of each (endpoint, order) just acknowledged becomes due.
-_NEXT_DUE = """
-UPDATE webhook_deliveries d SET next_attempt_at = now()
-FROM (
-    SELECT DISTINCT ON (p.endpoint_id, p.order_id) p.endpoint_id, p.event_id
-    FROM webhook_deliveries p
-    JOIN unnest(%s::uuid[], %s::text[]) AS x(endpoint_id, order_id)
-      ON p.endpoint_id = x.endpoint_id AND p.order_id = x.order_id
-    WHERE p.delivered_at IS NULL
-    ORDER BY p.endpoint_id, p.order_id, p.seq
-) AS head
-WHERE d.endpoint_id = head.endpoint_id AND d.event_id = head.event_id AND d.next_attempt_at IS NULL
-"""
 _ENDPOINT_SUCCEEDED = (
     "UPDATE webhook_endpoints SET last_success_at = now(), failing_since = NULL, consecutive_failures = 0,"
     " next_attempt_at = NULL WHERE id = ANY(%s::uuid[])"
@@ -243,16 +230,8 @@ _ENDPOINT_FAILED = (
 )
 
 
-# The orders whose next event an acknowledgement hands over, locked as the saga locks them (sorted, so
-# the two never deadlock): a saga transaction writing an order's next event has either committed (its
-# delivery row is seen and made due) or waits for this one (and then sees its predecessor acknowledged,
-# so writes it due). Without it, the two could miss each other and leave the event waiting for the
-# orphan sweep.
-_LOCK_HANDED_OVER = "SELECT 1 FROM orders WHERE order_id = ANY(%s::text[]) ORDER BY order_id FOR KEY SHARE"
-
-
-async def settle(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> int:
-    """Record the attempts and what follows from them; returns how many deliveries became due."""
+async def settle(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> None:
+    """Record the attempts and what follows from them."""
     claimed = [outcome.claimed for outcome in outcomes]
     done = [o.claimed for o in outcomes if o.delivered]
     failed = [o for o in outcomes if not o.delivered]
@@ -303,25 +282,6 @@ async def settle(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> int:
     # Disjoint writes (attempts; acknowledged and failed deliveries; endpoints that succeeded and those
     # that only failed): one statement.
     await pg.execute_together(conn, writes)
-    if not done:
-        return 0
-    await pg.execute(conn, _LOCK_HANDED_OVER, (sorted({c.order_id for c in done}),))
-    return await pg.execute(conn, _NEXT_DUE, ([c.endpoint_id for c in done], [c.order_id for c in done]))
-
-
-_WAKE_ORPHANS = """
-UPDATE webhook_deliveries d SET next_attempt_at = now()
-WHERE d.delivered_at IS NULL AND d.next_attempt_at IS NULL
-  AND NOT EXISTS (
-    SELECT 1 FROM webhook_deliveries p
-    WHERE p.endpoint_id = d.endpoint_id AND p.order_id = d.order_id AND p.seq < d.seq
-      AND p.delivered_at IS NULL)
-"""
-
-
-async def wake_orphans(conn: AsyncConnection) -> int:
-    """Make due the waiting deliveries that no pending predecessor holds back (see the module's doc)."""
-    return await pg.execute(conn, _WAKE_ORPHANS, ())
 
 
 _DISABLE_FAILING = """
