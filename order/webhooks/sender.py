@@ -35,7 +35,14 @@ from common.db import is_transient_database_error
 from common.retry import Backoff
 from order.webhooks import store
 from order.webhooks.events import render
-from order.webhooks.policy import RetryPolicy, acknowledged, is_public, retry_delay, url_problem
+from order.webhooks.policy import (
+    RetryPolicy,
+    acknowledged,
+    is_public,
+    retry_delay,
+    should_disable,
+    url_problem,
+)
 from order.webhooks.signing import signature_header
 
 log = logging.getLogger(__name__)
@@ -280,9 +287,12 @@ class WebhookSender:
         self.wake()
 
     async def housekeep(self) -> None:
-        """Disable the endpoints that have failed for too long."""
+        """Disable the endpoints that have failed for too long (`policy.should_disable`)."""
+        now = datetime.now(UTC)
         async with self._engine.begin() as conn:
-            disabled = await store.disable_failing(conn, self._settings.policy.disable_after)
+            failing = await store.failing_since(conn)
+            due = [e for e, since in failing.items() if should_disable(since, now, self._settings.policy)]
+            disabled = await store.disable(conn, due) if due else []
         for endpoint_id, owner in disabled:
             log.warning(
                 "webhooks: endpoint %s of %s disabled: every attempt failed too long", endpoint_id, owner

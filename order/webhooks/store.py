@@ -284,18 +284,28 @@ async def settle(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> None:
     await pg.execute_together(conn, writes)
 
 
-_DISABLE_FAILING = """
+async def failing_since(conn: AsyncConnection) -> dict[uuid.UUID, datetime]:
+    """The enabled endpoints that have failed every attempt since a time, with that time."""
+    rows = await pg.fetch_all(
+        conn,
+        "SELECT id, failing_since FROM webhook_endpoints WHERE enabled AND failing_since IS NOT NULL",
+        (),
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+_DISABLE = """
 UPDATE webhook_endpoints SET enabled = false, updated_at = now(),
   disabled_reason = 'every attempt failed since ' || to_char(failing_since AT TIME ZONE 'UTC',
     'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' (last: ' || coalesce(last_error, 'no answer') || ')'
-WHERE enabled AND failing_since <= now() - %s * interval '1 second'
+WHERE id = ANY(%s::uuid[]) AND enabled AND failing_since IS NOT NULL
 RETURNING id, owner
 """
 
 
-async def disable_failing(conn: AsyncConnection, after: timedelta) -> list[tuple[uuid.UUID, str]]:
-    """Disable the endpoints that have failed every attempt for `after`; returns (id, owner) of each."""
-    rows = await pg.fetch_all(conn, _DISABLE_FAILING, (after.total_seconds(),))
+async def disable(conn: AsyncConnection, endpoint_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
+    """Disable these endpoints, with the reason (unless one succeeded meanwhile); (id, owner) of each."""
+    rows = await pg.fetch_all(conn, _DISABLE, (list(endpoint_ids),))
     return [(row[0], row[1]) for row in rows]
 
 

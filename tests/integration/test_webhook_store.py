@@ -16,6 +16,8 @@ import pytest
 from common import pg
 from order.handlers import advance, advance_many
 from order.webhooks import endpoints, store
+from order.webhooks.policy import RetryPolicy
+from order.webhooks.sender import SenderSettings, WebhookSender
 from tests.integration.schemas import Db, order_schema
 from tests.integration.test_order_batches import STORIES, _interleaved, _story
 
@@ -223,3 +225,26 @@ async def test_a_failing_endpoint_is_gated_to_a_probe_while_a_healthy_one_keeps_
         )
     [probe] = await _claim(db, per_endpoint=4)
     assert probe.endpoint_id == failing and probe.endpoint_failures == 1  # one request: a probe
+
+
+async def test_an_endpoint_failing_longer_than_the_policy_allows_is_disabled_with_the_reason(db: Db) -> None:
+    long_failing = await _endpoint(db)
+    briefly_failing = await _endpoint(db)
+    async with db.engine.begin() as conn:
+        await pg.execute(
+            conn,
+            "UPDATE webhook_endpoints SET failing_since = now() - %s * interval '1 hour',"
+            " last_error = 'HTTP 503' WHERE id = %s",
+            (4, long_failing),
+        )
+        await pg.execute(
+            conn, "UPDATE webhook_endpoints SET failing_since = now() WHERE id = %s", (briefly_failing,)
+        )
+    policy = RetryPolicy(disable_after=timedelta(hours=3))
+    await WebhookSender(db.engine, SenderSettings(policy=policy)).housekeep()
+
+    async with db.engine.connect() as conn:
+        rows = dict(await pg.fetch_all(conn, "SELECT id, disabled_reason FROM webhook_endpoints", ()))
+    assert rows[briefly_failing] is None
+    reason = rows[long_failing]
+    assert reason is not None and reason.startswith("every attempt failed since ") and "HTTP 503" in reason
