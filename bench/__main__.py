@@ -29,6 +29,7 @@ import psycopg
 import typer
 from rich.console import Console
 
+from bench import hops, profiles
 from bench.cpu import GENERATOR, RECEIVER, own_cpu_seconds, sample, used
 from bench.loadgen import Driver, ShopClient, Tracker, run_step
 from bench.raw_chain import RawDriver, prepare
@@ -79,6 +80,14 @@ def main(
     warmup: Annotated[
         float, typer.Option(help="seconds at the first rate before measuring (JIT, caches, pools)")
     ] = 15,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="sample the services with py-spy during every step: flame graphs and top frames under"
+            " <out>/profiles (latency figures of a profiled run are not measurements)",
+        ),
+    ] = False,
     webhooks: Annotated[
         Webhooks | None,
         typer.Option(
@@ -106,7 +115,11 @@ def main(
     try:
         if only in (None, "platform"):
             ladders, endpoint = measure_platform(
-                stack, state, _rates(platform_rates), Timing(seconds, drain, warmup), mode
+                stack,
+                state,
+                _rates(platform_rates),
+                Timing(seconds, drain, warmup, out / "profiles" if profile else None),
+                mode,
             )
             results["steps"].update(ladders)
             results["webhooks"] = {"mode": mode.value, "endpoint": endpoint}
@@ -163,6 +176,7 @@ class Timing:
     seconds: float  # arrival window of each measured step
     drain: float  # longest wait for stragglers after it
     warmup: float  # unmeasured run at the first rate before the sweep
+    profiles: Path | None = None  # where the services' py-spy samples of each step go (--profile)
 
 
 def measure_platform(
@@ -209,11 +223,12 @@ def measure_platform(
 
         bootstrap = settings.kafka_bootstrap_servers or ""
         order_db = stack.postgres.admin_conninfo(Service.ORDER.value)
+        databases = {service.value: stack.postgres.admin_conninfo(service.value) for service in Service}
         ladders: dict[str, list[dict[str, Any]]] = {}
         endpoint: dict[str, Any] | None = None
         if mode in (Webhooks.OFF, Webhooks.BOTH):
             ends = StepEnd(order_db, SHOP, None, timing.drain)
-            ladders[PLATFORM] = sweep(PLATFORM, driver, bootstrap, pids, rates, timing, ends)
+            ladders[PLATFORM] = sweep(PLATFORM, driver, bootstrap, pids, rates, timing, ends, databases)
         if mode in (Webhooks.ON, Webhooks.BOTH):
             with running_receiver(state, GENERATOR_NICENESS) as receiver:
                 created = subscribe(settings.base_url(Service.ORDER), keys[Scope.SHOP], receiver.url)
@@ -221,7 +236,7 @@ def measure_platform(
                 ends = StepEnd(order_db, SHOP, Subscription(receiver, created["id"]), timing.drain)
                 with_receiver = {**pids, RECEIVER: receiver.pid}
                 ladders[PLATFORM_WEBHOOKS] = sweep(
-                    PLATFORM_WEBHOOKS, driver, bootstrap, with_receiver, rates, timing, ends
+                    PLATFORM_WEBHOOKS, driver, bootstrap, with_receiver, rates, timing, ends, databases
                 )
         return ladders, endpoint
 
@@ -295,9 +310,11 @@ def sweep(
     rates: list[float],
     timing: Timing,
     ends: StepEnd | None = None,
+    databases: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Each rate in turn (after the warm-up). A step's CPU is counted until `ends` has seen order record
-    every saga's end; its webhooks are waited for after that."""
+    every saga's end; its webhooks are waited for after that, and then the step's sagas are broken down
+    into hops from the services' `databases` (bench/hops.py)."""
     if timing.warmup > 0 and rates:
         # Kafka's JIT, SQLAlchemy's statement caches and the connection pools warm up on the first
         # sagas; without this the first step's CPU per saga would carry that one-off cost.
@@ -309,12 +326,18 @@ def sweep(
     for rate in rates:
         console.print(f"{name}: offering {rate:g} sagas/s for {timing.seconds:g} s…")
         before = {**sample(pids), GENERATOR: own_cpu_seconds()}
-        figures, details = asyncio.run(
-            _one_step(new_driver(), bootstrap, rate, timing.seconds, timing.drain, ends)
-        )
+        services = {process: pid for process, pid in pids.items() if process in set(Service)}
+        with _profiled(services, timing, f"{name}-{rate:g}") as profile:
+            figures, details = asyncio.run(
+                _one_step(new_driver(), bootstrap, rate, timing.seconds, timing.drain, ends)
+            )
         cpu = used(before, {**sample(pids), GENERATOR: own_cpu_seconds()})
         if ends is not None:
             details.update(asyncio.run(ends.webhooks()))
+            if databases is not None:
+                details["hops"] = asyncio.run(hops.measure(databases, ends.saga_ids))
+        if timing.profiles is not None:
+            details["profile"] = profile()
         per_saga = {process: seconds_ / max(figures.finished, 1) for process, seconds_ in cpu.items()}
         step = {**asdict(figures), **details, "cpu_seconds": cpu, "cpu_ms_per_saga": _ms(per_saga)}
         steps.append(step)
@@ -322,6 +345,18 @@ def sweep(
         if details.get("webhooks"):
             console.print(_webhook_line(details["webhooks"]))
     return steps
+
+
+@contextmanager
+def _profiled(pids: dict[str, int], timing: Timing, label: str) -> Iterator[Callable[[], dict[str, Any]]]:
+    """With --profile, py-spy samples `pids` during the step; the callable gives each one's top frames."""
+    out = timing.profiles
+    if out is None:
+        yield dict
+        return
+    folder: Path = out
+    with profiles.sampling(pids, timing.seconds, folder, label):
+        yield lambda: {name: profiles.top_frames(folder / f"{label}-{name}.txt") for name in pids}
 
 
 async def _one_step(

@@ -172,6 +172,11 @@ class StepEnd:
                 await asyncio.sleep(_RECORDED_POLL_SECONDS)
         return {"end_wait_s": round(time.monotonic() - began, 2)}
 
+    @property
+    def saga_ids(self) -> list[str]:
+        """The saga ids of the step just ended."""
+        return list(self._saga_ids)
+
     async def webhooks(self) -> dict[str, Any]:
         """The step's webhook figures (None without an endpoint), once the receiver has as many distinct
         events of the step's orders as order recorded for them, or after `timeout`. Arrivals of other
