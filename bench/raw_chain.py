@@ -1,17 +1,33 @@
-"""The raw limit: the saga's happy-path hops done by a minimal aiokafka + psycopg chain, none of our code.
+"""The raw limit: the platform's saga mix done by a minimal aiokafka + psycopg chain, none of our code.
 
 Same shape as the platform: three worker processes (payment, order, delivery), three topics, every
 message keyed by order id, one event at a time per worker, and per consumed event one transaction with an
 inbox insert, a state row and (when it emits) an outbox row, then the publish with an idempotent
-`acks=all` producer and the outbox row's removal. The driver plays the checkout: a transaction (state +
-outbox row), the PaymentCompleted publish. Delivery ships and delivers at once after scheduling (the
-platform's auto-progress mode). Six events per saga, as on the platform's happy path:
+`acks=all` producer and the outbox row's removal. The driver plays the services' HTTP side: the checkout
+(payment's transaction: state + outbox row, then the publish) and the customer's cancel (order's). The
+same mix as the platform's (`bench.loadgen.MIX`), each kind with the platform's events, the same
+terminal ones (`bench.loadgen.TERMINAL`):
 
-    PaymentCompleted → order → OrderPlaced → delivery → DeliveryScheduled, Shipped, Delivered → order
-    → OrderCompleted (payment and delivery read it and do nothing, as on the platform)
+    happy         PaymentCompleted → order: OrderPlaced → delivery: DeliveryScheduled, Shipped, Delivered
+                  (auto-progress, each its own transaction) → order: OrderCompleted
+    out of stock  PaymentCompleted → order: OrderPlaced → delivery: OutOfStock → order: OrderCancelled
+                  → payment: PaymentRefunded (delivery reads OrderCancelled too) → order: REFUNDED
+    declined      the checkout's PaymentFailed (no order placed) → order: REJECTED
+    cancel        PaymentCompleted → order: OrderPlaced → delivery: DeliveryScheduled (held); once the
+                  OrderPlaced is on the topic the driver sends order's OrderCancellationRequested →
+                  delivery: CancellationConfirmed → order: OrderCancelled → payment: PaymentRefunded
+
+What the chain cannot know the platform reads from the checkout: an empty shelf (its SKU) and, here only,
+that the customer will cancel; every event carries its saga's kind instead. A raw cancel therefore always
+reaches delivery before the parcel ships (delivery holds that shipment), and is confirmed and refunded;
+on the platform, whose auto-progress ships at once in the bench, most customer cancels arrive after the
+parcel has left and are refused (OrderCancellationRequested, CancellationRefused; the saga completes):
+about as many events, one hop fewer in payment. Payment refunds in the consumer's transaction, where
+the platform queues the refund and its refund worker calls the gateway and records it (two more
+transactions).
 
 What it leaves out is what our platform adds: HTTP, Faust, the envelope's validation, the dead-letter
-check, the timeline, metrics. The ratio of the two throughputs is the price of those.
+check, the timeline, metrics, the gateway. The ratio of the two throughputs is the price of those.
 """
 
 from __future__ import annotations
@@ -21,13 +37,14 @@ import json
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench.loadgen import Tracker
+from bench.loadgen import MIX, Tracker
 from common.kafka import new_idempotent_producer
 
 TOPICS = {"payment": "raw-payment", "order": "raw-order", "delivery": "raw-delivery"}
@@ -39,10 +56,14 @@ CREATE TABLE IF NOT EXISTS raw_state (
 );
 CREATE TABLE IF NOT EXISTS raw_outbox (id bigserial PRIMARY KEY, topic text, key text, value bytea);
 """
+# How long a customer waits for the order to exist before giving up on the cancel (as the platform's).
+CANCEL_WAIT_S = 300
 
 
-def event(type_: str, order_id: str) -> bytes:
-    return json.dumps({"event_id": str(uuid.uuid4()), "type": type_, "order_id": order_id}).encode()
+def event(type_: str, order_id: str, kind: str) -> bytes:
+    return json.dumps(
+        {"event_id": str(uuid.uuid4()), "type": type_, "order_id": order_id, "kind": kind}
+    ).encode()
 
 
 class Hop:
@@ -53,7 +74,7 @@ class Hop:
         self.pending: list[tuple[int, str, bytes]] = []  # outbox rows committed, not yet published
 
     async def step(
-        self, consumed: dict[str, Any] | None, order_id: str, status: str, emit: str | None
+        self, consumed: dict[str, Any] | None, order_id: str, kind: str, status: str, emit: str | None
     ) -> None:
         """One transaction: inbox row (for a consumed event), state row, outbox row (when it emits)."""
         async with self.conn.transaction():
@@ -67,7 +88,7 @@ class Hop:
                 (self.service, order_id, status),
             )
             if emit is not None:
-                value = event(emit, order_id)
+                value = event(emit, order_id, kind)
                 cursor = await self.conn.execute(
                     "INSERT INTO raw_outbox (topic, key, value) VALUES (%s, %s, %s) RETURNING id",
                     (TOPICS[self.service], order_id, value),
@@ -89,17 +110,56 @@ class Hop:
         )
 
 
-# What each worker does with an event: (new status, event to emit), or None to ignore it.
-RULES: dict[str, dict[str, tuple[str, str | None]]] = {
-    "payment": {},
+@dataclass(frozen=True)
+class Step:
+    """One transaction of a worker: the state row's new status, and the event it emits (if any)."""
+
+    status: str
+    emit: str | None = None
+
+
+# What each worker does with an event: its transactions, in order (the first consumes the event); an
+# event type not listed is read and ignored, as the platform's services ignore what they have no
+# handler for. Delivery's answer to OrderPlaced depends on the saga's kind (`react`).
+RULES: dict[str, dict[str, tuple[Step, ...]]] = {
+    "payment": {"OrderCancelled": (Step("REFUNDED", "PaymentRefunded"),)},
     "order": {
-        "PaymentCompleted": ("PLACED", "OrderPlaced"),
-        "DeliveryScheduled": ("SCHEDULED", None),
-        "Shipped": ("SHIPPED", None),
-        "Delivered": ("COMPLETED", "OrderCompleted"),
+        "PaymentCompleted": (Step("PLACED", "OrderPlaced"),),
+        "PaymentFailed": (Step("REJECTED"),),
+        "DeliveryScheduled": (Step("SCHEDULED"),),
+        "Shipped": (Step("SHIPPED"),),
+        "Delivered": (Step("COMPLETED", "OrderCompleted"),),
+        "OutOfStock": (Step("CANCELLED", "OrderCancelled"),),
+        "CancellationConfirmed": (Step("CANCELLED", "OrderCancelled"),),
+        "PaymentRefunded": (Step("REFUNDED"),),
     },
-    "delivery": {"OrderPlaced": ("SCHEDULED", "DeliveryScheduled")},
+    "delivery": {
+        "OrderCancellationRequested": (Step("RELEASED", "CancellationConfirmed"),),
+        "OrderCancelled": (Step("CANCELLED"),),  # nothing held any more: the platform's looks and finds so
+    },
 }
+SCHEDULE = Step("SCHEDULED", "DeliveryScheduled")
+# Auto-progress, as the bench runs the platform's delivery: ship, then deliver, each its own transaction.
+SHIP_AND_DELIVER = (Step("SHIPPED", "Shipped"), Step("DELIVERED", "Delivered"))
+
+
+def react(service: str, type_: str, kind: str) -> tuple[Step, ...]:
+    """The transactions `service` makes for an event of `type_` in a saga of `kind`; none: ignored.
+
+    Delivery answers OrderPlaced with OutOfStock on a stock-out, and otherwise schedules and ships at
+    once, but for a saga whose customer will cancel: that parcel waits, so the cancel finds it reserved.
+    """
+    if service == "delivery" and type_ == "OrderPlaced":
+        if kind == "out_of_stock":
+            return (Step("OUT_OF_STOCK", "OutOfStock"),)
+        return (SCHEDULE,) if kind == "cancel" else (SCHEDULE, *SHIP_AND_DELIVER)
+    return RULES[service].get(type_, ())
+
+
+# The driver's checkout (payment's HTTP side): the charge is declined, or captured and the saga goes on.
+DECLINED, CAPTURED = Step("FAILED", "PaymentFailed"), Step("CAPTURED", "PaymentCompleted")
+# The customer's cancel, once the order exists (order's HTTP side).
+CANCEL = Step("CANCELLING", "OrderCancellationRequested")
 
 
 async def worker(service: str, bootstrap: str, dsn: str) -> None:
@@ -124,14 +184,11 @@ async def worker(service: str, bootstrap: str, dsn: str) -> None:
             for records in batches.values():
                 for record in records:
                     consumed = json.loads(record.value)
-                    rule = RULES[service].get(consumed["type"])
-                    if rule is None:
-                        continue
-                    status, emit = rule
-                    await hop.step(consumed, consumed["order_id"], status, emit)
-                    if service == "delivery":  # auto-progress: ship, then deliver, each its own transaction
-                        await hop.step(None, consumed["order_id"], "SHIPPED", "Shipped")
-                        await hop.step(None, consumed["order_id"], "DELIVERED", "Delivered")
+                    order_id, kind = consumed["order_id"], consumed["kind"]
+                    for index, step in enumerate(react(service, consumed["type"], kind)):
+                        # The first transaction consumes the event; delivery's auto-progress steps follow.
+                        cause = consumed if index == 0 else None
+                        await hop.step(cause, order_id, kind, step.status, step.emit)
             await hop.publish()
     finally:
         await consumer.stop()
@@ -153,15 +210,16 @@ async def prepare(bootstrap: str, dsn: str, partitions: int) -> None:
 
 
 class RawDriver:
-    """The driver's side of the chain: what the payment service does for one checkout."""
+    """The driver's side of the chain: what the payment service does for a checkout, and what the order
+    service does for a customer's cancel."""
 
-    mix = {"happy": 1.0}
-    terminal_topics = ("raw-order",)
+    mix = MIX
+    terminal_topics = ("raw-order", "raw-payment")  # OrderCompleted; PaymentRefunded and PaymentFailed
 
     def __init__(self, bootstrap: str, dsn: str) -> None:
         self.bootstrap, self.dsn = bootstrap, dsn
-        self.pool: list[Hop] = []
-        self.free: asyncio.Queue[Hop] = asyncio.Queue()
+        self.pool: list[psycopg.AsyncConnection[Any]] = []
+        self.free: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
 
     async def start(self, connections: int = 8) -> None:
         producer = new_idempotent_producer(self.bootstrap)
@@ -169,29 +227,48 @@ class RawDriver:
         self.producer = producer
         for _ in range(connections):
             conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
-            hop = Hop("payment", conn, producer)
-            self.pool.append(hop)
-            self.free.put_nowait(hop)
+            self.pool.append(conn)
+            self.free.put_nowait(conn)
 
     async def close(self) -> None:
-        for hop in self.pool:
-            await hop.conn.close()
+        for conn in self.pool:
+            await conn.close()
         await self.producer.stop()
 
     async def saga(self, kind: str, tracker: Tracker) -> None:
         order_id = uuid.uuid4().hex
-        with tracker.awaiting_answer():  # as the platform's checkouts: waiting for a hop counts
-            hop = await self.free.get()
+        with tracker.awaiting_answer():  # as the platform's checkouts: waiting for a connection counts
+            conn = await self.free.get()
+            hop = Hop("payment", conn, self.producer)
             try:
-                await hop.step(None, order_id, "CAPTURED", "PaymentCompleted")
+                checkout = DECLINED if kind == "declined" else CAPTURED
+                await hop.step(None, order_id, kind, checkout.status, checkout.emit)
             except BaseException:
-                self.free.put_nowait(hop)
+                self.free.put_nowait(conn)
                 raise
-        tracker.accept(order_id)  # committed: the platform answers 202 here
+        tracker.accept(order_id, kind)  # committed: the platform answers 202 here
         try:
             await hop.publish()
         finally:
-            self.free.put_nowait(hop)
+            self.free.put_nowait(conn)
+        if kind == "cancel":
+            await self._cancel(order_id, tracker)
+
+    async def _cancel(self, order_id: str, tracker: Tracker) -> None:
+        """The customer cancels as soon as the order exists (its OrderPlaced is on the topic), as the
+        platform's driver does; order's transaction and publish, on a connection of the pool."""
+        try:
+            await asyncio.wait_for(tracker.placed_event(order_id).wait(), CANCEL_WAIT_S)
+        except TimeoutError:
+            tracker.refused.append(f"order {order_id} was never placed")
+            return
+        conn = await self.free.get()
+        try:
+            hop = Hop("order", conn, self.producer)
+            await hop.step(None, order_id, "cancel", CANCEL.status, CANCEL.emit)
+            await hop.publish()
+        finally:
+            self.free.put_nowait(conn)
 
 
 def main() -> None:
