@@ -3,8 +3,9 @@
 One command reproduces everything (`make bench`): a private Kafka and PostgreSQL under `.state/bench`,
 the three services as processes (delivery's auto-progress on, so the happy path ships and delivers by
 itself), a sweep of offered rates for the platform — without a webhook endpoint, then with one for the
-bench's shop (`--webhooks`) — then the same for the raw chain, then `bench/results/results.json`,
-`results.md` (tables) and `latency.png` (percentiles against offered load).
+bench's shop (`--webhooks`) — then the same for the raw chain, each ladder followed by a search for its
+ceiling (`--ceiling`, `bench/ceiling.py`), then `bench/results/results.json`, `results.md` (tables) and
+`latency.png` (percentiles against offered load).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import typer
 from rich.console import Console
 
 from bench import hops, profiles
+from bench.ceiling import Ladder, Verdict, parse_resolution, search
 from bench.cpu import GENERATOR, RECEIVER, own_cpu_seconds, sample, used
 from bench.loadgen import Driver, ShopClient, Tracker, run_step
 from bench.raw_chain import RawDriver, prepare
@@ -64,6 +66,21 @@ def _rates(text: str) -> list[float]:
     return [float(part) for part in text.split(",") if part.strip()]
 
 
+def _ladder(factor: float, resolution: str, probes: int) -> Ladder:
+    """The ceiling search's ladder from the command line's options (a usage error if they make none)."""
+    try:
+        return Ladder(
+            start=CEILING_START, factor=factor, resolution=parse_resolution(resolution), probes=probes
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+# Where a ceiling search starts when its chain's fixed ladder is empty (otherwise: from that ladder's
+# verdicts, up by the factor from its highest pass, or between its highest pass and lowest failure).
+CEILING_START = 10.0
+
+
 @app.command()
 def main(
     platform_rates: Annotated[
@@ -95,8 +112,25 @@ def main(
             " ladders side by side (default: both; with --quick: on)"
         ),
     ] = None,
+    ceiling: Annotated[
+        bool | None,
+        typer.Option(
+            "--ceiling/--no-ceiling",
+            help="after each ladder, search for its ceiling: up by --ceiling-factor from the ladder's"
+            " highest pass until a step fails, then bisect (default: on; with --quick: off)",
+        ),
+    ] = None,
+    ceiling_factor: Annotated[
+        float, typer.Option(help="the search's step up while every rate passes (and down while all fail)")
+    ] = 2.0,
+    ceiling_resolution: Annotated[
+        str,
+        typer.Option(help="bisect until pass and failure are this close: sagas/s (5) or % of the pass (5%)"),
+    ] = "5%",
+    ceiling_probes: Annotated[int, typer.Option(help="at most this many steps per search")] = 8,
 ) -> None:
-    """Measure the platform and the raw chain at each offered rate; write results, tables and the plot.
+    """Measure the platform and the raw chain at each offered rate, then search each one's ceiling; write
+    results, tables and the plot.
 
     By default the platform's ladder runs twice, without and then with a webhook endpoint, because the
     report's claim about webhooks is a comparison: their latency, and the saga's throughput with them
@@ -105,32 +139,39 @@ def main(
     if quick:
         platform_rates, raw_rates, seconds, drain, warmup = "5", "5", 3, 60, 0
     mode = webhooks or (Webhooks.ON if quick else Webhooks.BOTH)
+    searching = not quick if ceiling is None else ceiling
+    ladder = _ladder(ceiling_factor, ceiling_resolution, ceiling_probes) if searching else None
     state = load_settings().state_dir.resolve() / "bench"
     shutil.rmtree(state, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(load_settings(), state_dir=state)
-    results: dict[str, Any] = {"machine": machine(), "seconds": seconds, "steps": {}}
+    results: dict[str, Any] = {"machine": machine(), "seconds": seconds, "steps": {}, "ceilings": {}}
     with console.status("starting Kafka and PostgreSQL…"):
         stack.start()
     try:
         if only in (None, "platform"):
-            ladders, endpoint = measure_platform(
+            ladders, ceilings, endpoint = measure_platform(
                 stack,
                 state,
                 _rates(platform_rates),
                 Timing(seconds, drain, warmup, out / "profiles" if profile else None),
                 mode,
+                ladder,
             )
             results["steps"].update(ladders)
+            results["ceilings"].update(ceilings)
             results["webhooks"] = {"mode": mode.value, "endpoint": endpoint}
             if PLATFORM in ladders and PLATFORM_WEBHOOKS in ladders:
                 results["webhook_comparison"] = compare_webhooks(
                     ladders[PLATFORM], ladders[PLATFORM_WEBHOOKS]
                 )
         if only in (None, "raw"):
-            results["steps"]["raw"] = measure_raw(
-                stack, state, _rates(raw_rates), Timing(seconds, drain, warmup)
+            steps, found = measure_raw(
+                stack, state, _rates(raw_rates), Timing(seconds, drain, warmup), ladder
             )
+            results["steps"]["raw"] = steps
+            if found is not None:
+                results["ceilings"]["raw"] = found
     finally:
         stack.stop()
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -180,11 +221,12 @@ class Timing:
 
 
 def measure_platform(
-    stack: LocalStack, state: Path, rates: list[float], timing: Timing, mode: Webhooks
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any] | None]:
+    stack: LocalStack, state: Path, rates: list[float], timing: Timing, mode: Webhooks, ladder: Ladder | None
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, Any] | None]:
     """The platform's ladders of `mode` on one set of services: without an endpoint first, then (after
-    registering one for the bench's shop, before its warm-up) with it. Returns the ladders by name and
-    the endpoint (without its secret)."""
+    registering one for the bench's shop, before its warm-up) with it; each followed by its ceiling
+    search when there is a `ladder`. Returns the ladders by name, their ceilings by name and the
+    endpoint (without its secret)."""
     assert stack.postgres is not None, "the bench reads the order database (its shop events)"
     env = {
         **os.environ,
@@ -225,23 +267,35 @@ def measure_platform(
         order_db = stack.postgres.admin_conninfo(Service.ORDER.value)
         databases = {service.value: stack.postgres.admin_conninfo(service.value) for service in Service}
         ladders: dict[str, list[dict[str, Any]]] = {}
+        ceilings: dict[str, dict[str, Any]] = {}
         endpoint: dict[str, Any] | None = None
+        idle = idle_level(pids) if ladder is not None else 0.0  # before any load: the search's settle
+
+        def measure(chain: Chain) -> None:
+            ladders[chain.name], found = sweep(chain, rates, ladder)
+            if found is not None:
+                ceilings[chain.name] = found
+
         if mode in (Webhooks.OFF, Webhooks.BOTH):
             ends = StepEnd(order_db, SHOP, None, timing.drain)
-            ladders[PLATFORM] = sweep(PLATFORM, driver, bootstrap, pids, rates, timing, ends, databases)
+            measure(Chain(PLATFORM, driver, bootstrap, pids, timing, ends, databases, idle))
         if mode in (Webhooks.ON, Webhooks.BOTH):
             with running_receiver(state, GENERATOR_NICENESS) as receiver:
                 created = subscribe(settings.base_url(Service.ORDER), keys[Scope.SHOP], receiver.url)
                 endpoint = {k: created[k] for k in ("id", "owner", "url", "event_types")}
                 ends = StepEnd(order_db, SHOP, Subscription(receiver, created["id"]), timing.drain)
                 with_receiver = {**pids, RECEIVER: receiver.pid}
-                ladders[PLATFORM_WEBHOOKS] = sweep(
-                    PLATFORM_WEBHOOKS, driver, bootstrap, with_receiver, rates, timing, ends, databases
+                chain = Chain(
+                    PLATFORM_WEBHOOKS, driver, bootstrap, with_receiver, timing, ends, databases, idle
                 )
-        return ladders, endpoint
+                measure(chain)
+        return ladders, ceilings, endpoint
 
 
-def measure_raw(stack: LocalStack, state: Path, rates: list[float], timing: Timing) -> list[dict[str, Any]]:
+def measure_raw(
+    stack: LocalStack, state: Path, rates: list[float], timing: Timing, ladder: Ladder | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The raw chain's ladder, and its ceiling search when there is a `ladder`."""
     assert stack.postgres is not None, "the raw chain needs the local PostgreSQL"
     with psycopg.connect(stack.postgres.admin_conninfo(), autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS raw_chain")
@@ -265,7 +319,9 @@ def measure_raw(stack: LocalStack, state: Path, rates: list[float], timing: Timi
             assert line.strip() == "ready", f"raw {name} worker did not start (see {state}/raw-{name}.log)"
         time.sleep(5)  # let the three consumer groups settle their assignments before timing
         pids = {f"raw-{name}": worker.pid for name, worker in workers.items()} | infrastructure_pids(stack)
-        return sweep("raw", lambda: RawDriver(bootstrap, dsn), bootstrap, pids, rates, timing)
+        idle = idle_level(pids) if ladder is not None else 0.0  # before any load: the search's settle
+        chain = Chain("raw", lambda: RawDriver(bootstrap, dsn), bootstrap, pids, timing, idle_cores=idle)
+        return sweep(chain, rates, ladder)
     finally:
         for worker in workers.values():
             worker.terminate()
@@ -301,50 +357,143 @@ def generator_first() -> Iterator[None]:
         os.setpriority(os.PRIO_PROCESS, 0, normal)
 
 
+@dataclass(frozen=True)
+class Chain:
+    """What a ladder measures: its name in the results, how a saga starts, whose CPU counts (`pids`), the
+    step's timing, and for the platform how a step ends (`ends`) and where its hops are read."""
+
+    name: str
+    new_driver: Callable[[], Driver]
+    bootstrap: str
+    pids: dict[str, int]
+    timing: Timing
+    ends: StepEnd | None = None
+    databases: dict[str, str] | None = None
+    idle_cores: float = 0.0  # what the processes under test use with no load (`idle_level`)
+
+
 @generator_first()
 def sweep(
-    name: str,
-    new_driver: Callable[[], Driver],
-    bootstrap: str,
-    pids: dict[str, int],
-    rates: list[float],
-    timing: Timing,
-    ends: StepEnd | None = None,
-    databases: dict[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    """Each rate in turn (after the warm-up). A step's CPU is counted until `ends` has seen order record
-    every saga's end; its webhooks are waited for after that, and then the step's sagas are broken down
-    into hops from the services' `databases` (bench/hops.py)."""
-    if timing.warmup > 0 and rates:
+    chain: Chain, rates: list[float], ladder: Ladder | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Each rate in turn (after the warm-up), then, with a `ladder`, the search for the chain's ceiling
+    from those verdicts on. Returns the fixed ladder's steps and the search (None without one)."""
+    first = rates[0] if rates else ladder.start if ladder is not None else None
+    timing = chain.timing
+    if timing.warmup > 0 and first is not None:
         # Kafka's JIT, SQLAlchemy's statement caches and the connection pools warm up on the first
         # sagas; without this the first step's CPU per saga would carry that one-off cost.
-        console.print(f"{name}: warming up at {rates[0]:g} sagas/s for {timing.warmup:g} s (not measured)…")
-        asyncio.run(_one_step(new_driver(), bootstrap, rates[0], timing.warmup, timing.drain, ends))
-        if ends is not None:
-            asyncio.run(ends.webhooks())  # its stragglers must not arrive during the first step
-    steps = []
-    for rate in rates:
-        console.print(f"{name}: offering {rate:g} sagas/s for {timing.seconds:g} s…")
-        before = {**sample(pids), GENERATOR: own_cpu_seconds()}
-        services = {process: pid for process, pid in pids.items() if process in set(Service)}
-        with _profiled(services, timing, f"{name}-{rate:g}") as profile:
-            figures, details = asyncio.run(
-                _one_step(new_driver(), bootstrap, rate, timing.seconds, timing.drain, ends)
-            )
-        cpu = used(before, {**sample(pids), GENERATOR: own_cpu_seconds()})
-        if ends is not None:
-            details.update(asyncio.run(ends.webhooks()))
-            if databases is not None:
-                details["hops"] = asyncio.run(hops.measure(databases, ends.saga_ids))
-        if timing.profiles is not None:
-            details["profile"] = profile()
-        per_saga = {process: seconds_ / max(figures.finished, 1) for process, seconds_ in cpu.items()}
-        step = {**asdict(figures), **details, "cpu_seconds": cpu, "cpu_ms_per_saga": _ms(per_saga)}
-        steps.append(step)
-        console.print(_line(figures))
-        if details.get("webhooks"):
-            console.print(_webhook_line(details["webhooks"]))
-    return steps
+        console.print(
+            f"{chain.name}: warming up at {first:g} sagas/s for {timing.warmup:g} s (not measured)…"
+        )
+        asyncio.run(
+            _one_step(chain.new_driver(), chain.bootstrap, first, timing.warmup, timing.drain, chain.ends)
+        )
+        if chain.ends is not None:
+            asyncio.run(chain.ends.webhooks())  # its stragglers must not arrive during the first step
+    steps = [measure_step(chain, rate) for rate in rates]
+    return steps, find_ceiling(chain, steps, ladder) if ladder is not None else None
+
+
+def measure_step(chain: Chain, rate: float) -> dict[str, Any]:
+    """One step at `rate`. Its CPU is counted until `ends` has seen order record every saga's end; its
+    webhooks are waited for after that, and then the step's sagas are broken down into hops from the
+    services' `databases` (bench/hops.py)."""
+    timing, ends, pids = chain.timing, chain.ends, chain.pids
+    console.print(f"{chain.name}: offering {rate:g} sagas/s for {timing.seconds:g} s…")
+    before = {**sample(pids), GENERATOR: own_cpu_seconds()}
+    services = {process: pid for process, pid in pids.items() if process in set(Service)}
+    with _profiled(services, timing, f"{chain.name}-{rate:g}") as profile:
+        figures, details = asyncio.run(
+            _one_step(chain.new_driver(), chain.bootstrap, rate, timing.seconds, timing.drain, ends)
+        )
+    cpu = used(before, {**sample(pids), GENERATOR: own_cpu_seconds()})
+    if ends is not None:
+        details.update(asyncio.run(ends.webhooks()))
+        if chain.databases is not None:
+            details["hops"] = asyncio.run(hops.measure(chain.databases, ends.saga_ids))
+    if timing.profiles is not None:
+        details["profile"] = profile()
+    per_saga = {process: seconds_ / max(figures.finished, 1) for process, seconds_ in cpu.items()}
+    step = {**asdict(figures), **details, "cpu_seconds": cpu, "cpu_ms_per_saga": _ms(per_saga)}
+    console.print(_line(figures))
+    if details.get("webhooks"):
+        console.print(_webhook_line(details["webhooks"]))
+    return step
+
+
+def find_ceiling(chain: Chain, steps: list[dict[str, Any]], ladder: Ladder) -> dict[str, Any]:
+    """The ceiling search (bench/ceiling.py), going on from the fixed ladder's verdicts: each probe a
+    full step, once the processes under test are quiet again (`settle`). What results.json keeps."""
+    probes: list[dict[str, Any]] = []
+
+    def measure(rate: float) -> bool:
+        settled = settle(chain.pids, chain.idle_cores)
+        console.print(f"{chain.name}: ceiling search, probe {len(probes) + 1}{_settled(settled)}")
+        probes.append({**measure_step(chain, rate), "settle": settled})
+        return bool(probes[-1]["sustainable"])
+
+    seeded = [Verdict(step["offered_rate"], step["sustainable"]) for step in steps]
+    found = search(measure, seeded, ladder)
+    best = (
+        f"{found.max_sustainable:g} sagas/s" if found.max_sustainable is not None else "nothing sustainable"
+    )
+    console.print(f"{chain.name}: ceiling {best} ({found.why})")
+    return {
+        "max_sustainable": found.max_sustainable,
+        "lowest_failure": found.lowest_failure,
+        "stopped": found.why,
+        "seeded_from": [asdict(verdict) for verdict in seeded],
+        "ladder": {
+            "start": ladder.start,
+            "factor": ladder.factor,
+            "resolution": str(ladder.resolution),
+            "probes": ladder.probes,
+        },
+        "probes": probes,
+    }
+
+
+# A step past the ceiling leaves sagas in flight (a backlog in the topics): the next probe must not
+# start on it, or a rate below the ceiling would fail on the last one's leftovers. The processes under
+# test are quiet when they use less than this many cores above their idle level, over a window.
+QUIET_ABOVE_IDLE_CORES = 0.2
+QUIET_WINDOW_S = 2.0
+SETTLE_LIMIT_S = 600.0
+
+
+# An idle level above this was measured while something was still starting: the bound is used instead.
+IDLE_AT_MOST_CORES = 0.5
+
+
+def idle_level(pids: dict[str, int]) -> float:
+    """The cores the processes under test use with no load, measured before any step (and bounded)."""
+    return min(busy_cores(pids), IDLE_AT_MOST_CORES)
+
+
+def busy_cores(pids: dict[str, int], window: float = QUIET_WINDOW_S) -> float:
+    """Cores used by the processes under test over `window` seconds (the shops' side left out)."""
+    watched = {name: pid for name, pid in pids.items() if name not in (GENERATOR, RECEIVER)}
+    before = sample(watched)
+    time.sleep(window)
+    return sum(used(before, sample(watched)).values()) / window
+
+
+def settle(pids: dict[str, int], idle: float) -> dict[str, float]:
+    """Wait until the processes under test are back near their `idle` level (or `SETTLE_LIMIT_S` has
+    passed): the seconds waited and the cores they used in the last window."""
+    began = time.monotonic()
+    while True:
+        cores = busy_cores(pids)
+        waited = time.monotonic() - began
+        if cores < idle + QUIET_ABOVE_IDLE_CORES or waited >= SETTLE_LIMIT_S:
+            return {"waited_s": round(waited, 1), "cores": round(cores, 2), "idle_cores": round(idle, 2)}
+
+
+def _settled(settled: dict[str, float]) -> str:
+    return (
+        f" (after {settled['waited_s']:g} s for the last step's backlog)" if settled["waited_s"] > 5 else ""
+    )
 
 
 @contextmanager

@@ -40,12 +40,27 @@ def max_sustainable(steps: list[dict[str, Any]]) -> float | None:
     return best
 
 
+def _rate(rate: float | None) -> str:
+    return f"{rate:g} sagas/s" if rate else "none sustainable"
+
+
+def _heading(name: str, steps: list[dict[str, Any]], ceiling: dict[str, Any] | None) -> str:
+    """The ladder's max sustainable rate, and with a search the ceiling it found (over both)."""
+    if ceiling is None:
+        best = max_sustainable(steps)
+        return f"### {name} (max sustainable: {best:g} sagas/s)" if best else f"### {name} (none sustainable)"
+    return (
+        f"### {name} (max sustainable on this ladder: {_rate(max_sustainable(steps))}; "
+        f"ceiling search: {_rate(ceiling['max_sustainable'])})"
+    )
+
+
 def tables(results: dict[str, Any]) -> str:
     lines = [f"Arrival window per step: {results['seconds']:g} s. Machine: {results['machine']}", ""]
+    ceilings: dict[str, dict[str, Any]] = results.get("ceilings") or {}
     for name, steps in results["steps"].items():
-        best = max_sustainable(steps)
         lines += [
-            f"### {name} (max sustainable: {best:g} sagas/s)" if best else f"### {name} (none sustainable)",
+            _heading(name, steps, ceilings.get(name)),
             "",
             "| offered/s | completed/s | finished | p50 ms | p95 ms | p99 ms | max ms | backlog/s "
             "| generator late ms | sustainable | CPU ms per saga |",
@@ -62,6 +77,8 @@ def tables(results: dict[str, Any]) -> str:
         lines.append("")
         lines += _latency_by_kind(steps)
         lines += _webhook_table(name, steps)
+        if name in ceilings:
+            lines += _ceiling_table(name, ceilings[name])
     if results.get("webhook_comparison"):
         lines += _comparison_table(results["webhook_comparison"])
     raw = max_sustainable(results["steps"].get("raw", []))
@@ -69,8 +86,55 @@ def tables(results: dict[str, Any]) -> str:
         platform = max_sustainable(steps)
         if name != "raw" and platform and raw:
             ratio = f"{platform:g} / {raw:g} = {platform / raw:.2f}"
-            lines.append(f"{name.capitalize()} / raw chain (max sustainable): {ratio}")
+            lines.append(f"{name.capitalize()} / raw chain (max sustainable on the ladders): {ratio}")
+    lines += _ceiling_ratios(ceilings)
     return "\n".join(lines) + "\n"
+
+
+def _ceiling_table(name: str, ceiling: dict[str, Any]) -> list[str]:
+    """The search's probes in the order they ran, and what it found (bench/ceiling.py)."""
+    seeded = ", ".join(
+        f"{verdict['rate']:g} {'yes' if verdict['sustainable'] else 'no'}"
+        for verdict in ceiling["seeded_from"]
+    )
+    ladder = ceiling["ladder"]
+    lines = [
+        f"Ceiling search of `{name}` (from the ladder's verdicts: {seeded or 'none'}; up by a factor of"
+        f" {ladder['factor']:g}, then bisecting to {ladder['resolution']},"
+        f" at most {ladder['probes']} probes):",
+        "",
+        "| probe | offered/s | completed/s | finished | p50 ms | p99 ms | backlog/s | generator late ms "
+        "| sustainable | waited for quiet s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for number, step in enumerate(ceiling["probes"], start=1):
+        lines.append(
+            f"| {number} | {step['offered_rate']:g} | {step['completed_per_second']:.1f} | "
+            f"{step['finished']}/{step['accepted']} | {step['p50_ms']:.0f} | {step['p99_ms']:.0f} | "
+            f"{step['backlog_growth_per_second']:+.1f} | {step['schedule_slip_ms']:.0f} | "
+            f"{'yes' if step['sustainable'] else 'no'} | {step['settle']['waited_s']:g} |"
+        )
+    failure = ceiling["lowest_failure"]
+    failed = f"{failure:g}/s" if failure else "none"
+    lines += [
+        "",
+        f"Ceiling of `{name}`: {_rate(ceiling['max_sustainable'])}"
+        f" (lowest rate that failed: {failed}; stopped: {ceiling['stopped']}).",
+        "",
+    ]
+    return lines
+
+
+def _ceiling_ratios(ceilings: dict[str, dict[str, Any]]) -> list[str]:
+    """Each platform ladder's ceiling against the raw chain's, both found by the search."""
+    raw = (ceilings.get("raw") or {}).get("max_sustainable")
+    lines = []
+    for name, ceiling in ceilings.items():
+        platform = ceiling["max_sustainable"]
+        if name != "raw" and platform and raw:
+            ratio = f"{platform:g} / {raw:g} = {platform / raw:.2f}"
+            lines.append(f"{name.capitalize()} / raw chain (ceilings found by the search): {ratio}")
+    return lines
 
 
 def _ms(figures: dict[str, float], *keys: str) -> str:

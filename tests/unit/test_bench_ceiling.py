@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bench.ceiling import (
@@ -15,7 +17,7 @@ from bench.ceiling import (
     parse_resolution,
     search,
 )
-from bench.report import max_sustainable
+from bench.report import max_sustainable, tables
 
 
 def verdicts(*pairs: tuple[float, bool]) -> list[Verdict]:
@@ -147,3 +149,61 @@ def test_anything_else_is_not_a_resolution(text: str) -> None:
 def test_a_ladder_that_cannot_move_is_refused() -> None:
     with pytest.raises(ValueError, match="not a ladder"):
         Ladder(factor=1)
+
+
+def step(rate: float, ok: bool) -> dict[str, Any]:
+    """A measured step as results.json keeps it (the fields the report reads)."""
+    return {
+        "offered_rate": rate,
+        "sustainable": ok,
+        "completed_per_second": rate if ok else rate * 0.8,
+        "finished": 100,
+        "accepted": 100,
+        "p50_ms": 50.0,
+        "p95_ms": 80.0,
+        "p99_ms": 90.0,
+        "max_ms": 99.0,
+        "backlog_growth_per_second": 0.0 if ok else 5.0,
+        "schedule_slip_ms": 3.0,
+        "cpu_ms_per_saga": {"kafka": 1.0},
+    }
+
+
+def searched(ceiling: float, failure: float, *probes: tuple[float, bool]) -> dict[str, Any]:
+    return {
+        "max_sustainable": ceiling,
+        "lowest_failure": failure,
+        "stopped": "within 5 %",
+        "seeded_from": [{"rate": 10.0, "sustainable": True}],
+        "ladder": {"start": 10.0, "factor": 2.0, "resolution": "5 %", "probes": 8},
+        "probes": [{**step(rate, ok), "settle": {"waited_s": 2.0}} for rate, ok in probes],
+    }
+
+
+def test_the_report_states_each_ceiling_found_and_the_platforms_against_the_raw_chains() -> None:
+    results = {
+        "seconds": 60,
+        "machine": {},
+        "steps": {"platform": [step(10, True)], "raw": [step(10, True)]},
+        "ceilings": {
+            "platform": searched(95, 100, (20, True), (40, True), (80, True), (160, False), (120, False)),
+            "raw": searched(250, 260, (20, True), (320, False), (240, True), (250, True), (260, False)),
+        },
+    }
+    report = tables(results)
+    assert "### platform (max sustainable on this ladder: 10 sagas/s; ceiling search: 95 sagas/s)" in report
+    assert "Ceiling of `raw`: 250 sagas/s (lowest rate that failed: 260/s" in report
+    assert "Platform / raw chain (ceilings found by the search): 95 / 250 = 0.38" in report
+    assert "| 4 | 160 |" in report  # each probe, in the order it ran
+
+
+def test_without_a_search_the_report_keeps_the_ladders_max_sustainable() -> None:
+    results = {
+        "seconds": 60,
+        "machine": {},
+        "steps": {"platform": [step(10, True), step(20, False)], "raw": [step(40, True)]},
+    }
+    report = tables(results)
+    assert "### platform (max sustainable: 10 sagas/s)" in report
+    assert "Platform / raw chain (max sustainable on the ladders): 10 / 40 = 0.25" in report
+    assert "ceilings found by the search" not in report
