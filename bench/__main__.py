@@ -428,7 +428,8 @@ def find_ceiling(chain: Chain, steps: list[dict[str, Any]], ladder: Ladder) -> d
     probes: list[dict[str, Any]] = []
 
     def measure(rate: float) -> bool:
-        settled = settle(chain.pids, chain.idle_cores)
+        last = probes[-1] if probes else steps[-1] if steps else None
+        settled = settle(chain.pids, chain.idle_cores, last["unfinished"] if last else 0)
         console.print(f"{chain.name}: ceiling search, probe {len(probes) + 1}{_settled(settled)}")
         probes.append({**measure_step(chain, rate), "settle": settled})
         return bool(probes[-1]["sustainable"])
@@ -443,6 +444,7 @@ def find_ceiling(chain: Chain, steps: list[dict[str, Any]], ladder: Ladder) -> d
         "max_sustainable": found.max_sustainable,
         "lowest_failure": found.lowest_failure,
         "stopped": found.why,
+        "idle_cores": round(chain.idle_cores, 2),
         "seeded_from": [asdict(verdict) for verdict in seeded],
         "ladder": {
             "start": ladder.start,
@@ -454,14 +456,15 @@ def find_ceiling(chain: Chain, steps: list[dict[str, Any]], ladder: Ladder) -> d
     }
 
 
-# A step past the ceiling leaves sagas in flight (a backlog in the topics): the next probe must not
-# start on it, or a rate below the ceiling would fail on the last one's leftovers. The processes under
-# test are quiet when they use less than this many cores above their idle level, over a window.
+# A step past the ceiling can leave sagas in flight when its drain runs out (a backlog in the topics):
+# the next probe must not start on it, or a rate below the ceiling would fail on the last one's
+# leftovers. The processes under test are quiet again when they use less than this many cores above
+# their idle level, and less than QUIET_CORES whatever that level (working off a backlog keeps the two
+# cores busy; right after a step Kafka and PostgreSQL still use a few tenths of a core).
 QUIET_ABOVE_IDLE_CORES = 0.2
+QUIET_CORES = 0.6
 QUIET_WINDOW_S = 2.0
 SETTLE_LIMIT_S = 600.0
-
-
 # An idle level above this was measured while something was still starting: the bound is used instead.
 IDLE_AT_MOST_CORES = 0.5
 
@@ -479,21 +482,24 @@ def busy_cores(pids: dict[str, int], window: float = QUIET_WINDOW_S) -> float:
     return sum(used(before, sample(watched)).values()) / window
 
 
-def settle(pids: dict[str, int], idle: float) -> dict[str, float]:
-    """Wait until the processes under test are back near their `idle` level (or `SETTLE_LIMIT_S` has
-    passed): the seconds waited and the cores they used in the last window."""
+def settle(pids: dict[str, int], idle: float, leftover: int) -> dict[str, float]:
+    """With sagas `leftover` in flight from the last step, wait until the processes under test are quiet
+    (or `SETTLE_LIMIT_S` has passed); with none, nothing is left to work off. Returns what results.json
+    keeps: the leftover sagas, the seconds waited and the cores used in the last window."""
+    if not leftover:
+        return {"leftover": 0, "waited_s": 0.0}
     began = time.monotonic()
     while True:
         cores = busy_cores(pids)
         waited = time.monotonic() - began
-        if cores < idle + QUIET_ABOVE_IDLE_CORES or waited >= SETTLE_LIMIT_S:
-            return {"waited_s": round(waited, 1), "cores": round(cores, 2), "idle_cores": round(idle, 2)}
+        if cores < max(idle + QUIET_ABOVE_IDLE_CORES, QUIET_CORES) or waited >= SETTLE_LIMIT_S:
+            return {"leftover": leftover, "waited_s": round(waited, 1), "cores": round(cores, 2)}
 
 
 def _settled(settled: dict[str, float]) -> str:
-    return (
-        f" (after {settled['waited_s']:g} s for the last step's backlog)" if settled["waited_s"] > 5 else ""
-    )
+    if not settled["leftover"]:
+        return ""
+    return f" (after {settled['waited_s']:g} s for the last step's {settled['leftover']:g} unfinished sagas)"
 
 
 @contextmanager

@@ -21,10 +21,9 @@ What the chain cannot know the platform reads from the checkout: an empty shelf 
 that the customer will cancel; every event carries its saga's kind instead. A raw cancel therefore always
 reaches delivery before the parcel ships (delivery holds that shipment), and is confirmed and refunded;
 on the platform, whose auto-progress ships at once in the bench, most customer cancels arrive after the
-parcel has left and are refused (OrderCancellationRequested, CancellationRefused; the saga completes):
-about as many events, one hop fewer in payment. Payment refunds in the consumer's transaction, where
-the platform queues the refund and its refund worker calls the gateway and records it (two more
-transactions).
+parcel has left and are refused (OrderCancellationRequested, CancellationRefused, and the saga completes:
+8 events against the raw cancel's 7). Payment refunds in its consumer's transaction, where the platform
+queues the refund and its refund worker calls the gateway and records the result in two more.
 
 What it leaves out is what our platform adds: HTTP, Faust, the envelope's validation, the dead-letter
 check, the timeline, metrics, the gateway. The ratio of the two throughputs is the price of those.

@@ -37,6 +37,16 @@ def test_the_benchmark_drives_sagas_to_their_end_and_writes_its_report(tmp_path:
         assert step["cpu_seconds"]["kafka"] > 0 and step["cpu_seconds"]["postgres"] > 0
     [platform] = results["steps"]["platform+webhooks"]
     assert sum(platform["outcomes"].values()) == platform["finished"]
+    # The raw chain runs the platform's mix (the same kinds of saga, drawn alike), each to its outcome.
+    [raw] = results["steps"]["raw"]
+    kinds = {kind: figures["n"] for kind, figures in raw["latency_by_kind"].items()}
+    assert kinds == {kind: figures["n"] for kind, figures in platform["latency_by_kind"].items()}
+    assert raw["outcomes"] == {
+        "COMPLETED": kinds.get("happy", 0),
+        "REFUNDED": kinds.get("out_of_stock", 0) + kinds.get("cancel", 0),
+        "REJECTED": kinds.get("declined", 0),
+    }
+    assert results["ceilings"] == {}  # --quick searches no ceiling
     # The webhook path: every event order recorded for the step's orders reached the receiver, and each
     # got a latency (how large is the full run's business, not this test's).
     webhooks = platform["webhooks"]
