@@ -108,11 +108,17 @@ def next_step(history: Sequence[Verdict], ladder: Ladder, spent: int) -> Probe |
 
     Up by `factor` from the highest pass while nothing failed; down by `factor` from the lowest failure
     while nothing passed below it; then the middle of the two, until they are within the resolution.
-    A rate strictly between the bounds has never been measured, so no rate is measured twice.
+    A rate strictly between the bounds has never been measured, so no rate is measured twice. Bounds
+    that are final say so even when the probes are spent, so the reason given is the real one.
     """
-    if spent >= ladder.probes:
+    step = _by_bounds(bounds(history), ladder)
+    if isinstance(step, Probe) and spent >= ladder.probes:
         return Done(f"the search's {ladder.probes} probes are spent")
-    found = bounds(history)
+    return step
+
+
+def _by_bounds(found: Bounds, ladder: Ladder) -> Probe | Done:
+    """`next_step` with an unlimited number of probes."""
     if found.failed is None:
         if found.passed is None:
             return Probe(nice(min(max(ladder.start, ladder.lowest), ladder.highest)))

@@ -85,6 +85,11 @@ def test_the_search_stops_when_its_probes_are_spent() -> None:
     assert isinstance(step, Done) and "probes are spent" in step.why
 
 
+def test_bounds_within_the_resolution_are_final_even_when_the_probes_are_spent() -> None:
+    step = next_step(verdicts((118, True), (122, True), (125, False)), Ladder(probes=6), spent=6)
+    assert isinstance(step, Done) and "within 5 %" in step.why
+
+
 def test_the_search_never_goes_above_its_highest_rate() -> None:
     ladder = Ladder(highest=300)
     assert next_step(verdicts((200, True)), ladder, spent=0) == Probe(300)
