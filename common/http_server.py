@@ -29,11 +29,13 @@ from typing import Any, ClassVar
 import faust
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
+from faust.types import TransportT
 from faust.web.base import Web
 from faust.web.drivers import aiohttp as faust_aiohttp
 from mode import Service
 
 from common.config import Settings
+from common.faust_consumer import InLoopTransport
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +119,17 @@ class ServiceWeb(faust_aiohttp.Web):
 
 
 class ServiceApp(faust.App):
-    """A service's Faust app: its web server is a `ServiceWeb` with these `HttpLimits`."""
+    """A service's Faust app: its web server is a `ServiceWeb` with these `HttpLimits`, and its Kafka
+    consumer runs on the worker's event loop (`InLoopTransport`)."""
 
     def __init__(self, id: str, *, http_limits: HttpLimits, **options: Any) -> None:
         self.http_limits = http_limits
         super().__init__(id, **options)
+
+    def _new_transport(self) -> TransportT:
+        # The one place Faust picks its Kafka transport (by the broker URL's scheme): Faust's aiokafka
+        # transport, with the consumer on the worker's loop instead of a thread (common/faust_consumer.py).
+        return InLoopTransport(self.conf.broker_consumer, self, loop=self.loop)
 
     def _new_web(self) -> Web:
         # The one place Faust picks its web driver (by the URL scheme of the `web` setting); ours is
