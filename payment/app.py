@@ -49,9 +49,12 @@ def create_app(settings: Settings | None = None) -> faust.App:
         max_attempts=settings.refund_max_attempts,
         lease=timedelta(seconds=settings.refund_lease_seconds),
     )
-    # Woken after each consumer commit (a cancelled order's refund row is due at once), and every 250 ms
-    # for retries coming due.
-    context.commit_listeners.append(on_wake(app, 0.25, refunds.run_due))
+    # Woken after each consumer commit (a cancelled order's refund row is due at once) and when a retry
+    # it scheduled comes due; every second for the rest (another worker's retries, an expired lease, an
+    # operator's retry). It polled every 250 ms: four transactions a second on an idle platform.
+    wake_refunds = on_wake(app, 1.0, refunds.run_due)
+    refunds.wake = wake_refunds
+    context.commit_listeners.append(wake_refunds)
 
     async def recover_interrupted_checkouts() -> None:
         await recover_pending(

@@ -48,6 +48,9 @@ class RefundWorker:
         self._unit_of_work = unit_of_work
         self._gateway = gateway
         self._max_attempts = max_attempts
+        # Runs a round soon (the service's `on_wake`): a retry this worker schedules is started when it
+        # comes due, so the worker's timer only has to catch what other workers and expired leases leave.
+        self.wake: Callable[[], None] = lambda: None
 
     async def run_due(self, limit: int = 20) -> int:
         """Attempt every refund that is due; returns how many were attempted."""
@@ -158,6 +161,8 @@ class RefundWorker:
                         updated_at=func.now(),
                     )
                 )
+        if not isinstance(decision, GiveUpRefund):
+            asyncio.get_running_loop().call_later(decision.delay_seconds, self.wake)
 
 
 class NoFailedRefund(Conflict):

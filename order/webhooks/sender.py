@@ -8,7 +8,9 @@ A round: claim due deliveries for the free slots (each claim is a lease: a sende
 leaves its deliveries due again after the lease, so another attempt follows: at least once), send each
 on its own, and settle the finished ones together in one transaction (attempts recorded, acknowledged
 ones delivered and their order's next event made due, failed ones given their next time). It is woken
-right after each commit of the order service and each settle; otherwise it looks every `poll_seconds`.
+right after each commit of the order service and each settle; otherwise it looks every `poll_seconds`,
+or every `idle_poll_seconds` while no endpoint is enabled anywhere (nothing can be due then, and this
+worker's own API wakes it when one is registered or enabled).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class SenderSettings:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     allow_local: bool = False
     poll_seconds: float = 1.0
+    idle_poll_seconds: float = 5.0
 
     @property
     def lease(self) -> timedelta:
@@ -110,7 +113,7 @@ class WebhookSender:
     def wake(self) -> None:
         """Something may be due now (called after a commit of the order service). While no endpoint is
         enabled anywhere, a commit cannot have queued anything: the poll alone looks (an endpoint
-        enabled by another worker is found within `poll_seconds`)."""
+        enabled by another worker is found within `idle_poll_seconds`)."""
         if self._endpoints_enabled:
             self._wakeup.set()
 
@@ -172,7 +175,11 @@ class WebhookSender:
                 await self._slot_or_wakeup()
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_seconds)
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds())
+
+    def _poll_seconds(self) -> float:
+        settings = self._settings
+        return settings.poll_seconds if self._endpoints_enabled else settings.idle_poll_seconds
 
     def _released(self, endpoint_id: uuid.UUID, _task: asyncio.Task[None]) -> None:
         self._in_flight_by_endpoint[endpoint_id] -= 1
