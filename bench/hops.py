@@ -11,6 +11,8 @@ saga from one event to the next:
     applied       processed_at → next event's created_at (0 when the applying transaction wrote it)
     in-service    the next event was written by the same service on its own (delivery's carrier steps)
 
+A step whose next event the previous one did not cause (an API call came between) has its total only.
+
 The steps are the saga's events in the order they were written (a saga's chain is sequential). All the
 clocks are PostgreSQL's (one server), so no skew enters. The checkout's HTTP request before the first
 event and the last event's way to the shop are outside this breakdown; the bench's end-to-end latency
@@ -71,9 +73,11 @@ def steps_of(written: Iterable[Written], applied: Iterable[Applied]) -> dict[str
             parts = steps[f"{before.event_type} → {after.event_type}"]
             parts["total"].append(_ms(after.created_at - before.created_at))
             received = applied_at.get((after.service, before.event_id))
-            if after.service == before.service or received is None:
+            if after.service == before.service:
                 parts["in_service"].append(_ms(after.created_at - before.created_at))
                 continue
+            if received is None or received > after.created_at:
+                continue  # not caused by `before` (a cancel through the API, say): its total only
             parts["outbox_wait"].append(_ms(before.published_at - before.created_at))
             parts["transit"].append(_ms(received - before.published_at))
             parts["applied"].append(_ms(after.created_at - received))

@@ -77,6 +77,8 @@ def tables(results: dict[str, Any]) -> str:
         lines.append("")
         lines += _latency_by_kind(steps)
         lines += _webhook_table(name, steps)
+        lines += _hop_table(name, steps)
+        lines += _profile_table(name, steps)
         if name in ceilings:
             lines += _ceiling_table(name, ceilings[name])
     if results.get("webhook_comparison"):
@@ -170,6 +172,53 @@ def _webhook_table(name: str, steps: list[dict[str, Any]]) -> list[str]:
             str(w["stalled"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _hop_table(name: str, steps: list[dict[str, Any]]) -> list[str]:
+    """Per rate and step of the saga: p50 / p99 of each part (bench/hops.py), the commonest steps first."""
+    rows = [step for step in steps if step.get("hops")]
+    if not rows:
+        return []
+    lines = [
+        f"Where the milliseconds go in `{name}` (each step from one event's transaction to the next's; "
+        "p50 / p99 ms; bench/hops.py):",
+        "",
+        "| offered/s | step | sagas | total | outbox wait | transit | applied | in service |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for step in rows:
+        for label, parts in step["hops"].items():
+            cells = [
+                f"{step['offered_rate']:g}",
+                label,
+                str(parts["count"]),
+                *(_ms(parts[part], "p50_ms", "p99_ms") if part in parts else "—" for part in _HOP_PARTS),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+_HOP_PARTS = ("total", "outbox_wait", "transit", "applied", "in_service")
+
+
+def _profile_table(name: str, steps: list[dict[str, Any]]) -> list[str]:
+    """Per rate and service (a `--profile` run): where its samples ran, by library, and its top frames."""
+    rows = [step for step in steps if step.get("profile")]
+    if not rows:
+        return []
+    lines = [
+        f"Where the CPU goes in `{name}` (py-spy, `--profile`; % of the service's samples):",
+        "",
+        "| offered/s | service | samples | by library | most time of their own |",
+        "|---|---|---|---|---|",
+    ]
+    for step in rows:
+        for service, top in step["profile"].items():
+            libraries = ", ".join(f"{library} {share:g}" for library, share in top["by_library_percent"][:6])
+            own = "; ".join(f"`{frame}` {share:g}" for frame, share in top["own_percent"][:4])
+            cells = [f"{step['offered_rate']:g}", service, str(top["samples"]), libraries, own]
+            lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 

@@ -58,3 +58,16 @@ def test_the_summary_gives_percentiles_per_part_and_drops_rare_steps() -> None:
     assert list(table) == ["A → B"]
     assert table["A → B"]["count"] == 200
     assert table["A → B"]["total"] == {"p50_ms": 100.0, "p99_ms": 198.0}
+
+
+def test_a_step_the_previous_event_did_not_cause_has_its_total_only() -> None:
+    written = [
+        Written("delivery", 1, "acme:o-1", "e3", "DeliveryScheduled", at(0), at(2)),
+        Written("order", 9, "acme:o-1", "e4", "OrderCancellationRequested", at(3), at(4)),
+    ]
+    applied = [Applied("order", "e3", at(10))]  # order applied the schedule after the API's cancel
+
+    step = steps_of(written, applied)["DeliveryScheduled → OrderCancellationRequested"]
+
+    assert step["total"] == [3.0]
+    assert step["transit"] == step["applied"] == step["outbox_wait"] == []
