@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         await expire_deadlines(context.unit_of_work)
 
     # Deadlines expire within an eighth of their length (at most 5 s late): a sweep is a transaction, and
-    # one a second was a third of an idle order service's CPU.
+    # an idle platform's CPU is mostly such timers (it swept every second).
     periodic(app, min(5.0, settings.delivery_deadline_seconds / 8), sweep_deadlines)
     payments = HttpPaymentLookup(settings.payment_lookup_url(), settings.payment_lookup_api_key())
     provide(app, api.OrderDependencies(context.engine, context.unit_of_work, payments))
