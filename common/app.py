@@ -68,7 +68,7 @@ def create_service(
         publish=producer.publish,
         lock_id=zlib.crc32(f"outbox-relay:{service.value}".encode()),
     )
-    commit_listeners: list[Callable[[], None]] = [relay.wake]
+    commit_listeners: list[Callable[[], None]] = []
 
     def notify_commit() -> None:
         for listener in commit_listeners:
@@ -81,6 +81,7 @@ def create_service(
         handlers=handlers,
         batch_handler=batch_handler,
         emit_topic=service.value,
+        on_emitted=relay.wake,
         on_commit=notify_commit,
     )
     app = _faust_app(service, settings, connection)

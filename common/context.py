@@ -33,9 +33,9 @@ class ServiceContext:
     callouts: list[Callout] = field(default_factory=list)  # the requests it sends out (its webhooks)
     # A service's own figures for /metrics, read when it is scraped (order's webhooks).
     metric_sources: list[Callable[[], Awaitable[list[Metric]]]] = field(default_factory=list)
-    # Called after every consumer transaction that applied events (the relay first): workers that act on
-    # what a handler wrote (delivery's sweep, payment's refunds, order's webhook sender) start at once
-    # instead of on their timer.
+    # Called after every consumer transaction that applied events (after the relay's wake, when it wrote
+    # events to publish): workers that act on what a handler wrote (delivery's sweep, payment's refunds,
+    # order's webhook sender) start at once instead of on their timer.
     commit_listeners: list[Callable[[], None]] = field(default_factory=list)
     # Called after a unit of work (an API call, a timer) committed, after the relay: order's webhook
     # sender, since a cancel or an expired deadline is a status change its shop is told of.

@@ -1,8 +1,12 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, and marks them published.
 
 Rules it keeps, and why:
-- One relay of a service publishes at a time (a transaction-scoped advisory lock). Two relays taking
-  disjoint batches could publish two events of one order out of order.
+- One relay of a service publishes at a time: the one that holds the service's advisory lock on its own
+  connection. Two relays taking disjoint batches could publish two events of one order out of order.
+  The lock is the session's, held while the connection lives, and that connection runs in autocommit:
+  a pass is two statements (read, mark) where a transaction-scoped lock took four (with BEGIN and
+  COMMIT), on every hop of every saga. A relay that dies loses the connection and with it the lock;
+  one that fails closes its connection for the same reason, so a standby relay takes over.
 - Every pass reads *all* unpublished rows in id order instead of remembering the last id it saw: a
   transaction that took a lower id but committed later is still found on the next pass.
 - Rows are marked published only after the broker acknowledged them (idempotent producer, acks=all).
@@ -20,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import Table, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import pg
 from common.db import reading
@@ -52,13 +56,25 @@ class OutboxRelay:
         self._sweep_seconds = sweep_seconds
         self._keep_published = keep_published
         self._wakeup = asyncio.Event()
+        self._leader: AsyncConnection | None = None
         self.published_total = 0
+
+    @property
+    def leading(self) -> bool:
+        """Whether this relay holds its service's lock (the others of the service stand by)."""
+        return self._leader is not None
 
     def wake(self) -> None:
         """Tell the relay there is something to publish now (called after a commit)."""
         self._wakeup.set()
 
     async def run_forever(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self.close()
+
+    async def _run(self) -> None:
         backoff = Backoff(initial=0.1, maximum=5.0)
         passes = 0
         while True:
@@ -81,17 +97,15 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; returns how many were published (0 if another relay holds
         the lock or nothing is pending)."""
+        conn = await self._leading_connection()
+        if conn is None:
+            return 0
         table = self._outbox.name
-        async with self._engine.begin() as conn:
-            # The lock is taken in the same statement as the read (an uncorrelated subquery runs once,
-            # before the scan): a pass costs one round trip fewer, and it still reads nothing unless it
-            # holds the lock.
+        try:
             rows = await pg.fetch_all(
                 conn,
-                f"SELECT id, topic, key, value FROM {table}"
-                " WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock(%s::bigint))"
-                " ORDER BY id LIMIT %s",
-                (self._lock_id, self._batch_size),
+                f"SELECT id, topic, key, value FROM {table} WHERE published_at IS NULL ORDER BY id LIMIT %s",
+                (self._batch_size,),
             )
             if not rows:
                 return 0
@@ -101,8 +115,40 @@ class OutboxRelay:
                 f"UPDATE {table} SET published_at = now() WHERE id = ANY(%s::bigint[])",
                 ([row_id for row_id, *_ in rows],),
             )
+        except BaseException:
+            # Whatever failed (the broker, the database, a cancel mid-pass), give the lead up: the next
+            # pass starts from a fresh connection, and meanwhile another relay may lead.
+            await self.close()
+            raise
         self.published_total += len(rows)
         return len(rows)
+
+    async def _leading_connection(self) -> AsyncConnection | None:
+        """This relay's connection while it leads, or None when another relay of the service does."""
+        if self._leader is not None:
+            return self._leader
+        conn = await self._engine.connect()
+        try:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            leads = await pg.fetch_all(conn, "SELECT pg_try_advisory_lock(%s::bigint)", (self._lock_id,))
+        except BaseException:
+            await conn.invalidate()
+            await conn.close()
+            raise
+        if not leads[0][0]:
+            await conn.close()
+            return None
+        self._leader = conn
+        return conn
+
+    async def close(self) -> None:
+        """Give the lead up: the connection is closed, not pooled, since the lock lives as long as it."""
+        conn, self._leader = self._leader, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def delete_published(self) -> int:
         """Drop rows published longer ago than `keep_published` (kept a while for diagnosis)."""

@@ -103,15 +103,20 @@ class EventRunner:
         tables: MessagingTables,
         handlers: Mapping[str, Handler],
         emit_topic: str,
+        on_emitted: Callable[[], None] = lambda: None,
         on_commit: Callable[[], None] = lambda: None,
         batch_handler: BatchHandler | None = None,
     ) -> None:
+        """`on_emitted` runs after a commit that wrote events to the outbox (the relay's wake: a pass
+        after a commit that wrote none would find nothing); `on_commit` after every commit that applied
+        events (workers that act on what the handlers wrote)."""
         self.consumer = consumer
         self._engine = engine
         self._tables = tables
         self._handlers = handlers
         self._batch_handler = batch_handler
         self._emit_topic = emit_topic
+        self._on_emitted = on_emitted
         self._on_commit = on_commit
         self.stats = RunnerStats()
 
@@ -255,7 +260,7 @@ class EventRunner:
                 return MessageOutcome.DUPLICATE
             emitted = await handler(conn, decoded)
             await enqueue(conn, tables.outbox, self._emit_topic, emitted)
-        self._on_commit()
+        self._after_commit(emitted)
         return MessageOutcome.APPLIED
 
     async def _apply_batch(self, messages: Sequence[RawMessage]) -> list[MessageOutcome]:
@@ -305,8 +310,13 @@ class EventRunner:
                 await count_duplicate(conn, tables.counters, self.consumer, duplicates)
             await enqueue(conn, tables.outbox, self._emit_topic, emitted)
         if to_apply:
-            self._on_commit()
+            self._after_commit(emitted)
         return outcomes
+
+    def _after_commit(self, emitted: Sequence[Envelope]) -> None:
+        if emitted:
+            self._on_emitted()
+        self._on_commit()
 
     async def _park(
         self, message: RawMessage, reason: str, decoded: DecodedEvent | None, retrying: int | None

@@ -181,26 +181,32 @@ async def test_a_letter_behind_another_cannot_be_retried_first(db: Db) -> None:
         await runner.retry_dead_letter(int(second or 0))
 
 
-async def test_every_commit_that_applied_events_is_signalled_even_when_nothing_was_emitted(db: Db) -> None:
-    async def emits_nothing(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
-        return []
+async def test_the_relay_is_woken_by_commits_that_emitted_and_workers_by_every_commit_that_applied(
+    db: Db,
+) -> None:
+    async def emits_for_the_first_order(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
+        if event.order_id != "acme:o-1":
+            return []
+        return [new_envelope(Delivered(), order_id=event.order_id, producer="test")]
 
-    commits: list[str] = []
+    signals: list[str] = []
     runner = EventRunner(
         consumer="test",
         engine=db.engine,
         tables=tables,
-        handlers={"Shipped": emits_nothing},
+        handlers={"Shipped": emits_for_the_first_order},
         emit_topic="order",
-        on_commit=lambda: commits.append("commit"),
+        on_emitted=lambda: signals.append("emitted"),
+        on_commit=lambda: signals.append("commit"),
     )
     first = _message(_shipped("acme:o-1"))
 
-    await runner.process(first)  # applied: signalled
-    await runner.process(first)  # a duplicate changes nothing: not signalled
-    await runner.process_batch([_message(_shipped("acme:o-2")), _message(_shipped("acme:o-3"), offset=1)])
+    await runner.process(first)  # applied and emitted: both
+    await runner.process(first)  # a duplicate changes nothing: neither
+    await runner.process(_message(_shipped("acme:o-2")))  # applied, nothing to publish: workers only
+    await runner.process_batch([_message(_shipped("acme:o-3")), _message(_shipped("acme:o-4"), offset=1)])
 
-    assert commits == ["commit", "commit"]
+    assert signals == ["emitted", "commit", "commit", "commit"]
 
 
 async def test_an_event_type_the_service_does_not_handle_is_skipped_without_effects(db: Db) -> None:
@@ -373,6 +379,7 @@ async def test_the_relay_publishes_committed_rows_in_order_and_marks_them(
         assert await relay.publish_pending() == 5
         assert await relay.publish_pending() == 0
     finally:
+        await relay.close()
         await producer.stop()  # type: ignore[attr-defined]
 
     published = await _read_topic(kafka_bootstrap, topic, 5)
@@ -396,30 +403,81 @@ async def test_a_row_that_commits_late_with_a_lower_id_is_still_published(
             await transaction.commit()
         assert await relay.publish_pending() == 1
     finally:
+        await relay.close()
         await producer.stop()  # type: ignore[attr-defined]
     published = await _read_topic(kafka_bootstrap, topic, 2)
     assert sorted(key for key, _ in published) == [b"acme:o-early", b"acme:o-late"]
 
 
-async def test_a_relay_publishes_nothing_while_another_relay_of_the_service_holds_the_lock(db: Db) -> None:
+async def test_one_relay_of_a_service_leads_and_another_takes_over_when_its_connection_dies(db: Db) -> None:
+    published: dict[str, list[str]] = {"first": [], "second": []}
+
+    def relay(name: str) -> OutboxRelay:
+        async def publish(messages: Sequence[tuple[str, str, bytes]]) -> None:
+            published[name].extend(key for _, key, _ in messages)
+
+        return OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4242)
+
+    async def write(order_id: str) -> None:
+        async with db.engine.begin() as conn:
+            await enqueue(conn, tables.outbox, "order", [_shipped(order_id)])
+
+    first, second = relay("first"), relay("second")
+    try:
+        await write("acme:o-1")
+        assert await first.publish_pending() == 1  # first pass: it takes the lead
+        await write("acme:o-2")
+        assert await second.publish_pending() == 0  # rows are pending, but the first relay leads
+        assert await first.publish_pending() == 1
+
+        # The leader's process dies: PostgreSQL ends its session, and the lock goes with it.
+        async with db.engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND objid = 4242 AND granted"
+                    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            )
+        await write("acme:o-3")
+        for _ in range(50):  # the session ends asynchronously
+            if await second.publish_pending() == 1:
+                break
+            await asyncio.sleep(0.1)
+        with pytest.raises(Exception):  # noqa: B017 - whichever error a dead connection raises
+            await first.publish_pending()
+        await write("acme:o-4")
+        assert await first.publish_pending() == 0  # it reconnected as a standby
+        assert await second.publish_pending() == 1
+    finally:
+        await first.close()
+        await second.close()
+
+    assert published == {"first": ["acme:o-1", "acme:o-2"], "second": ["acme:o-3", "acme:o-4"]}
+
+
+async def test_a_relay_publishes_nothing_while_another_session_holds_the_services_lock(db: Db) -> None:
     published: list[tuple[str, str, bytes]] = []
 
     async def publish(messages: Sequence[tuple[str, str, bytes]]) -> None:
         published.extend(messages)
 
-    relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4242)
+    relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4243)
     async with db.engine.begin() as conn:
         await enqueue(conn, tables.outbox, "order", [_shipped("acme:o-lock")])
 
-    async with db.engine.connect() as other_relay:
-        transaction = await other_relay.begin()
-        assert await other_relay.scalar(select(func.pg_try_advisory_xact_lock(4242)))
-        assert await relay.publish_pending() == 0
-        await transaction.rollback()
+    try:
+        async with db.engine.connect() as other_relay:
+            transaction = await other_relay.begin()
+            assert await other_relay.scalar(select(func.pg_try_advisory_xact_lock(4243)))
+            assert await relay.publish_pending() == 0
+            await transaction.rollback()
 
-    assert published == []
-    assert await relay.publish_pending() == 1
-    assert [key for _, key, _ in published] == ["acme:o-lock"]
+        assert published == []
+        assert await relay.publish_pending() == 1
+        assert [key for _, key, _ in published] == ["acme:o-lock"]
+    finally:
+        await relay.close()
 
 
 async def test_rows_stay_in_the_outbox_while_the_broker_refuses_them(db: Db) -> None:
@@ -433,3 +491,4 @@ async def test_rows_stay_in_the_outbox_while_the_broker_refuses_them(db: Db) -> 
     with pytest.raises(ConnectionError):
         await relay.publish_pending()
     assert await relay.pending_count() == 1
+    assert not relay.leading  # it gave the lead up: a standby may try the broker
