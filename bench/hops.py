@@ -1,13 +1,13 @@
 """Where a saga's milliseconds go: each hop of its chain of events, from the services' own tables.
 
 Every event a service writes is an outbox row stamped when its transaction began (`created_at`) and when
-the relay's pass that published it began (`published_at`); every event a service applies is an inbox row
-stamped when the applying transaction began (`processed_at`). So without any tracing, for each step of a
-saga from one event to the next:
+the broker had acknowledged it (`published_at`, the relay's mark after the acknowledgement); every event
+a service applies is an inbox row stamped when the applying transaction began (`processed_at`). So
+without any tracing, for each step of a saga from one event to the next:
 
-    outbox wait   created_at → published_at   the writer's transaction to its commit, the relay's wake-up
-    transit       published_at → processed_at the relay's read, the produce and its acknowledgement, the
-                                              broker, the consumer's fetch, Faust, the batch queue
+    outbox wait   created_at → published_at   the writer's transaction to its commit, the relay's wake-up,
+                                              its read, the produce and its acknowledgement
+    transit       published_at → processed_at the broker to the consumer's fetch, Faust, the batch queue
     applied       processed_at → next event's created_at (0 when the applying transaction wrote it)
     in-service    the next event was written by the same service on its own (delivery's carrier steps)
 

@@ -17,16 +17,16 @@ from common.events import DecodedEvent, Envelope, new_envelope
 from common.events.delivery import CancellationConfirmed, CancellationRefused, DeliveryScheduled, OutOfStock
 from common.events.order import OrderPlaced
 from common.events.values import OrderLine, SkuShortage
-from common.messaging.runner import Handler
+from common.messaging.runner import Effects, Handler
 from delivery import models
 from delivery.inventory import Shortage, release, reserve
 from delivery.lifecycle import Refuse, ShipmentStatus, answer_cancel
-from delivery.stock_store import lines_of, lock_levels, save_levels
+from delivery.stock_store import lines_of, lock_levels, save_levels, save_levels_statement
 
 log = logging.getLogger(__name__)
 
 
-async def on_order_placed(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
+async def on_order_placed(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope] | Effects:
     """Reserve every line or none. One shipment row per order makes a second OrderPlaced a no-op, and a
     cancel that arrived first (the tombstone row) means nothing is reserved at all."""
     assert isinstance(event.payload, OrderPlaced)
@@ -63,8 +63,9 @@ async def on_order_placed(conn: AsyncConnection, event: DecodedEvent) -> Sequenc
             )
         )
         return [_emit(OutOfStock(short=short), event)]
-    await save_levels(conn, outcome.levels)
-    return [_emit(DeliveryScheduled(lines=placed.lines), event)]
+    # The reservation is saved by the runner, in one statement with the outbox row.
+    writes = [save_levels_statement(outcome.levels)] if outcome.levels else []
+    return Effects(events=[_emit(DeliveryScheduled(lines=placed.lines), event)], writes=writes)
 
 
 async def on_cancellation_requested(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:

@@ -31,11 +31,15 @@ async def lock_levels(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, S
 
 async def save_levels(conn: AsyncConnection, levels: Mapping[str, StockLevel]) -> None:
     """Write new levels of rows the caller locked (one statement for all of them)."""
-    if not levels:
-        return
+    if levels:
+        statement = save_levels_statement(levels)
+        await pg.execute(conn, statement.sql, statement.params)
+
+
+def save_levels_statement(levels: Mapping[str, StockLevel]) -> pg.Statement:
+    """`save_levels` as a statement, to run with other writes (`pg.execute_together`); `levels` not empty."""
     table = models.stock.name
-    await pg.execute(
-        conn,
+    return pg.Statement(
         f"UPDATE {table} SET on_hand = level.on_hand, reserved = level.reserved, shipped = level.shipped,"
         " updated_at = now()"
         " FROM unnest(%s::text[], %s::int[], %s::int[], %s::int[]) AS level(sku, on_hand, reserved, shipped)"

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common import pg
 from common.events import DecodedEvent, Envelope
-from common.messaging.runner import BatchHandler, Handler
+from common.messaging.runner import BatchHandler, Effects, Handler
 from order import early_cancels, models
 from order.saga import Cancellation, OrderStatus, SagaInput
 from order.saga_batch import (
@@ -106,6 +106,16 @@ async def advance_many(
     conn: AsyncConnection, steps: Sequence[SagaStep], *, deadline: timedelta | None = None
 ) -> list[Advanced]:
     """Apply the steps in the given order; a later step of an order sees what the earlier ones did."""
+    results, writes = await decide_many(conn, steps, deadline=deadline)
+    await pg.execute_together(conn, writes)
+    return results
+
+
+async def decide_many(
+    conn: AsyncConnection, steps: Sequence[SagaStep], *, deadline: timedelta | None = None
+) -> tuple[list[Advanced], list[pg.Statement]]:
+    """`advance_many` but its last write: the steps decided on the locked orders, and the independent
+    writes that save them (the consumer's runner runs them with the outbox rows as one statement)."""
     creating = sorted({step.order_id for step in steps if step.saga_input in CREATING_INPUTS})
     if creating:
         await early_cancels.lock_creation(conn, creating)
@@ -113,8 +123,7 @@ async def advance_many(
     unseen = [order_id for order_id in creating if order_id not in orders]
     early = await early_cancels.pending(conn, unseen) if unseen else set()
     changes = apply_steps(orders, steps, deadline=deadline, early_cancels=early)
-    await pg.execute_together(conn, _writes(changes))
-    return changes.results
+    return changes.results, _writes(changes)
 
 
 async def _lock_orders(conn: AsyncConnection, order_ids: list[str]) -> dict[str, OrderRow]:
@@ -194,15 +203,12 @@ def build_handlers(deadline: timedelta) -> tuple[dict[str, Handler], BatchHandle
     """How order applies the events it reacts to: one at a time (each is `advance` with that event's
     input), and a whole batch at once (`advance_many`), which the runner prefers."""
 
-    async def handle(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
-        advanced = await advance(
-            conn, event.order_id, INPUT_OF[event.type], cause=event.envelope, deadline=deadline
-        )
-        return advanced.emitted
+    async def handle(conn: AsyncConnection, event: DecodedEvent) -> Effects:
+        return await handle_batch(conn, [event])
 
-    async def handle_batch(conn: AsyncConnection, events: Sequence[DecodedEvent]) -> Sequence[Envelope]:
+    async def handle_batch(conn: AsyncConnection, events: Sequence[DecodedEvent]) -> Effects:
         steps = [SagaStep(event.order_id, INPUT_OF[event.type], cause=event.envelope) for event in events]
-        advanced = await advance_many(conn, steps, deadline=deadline)
-        return [envelope for result in advanced for envelope in result.emitted]
+        advanced, writes = await decide_many(conn, steps, deadline=deadline)
+        return Effects(events=[envelope for result in advanced for envelope in result.emitted], writes=writes)
 
     return dict.fromkeys(INPUT_OF, handle), handle_batch

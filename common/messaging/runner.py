@@ -30,13 +30,14 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from common import pg
 from common.db import is_transient_database_error, reading
 from common.errors import Conflict, DomainError, NotFound
 from common.events import DecodedEvent, Envelope, EventDecodeError, decode_event
 from common.messaging import dead_letters
 from common.messaging.dead_letters import RawMessage
 from common.messaging.inbox import claim_event, claim_in_sequence, count_duplicate
-from common.messaging.outbox import enqueue
+from common.messaging.outbox import enqueue_statement
 from common.messaging.tables import MessagingTables
 from common.retry import Backoff
 from common.tenancy import qualified
@@ -45,11 +46,27 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-Handler = Callable[[AsyncConnection, DecodedEvent], Awaitable[Sequence[Envelope]]]
-"""Applies one event inside the given transaction and returns the events to emit."""
 
-BatchHandler = Callable[[AsyncConnection, Sequence[DecodedEvent]], Awaitable[Sequence[Envelope]]]
-"""Applies several events, in order, inside the given transaction and returns the events to emit.
+@dataclass(frozen=True)
+class Effects:
+    """What a handler decided and has not written yet: the events to emit, and its last writes.
+
+    The runner runs `writes` and the outbox rows of `events` as one statement (`pg.execute_together`),
+    a round trip fewer on every event than a handler that writes its own and leaves the outbox to a
+    statement of its own. So `writes` follow execute_together's rule: independent of each other, and
+    none reads or writes the outbox.
+    """
+
+    events: Sequence[Envelope]
+    writes: Sequence[pg.Statement] = ()
+
+
+Handler = Callable[[AsyncConnection, DecodedEvent], Awaitable[Sequence[Envelope] | Effects]]
+"""Applies one event inside the given transaction and returns the events to emit (or its Effects)."""
+
+BatchHandler = Callable[[AsyncConnection, Sequence[DecodedEvent]], Awaitable[Sequence[Envelope] | Effects]]
+"""Applies several events, in order, inside the given transaction and returns the events to emit (or
+their Effects).
 
 Optional: a service whose handlers can share their reads and writes across events gives one, and it
 must have the same effect as calling the service's handlers one by one.
@@ -258,9 +275,9 @@ class EventRunner:
             if not claimed:
                 await count_duplicate(conn, tables.counters, self.consumer)
                 return MessageOutcome.DUPLICATE
-            emitted = await handler(conn, decoded)
-            await enqueue(conn, tables.outbox, self._emit_topic, emitted)
-        self._after_commit(emitted)
+            effects = _effects(await handler(conn, decoded))
+            await self._save(conn, effects)
+        self._after_commit(effects.events)
         return MessageOutcome.APPLIED
 
     async def _apply_batch(self, messages: Sequence[RawMessage]) -> list[MessageOutcome]:
@@ -277,7 +294,7 @@ class EventRunner:
         if not work:
             return outcomes  # nothing this service reacts to: no transaction at all
         tables = self._tables
-        emitted: list[Envelope] = []
+        effects = Effects(events=())
         async with self._engine.begin() as conn:
             claim = await claim_in_sequence(
                 conn, tables.inbox, tables.dead_letters, self.consumer, [d.envelope for _, d, _ in work]
@@ -298,20 +315,38 @@ class EventRunner:
                 outcomes[index] = MessageOutcome.APPLIED
             try:
                 if self._batch_handler is not None and to_apply:
-                    emitted.extend(await self._batch_handler(conn, [decoded for decoded, _ in to_apply]))
+                    effects = _effects(await self._batch_handler(conn, [decoded for decoded, _ in to_apply]))
                 else:
-                    for decoded, handler in to_apply:
-                        emitted.extend(await handler(conn, decoded))
+                    effects = await self._apply_in_turn(conn, to_apply)
             except Exception as error:
                 if is_transient_database_error(error):
                     raise
                 raise _OneAtATime(f"a handler failed: {error!r}") from error
             if duplicates:
                 await count_duplicate(conn, tables.counters, self.consumer, duplicates)
-            await enqueue(conn, tables.outbox, self._emit_topic, emitted)
+            await self._save(conn, effects)
         if to_apply:
-            self._after_commit(emitted)
+            self._after_commit(effects.events)
         return outcomes
+
+    @staticmethod
+    async def _apply_in_turn(
+        conn: AsyncConnection, to_apply: Sequence[tuple[DecodedEvent, Handler]]
+    ) -> Effects:
+        """Handlers one by one in one transaction: each one's writes run before the next handler reads."""
+        events: list[Envelope] = []
+        for decoded, handler in to_apply:
+            effects = _effects(await handler(conn, decoded))
+            await pg.execute_together(conn, effects.writes)
+            events.extend(effects.events)
+        return Effects(events=events)
+
+    async def _save(self, conn: AsyncConnection, effects: Effects) -> None:
+        """The handler's last writes and the outbox rows of its events, as one statement."""
+        statements = list(effects.writes)
+        if effects.events:
+            statements.append(enqueue_statement(self._tables.outbox, self._emit_topic, effects.events))
+        await pg.execute_together(conn, statements)
 
     def _after_commit(self, emitted: Sequence[Envelope]) -> None:
         if emitted:
@@ -349,6 +384,10 @@ class EventRunner:
     async def _resolve(self, letter_id: int, status: str) -> None:
         async with self._engine.begin() as conn:
             await dead_letters.mark(conn, self._tables.dead_letters, letter_id, status)
+
+
+def _effects(result: Sequence[Envelope] | Effects) -> Effects:
+    return result if isinstance(result, Effects) else Effects(events=result)
 
 
 def _saga_of_key(key: str | None) -> str | None:

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from common import pg
 from common.errors import Invalid
 from common.events import DecodedEvent, Envelope, encode_event, new_envelope
 from common.events.delivery import Delivered, Shipped
@@ -23,7 +24,7 @@ from common.kafka import new_idempotent_producer, publish_in_order
 from common.messaging.dead_letters import RawMessage
 from common.messaging.outbox import enqueue
 from common.messaging.relay import OutboxRelay
-from common.messaging.runner import EventRunner, MessageOutcome
+from common.messaging.runner import Effects, EventRunner, MessageOutcome
 from order.models import messaging as tables
 from tests.integration.schemas import Db, order_schema
 
@@ -207,6 +208,57 @@ async def test_the_relay_is_woken_by_commits_that_emitted_and_workers_by_every_c
     await runner.process_batch([_message(_shipped("acme:o-3")), _message(_shipped("acme:o-4"), offset=1)])
 
     assert signals == ["emitted", "commit", "commit", "commit"]
+
+
+def _marking_runner(db: Db) -> EventRunner:
+    """A runner whose handler hands back a write (a counter named after the order, set to how many such
+    counters it saw) and an event: Effects that the runner saves."""
+
+    async def mark(conn: AsyncConnection, event: DecodedEvent) -> Effects:
+        seen = await conn.scalar(text("SELECT count(*) FROM consumer_counters WHERE consumer LIKE 'mark:%'"))
+        if event.order_id == "acme:o-bad":
+            seen = None  # breaks the counters' NOT NULL: the write fails as the runner saves it
+        write = pg.Statement(
+            "INSERT INTO consumer_counters (consumer, duplicates) VALUES (%s, %s)",
+            (f"mark:{event.order_id}", seen),
+        )
+        return Effects(
+            events=[new_envelope(Delivered(), order_id=event.order_id, producer="t")], writes=[write]
+        )
+
+    return EventRunner(
+        consumer="test", engine=db.engine, tables=tables, handlers={"Shipped": mark}, emit_topic="o"
+    )
+
+
+async def _marks(db: Db) -> dict[str, int]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT consumer, duplicates FROM consumer_counters WHERE consumer LIKE 'mark:%'")
+        )
+        return {consumer.removeprefix("mark:acme:"): int(count) for consumer, count in rows}
+
+
+async def test_a_handlers_writes_commit_with_its_events_and_the_next_handler_of_a_batch_reads_them(
+    db: Db,
+) -> None:
+    runner = _marking_runner(db)
+
+    await runner.process_batch([_message(_shipped("acme:o-1")), _message(_shipped("acme:o-2"), offset=1)])
+    await runner.process(_message(_shipped("acme:o-3"), offset=2))
+
+    assert await _marks(db) == {"o-1": 0, "o-2": 1, "o-3": 2}
+    assert await _outbox_causes(db) == ["acme:o-1", "acme:o-2", "acme:o-3"]
+
+
+async def test_a_handler_whose_writes_fail_is_parked_with_none_of_its_events(db: Db) -> None:
+    runner = _marking_runner(db)
+
+    assert await runner.process(_message(_shipped("acme:o-bad"))) is MessageOutcome.PARKED
+
+    assert await _marks(db) == {}
+    assert await _outbox_causes(db) == []
+    assert await _count(db, "SELECT count(*) FROM processed_events") == 0
 
 
 async def test_an_event_type_the_service_does_not_handle_is_skipped_without_effects(db: Db) -> None:

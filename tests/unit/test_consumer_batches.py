@@ -117,3 +117,23 @@ async def test_events_still_queued_when_the_consumer_is_cancelled_are_never_acke
     with pytest.raises(asyncio.CancelledError):
         await consumer
     assert stream.acked == []
+
+
+async def test_events_that_reach_the_queue_a_few_loop_turns_apart_are_applied_in_one_batch() -> None:
+    # As delivery's Shipped and Delivered do: one fetch, but Faust's stream hands them over turns apart.
+    stream = FakeStream()
+    batches: list[list[object]] = []
+
+    async def apply(batch: Sequence[object]) -> None:
+        batches.append(list(batch))
+
+    consumer = asyncio.ensure_future(consume_in_batches(stream, apply, max_batch=10))
+    stream.incoming.put_nowait("shipped")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    stream.incoming.put_nowait("delivered")
+    await asyncio.sleep(0.01)
+    stream.incoming.put_nowait(None)
+    await asyncio.wait_for(consumer, 1)
+
+    assert batches == [["shipped", "delivered"]]
