@@ -30,7 +30,7 @@ import psycopg
 import typer
 from rich.console import Console
 
-from bench import hops, profiles
+from bench import hops, profiles, statements
 from bench.ceiling import Ladder, Verdict, parse_resolution, search
 from bench.cpu import GENERATOR, RECEIVER, own_cpu_seconds, sample, used
 from bench.loadgen import Driver, ShopClient, Tracker, run_step
@@ -144,7 +144,7 @@ def main(
     state = load_settings().state_dir.resolve() / "bench"
     shutil.rmtree(state, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    stack = LocalStack(load_settings(), state_dir=state)
+    stack = LocalStack(load_settings(), state_dir=state, postgres_settings=statements.SERVER_SETTINGS)
     results: dict[str, Any] = {"machine": machine(), "seconds": seconds, "steps": {}, "ceilings": {}}
     with console.status("starting Kafka and PostgreSQL…"):
         stack.start()
@@ -266,6 +266,7 @@ def measure_platform(
         bootstrap = settings.kafka_bootstrap_servers or ""
         order_db = stack.postgres.admin_conninfo(Service.ORDER.value)
         databases = {service.value: stack.postgres.admin_conninfo(service.value) for service in Service}
+        counters = stack.postgres.admin_conninfo()  # the server's own database: the statement counters
         ladders: dict[str, list[dict[str, Any]]] = {}
         ceilings: dict[str, dict[str, Any]] = {}
         endpoint: dict[str, Any] | None = None
@@ -278,7 +279,7 @@ def measure_platform(
 
         if mode in (Webhooks.OFF, Webhooks.BOTH):
             ends = StepEnd(order_db, SHOP, None, timing.drain)
-            measure(Chain(PLATFORM, driver, bootstrap, pids, timing, ends, databases, idle))
+            measure(Chain(PLATFORM, driver, bootstrap, pids, timing, ends, databases, idle, counters))
         if mode in (Webhooks.ON, Webhooks.BOTH):
             with running_receiver(state, GENERATOR_NICENESS) as receiver:
                 created = subscribe(settings.base_url(Service.ORDER), keys[Scope.SHOP], receiver.url)
@@ -286,7 +287,15 @@ def measure_platform(
                 ends = StepEnd(order_db, SHOP, Subscription(receiver, created["id"]), timing.drain)
                 with_receiver = {**pids, RECEIVER: receiver.pid}
                 chain = Chain(
-                    PLATFORM_WEBHOOKS, driver, bootstrap, with_receiver, timing, ends, databases, idle
+                    PLATFORM_WEBHOOKS,
+                    driver,
+                    bootstrap,
+                    with_receiver,
+                    timing,
+                    ends,
+                    databases,
+                    idle,
+                    counters,
                 )
                 measure(chain)
         return ladders, ceilings, endpoint
@@ -370,6 +379,7 @@ class Chain:
     ends: StepEnd | None = None
     databases: dict[str, str] | None = None
     idle_cores: float = 0.0  # what the processes under test use with no load (`idle_level`)
+    counters: str | None = None  # where PostgreSQL's statement counters are read (bench/statements.py)
 
 
 @generator_first()
@@ -403,6 +413,8 @@ def measure_step(chain: Chain, rate: float) -> dict[str, Any]:
     console.print(f"{chain.name}: offering {rate:g} sagas/s for {timing.seconds:g} s…")
     before = {**sample(pids), GENERATOR: own_cpu_seconds()}
     services = {process: pid for process, pid in pids.items() if process in set(Service)}
+    if chain.counters is not None:
+        asyncio.run(statements.reset(chain.counters))
     with _profiled(services, timing, f"{chain.name}-{rate:g}") as profile:
         figures, details = asyncio.run(
             _one_step(chain.new_driver(), chain.bootstrap, rate, timing.seconds, timing.drain, ends)
@@ -410,7 +422,10 @@ def measure_step(chain: Chain, rate: float) -> dict[str, Any]:
     cpu = used(before, {**sample(pids), GENERATOR: own_cpu_seconds()})
     if ends is not None:
         details.update(asyncio.run(ends.webhooks()))
-        if chain.databases is not None:
+        if chain.counters is not None:
+            details["statements"] = asyncio.run(
+                statements.measure(chain.counters, services, figures.finished)
+            )
             details["hops"] = asyncio.run(hops.measure(chain.databases, ends.saga_ids))
     if timing.profiles is not None:
         details["profile"] = profile()

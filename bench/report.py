@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from bench.cpu import RECEIVER
+from bench.statements import total as statement_total
 from bench.stats import MAX_SCHEDULE_SLIP_S
 
 # The platform's own processes: what "CPU per saga" compares between webhooks on and off (the generator
@@ -77,6 +78,7 @@ def tables(results: dict[str, Any]) -> str:
         lines.append("")
         lines += _latency_by_kind(steps)
         lines += _webhook_table(name, steps)
+        lines += _statement_table(name, steps)
         lines += _hop_table(name, steps)
         lines += _profile_table(name, steps)
         if name in ceilings:
@@ -200,6 +202,31 @@ def _hop_table(name: str, steps: list[dict[str, Any]]) -> list[str]:
 
 
 _HOP_PARTS = ("total", "outbox_wait", "transit", "applied", "in_service")
+
+
+def _statement_table(name: str, steps: list[dict[str, Any]]) -> list[str]:
+    """Per rate: each service's statements and transactions per saga (bench/statements.py)."""
+    rows = [step for step in steps if step.get("statements")]
+    if not rows:
+        return []
+    services = list(rows[0]["statements"])
+    lines = [
+        f"Round trips to PostgreSQL in `{name}` (statements / transactions per saga, as PostgreSQL counted "
+        "them; exact, whatever the machine's noise; bench/statements.py):",
+        "",
+        "| offered/s | " + " | ".join(services) + " | all |",
+        "|---|" + "---|" * (len(services) + 1),
+    ]
+    for step in rows:
+        counted = step["statements"]
+        cells = [
+            f"{counted[service]['statements']:g} / {counted[service]['transactions']:g}"
+            for service in services
+        ]
+        together = statement_total(counted)
+        cells.append(f"{together['statements']:g} / {together['transactions']:g}")
+        lines.append(f"| {step['offered_rate']:g} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _profile_table(name: str, steps: list[dict[str, Any]]) -> list[str]:

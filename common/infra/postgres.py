@@ -29,7 +29,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -81,9 +81,17 @@ def _run_as() -> pwd.struct_passwd | None:
 
 
 class PostgresServer:
-    def __init__(self, state_dir: Path, *, durable: bool = False, tls: bool = False) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        durable: bool = False,
+        tls: bool = False,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         """`durable=False` turns off fsync: safe against process kills (our fault tests), not power loss.
-        `tls=True` makes the server speak TLS, refuse plain TCP, and hands out URLs that verify it."""
+        `tls=True` makes the server speak TLS, refuse plain TCP, and hands out URLs that verify it.
+        `settings` are server settings on top of ours (the bench's statement counters)."""
         self.state_dir = state_dir
         self.data_dir = state_dir / "data"
         # Absolute: libpq takes a `host` that starts with "/" as a socket directory, and the URLs name the
@@ -94,6 +102,7 @@ class PostgresServer:
         self.durable = durable
         self.tls_enabled = tls
         self.tls: ServerTls | None = None
+        self.extra_settings = dict(settings or {})
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._user = _run_as()
@@ -270,6 +279,7 @@ class PostgresServer:
             "full_page_writes": "on" if self.durable else "off",
             "logging_collector": "off",
             "password_encryption": "scram-sha-256",
+            **self.extra_settings,
         }
         if self.tls is not None:
             settings |= {

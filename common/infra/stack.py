@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,8 +34,10 @@ class LocalStack:
         kafka_nodes: int = 1,
         state_dir: Path | None = None,
         kafka_secure: bool | None = None,
+        postgres_settings: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
+        self.postgres_settings = dict(postgres_settings or {})
         self.kafka_nodes = kafka_nodes
         # Only for a broker the stack starts itself; one given by KAFKA_BOOTSTRAP_SERVERS keeps its settings.
         self.kafka_secure = settings.kafka_secure if kafka_secure is None else kafka_secure
@@ -111,7 +114,9 @@ class LocalStack:
                 jars, self.state_dir / "kafka", nodes=self.kafka_nodes, secure=self.kafka_secure
             )
         if any(not self.settings.database_url(service) for service in Service):
-            self.postgres = PostgresServer(self.state_dir / "postgres", tls=self.settings.postgres_tls)
+            self.postgres = PostgresServer(
+                self.state_dir / "postgres", tls=self.settings.postgres_tls, settings=self.postgres_settings
+            )
         if self.api_keys is not None:
             self.api_keys.ensure()
         parts: list[KafkaCluster | PostgresServer] = [p for p in (self.kafka, self.postgres) if p is not None]

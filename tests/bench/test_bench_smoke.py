@@ -37,6 +37,11 @@ def test_the_benchmark_drives_sagas_to_their_end_and_writes_its_report(tmp_path:
         assert step["cpu_seconds"]["kafka"] > 0 and step["cpu_seconds"]["postgres"] > 0
     [platform] = results["steps"]["platform+webhooks"]
     assert sum(platform["outcomes"].values()) == platform["finished"]
+    # PostgreSQL counted each service's round trips (bench/statements.py): every service wrote, in
+    # transactions, for these sagas.
+    assert set(platform["statements"]) == {"payment", "order", "delivery"}
+    for counted in platform["statements"].values():
+        assert counted["statements"] > counted["transactions"] > 0, platform["statements"]
     # The raw chain runs the platform's mix (the same kinds of saga, drawn alike), each to its outcome.
     [raw] = results["steps"]["raw"]
     kinds = {kind: figures["n"] for kind, figures in raw["latency_by_kind"].items()}
@@ -58,3 +63,4 @@ def test_the_benchmark_drives_sagas_to_their_end_and_writes_its_report(tmp_path:
     assert (out / "latency.png").stat().st_size > 10_000
     report = (out / "results.md").read_text()
     assert "| offered/s |" in report and "| webhook p50 / p95 / p99 / max ms |" in report
+    assert "Round trips to PostgreSQL" in report
