@@ -20,12 +20,15 @@ if TYPE_CHECKING:
 class _Snapshot(Collector):
     """The service's counters as they are now, in Prometheus' text format."""
 
-    def __init__(self, service: str, stats: RunnerStats, published: int, pending: int, parked: int) -> None:
+    def __init__(
+        self, service: str, stats: RunnerStats, published: int, pending: int, parked: int, leading: bool
+    ) -> None:
         self._service = service
         self._stats = stats
         self._published = published
         self._pending = pending
         self._parked = parked
+        self._leading = leading
 
     def collect(self) -> Iterator[Metric]:
         events = CounterMetricFamily(
@@ -54,6 +57,11 @@ class _Snapshot(Collector):
         for name, text, value in (
             ("saga_outbox_pending", "Outbox rows not yet published", self._pending),
             ("saga_dead_letters_parked", "Dead letters waiting for an operator", self._parked),
+            (
+                "saga_outbox_relay_leading",
+                "1 if this worker's relay publishes the service's outbox (one worker of a service leads)",
+                int(self._leading),
+            ),
         ):
             gauge = GaugeMetricFamily(name, text, labels=["service"])
             gauge.add_metric([self._service], value)
@@ -75,10 +83,11 @@ def render_snapshot(
     published: int,
     pending: int,
     parked: int,
+    leading: bool,
     more: list[Metric] | None = None,
 ) -> bytes:
     registry = CollectorRegistry()
-    registry.register(_Snapshot(service, stats, published, pending, parked))
+    registry.register(_Snapshot(service, stats, published, pending, parked, leading))
     if more:
         registry.register(_Listed(more))
     return generate_latest(registry)
@@ -94,5 +103,6 @@ async def render_metrics(context: ServiceContext) -> bytes:
         published=context.relay.published_total,
         pending=await context.relay.pending_count(),
         parked=int(parked or 0),
+        leading=context.relay.leading,
         more=[metric for source in context.metric_sources for metric in await source()],
     )

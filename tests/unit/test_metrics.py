@@ -19,7 +19,7 @@ def _samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float
 def test_outcomes_retries_and_batches_are_separate_series() -> None:
     stats = RunnerStats(applied=7, duplicate=2, parked=1, transient_retries=3, batches=2, batched_events=9)
 
-    samples = _samples(render_snapshot("order", stats, published=5, pending=1, parked=1))
+    samples = _samples(render_snapshot("order", stats, published=5, pending=1, parked=1, leading=True))
 
     service = ("service", "order")
     assert samples[("saga_events_total", (("outcome", "applied"), service))] == 7
@@ -33,3 +33,4 @@ def test_outcomes_retries_and_batches_are_separate_series() -> None:
     assert samples[("saga_outbox_published_total", (service,))] == 5
     assert samples[("saga_outbox_pending", (service,))] == 1
     assert samples[("saga_dead_letters_parked", (service,))] == 1
+    assert samples[("saga_outbox_relay_leading", (service,))] == 1
