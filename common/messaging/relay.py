@@ -132,8 +132,7 @@ class OutboxRelay:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             leads = await pg.fetch_all(conn, "SELECT pg_try_advisory_lock(%s::bigint)", (self._lock_id,))
         except BaseException:
-            await conn.invalidate()
-            await conn.close()
+            await _discard(conn)  # it may hold the lock: never back to the pool
             raise
         if not leads[0][0]:
             await conn.close()
@@ -145,10 +144,7 @@ class OutboxRelay:
         """Give the lead up: the connection is closed, not pooled, since the lock lives as long as it."""
         conn, self._leader = self._leader, None
         if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.invalidate()
-            with contextlib.suppress(Exception):
-                await conn.close()
+            await _discard(conn)
 
     async def delete_published(self) -> int:
         """Drop rows published longer ago than `keep_published` (kept a while for diagnosis)."""
@@ -168,3 +164,11 @@ class OutboxRelay:
                 select(func.count()).select_from(self._outbox).where(self._outbox.c.published_at.is_(None))
             )
         return int(count or 0)
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    """Close the connection for good (invalidated, so the pool opens a new one instead of reusing it)."""
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()

@@ -318,13 +318,13 @@ class EventRunner:
                     effects = _effects(await self._batch_handler(conn, [decoded for decoded, _ in to_apply]))
                 else:
                     effects = await self._apply_in_turn(conn, to_apply)
+                await self._save(conn, effects)  # a handler's writes fail here, not in the handler
             except Exception as error:
                 if is_transient_database_error(error):
                     raise
                 raise _OneAtATime(f"a handler failed: {error!r}") from error
             if duplicates:
                 await count_duplicate(conn, tables.counters, self.consumer, duplicates)
-            await self._save(conn, effects)
         if to_apply:
             self._after_commit(effects.events)
         return outcomes

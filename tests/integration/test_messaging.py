@@ -210,9 +210,10 @@ async def test_the_relay_is_woken_by_commits_that_emitted_and_workers_by_every_c
     assert signals == ["emitted", "commit", "commit", "commit"]
 
 
-def _marking_runner(db: Db) -> EventRunner:
+def _marking_runner(db: Db, *, batched: bool = False) -> EventRunner:
     """A runner whose handler hands back a write (a counter named after the order, set to how many such
-    counters it saw) and an event: Effects that the runner saves."""
+    counters it saw) and an event: Effects that the runner saves. `batched`: with a batch handler too,
+    whose writes for the whole batch the runner saves at once."""
 
     async def mark(conn: AsyncConnection, event: DecodedEvent) -> Effects:
         seen = await conn.scalar(text("SELECT count(*) FROM consumer_counters WHERE consumer LIKE 'mark:%'"))
@@ -226,8 +227,20 @@ def _marking_runner(db: Db) -> EventRunner:
             events=[new_envelope(Delivered(), order_id=event.order_id, producer="t")], writes=[write]
         )
 
+    async def mark_all(conn: AsyncConnection, events: Sequence[DecodedEvent]) -> Effects:
+        each = [await mark(conn, event) for event in events]
+        return Effects(
+            events=[e for effects in each for e in effects.events],
+            writes=[w for effects in each for w in effects.writes],
+        )
+
     return EventRunner(
-        consumer="test", engine=db.engine, tables=tables, handlers={"Shipped": mark}, emit_topic="o"
+        consumer="test",
+        engine=db.engine,
+        tables=tables,
+        handlers={"Shipped": mark},
+        emit_topic="o",
+        batch_handler=mark_all if batched else None,
     )
 
 
@@ -259,6 +272,21 @@ async def test_a_handler_whose_writes_fail_is_parked_with_none_of_its_events(db:
     assert await _marks(db) == {}
     assert await _outbox_causes(db) == []
     assert await _count(db, "SELECT count(*) FROM processed_events") == 0
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["handler-by-handler", "batch-handler"])
+async def test_a_batch_whose_writes_fail_is_applied_one_at_a_time_and_only_the_failing_event_parks(
+    db: Db, batched: bool
+) -> None:
+    runner = _marking_runner(db, batched=batched)
+
+    outcomes = await runner.process_batch(
+        [_message(_shipped("acme:o-1")), _message(_shipped("acme:o-bad"), offset=1)]
+    )
+
+    assert outcomes == [MessageOutcome.APPLIED, MessageOutcome.PARKED]
+    assert await _marks(db) == {"o-1": 0}
+    assert await _outbox_causes(db) == ["acme:o-1"]
 
 
 async def test_an_event_type_the_service_does_not_handle_is_skipped_without_effects(db: Db) -> None:
