@@ -16,7 +16,11 @@ def test_the_order_service_killed_after_the_checkout_finishes_the_saga_once_back
 
     saga_carrier.deliver(accepted.order_id)
     assert saga.wait_for(accepted.order_id).status == "COMPLETED"
-    assert len(saga_events.published("OrderPlaced", order_id=accepted.order_id)) == 1
+    # One OrderPlaced. A copy of it may be on the topic twice: killed after the broker took it and before
+    # the order service noted that, it sends it again once back (at least once); the copy carries the same
+    # event_id, which every consumer applies once.
+    placed = saga_events.published("OrderPlaced", order_id=accepted.order_id)
+    assert len({event.event_id for event in placed}) == 1
     assert_saga_consistent()
 
 

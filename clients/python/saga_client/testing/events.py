@@ -9,6 +9,10 @@ the test began: at its start it takes the end offset of every partition, and see
     saga_events.of_order(order_id)                                     # the order's events, in order
     saga_events.types(order_id)                                        # ... their types only
 
+Events are published at least once: a service killed after the broker took an event and before it
+noted so sends it again once back, so a copy with the same `event_id` can be on a topic twice (every
+consumer applies it once). Count events by `event_id` where a crash is part of the test.
+
 Keyword arguments match the envelope (`order_id`, `owner`, `topic`, `producer`, `version`, …) and
 otherwise the payload (`reason="customer"`). An event's `order_id` is the one the shop knows (`o-1`),
 its `owner` the shop's name; `order_id=` matches either that id or the saga id `owner:o-1`, so two
