@@ -426,6 +426,7 @@ def measure_step(chain: Chain, rate: float) -> dict[str, Any]:
             details["statements"] = asyncio.run(
                 statements.measure(chain.counters, services, figures.finished)
             )
+        if chain.databases is not None:
             details["hops"] = asyncio.run(hops.measure(chain.databases, ends.saga_ids))
     if timing.profiles is not None:
         details["profile"] = profile()
