@@ -272,32 +272,20 @@ def measure_platform(
         endpoint: dict[str, Any] | None = None
         idle = idle_level(pids) if ladder is not None else 0.0  # before any load: the search's settle
 
-        def measure(chain: Chain) -> None:
-            ladders[chain.name], found = sweep(chain, rates, ladder)
+        def measure(name: str, measured: dict[str, int], ends: StepEnd) -> None:
+            chain = Chain(name, driver, bootstrap, measured, timing, ends, databases, idle, counters)
+            ladders[name], found = sweep(chain, rates, ladder)
             if found is not None:
-                ceilings[chain.name] = found
+                ceilings[name] = found
 
         if mode in (Webhooks.OFF, Webhooks.BOTH):
-            ends = StepEnd(order_db, SHOP, None, timing.drain)
-            measure(Chain(PLATFORM, driver, bootstrap, pids, timing, ends, databases, idle, counters))
+            measure(PLATFORM, pids, StepEnd(order_db, SHOP, None, timing.drain))
         if mode in (Webhooks.ON, Webhooks.BOTH):
             with running_receiver(state, GENERATOR_NICENESS) as receiver:
                 created = subscribe(settings.base_url(Service.ORDER), keys[Scope.SHOP], receiver.url)
                 endpoint = {k: created[k] for k in ("id", "owner", "url", "event_types")}
                 ends = StepEnd(order_db, SHOP, Subscription(receiver, created["id"]), timing.drain)
-                with_receiver = {**pids, RECEIVER: receiver.pid}
-                chain = Chain(
-                    PLATFORM_WEBHOOKS,
-                    driver,
-                    bootstrap,
-                    with_receiver,
-                    timing,
-                    ends,
-                    databases,
-                    idle,
-                    counters,
-                )
-                measure(chain)
+                measure(PLATFORM_WEBHOOKS, {**pids, RECEIVER: receiver.pid}, ends)
         return ladders, ceilings, endpoint
 
 
