@@ -26,6 +26,7 @@ from common.config import Service, Settings
 from common.context import ServiceContext
 from common.db import create_engine
 from common.http_server import HttpLimits, ServiceApp
+from common.http_tracing import traced_requests
 from common.kafka import LazyProducer, group_id
 from common.kafka_security import KafkaConnection, kafka_connection
 from common.messaging import dead_letter_api
@@ -37,6 +38,7 @@ from common.messaging.runner import BatchHandler, EventRunner, Handler
 from common.messaging.tables import MessagingTables
 from common.readiness import service_readiness
 from common.scheduling import periodic
+from common.tracing import TRACEPARENT, Tracing, header_value
 from common.web import json_routing_errors, provide, serve
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,9 @@ def create_service(
     engine = create_engine(url)
     connection = kafka_connection(settings)
     producer = LazyProducer(connection)
+    tracing = Tracing.from_environment(service.value)
     relay = OutboxRelay(
+        tracing=tracing,
         engine=engine,
         outbox=tables.outbox,
         publish=producer.publish,
@@ -83,6 +87,7 @@ def create_service(
         emit_topic=service.value,
         on_emitted=relay.wake,
         on_commit=notify_commit,
+        tracing=tracing,
     )
     app = _faust_app(service, settings, connection)
     context = ServiceContext(
@@ -95,6 +100,7 @@ def create_service(
         producer=producer,
         description=description,
         commit_listeners=commit_listeners,
+        tracing=tracing,
     )
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
@@ -105,6 +111,8 @@ def create_service(
     serve(app, context.routes, operations_api.blueprint)
     serve(app, context.routes, dead_letter_api.blueprint)
     app.web.web_app.middlewares.append(json_routing_errors)
+    if tracing.enabled:
+        app.web.web_app.middlewares.insert(0, traced_requests(tracing))
     return app, context
 
 
@@ -214,6 +222,7 @@ def _raw_message(message: Any) -> RawMessage:
         offset=message.offset,
         key=message.key,
         value=message.value,
+        traceparent=header_value(message.headers, TRACEPARENT),
     )
 
 

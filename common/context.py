@@ -15,6 +15,7 @@ from common.messaging.runner import EventRunner
 from common.messaging.tables import MessagingTables
 from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Callout, Route
+from common.tracing import Tracing
 
 
 @dataclass
@@ -40,6 +41,7 @@ class ServiceContext:
     # Called after a unit of work (an API call, a timer) committed, after the relay: order's webhook
     # sender, since a cancel or an expired deadline is a status change its shop is told of.
     write_listeners: list[Callable[[], None]] = field(default_factory=list)
+    tracing: Tracing = field(default_factory=Tracing.off)  # one trace per saga (common/tracing.py)
 
     @property
     def topic(self) -> str:
@@ -48,7 +50,7 @@ class ServiceContext:
 
     def unit_of_work(self) -> UnitOfWork:
         """A transaction for a write outside the runner: its events reach the outbox, then the relay."""
-        return UnitOfWork(self.engine, self.tables.outbox, self.topic, self._after_write)
+        return UnitOfWork(self.engine, self.tables.outbox, self.topic, self._after_write, self.tracing)
 
     def _after_write(self) -> None:
         """After a unit of work committed: the relay, then what acts on such writes (not every worker that

@@ -20,6 +20,7 @@ from aiokafka.errors import (
 
 from common.config import Service, Settings
 from common.kafka_security import KafkaConnection, KafkaTarget, as_connection, kafka_connection
+from common.messaging.relay import OutgoingMessage
 from common.replication import (
     Replication,
     expected_from,
@@ -185,9 +186,17 @@ def new_idempotent_producer(kafka: KafkaTarget) -> AIOKafkaProducer:
     )
 
 
-async def publish_in_order(producer: AIOKafkaProducer, messages: Sequence[tuple[str, str, bytes]]) -> None:
+async def publish_in_order(producer: AIOKafkaProducer, messages: Sequence[OutgoingMessage]) -> None:
     """Queue all sends in order, then wait for every acknowledgement (raises if any failed)."""
-    futures = [await producer.send(topic, value=value, key=key.encode()) for topic, key, value in messages]
+    futures = [
+        await producer.send(
+            message.topic,
+            value=message.value,
+            key=message.key.encode(),
+            headers=list(message.headers) or None,
+        )
+        for message in messages
+    ]
     await asyncio.gather(*futures)
 
 
@@ -207,7 +216,7 @@ class LazyProducer:
                 self._producer = producer
             return self._producer
 
-    async def publish(self, messages: Sequence[tuple[str, str, bytes]]) -> None:
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
         try:
             await publish_in_order(await self.get(), messages)
         except Exception:

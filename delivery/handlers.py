@@ -35,13 +35,14 @@ async def on_order_placed(conn: AsyncConnection, event: DecodedEvent) -> Sequenc
     claimed = await pg.fetch_all(
         conn,
         # One shipment row per order: a second OrderPlaced, or one after a cancel, claims nothing.
-        f"INSERT INTO {models.shipments.name} (order_id, status, lines, shipping_address)"
-        " VALUES (%s, %s, %s::json, %s::json) ON CONFLICT DO NOTHING RETURNING order_id",
+        f"INSERT INTO {models.shipments.name} (order_id, status, lines, shipping_address, trace_context)"
+        " VALUES (%s, %s, %s::json, %s::json, %s) ON CONFLICT DO NOTHING RETURNING order_id",
         (
             event.order_id,
             ShipmentStatus.SCHEDULED.value,
             json.dumps(lines_json),
             placed.shipping_address.model_dump_json(),
+            event.trace,
         ),
     )
     if not claimed:

@@ -41,6 +41,8 @@ shipments = Table(
     # Who made the carrier's steps: a carrier key's name, or `auto-progress`.
     Column("shipped_by", Text),
     Column("delivered_by", Text),
+    # The trace of the OrderPlaced that made it (common/tracing.py): the carrier's steps continue it.
+    Column("trace_context", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # The auto-progress sweep runs every few tens of milliseconds and only wants shipments still moving;

@@ -66,15 +66,16 @@ async def carrier_progress(
     shipment records who), then the shipment as it now stands.
     Raises ShipmentNotFound, or ShipmentConflict when the shipment is not in the state the step needs."""
     async with unit_of_work() as work:
-        work.emit(await progress(work.conn, order_id, carrier_step, by=by))
+        events, traces = await progress(work.conn, order_id, carrier_step, by=by)
+        work.emit(events, traces)
     return await queries.shipment_of(engine, order_id)
 
 
 async def progress(
     conn: AsyncConnection, order_id: str, carrier_step: CarrierStep, *, by: str
-) -> list[Envelope]:
+) -> tuple[list[Envelope], list[str | None]]:
     """Make one carrier step inside the caller's transaction; returns its event, or none if the step was
-    already made (a retried call)."""
+    already made (a retried call), and the saga's trace the event continues."""
     shipments = models.shipments
     shipment = (
         await conn.execute(select(shipments).where(shipments.c.order_id == order_id).with_for_update())
@@ -83,10 +84,10 @@ async def progress(
         raise ShipmentNotFound(f"shipment for order {order_id_of(order_id)} not found")
     verdict = step(shipment.status, carrier_step)
     if isinstance(verdict, AlreadyDone):
-        return []
+        return [], []
     if isinstance(verdict, StepConflict):
         raise ShipmentConflict(f"order {order_id_of(order_id)}: {verdict.why}")
-    return await _make_step(conn, carrier_step, [shipment], by)
+    return await _make_step(conn, carrier_step, [shipment], by), [shipment.trace_context]
 
 
 async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta) -> int:
@@ -108,7 +109,8 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
                 query = due_shipments(required_for(carrier_step), after)
                 due = [_Shipment(*row) for row in await pg.fetch_all(work.conn, *query)]
                 if due:
-                    work.emit(await _make_step(work.conn, carrier_step, due, AUTO_PROGRESS))
+                    events = await _make_step(work.conn, carrier_step, due, AUTO_PROGRESS)
+                    work.emit(events, [shipment.trace_context for shipment in due])
                     moved += len(due)
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
@@ -120,11 +122,11 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
 
 def due_shipments(required: ShipmentStatus, after: timedelta) -> tuple[str, tuple[Any, ...]]:
     """Shipments in `required` state for at least `after`, oldest first, locked (skipping busy ones):
-    the statement and its parameters, rows (order_id, lines, tracking_code)."""
+    the statement and its parameters, rows (order_id, lines, tracking_code, trace_context)."""
     # The status inline, not a parameter: PostgreSQL can then prove the partial index
     # `ix_shipments_in_transit_updated` applies even to a prepared statement's generic plan.
     return (
-        f"SELECT order_id, lines, tracking_code FROM {models.shipments.name}"
+        f"SELECT order_id, lines, tracking_code, trace_context FROM {models.shipments.name}"
         f" WHERE status = '{required.value}' AND updated_at <= now() - %s::interval"
         " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (after, _SWEEP_LIMIT),
@@ -136,6 +138,7 @@ class _Shipment:
     order_id: str
     lines: list[dict[str, Any]]
     tracking_code: str | None
+    trace_context: str | None  # the saga's trace, which its Shipped and Delivered continue
 
 
 # Where a shipment records who made each carrier step (a step missing here fails loudly, never silently).

@@ -51,7 +51,7 @@ async def cancel_order(
     async with unit_of_work() as work:
         advanced = await _cancel_if_recorded(work.conn, order_id, by)
         if advanced is not None:
-            work.emit(advanced.emitted)
+            _emit(work, advanced)
     if advanced is not None:
         return _answer(order_id, advanced)
     checkout = await payments.accepted_checkout(order_id)
@@ -68,7 +68,7 @@ async def cancel_order(
         if advanced is None:
             kept = await early_cancels.record(work.conn, order_id)
         else:
-            work.emit(advanced.emitted)
+            _emit(work, advanced)
     if advanced is not None:
         return _answer(order_id, advanced)
     outcome = Outcome.APPLIED if kept else Outcome.IGNORED  # ignored: that cancel is already kept
@@ -84,6 +84,12 @@ async def _cancel_if_recorded(conn: AsyncConnection, order_id: str, by: str) -> 
     if not recorded:
         return None
     return await advance(conn, order_id, SagaInput.CANCEL_REQUESTED, detail=f"{CANCEL_DETAIL} (by {by})")
+
+
+def _emit(work: UnitOfWork, advanced: Advanced) -> None:
+    """The cancel's events, in the saga's trace (the request's own is its parent when it has none)."""
+    trace = advanced.order.trace_context if advanced.order is not None else None
+    work.emit(advanced.emitted, [trace] * len(advanced.emitted) if trace else ())
 
 
 def _answer(order_id: str, advanced: Advanced) -> CancelAnswer:

@@ -38,5 +38,7 @@ async def expire_deadlines(unit_of_work: Callable[[], UnitOfWork], limit: int = 
         if overdue:
             steps = [SagaStep(order_id, SagaInput.DEADLINE_EXPIRED, detail=_DETAIL) for order_id in overdue]
             advanced = await advance_many(work.conn, steps)
-            work.emit(envelope for result in advanced for envelope in result.emitted)
+            for result in advanced:
+                trace = result.order.trace_context if result.order is not None else None
+                work.emit(result.emitted, [trace] * len(result.emitted) if trace else ())
     return len(overdue)

@@ -38,7 +38,8 @@ from order.webhooks.store import tell_shops
 # reads them.
 _LOCK_ORDERS = (
     "SELECT order_id, payment_id, customer_id, status, amount_minor, currency, lines, shipping_address,"
-    f" cancel_reason, cancellation FROM {models.orders.name} WHERE order_id = ANY(%s::text[])"
+    f" cancel_reason, cancellation, trace_context FROM {models.orders.name}"
+    " WHERE order_id = ANY(%s::text[])"
     " ORDER BY order_id FOR UPDATE"
 )
 
@@ -46,13 +47,14 @@ _LOCK_ORDERS = (
 # `deadline_after` (none: no deadline).
 _INSERT_ORDERS = (
     f"INSERT INTO {models.orders.name} (order_id, payment_id, customer_id, status, amount_minor,"
-    " currency, lines, shipping_address, cancel_reason, cancellation, deadline_at)"
+    " currency, lines, shipping_address, cancel_reason, cancellation, deadline_at, trace_context)"
     " SELECT o.order_id, o.payment_id, o.customer_id, o.status, o.amount_minor, o.currency,"
-    " o.lines::json, o.shipping_address::json, o.cancel_reason, o.cancellation, now() + o.deadline_after"
+    " o.lines::json, o.shipping_address::json, o.cancel_reason, o.cancellation, now() + o.deadline_after,"
+    " o.trace_context"
     " FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::text[],"
-    " %s::text[], %s::text[], %s::text[], %s::text[], %s::interval[]) AS o(order_id, payment_id,"
-    " customer_id, status, amount_minor, currency, lines, shipping_address, cancel_reason, cancellation,"
-    " deadline_after)"
+    " %s::text[], %s::text[], %s::text[], %s::text[], %s::interval[], %s::text[]) AS o(order_id,"
+    " payment_id, customer_id, status, amount_minor, currency, lines, shipping_address, cancel_reason,"
+    " cancellation, deadline_after, trace_context)"
 )
 
 # Changed orders: status, cancel reason and cancellation, one array per column.
@@ -170,6 +172,7 @@ def _insert_orders(rows: list[OrderRow]) -> pg.Statement:
             [row.cancel_reason for row in rows],
             [row.cancellation.value if row.cancellation else None for row in rows],
             [row.deadline_after for row in rows],
+            [row.trace_context for row in rows],
         ),
     )
 
@@ -207,7 +210,10 @@ def build_handlers(deadline: timedelta) -> tuple[dict[str, Handler], BatchHandle
         return await handle_batch(conn, [event])
 
     async def handle_batch(conn: AsyncConnection, events: Sequence[DecodedEvent]) -> Effects:
-        steps = [SagaStep(event.order_id, INPUT_OF[event.type], cause=event.envelope) for event in events]
+        steps = [
+            SagaStep(event.order_id, INPUT_OF[event.type], cause=event.envelope, trace=event.trace)
+            for event in events
+        ]
         advanced, writes = await decide_many(conn, steps, deadline=deadline)
         return Effects(events=[envelope for result in advanced for envelope in result.emitted], writes=writes)
 

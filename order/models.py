@@ -47,6 +47,8 @@ orders = Table(
     # Where a requested cancel stands: requested, confirmed or refused by delivery (`saga.Cancellation`).
     Column("cancellation", Text),
     Column("deadline_at", DateTime(timezone=True)),
+    # The trace of the payment event that created it (common/tracing.py): a cancel or a deadline continues it.
+    Column("trace_context", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_orders_status_updated", "status", "updated_at"),

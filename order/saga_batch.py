@@ -42,6 +42,8 @@ class OrderRow:
     cancel_reason: str | None = None
     cancellation: Cancellation | None = None
     deadline_after: timedelta | None = None  # new rows only: deadline_at = the server's now() + this
+    # The saga's trace (common/tracing.py): a cancel or an expired deadline continues it.
+    trace_context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class SagaStep:
     saga_input: SagaInput
     cause: Envelope | None = None
     detail: str | None = None
+    trace: str | None = None  # the consuming span of `cause`: an order it creates keeps it
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def _apply_one(
         return Advanced(decision, (), order)
     if order is None:
         assert step.cause is not None, "only a payment event creates an order"
-        order = _new_order(step.cause, decision, deadline)
+        order = replace(_new_order(step.cause, decision, deadline), trace_context=step.trace)
         changes.created[step.order_id] = order
     else:
         order = _moved(order, decision)

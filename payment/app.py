@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         gateway=gateway,
         max_attempts=settings.refund_max_attempts,
         lease=timedelta(seconds=settings.refund_lease_seconds),
+        tracing=context.tracing,
     )
     # Woken after each consumer commit (a cancelled order's refund row is due at once) and when a retry
     # it scheduled comes due; every second for the rest (another worker's retries, an expired lease, an

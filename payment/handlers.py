@@ -44,6 +44,7 @@ async def on_order_cancelled(conn: AsyncConnection, event: DecodedEvent) -> Sequ
             currency=payment.currency,
             reason=event.payload.reason,
             status=RefundStatus.PENDING,
+            trace_context=event.trace,
         )
         .on_conflict_do_nothing(index_elements=[refunds.c.payment_id])
     )

@@ -58,6 +58,8 @@ refunds = Table(
     Column("last_error", Text),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("retried_by", Text),  # the operator who last queued a failed refund again
+    # The trace of the cancel that queued it (common/tracing.py): the refund worker continues it.
+    Column("trace_context", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

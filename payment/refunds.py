@@ -26,6 +26,7 @@ from common.events.payment import PaymentRefunded, PaymentRefundFailed
 from common.events.values import Money
 from common.messaging.unit_of_work import UnitOfWork
 from common.tenancy import order_id_of
+from common.tracing import Tracing
 from payment import models
 from payment.domain import GiveUpRefund, PaymentStatus, RefundStatus, after_refund_failure
 from payment.gateway import GatewayRefused, GatewayTimeout, PaymentGateway
@@ -42,8 +43,10 @@ class RefundWorker:
         gateway: PaymentGateway,
         max_attempts: int,
         lease: timedelta,
+        tracing: Tracing | None = None,
     ) -> None:
         self._engine = engine
+        self._tracing = tracing or Tracing.off()
         self._lease = lease
         self._unit_of_work = unit_of_work
         self._gateway = gateway
@@ -81,6 +84,15 @@ class RefundWorker:
             return list(rows.all())
 
     async def _attempt(self, refund: Any) -> None:
+        """One call to the gateway and its outcome, in the trace of the cancel that queued the refund."""
+        with self._tracing.span(
+            "refund",
+            parent=refund.trace_context,
+            attributes={"saga.order_id": refund.order_id, "saga.refund_attempt": refund.attempts},
+        ):
+            await self._attempt_traced(refund)
+
+    async def _attempt_traced(self, refund: Any) -> None:
         async with reading(self._engine) as conn:
             reference = await conn.scalar(
                 select(models.payments.c.gateway_reference).where(

@@ -36,6 +36,9 @@ class UnsupportedEventVersion(EventDecodeError):
 class DecodedEvent:
     envelope: Envelope
     payload: Frozen
+    # The `traceparent` of the span that consumes it (common/tracing.py; None when traces are off): work a
+    # handler leaves for later keeps it, so whatever does that work continues the saga's trace.
+    trace: str | None = None
 
     @property
     def type(self) -> str:

@@ -26,6 +26,7 @@ class RawMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    traceparent: str | None = None  # the Kafka header: the span that published it (common/tracing.py)
 
     @property
     def key_text(self) -> str | None:

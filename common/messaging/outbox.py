@@ -11,7 +11,13 @@ from common import pg
 from common.events import Envelope, encode_event
 
 
-async def enqueue(conn: AsyncConnection, outbox: Table, topic: str, envelopes: Iterable[Envelope]) -> int:
+async def enqueue(
+    conn: AsyncConnection,
+    outbox: Table,
+    topic: str,
+    envelopes: Iterable[Envelope],
+    traces: Sequence[str | None] = (),
+) -> int:
     """Add events to the outbox inside the caller's transaction; the relay publishes them after commit.
 
     They take ids in the given order, and the relay publishes in id order: the events of one order reach
@@ -19,17 +25,22 @@ async def enqueue(conn: AsyncConnection, outbox: Table, topic: str, envelopes: I
     """
     envelopes = list(envelopes)
     if envelopes:
-        await pg.execute_together(conn, [enqueue_statement(outbox, topic, envelopes)])
+        await pg.execute_together(conn, [enqueue_statement(outbox, topic, envelopes, traces)])
     return len(envelopes)
 
 
-def enqueue_statement(outbox: Table, topic: str, envelopes: Sequence[Envelope]) -> pg.Statement:
-    """`enqueue` as a statement, to run together with the caller's other writes (`pg.execute_together`)."""
+def enqueue_statement(
+    outbox: Table, topic: str, envelopes: Sequence[Envelope], traces: Sequence[str | None] = ()
+) -> pg.Statement:
+    """`enqueue` as a statement, to run together with the caller's other writes (`pg.execute_together`).
+
+    `traces` holds each event's `traceparent` (the span that caused it, common/tracing.py), in the same
+    order; empty when traces are off."""
     return pg.Statement(
-        f"INSERT INTO {outbox.name} (topic, key, event_id, event_type, value)"
-        " SELECT %s, event.key, event.event_id, event.event_type, event.value"
-        " FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::bytea[])"
-        " WITH ORDINALITY AS event(key, event_id, event_type, value, position)"
+        f"INSERT INTO {outbox.name} (topic, key, event_id, event_type, value, trace_context)"
+        " SELECT %s, event.key, event.event_id, event.event_type, event.value, event.trace_context"
+        " FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::bytea[], %s::text[])"
+        " WITH ORDINALITY AS event(key, event_id, event_type, value, trace_context, position)"
         " ORDER BY event.position",
         (
             topic,
@@ -37,5 +48,6 @@ def enqueue_statement(outbox: Table, topic: str, envelopes: Sequence[Envelope]) 
             [envelope.event_id for envelope in envelopes],
             [envelope.type for envelope in envelopes],
             [encode_event(envelope) for envelope in envelopes],
+            list(traces) if traces else [None] * len(envelopes),
         ),
     )

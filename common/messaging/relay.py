@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -29,11 +30,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common import pg
 from common.db import reading
 from common.retry import Backoff
+from common.tracing import TRACEPARENT, SpanKind, Tracing, traceparent_of
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[Sequence[tuple[str, str, bytes]]], Awaitable[None]]
-"""Sends (topic, key, value) messages in the given order and returns once the broker acknowledged all."""
+
+class OutgoingMessage(NamedTuple):
+    topic: str
+    key: str
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+Publish = Callable[[Sequence[OutgoingMessage]], Awaitable[None]]
+"""Sends the messages in the given order and returns once the broker acknowledged all."""
 
 
 class OutboxRelay:
@@ -47,6 +57,7 @@ class OutboxRelay:
         batch_size: int = 500,
         sweep_seconds: float = 1.0,
         keep_published: timedelta = timedelta(hours=1),
+        tracing: Tracing | None = None,
     ) -> None:
         self._engine = engine
         self._outbox = outbox
@@ -55,6 +66,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._sweep_seconds = sweep_seconds
         self._keep_published = keep_published
+        self._tracing = tracing or Tracing.off()
         self._wakeup = asyncio.Event()
         self._leader: AsyncConnection | None = None
         self.published_total = 0
@@ -104,12 +116,16 @@ class OutboxRelay:
         try:
             rows = await pg.fetch_all(
                 conn,
-                f"SELECT id, topic, key, value FROM {table} WHERE published_at IS NULL ORDER BY id LIMIT %s",
+                f"SELECT id, topic, key, value, event_type, trace_context FROM {table}"
+                " WHERE published_at IS NULL ORDER BY id LIMIT %s",
                 (self._batch_size,),
             )
             if not rows:
                 return 0
-            await self._publish([(topic, key, value) for _, topic, key, value in rows])
+            if self._tracing.enabled:
+                await self._publish_traced(rows)
+            else:
+                await self._publish([OutgoingMessage(topic, key, value) for _, topic, key, value, *_ in rows])
             await pg.execute(
                 conn,
                 f"UPDATE {table} SET published_at = now() WHERE id = ANY(%s::bigint[])",
@@ -122,6 +138,28 @@ class OutboxRelay:
             raise
         self.published_total += len(rows)
         return len(rows)
+
+    async def _publish_traced(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Publish with a `publish` span per event, the child of the span that wrote it, and that span's
+        context in the message's `traceparent` header, so its consumer continues the saga's trace."""
+        spans, messages = [], []
+        for _, topic, key, value, event_type, trace_context in rows:
+            span = self._tracing.start(
+                f"publish {event_type}",
+                parent=trace_context,
+                kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
+            )
+            spans.append(span)
+            parent = traceparent_of(span)
+            headers = ((TRACEPARENT, parent.encode()),) if parent else ()
+            messages.append(OutgoingMessage(topic, key, value, headers))
+        try:
+            await self._publish(messages)
+        finally:
+            for span in spans:
+                if span is not None:
+                    span.end()
 
     async def _leading_connection(self) -> AsyncConnection | None:
         """This relay's connection while it leads, or None when another relay of the service does."""

@@ -35,12 +35,14 @@ from common.db import is_transient_database_error, reading
 from common.errors import Conflict, DomainError, NotFound
 from common.events import DecodedEvent, Envelope, EventDecodeError, decode_event
 from common.messaging import dead_letters
+from common.messaging.consume_spans import NO_SPANS, ConsumeSpans
 from common.messaging.dead_letters import RawMessage
 from common.messaging.inbox import claim_event, claim_in_sequence, count_duplicate
 from common.messaging.outbox import enqueue_statement
 from common.messaging.tables import MessagingTables
 from common.retry import Backoff
 from common.tenancy import qualified
+from common.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,7 @@ class EventRunner:
         on_emitted: Callable[[], None] = lambda: None,
         on_commit: Callable[[], None] = lambda: None,
         batch_handler: BatchHandler | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """`on_emitted` runs after a commit that wrote events to the outbox (the relay's wake: a pass
         after a commit that wrote none would find nothing); `on_commit` after every commit that applied
@@ -135,13 +138,26 @@ class EventRunner:
         self._emit_topic = emit_topic
         self._on_emitted = on_emitted
         self._on_commit = on_commit
+        self._tracing = tracing or Tracing.off()
         self.stats = RunnerStats()
 
     async def process(self, message: RawMessage) -> MessageOutcome:
         """Apply one message exactly once or park it. Returns only when that is done and committed."""
-        outcome = await self._retry_transient(lambda: self._apply_or_park(message, retrying=None))
+        spans = self._spans([message])
+        outcome: MessageOutcome | None = None
+        try:
+            outcome = await self._process(message, spans)
+            return outcome
+        finally:
+            spans.end([message], None if outcome is None else [outcome])
+
+    async def _process(self, message: RawMessage, spans: ConsumeSpans) -> MessageOutcome:
+        outcome = await self._retry_transient(lambda: self._apply_or_park(message, None, spans))
         self.stats.count(outcome)
         return outcome
+
+    def _spans(self, messages: Sequence[RawMessage]) -> ConsumeSpans:
+        return ConsumeSpans(self._tracing, self.consumer, messages) if self._tracing.enabled else NO_SPANS
 
     async def process_batch(self, messages: Sequence[RawMessage]) -> list[MessageOutcome]:
         """Apply consecutive messages exactly once each, in order; returns when all are committed.
@@ -151,11 +167,22 @@ class EventRunner:
         """
         if len(messages) == 1:
             return [await self.process(messages[0])]
+        spans = self._spans(messages)
+        outcomes: list[MessageOutcome] | None = None
         try:
-            outcomes = await self._retry_transient(lambda: self._apply_batch(messages))
+            outcomes = await self._process_batch(messages, spans)
+            return outcomes
+        finally:
+            spans.end(messages, outcomes)
+
+    async def _process_batch(
+        self, messages: Sequence[RawMessage], spans: ConsumeSpans
+    ) -> list[MessageOutcome]:
+        try:
+            outcomes = await self._retry_transient(lambda: self._apply_batch(messages, spans))
         except _OneAtATime as fallback:
             log.info("%s: batch of %d applied one at a time: %s", self.consumer, len(messages), fallback)
-            return [await self.process(message) for message in messages]
+            return [await self._process(message, spans) for message in messages]
         for outcome in outcomes:
             self.stats.count(outcome)
         self.stats.batches += 1
@@ -203,7 +230,13 @@ class EventRunner:
             key=row.key.encode() if row.key is not None else None,
             value=row.value,
         )
-        return await self._apply_or_park(message, retrying=letter_id)
+        spans = self._spans([message])  # the operator's request is the parent
+        outcome: MessageOutcome | None = None
+        try:
+            outcome = await self._apply_or_park(message, letter_id, spans)
+            return outcome
+        finally:
+            spans.end([message], None if outcome is None else [outcome])
 
     async def _retry_transient(self, work: Callable[[], Awaitable[T]]) -> T:
         backoff = Backoff(initial=0.05, maximum=5.0)
@@ -218,9 +251,11 @@ class EventRunner:
                 log.warning("%s: transient failure, retrying in %.2fs: %r", self.consumer, delay, error)
                 await asyncio.sleep(delay)
 
-    async def _apply_or_park(self, message: RawMessage, *, retrying: int | None) -> MessageOutcome:
+    async def _apply_or_park(
+        self, message: RawMessage, retrying: int | None, spans: ConsumeSpans
+    ) -> MessageOutcome:
         try:
-            decoded = decode_event(message.value, topic=message.topic)
+            decoded = spans.decoded(message, decode_event(message.value, topic=message.topic))
         except EventDecodeError as error:
             return await self._park(message, f"undecodable: {error}", None, retrying)
         handler = self._handlers.get(decoded.type)
@@ -230,7 +265,7 @@ class EventRunner:
                 await self._resolve(retrying, dead_letters.RETRIED)
             return MessageOutcome.NOT_SUBSCRIBED
         try:
-            return await self._apply(message, decoded, handler, retrying)
+            return await self._apply(message, decoded, handler, retrying, spans)
         except Exception as error:
             if is_transient_database_error(error):
                 raise
@@ -246,7 +281,12 @@ class EventRunner:
             return await self._park(message, reason, decoded, retrying)
 
     async def _apply(
-        self, message: RawMessage, decoded: DecodedEvent, handler: Handler, retrying: int | None
+        self,
+        message: RawMessage,
+        decoded: DecodedEvent,
+        handler: Handler,
+        retrying: int | None,
+        spans: ConsumeSpans,
     ) -> MessageOutcome:
         tables = self._tables
         envelope = decoded.envelope
@@ -276,16 +316,16 @@ class EventRunner:
                 await count_duplicate(conn, tables.counters, self.consumer)
                 return MessageOutcome.DUPLICATE
             effects = _effects(await handler(conn, decoded))
-            await self._save(conn, effects)
+            await self._save(conn, effects, spans)
         self._after_commit(effects.events)
         return MessageOutcome.APPLIED
 
-    async def _apply_batch(self, messages: Sequence[RawMessage]) -> list[MessageOutcome]:
+    async def _apply_batch(self, messages: Sequence[RawMessage], spans: ConsumeSpans) -> list[MessageOutcome]:
         outcomes = [MessageOutcome.NOT_SUBSCRIBED] * len(messages)
         work: list[tuple[int, DecodedEvent, Handler]] = []
         for index, message in enumerate(messages):
             try:
-                decoded = decode_event(message.value, topic=message.topic)
+                decoded = spans.decoded(message, decode_event(message.value, topic=message.topic))
             except EventDecodeError as error:
                 raise _OneAtATime(f"undecodable message at offset {message.offset}") from error
             handler = self._handlers.get(decoded.type)
@@ -318,7 +358,7 @@ class EventRunner:
                     effects = _effects(await self._batch_handler(conn, [decoded for decoded, _ in to_apply]))
                 else:
                     effects = await self._apply_in_turn(conn, to_apply)
-                await self._save(conn, effects)  # a handler's writes fail here, not in the handler
+                await self._save(conn, effects, spans)  # a handler's writes fail here, not in the handler
             except Exception as error:
                 if is_transient_database_error(error):
                     raise
@@ -341,11 +381,14 @@ class EventRunner:
             events.extend(effects.events)
         return Effects(events=events)
 
-    async def _save(self, conn: AsyncConnection, effects: Effects) -> None:
+    async def _save(self, conn: AsyncConnection, effects: Effects, spans: ConsumeSpans) -> None:
         """The handler's last writes and the outbox rows of its events, as one statement."""
         statements = list(effects.writes)
         if effects.events:
-            statements.append(enqueue_statement(self._tables.outbox, self._emit_topic, effects.events))
+            traces = spans.traces_for(effects.events)
+            statements.append(
+                enqueue_statement(self._tables.outbox, self._emit_topic, effects.events, traces)
+            )
         await pg.execute_together(conn, statements)
 
     def _after_commit(self, emitted: Sequence[Envelope]) -> None:

@@ -48,6 +48,8 @@ def define_messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("value", LargeBinary, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
+        # The `traceparent` of the span that wrote the event (common/tracing.py), NULL when traces are off.
+        Column("trace_context", Text),
         # The relay only ever looks for unpublished rows; keep that scan small.
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
     )

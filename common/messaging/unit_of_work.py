@@ -22,17 +22,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common import pg
 from common.events import Envelope
 from common.messaging.outbox import enqueue, enqueue_statement
+from common.tracing import Tracing
 
 
 class UnitOfWork:
-    def __init__(self, engine: AsyncEngine, outbox: Table, topic: str, on_commit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        outbox: Table,
+        topic: str,
+        on_commit: Callable[[], None],
+        tracing: Tracing | None = None,
+    ) -> None:
         self._engine = engine
+        self._tracing = tracing or Tracing.off()
         self._outbox = outbox
         self._topic = topic
         self._on_commit = on_commit  # wakes the relay (and whatever else acts on a commit)
         self._transaction: AbstractAsyncContextManager[AsyncConnection] | None = None
         self._conn: AsyncConnection | None = None
         self._events: list[Envelope] = []
+        self._traces: list[str | None] = []  # each event's, when traces are on (common/tracing.py)
         self._written_by_caller = False
 
     @property
@@ -40,20 +50,27 @@ class UnitOfWork:
         assert self._conn is not None, "use the unit of work inside `async with`"
         return self._conn
 
-    def emit(self, events: Iterable[Envelope]) -> None:
-        """Events to publish if, and only if, this unit of work commits."""
+    def emit(self, events: Iterable[Envelope], traces: Sequence[str | None] = ()) -> None:
+        """Events to publish if, and only if, this unit of work commits. `traces` names each one's trace
+        (the saga's, stored with the work this continues); without one, the current span's."""
+        events = list(events)
         self._events.extend(events)
+        if self._tracing.enabled:
+            current = self._tracing.current()
+            stored = [*traces, *[None] * (len(events) - len(traces))]
+            self._traces.extend(trace or current for trace in stored[: len(events)])
 
     def emit_as_statement(self, events: Sequence[Envelope]) -> pg.Statement:
         """`emit`, with the outbox write handed back to run together with the caller's own writes in one
         statement (`pg.execute_together`, on the hot path); the relay is woken after commit all the same."""
         self._written_by_caller = self._written_by_caller or bool(events)
-        return enqueue_statement(self._outbox, self._topic, events)
+        traces = [self._tracing.current()] * len(events) if self._tracing.enabled else []
+        return enqueue_statement(self._outbox, self._topic, events, traces)
 
     async def __aenter__(self) -> UnitOfWork:
         self._transaction = self._engine.begin()
         self._conn = await self._transaction.__aenter__()
-        self._events, self._written_by_caller = [], False
+        self._events, self._traces, self._written_by_caller = [], [], False
         return self
 
     async def __aexit__(
@@ -65,7 +82,7 @@ class UnitOfWork:
         emitted = error is None and bool(self._events)
         if emitted:
             try:
-                await enqueue(conn, self._outbox, self._topic, self._events)
+                await enqueue(conn, self._outbox, self._topic, self._events, self._traces)
             except BaseException as failure:
                 await transaction.__aexit__(type(failure), failure, failure.__traceback__)
                 raise

@@ -16,6 +16,7 @@ import pytest
 
 from common.config import Service, Settings
 from common.infra.ports import free_port
+from common.ops.spans import SpanReceiver
 from common.supervisor import ServiceProcess, running_services
 from tests.keys import suite_headers, suite_key_environment
 
@@ -69,8 +70,25 @@ def running_platform(
 
 
 @pytest.fixture(scope="session")
-def platform(local_stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    with running_platform(local_stack.environment(), tmp_path_factory.mktemp("platform")) as running:
+def span_receiver() -> Iterator[SpanReceiver]:
+    """Where the shared platform sends its traces (OTLP/HTTP), kept in memory for the trace tests."""
+    receiver = SpanReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+def tracing_environment(receiver: SpanReceiver) -> dict[str, str]:
+    """Traces on, sent to `receiver` within a tenth of a second of each span's end."""
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+
+
+@pytest.fixture(scope="session")
+def platform(
+    local_stack: Any, tmp_path_factory: pytest.TempPathFactory, span_receiver: SpanReceiver
+) -> Iterator[Platform]:
+    """The platform most end-to-end tests share, with traces on (the other stacks run with them off)."""
+    environment = {**local_stack.environment(), **tracing_environment(span_receiver)}
+    with running_platform(environment, tmp_path_factory.mktemp("platform")) as running:
         yield running
 
 

@@ -33,6 +33,7 @@ from common.infra.kafka_access import provision_saga_access
 from common.infra.kafka_security import PRINCIPALS, LocalKafkaSecurity
 from common.kafka import LazyProducer, ensure_topics, group_id
 from common.kafka_security import KafkaConnection, kafka_connection
+from common.messaging.relay import OutgoingMessage
 from common.ops.groups import commit_moves, group_members, partition_states, topic_partitions
 from common.ops.offsets import ToBeginning, plan_replay
 
@@ -72,9 +73,9 @@ def _as(cluster: KafkaCluster, principal: str) -> KafkaConnection:
 async def test_delivery_publishes_to_its_own_topic_but_not_to_payment(secured: KafkaCluster) -> None:
     relay = LazyProducer(_as(secured, "delivery"))  # the relay's own producer
     try:
-        await relay.publish([("delivery", "order-1", b"{}")])
+        await relay.publish([OutgoingMessage("delivery", "order-1", b"{}")])
         with pytest.raises(TopicAuthorizationFailedError):
-            await relay.publish([("payment", "order-1", b'{"type": "PaymentCompleted"}')])
+            await relay.publish([OutgoingMessage("payment", "order-1", b'{"type": "PaymentCompleted"}')])
     finally:
         await relay.stop()
 

@@ -23,7 +23,7 @@ from common.events.delivery import Delivered, Shipped
 from common.kafka import new_idempotent_producer, publish_in_order
 from common.messaging.dead_letters import RawMessage
 from common.messaging.outbox import enqueue
-from common.messaging.relay import OutboxRelay
+from common.messaging.relay import OutboxRelay, OutgoingMessage
 from common.messaging.runner import Effects, EventRunner, MessageOutcome
 from order.models import messaging as tables
 from tests.integration.schemas import Db, order_schema
@@ -409,7 +409,7 @@ async def _relay(db: Db, bootstrap: str) -> tuple[OutboxRelay, object]:
     producer = new_idempotent_producer(bootstrap)
     await producer.start()
 
-    async def publish(messages: Sequence[tuple[str, str, bytes]]) -> None:
+    async def publish(messages: Sequence[OutgoingMessage]) -> None:
         await publish_in_order(producer, messages)
 
     relay = OutboxRelay(
@@ -493,8 +493,8 @@ async def test_one_relay_of_a_service_leads_and_another_takes_over_when_its_conn
     published: dict[str, list[str]] = {"first": [], "second": []}
 
     def relay(name: str) -> OutboxRelay:
-        async def publish(messages: Sequence[tuple[str, str, bytes]]) -> None:
-            published[name].extend(key for _, key, _ in messages)
+        async def publish(messages: Sequence[OutgoingMessage]) -> None:
+            published[name].extend(message.key for message in messages)
 
         return OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4242)
 
@@ -537,9 +537,9 @@ async def test_one_relay_of_a_service_leads_and_another_takes_over_when_its_conn
 
 
 async def test_a_relay_publishes_nothing_while_another_session_holds_the_services_lock(db: Db) -> None:
-    published: list[tuple[str, str, bytes]] = []
+    published: list[OutgoingMessage] = []
 
-    async def publish(messages: Sequence[tuple[str, str, bytes]]) -> None:
+    async def publish(messages: Sequence[OutgoingMessage]) -> None:
         published.extend(messages)
 
     relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4243)
@@ -555,13 +555,13 @@ async def test_a_relay_publishes_nothing_while_another_session_holds_the_service
 
         assert published == []
         assert await relay.publish_pending() == 1
-        assert [key for _, key, _ in published] == ["acme:o-lock"]
+        assert [message.key for message in published] == ["acme:o-lock"]
     finally:
         await relay.close()
 
 
 async def test_rows_stay_in_the_outbox_while_the_broker_refuses_them(db: Db) -> None:
-    async def broker_down(messages: Sequence[tuple[str, str, bytes]]) -> None:
+    async def broker_down(messages: Sequence[OutgoingMessage]) -> None:
         raise ConnectionError("broker unreachable")
 
     relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=broker_down, lock_id=7)
