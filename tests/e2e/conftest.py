@@ -78,15 +78,22 @@ def span_receiver() -> Iterator[SpanReceiver]:
 
 
 def tracing_environment(receiver: SpanReceiver) -> dict[str, str]:
-    """Traces on, sent to `receiver` within a tenth of a second of each span's end."""
-    return {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    """Traces on, sent to `receiver` within a tenth of a second of each span's end; only for sagas whose
+    checkout came with a sampled `traceparent` (the trace tests'), so the fuzzer and the other tests do
+    not pay for spans nobody reads, and sampling by the caller's decision is tested on the way."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_TRACES_SAMPLER": "parentbased_always_off",
+    }
 
 
 @pytest.fixture(scope="session")
 def platform(
     local_stack: Any, tmp_path_factory: pytest.TempPathFactory, span_receiver: SpanReceiver
 ) -> Iterator[Platform]:
-    """The platform most end-to-end tests share, with traces on (the other stacks run with them off)."""
+    """The platform most end-to-end tests share, with traces on for the sagas a test asks to trace (the
+    other stacks run with them off)."""
     environment = {**local_stack.environment(), **tracing_environment(span_receiver)}
     with running_platform(environment, tmp_path_factory.mktemp("platform")) as running:
         yield running

@@ -47,6 +47,19 @@ def _assert_one_causal_trace(spans: list[ReceivedSpan], root: ReceivedSpan) -> N
             assert (parent.kind, parent.name) == (PRODUCER, f"publish {event_type}"), span.name
 
 
+def _traced_checkout(shop: Shop, sku: str) -> tuple[str, str, str]:
+    """A checkout sent inside the shop's own sampled trace (the platform traces only those): the order
+    id, the shop's trace id and its span id."""
+    shops_trace, shops_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    response = shop.http.post(
+        shop.url(Service.PAYMENT, "/checkout"),
+        json=shop.checkout_body([(sku, 1)]),
+        headers={"Idempotency-Key": uuid.uuid4().hex, "traceparent": f"00-{shops_trace}-{shops_span}-01"},
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["order_id"], shops_trace, shops_span
+
+
 def _applied(spans: list[ReceivedSpan], service: str, event_type: str) -> ReceivedSpan:
     (span,) = [s for s in spans if s.service == service and s.name == f"{service} process {event_type}"]
     assert span.attributes["saga.outcome"] == "applied"
@@ -56,15 +69,7 @@ def _applied(spans: list[ReceivedSpan], service: str, event_type: str) -> Receiv
 def test_a_saga_is_one_trace_across_the_three_services_continuing_the_shops_own_trace(
     shop: Shop, span_receiver: SpanReceiver
 ) -> None:
-    sku = shop.stock(2)
-    shops_trace, shops_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    response = shop.http.post(
-        shop.url(Service.PAYMENT, "/checkout"),
-        json=shop.checkout_body([(sku, 1)]),
-        headers={"Idempotency-Key": uuid.uuid4().hex, "traceparent": f"00-{shops_trace}-{shops_span}-01"},
-    )
-    assert response.status_code == 202, response.text
-    order_id = response.json()["order_id"]
+    order_id, shops_trace, shops_span = _traced_checkout(shop, shop.stock(2))
     shop.ship_and_deliver(order_id)
     shop.wait_for(order_id, "COMPLETED")
 
@@ -92,8 +97,7 @@ def test_a_saga_is_one_trace_across_the_three_services_continuing_the_shops_own_
 def test_a_cancel_through_delivery_and_its_refund_stay_in_the_sagas_trace(
     shop: Shop, span_receiver: SpanReceiver
 ) -> None:
-    sku = shop.stock(2)
-    order_id = shop.checkout([(sku, 1)])["order_id"]
+    order_id, shops_trace, _ = _traced_checkout(shop, shop.stock(2))
     shop.wait_for(order_id, "SCHEDULED")
     # The shop's cancel carries no trace of its own: the saga's trace is continued from the order.
     cancel = shop.http.post(shop.url(Service.ORDER, f"/orders/{order_id}/cancel"))
@@ -112,8 +116,10 @@ def test_a_cancel_through_delivery_and_its_refund_stay_in_the_sagas_trace(
     spans = _trace_with(span_receiver, f"{SUITE_SHOP}:{order_id}", wanted | {("payment", "refund")})
 
     (checkout,) = [span for span in spans if span.name == "POST /checkout"]
-    assert checkout.parent_id is None  # no trace came with the checkout: the saga's is a new one
+    assert checkout.trace_id == shops_trace
     _assert_one_causal_trace(spans, root=checkout)
+    # The cancel request's own span was not sampled (it came without a trace): only the saga's is kept.
+    assert not [span for span in spans if span.name.startswith("POST /orders/")]
     for service, event in consumed:
         _applied(spans, service, event)
     (refund,) = [span for span in spans if span.name == "refund"]
@@ -122,6 +128,15 @@ def test_a_cancel_through_delivery_and_its_refund_stay_in_the_sagas_trace(
     assert refunded.parent_id == refund.span_id
     requested = next(span for span in spans if span.name == "publish OrderCancellationRequested")
     assert requested.parent_id == _applied(spans, "order", "PaymentCompleted").span_id
+
+
+def test_a_checkout_without_a_sampled_trace_is_not_traced_when_the_sampler_follows_the_caller(
+    shop: Shop, span_receiver: SpanReceiver
+) -> None:
+    order_id = shop.checkout([(shop.stock(1), 1)])["order_id"]
+    shop.wait_for(order_id, "SCHEDULED")
+    time.sleep(0.5)  # three export rounds of every service
+    assert span_receiver.store.saga_trace(f"{SUITE_SHOP}:{order_id}") == []
 
 
 def test_a_malformed_traceparent_from_a_caller_is_ignored_not_refused(shop: Shop) -> None:
