@@ -20,7 +20,7 @@ from console.guard import see_other
 from console.keys import SETTINGS, session_of
 from console.overview import STATUSES, overview
 from console.rendering import render
-from console.story_view import story_view
+from console.story_view import mark_heads, story_view
 
 
 async def _read(request: web.Request, work: Any) -> Any:
@@ -95,11 +95,13 @@ async def dead_letters(request: web.Request) -> web.StreamResponse:
     status = request.query.get("status", "parked")
 
     def read(apis: ServiceApis) -> list[dict[str, Any]]:
-        return [
-            {**letter, "service": service.value}
-            for service in Service
-            for letter in apis.get(service, "/dead-letters", status=status, limit=500)["items"]
-        ]
+        return mark_heads(
+            [
+                {**letter, "service": service.value}
+                for service in Service
+                for letter in apis.get(service, "/dead-letters", status=status, limit=500)["items"]
+            ]
+        )
 
     return render(request, "dead_letters.html", letters=await _read(request, read), status=status)
 

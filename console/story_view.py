@@ -54,14 +54,30 @@ def timeline_rows(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def mark_heads(letters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dead letters (oldest first) with whether a retry may start at each: only the oldest parked
+    letter of an order in its service (a retry of it re-runs those behind it, in order; the service
+    refuses one behind another). `behind` names that head. A letter without an order stands alone.
+    The recorded `blocked_by` is not used: it names the head at parking time, which may since have been
+    discarded."""
+    heads: dict[tuple[str, str], int] = {}
+    marked = []
+    for letter in letters:
+        if letter.get("status", "parked") != "parked":  # retried or discarded: nothing to start
+            marked.append({**letter, "retryable": False, "behind": None})
+            continue
+        order_id = letter.get("order_id")
+        head = None if order_id is None else heads.setdefault((letter["service"], order_id), letter["id"])
+        behind = None if head in (None, letter["id"]) else head
+        marked.append({**letter, "retryable": behind is None, "behind": behind})
+    return marked
+
+
 def parked_letters(dead_letters: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Every parked event of the order, with its service; one waiting behind another cannot be retried
-    on its own (its head's retry re-runs it), so only heads offer a retry."""
-    letters = []
-    for service, items in dead_letters.items():
-        for letter in items:
-            letters.append({**letter, "service": service, "retryable": letter.get("blocked_by") is None})
-    return letters
+    """Every parked event of the order, with its service and whether it can be retried now."""
+    return mark_heads(
+        [{**letter, "service": service} for service, items in dead_letters.items() for letter in items]
+    )
 
 
 def story_view(story: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from console.rendering import render_text, templates
-from console.story_view import hop, state_path, story_view
+from console.story_view import hop, mark_heads, state_path, story_view
 
 
 def entry(
@@ -44,6 +44,7 @@ def story(**changes: Any) -> dict[str, Any]:
     letters = [
         {
             "id": 7,
+            "order_id": "acme:o-1",
             "event_type": "Shipped",
             "error": "event version 99 is newer than the supported one",
             "blocked_by": None,
@@ -51,6 +52,7 @@ def story(**changes: Any) -> dict[str, Any]:
         },
         {
             "id": 8,
+            "order_id": "acme:o-1",
             "event_type": "Delivered",
             "error": "waiting behind dead letter 7",
             "blocked_by": 7,
@@ -113,6 +115,22 @@ def test_every_action_form_carries_the_sessions_csrf_token_and_swaps_the_story_i
     assert forms == 3 and html.count('name="csrf_token" value="tok-123"') == forms
     assert html.count('hx-target="#story"') == forms
     assert 'hx-get="/orders/acme:o-1/story" hx-trigger="every 2s"' in html
+
+
+def test_once_the_head_is_discarded_the_next_parked_event_offers_the_retry() -> None:
+    letters = [
+        {"id": 3, "service": "order", "order_id": "acme:o-1", "status": "discarded", "blocked_by": None},
+        {"id": 4, "service": "order", "order_id": "acme:o-1", "status": "parked", "blocked_by": 3},
+        {"id": 5, "service": "order", "order_id": "acme:o-1", "status": "parked", "blocked_by": 3},
+        {"id": 6, "service": "delivery", "order_id": "acme:o-1", "status": "parked", "blocked_by": None},
+        {"id": 9, "service": "order", "order_id": None, "status": "parked", "blocked_by": None},
+    ]
+    marked = {(letter["service"], letter["id"]): letter for letter in mark_heads(letters)}
+    assert not marked[("order", 3)]["retryable"]  # already resolved
+    assert marked[("order", 4)]["retryable"]  # the recorded blocker is gone
+    assert (marked[("order", 5)]["retryable"], marked[("order", 5)]["behind"]) == (False, 4)
+    assert marked[("delivery", 6)]["retryable"]  # each service keeps its own order
+    assert marked[("order", 9)]["retryable"]  # no order: it waits behind nothing
 
 
 def test_a_failed_refund_offers_a_retry() -> None:
