@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Service
-from common.ops.apis import Refused, ServiceApis, ServiceUnavailable
+from common.ops.apis import NotFound, Refused, ServiceApis, ServiceUnavailable
 
 STATUSES = (
     "PLACED",
@@ -30,6 +30,12 @@ STATUSES = (
 SHOWN_METRICS = ("saga_dead_letters_parked", "saga_outbox_pending", "saga_events")
 # A saga idle this long while not terminal is listed as stuck on the overview.
 STUCK_AFTER_SECONDS = 60
+
+
+def _unless_revoked(exc: Exception) -> None:
+    """A key the services no longer accept ends the session (the guard does it): not a cell's error."""
+    if isinstance(exc, Refused) and exc.status == 401:
+        raise exc
 
 
 def metric_values(text: str) -> dict[str, float]:
@@ -49,18 +55,27 @@ def metric_values(text: str) -> dict[str, float]:
 
 def service_health(apis: ServiceApis, service: Service) -> dict[str, Any]:
     """One service's readiness checks and metrics, or why they could not be read."""
-    health: dict[str, Any] = {"service": service.value, "url": apis.url(service)}
+    health: dict[str, Any] = {
+        "service": service.value,
+        "url": apis.url(service),
+        "ready": False,
+        "checks": {},
+        "error": None,
+        "metrics": {},
+        "metrics_error": None,
+    }
     try:
         readiness = apis.get(service, "/readyz")
         health["ready"] = bool(readiness.get("ready"))
         health["checks"] = readiness.get("checks", {})
-    except (ServiceUnavailable, Refused) as exc:
-        health["ready"] = False
+    except (ServiceUnavailable, Refused, NotFound) as exc:
+        _unless_revoked(exc)
         health["error"] = str(exc)
         return health
     try:
         health["metrics"] = metric_values(apis.get_text(service, "/metrics"))
-    except (ServiceUnavailable, Refused) as exc:
+    except (ServiceUnavailable, Refused, NotFound) as exc:
+        _unless_revoked(exc)
         health["metrics_error"] = str(exc)
     return health
 
@@ -72,7 +87,8 @@ def overview(apis: ServiceApis) -> dict[str, Any]:
     for status in STATUSES:
         try:
             counts[status] = apis.get(Service.ORDER, "/orders", status=status, limit=1)["total"]
-        except (ServiceUnavailable, Refused) as exc:
+        except (ServiceUnavailable, Refused, NotFound) as exc:
+            _unless_revoked(exc)
             counts[status], order_error = None, str(exc)
             break
     stuck: list[dict[str, Any]] = []
