@@ -28,6 +28,9 @@ DEFAULT_HTTP_PORTS: dict[Service, int] = {
     Service.DELIVERY: 8003,
 }
 
+# The saga console (console/), next to the services.
+DEFAULT_CONSOLE_HTTP_PORT = 8004
+
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
@@ -94,7 +97,7 @@ class Settings(BaseSettings):
     delivery_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.DELIVERY], alias="DELIVERY_HTTP_PORT")
     # The saga console (console/): its port, and its public base URL (default http://127.0.0.1:<port>;
     # an https URL makes its session cookie Secure).
-    console_http_port: int = Field(default=8004, alias="CONSOLE_HTTP_PORT")
+    console_http_port: int = Field(default=DEFAULT_CONSOLE_HTTP_PORT, alias="CONSOLE_HTTP_PORT")
     console_url: str | None = Field(default=None, alias="CONSOLE_URL")
     # How long a client may keep a connection without using it (common/http_server.py): a new connection
     # must send its first request head within the first, an idle one its next request within the second.
