@@ -8,6 +8,7 @@ in place, so the page updates without a reload.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -48,7 +49,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     query = request.query
     wanted = query.get("q", "").strip()
     if wanted:
-        return see_other(f"/orders/{wanted}")
+        return see_other(f"/orders/{quote(wanted, safe=':')}")
     status = query.get("status") or None
     shop = query.get("shop", "").strip() or None
     stuck = query.get("stuck", "").strip()
