@@ -118,6 +118,23 @@ def text_of(browser: Any, selector: str) -> str:
     return str(found[0].text) if found else ""
 
 
+def click(browser: Any, selector: str, timeout: float = 15) -> None:
+    """Click the element `selector` finds. The page's parts are swapped in every few seconds (htmx
+    polling), so an element found a moment ago may be gone: find it again and retry."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            browser.find_element(By.CSS_SELECTOR, selector).click()
+            return
+        except (StaleElementReferenceException, NoSuchElementException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def sign_in(browser: Any, console_url: str, key: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -198,20 +215,22 @@ def test_an_operator_redrives_a_saga_stuck_behind_a_parked_event_and_watches_it_
     screenshot(browser, "order-parked")
 
     # The unreadable event is given up on; the real Shipped behind it becomes the head, and is retried.
-    rows = browser.find_elements(By.CSS_SELECTOR, "#parked tr.letter")
-    poison = rows[0].get_attribute("data-letter")
-    rows[0].find_element(By.CSS_SELECTOR, "button[data-action=discard]").click()
+    first = "#parked tr.letter:first-child"
+    poison = wait_until(
+        browser, lambda b: b.find_element(By.CSS_SELECTOR, first).get_attribute("data-letter")
+    )
+    click(browser, f"{first} button[data-action=discard]")
     wait_until(browser, expected_conditions.alert_is_present(), what="the discard is confirmed")
     browser.switch_to.alert.accept()
     wait_until(
         browser,
         lambda b: (
-            poison not in b.page_source
+            f'data-letter="{poison}"' not in b.page_source
             and b.find_elements(By.CSS_SELECTOR, "#parked button[data-action=retry]")
         ),
         what="the discarded event gone, the next one retryable",
     )
-    browser.find_element(By.CSS_SELECTOR, "#parked button[data-action=retry]").click()
+    click(browser, "#parked button[data-action=retry]")
     wait_until(browser, lambda b: "COMPLETED" in text_of(b, "#order-status"), what="the order completes")
     assert not browser.find_elements(By.CSS_SELECTOR, "#parked")
 
