@@ -19,7 +19,7 @@ from console.sessions import COOKIE, CSRF_FIELD, tokens_match
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-PUBLIC_PREFIXES = ("/sign-in", "/readyz", "/static/")
+PUBLIC_PREFIXES = ("/sign-in", "/readyz", "/static/", "/favicon.ico")
 SIGN_IN = "/sign-in"
 SECURITY_HEADERS = {
     # htmx is served from here; it adds one inline style for its indicators, hence style-src.
@@ -35,7 +35,9 @@ SECURITY_HEADERS = {
 
 
 def is_public(path: str) -> bool:
-    """Paths served without a session: the sign-in page, readiness, and the static script and style."""
+    """Paths served without a session: the sign-in page, readiness, the static script and style, and the
+    icon browsers ask for on their own (404: sending that request to sign-in would load the sign-in
+    page once more behind the operator's back)."""
     return any(path == prefix or path.startswith(prefix) for prefix in PUBLIC_PREFIXES)
 
 

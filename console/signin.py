@@ -23,7 +23,9 @@ def _secure(request: web.Request) -> bool:
 
 
 def _sign_in_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
-    token = new_token()
+    # The token the browser already holds is kept: a second load of this page (another tab, a request
+    # the browser makes on its own) must not invalidate a form already shown.
+    token = request.cookies.get(SIGN_IN_COOKIE) or new_token()
     response = render(request, "signin.html", http_status=status, error=error, csrf=token, signed_in=False)
     response.set_cookie(SIGN_IN_COOKIE, token, max_age=3600, **cookie_attributes(_secure(request)))  # type: ignore[arg-type]
     return response

@@ -134,6 +134,17 @@ async def test_the_sign_in_form_needs_its_own_token(console: Console) -> None:
     assert SIGN_IN_COOKIE in response.cookies  # a fresh form to try again
 
 
+async def test_loading_the_sign_in_page_again_keeps_the_form_already_shown_valid(console: Console) -> None:
+    first = csrf_of(await (await console.client.get("/sign-in")).text())
+    await console.client.get("/favicon.ico")  # what a browser asks for on its own
+    second = csrf_of(await (await console.client.get("/sign-in")).text())
+    assert first == second
+    response = await console.client.post(
+        "/sign-in", data={"csrf_token": first, "api_key": OPERATOR_KEY}, allow_redirects=False
+    )
+    assert response.status == 303
+
+
 async def test_an_action_without_the_sessions_csrf_token_is_forbidden_and_with_it_acts(
     console: Console,
 ) -> None:
