@@ -191,7 +191,7 @@ def test_an_operator_redrives_a_saga_stuck_behind_a_parked_event_and_watches_it_
     for step in ("ship", "deliver"):  # the carrier goes on; the order service cannot follow
         assert shop.http.post(shop.url(Service.DELIVERY, f"/shipments/{order_id}/{step}")).status_code == 200
     deadline = time.monotonic() + 30
-    while parked_types(shop, order_id) != ["Shipped", "Shipped", "Delivered"]:
+    while parked_types(shop, order_id)[1:] != ["Shipped", "Delivered"]:  # behind the unreadable one
         assert time.monotonic() < deadline, parked_types(shop, order_id)
         time.sleep(0.2)
 
