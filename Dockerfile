@@ -1,5 +1,5 @@
-# One image for the three services and the migration step:
-#   python -m payment | python -m order | python -m delivery | saga migrate
+# One image for the three services, the console and the migration step:
+#   python -m payment | python -m order | python -m delivery | python -m console | saga migrate
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,10 +16,11 @@ COPY common/ common/
 COPY payment/ payment/
 COPY order/ order/
 COPY delivery/ delivery/
+COPY console/ console/
 COPY migrations/ migrations/
 # Editable, so `saga migrate` finds migrations/ next to the packages.
 RUN pip install -e .
 
 USER saga
-EXPOSE 8001 8002 8003
+EXPOSE 8001 8002 8003 8004
 CMD ["saga", "--help"]

@@ -28,7 +28,7 @@ from common.ops.cli import register as register_operator_commands
 from common.ops.console import Exit, console, err, fail, operator_settings
 from common.redact import has_password, mask_url
 from common.replication import ReplicationError
-from common.supervisor import LOCAL_WEBHOOKS, ServiceProcess
+from common.supervisor import CONSOLE, LOCAL_WEBHOOKS, ServiceProcess
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
 register_operator_commands(app)
@@ -94,6 +94,7 @@ def run(
         _start_services(stack, running, logs, auto_progress, started=services)
         if seed:
             _seed_demo_stock(running.base_url(Service.DELIVERY), running.operator_api_key_value())
+        _start_console(running, logs, started=services)
         _print_endpoints(running, logs, stack)
         _restart_crashed_until_stopped(services, stopping)
     except KeyboardInterrupt:
@@ -109,12 +110,13 @@ def run(
 def _require_free_ports(settings: Settings) -> None:
     """Stop before starting anything when a service's port is taken: the services would not bind it, and
     whatever answers there (another `saga run`, with other keys) would pass for them."""
-    for service in Service:
-        port = settings.http_port(service)
+    ports = {service.value: settings.http_port(service) for service in Service}
+    ports[CONSOLE] = settings.console_http_port
+    for name, port in ports.items():
         if is_listening(port, settings.http_host):
             raise fail(
-                f"port {port} ({service.value}) is in use, another `saga run`? Stop it, or set"
-                f" {service.value.upper()}_HTTP_PORT",
+                f"port {port} ({name}) is in use, another `saga run`? Stop it, or set"
+                f" {name.upper()}_HTTP_PORT",
                 Exit.USAGE,
             )
 
@@ -141,6 +143,19 @@ def _start_services(
             process.wait_ready()
 
 
+def _start_console(running: Settings, logs: Path, *, started: list[ServiceProcess]) -> None:
+    """Start the saga console next to the services and wait until it answers. It gets the environment
+    `saga run` was given, not the stack's: it reads the services' APIs with the key an operator signs in
+    with, never a database, so it needs neither a database URL nor a key of its own."""
+    process = ServiceProcess(
+        CONSOLE, env=dict(os.environ), log_path=logs / f"{CONSOLE}.log", base_url=running.console_base_url()
+    )
+    process.start()
+    started.append(process)
+    with console.status("waiting for the console…"):
+        process.wait_ready()
+
+
 def _restart_crashed_until_stopped(services: list[ServiceProcess], stopping: threading.Event) -> None:
     """Supervise until SIGTERM (Ctrl-C raises instead). A crashed worker is restarted (Kafka redelivers
     what it had not committed); a crash loop is not hidden behind restarts: five within a minute stop
@@ -151,7 +166,7 @@ def _restart_crashed_until_stopped(services: list[ServiceProcess], stopping: thr
             if process.running:
                 continue
             restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
-            err.print(f"[yellow]{process.service.value} exited; restarting[/yellow]. Log tail:")
+            err.print(f"[yellow]{process.name} exited; restarting[/yellow]. Log tail:")
             err.print(process.log_tail(10))
             if len(restarts) >= 5:
                 raise fail("services keep crashing; see the logs above", Exit.FAILED)
@@ -208,6 +223,7 @@ def _print_endpoints(settings: Settings, logs: Path, stack: LocalStack) -> None:
     for service in Service:
         table.add_row(f"{service.value} API", f"{settings.base_url(service)}  (openapi: /openapi.json)")
         table.add_row(f"{service.value} database", mask_url(settings.database_url(service) or ""))
+    table.add_row("saga console", f"{settings.console_base_url()}  (sign in with the operator API key)")
     table.add_row("logs", str(logs))
     if stack.api_keys is not None:
         for scope, key_file in stack.api_keys.demo_key_files().items():

@@ -28,6 +28,9 @@ DEFAULT_HTTP_PORTS: dict[Service, int] = {
     Service.DELIVERY: 8003,
 }
 
+# The saga console (console/), next to the services.
+DEFAULT_CONSOLE_HTTP_PORT = 8004
+
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 KafkaSaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
@@ -92,6 +95,10 @@ class Settings(BaseSettings):
     payment_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.PAYMENT], alias="PAYMENT_HTTP_PORT")
     order_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.ORDER], alias="ORDER_HTTP_PORT")
     delivery_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.DELIVERY], alias="DELIVERY_HTTP_PORT")
+    # The saga console (console/): its port, and its public base URL (default http://127.0.0.1:<port>;
+    # an https URL makes its session cookie Secure).
+    console_http_port: int = Field(default=DEFAULT_CONSOLE_HTTP_PORT, alias="CONSOLE_HTTP_PORT")
+    console_url: str | None = Field(default=None, alias="CONSOLE_URL")
     # How long a client may keep a connection without using it (common/http_server.py): a new connection
     # must send its first request head within the first, an idle one its next request within the second.
     http_head_timeout_seconds: float = Field(default=10.0, gt=0, alias="SAGA_HTTP_HEAD_TIMEOUT_SECONDS")
@@ -180,6 +187,9 @@ class Settings(BaseSettings):
             Service.DELIVERY: self.delivery_url,
         }[service]
         return (explicit or f"http://127.0.0.1:{self.http_port(service)}").rstrip("/")
+
+    def console_base_url(self) -> str:
+        return (self.console_url or f"http://127.0.0.1:{self.console_http_port}").rstrip("/")
 
     def operator_api_key_value(self) -> str | None:
         """The key the `saga` command sends: SAGA_OPERATOR_API_KEY, else the one its _FILE names."""

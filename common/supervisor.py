@@ -23,6 +23,8 @@ from common.kafka import ensure_topics
 # Lets webhooks go to http and local addresses: set where the services and the shops' receivers share a
 # machine (`saga run`, the test suites, the benchmark), unless the environment says otherwise.
 LOCAL_WEBHOOKS = "WEBHOOK_ALLOW_LOCAL_URLS"
+# The saga console's package (`python -m console`), run by `saga run` next to the services.
+CONSOLE = "console"
 
 
 class ServiceFailedToStart(RuntimeError):
@@ -30,21 +32,29 @@ class ServiceFailedToStart(RuntimeError):
 
 
 class ServiceProcess:
-    """One service (`python -m <service>`) with its own environment and log file."""
+    """One service (`python -m <service>`) with its own environment and log file; `service` is one of the
+    three, or the name of another package run the same way (the console, `python -m console`)."""
 
-    def __init__(self, service: Service, *, env: Mapping[str, str], log_path: Path, base_url: str) -> None:
+    def __init__(
+        self, service: Service | str, *, env: Mapping[str, str], log_path: Path, base_url: str
+    ) -> None:
         self.service = service
         self.env = dict(env)
         self.log_path = log_path
         self.base_url = base_url
         self.process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def name(self) -> str:
+        """The package it runs, which names it in messages."""
+        return str(self.service)
+
     def start(self) -> None:
         private_dir(self.log_path.parent)  # a log holds customers' addresses: the owner's alone
         log = open_private_log(self.log_path)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.service.value],
+                [sys.executable, "-m", self.name],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -62,7 +72,7 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise ServiceFailedToStart(
-                    f"{self.service.value} exited with {self.process.returncode}:\n{self.log_tail()}"
+                    f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
             try:
                 if httpx.get(f"{self.base_url}/readyz", timeout=2.0).status_code == 200:
@@ -70,7 +80,7 @@ class ServiceProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise ServiceFailedToStart(f"{self.service.value} not ready after {timeout:.0f}s:\n{self.log_tail()}")
+        raise ServiceFailedToStart(f"{self.name} not ready after {timeout:.0f}s:\n{self.log_tail()}")
 
     @property
     def running(self) -> bool:

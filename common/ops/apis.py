@@ -31,11 +31,13 @@ def bearer(api_key: str | None) -> dict[str, str]:
 
 
 class ServiceApis:
-    """The services' APIs, called with the operator's key (SAGA_OPERATOR_API_KEY, or the local stack's)."""
+    """The services' APIs, called with the operator's key (SAGA_OPERATOR_API_KEY, or the local stack's), or
+    with `api_key` when given (the console: the key the operator signed in with)."""
 
-    def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
+    def __init__(self, settings: Settings, timeout: float = 10.0, api_key: str | None = None) -> None:
         self._settings = settings
-        self._http = httpx.Client(timeout=timeout, headers=bearer(settings.operator_api_key_value()))
+        key = api_key if api_key is not None else settings.operator_api_key_value()
+        self._http = httpx.Client(timeout=timeout, headers=bearer(key))
 
     def __enter__(self) -> ServiceApis:
         return self
@@ -52,8 +54,15 @@ class ServiceApis:
     def post(self, service: Service, path: str, body: Any = None) -> Any:
         return self._call("POST", service, path, {}, body)
 
+    def put(self, service: Service, path: str, body: Any = None) -> Any:
+        return self._call("PUT", service, path, {}, body)
+
     def delete(self, service: Service, path: str) -> Any:
         return self._call("DELETE", service, path, {})
+
+    def get_text(self, service: Service, path: str) -> str:
+        """A plain-text answer (Prometheus' /metrics), with the same errors as `get`."""
+        return str(self._call("GET", service, path, {}, as_text=True))
 
     def get_or_none(self, service: Service, path: str, **params: Any) -> Any:
         try:
@@ -62,7 +71,14 @@ class ServiceApis:
             return None
 
     def _call(
-        self, method: str, service: Service, path: str, params: dict[str, Any], body: Any = None
+        self,
+        method: str,
+        service: Service,
+        path: str,
+        params: dict[str, Any],
+        body: Any = None,
+        *,
+        as_text: bool = False,
     ) -> Any:
         url = f"{self.url(service)}{path}"
         try:
@@ -87,7 +103,7 @@ class ServiceApis:
             raise ServiceUnavailable(f"{service.value} answered {response.status_code}: {_message(response)}")
         if response.status_code >= 400:
             raise Refused(response.status_code, _message(response))
-        return response.json()
+        return response.text if as_text else response.json()
 
 
 def _message(response: httpx.Response) -> str:

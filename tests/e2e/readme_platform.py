@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from common.config import DEFAULT_HTTP_PORTS, Service, Settings
+from common.config import DEFAULT_CONSOLE_HTTP_PORT, DEFAULT_HTTP_PORTS, Service, Settings
 from common.infra.ports import is_listening
 
 SAGA = str(Path(sys.executable).with_name("saga"))
@@ -49,6 +49,10 @@ class ReadmePlatform:
 
     def url(self, service: Service) -> str:
         return f"http://127.0.0.1:{DEFAULT_HTTP_PORTS[service]}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{DEFAULT_CONSOLE_HTTP_PORT}"
 
     @property
     def brokers(self) -> list[str]:
@@ -98,9 +102,11 @@ def saga_run(folder: Path, *options: str) -> Iterator[ReadmePlatform]:
 
 
 def _wait_for_default_ports(timeout: float = 60.0) -> None:
-    """`saga run` needs ports 8001-8003; one that just stopped (an earlier test) may still hold them."""
+    """`saga run` needs ports 8001-8004 (the services, the console); one that just stopped (an earlier
+    test) may still hold them."""
     deadline = time.monotonic() + timeout
-    while taken := [port for port in DEFAULT_HTTP_PORTS.values() if is_listening(port)]:
+    ports = [*DEFAULT_HTTP_PORTS.values(), DEFAULT_CONSOLE_HTTP_PORT]
+    while taken := [port for port in ports if is_listening(port)]:
         assert time.monotonic() < deadline, f"`saga run` needs its default ports; taken: {taken}"
         time.sleep(0.5)
 

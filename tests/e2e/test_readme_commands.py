@@ -93,6 +93,25 @@ def test_the_readme_order_completes_on_the_platform_make_run_starts(readme_platf
         assert again.status_code == 202 and again.json()["order_id"] == order_id
 
 
+def test_make_run_starts_the_console_prints_its_url_and_lets_the_operator_key_in(
+    readme_platform: ReadmePlatform,
+) -> None:
+    url = readme_platform.console_url
+    assert re.search(rf"saga console\s*│\s*{re.escape(url)}", readme_platform.output.read_text()), (
+        readme_platform.tail()
+    )
+    with httpx.Client(base_url=url, timeout=10) as browser:
+        form = browser.get("/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert form.status_code == 200 and token is not None
+        signed = browser.post(
+            "/sign-in", data={"csrf_token": token[1], "api_key": readme_platform.demo_key("operator")}
+        )
+        assert signed.status_code == 303 and signed.headers["Location"] == "/", signed.text
+        overview = browser.get("/")
+        assert overview.status_code == 200 and "Sagas by status" in overview.text
+
+
 def test_no_password_or_api_key_in_what_saga_run_prints_records_logs_or_answers(
     readme_platform: ReadmePlatform,
 ) -> None:

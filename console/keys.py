@@ -1,0 +1,19 @@
+"""The keys under which the console's parts are kept on the aiohttp application and request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from jinja2 import Environment
+
+from common.config import Settings
+from console.sessions import Session, SessionStore
+
+SETTINGS = web.AppKey("settings", Settings)
+SESSIONS = web.AppKey("sessions", SessionStore)
+TEMPLATES = web.AppKey("templates", Environment)
+# The signed-in operator's session, set by the guard on every request it lets through.
+SESSION = web.RequestKey("session", Session)
+
+
+def session_of(request: web.Request) -> Session:
+    return request[SESSION]
