@@ -29,6 +29,7 @@ from common.ops.console import Exit, console, err, fail, operator_settings
 from common.redact import has_password, mask_url
 from common.replication import ReplicationError
 from common.supervisor import CONSOLE, LOCAL_WEBHOOKS, ServiceProcess
+from common.tracing import traces_configured
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
 register_operator_commands(app)
@@ -75,6 +76,14 @@ def run(
     ] = 2.0,
     seed: Annotated[bool, typer.Option(help="load the demo stock when the inventory is empty")] = True,
     kafka_security: Annotated[bool, typer.Option("--kafka-security", help=KAFKA_SECURITY_HELP)] = False,
+    traces: Annotated[
+        bool,
+        typer.Option(
+            "--traces/--no-traces",
+            help="the services send their spans to the console, which draws each saga's trace (unless"
+            " OTEL_EXPORTER_OTLP_ENDPOINT names a collector of yours)",
+        ),
+    ] = True,
 ) -> None:
     """Run the platform: local Kafka and PostgreSQL (unless configured), migrations, the three services.
 
@@ -91,10 +100,13 @@ def run(
     try:
         running = _start_stack(stack)
         logs = settings.state_dir / "logs"
-        _start_services(stack, running, logs, auto_progress, started=services)
+        to_console = traces and not traces_configured(os.environ)
+        # The console first: it needs nothing but the services' URLs, and their first spans go to it.
+        _start_console(running, logs, started=services, receives_traces=to_console)
+        tracing = _console_tracing(running) if to_console else {}
+        _start_services(stack, running, logs, auto_progress, started=services, extra=tracing)
         if seed:
             _seed_demo_stock(running.base_url(Service.DELIVERY), running.operator_api_key_value())
-        _start_console(running, logs, started=services)
         _print_endpoints(running, logs, stack)
         _restart_crashed_until_stopped(services, stopping)
     except KeyboardInterrupt:
@@ -121,12 +133,23 @@ def _require_free_ports(settings: Settings) -> None:
             )
 
 
+def _console_tracing(running: Settings) -> dict[str, str]:
+    """The services' spans to the console, every second (the SDK's default waits five)."""
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": running.console_base_url(), "OTEL_BSP_SCHEDULE_DELAY": "1000"}
+
+
 def _start_services(
-    stack: LocalStack, running: Settings, logs: Path, auto_progress: float, *, started: list[ServiceProcess]
+    stack: LocalStack,
+    running: Settings,
+    logs: Path,
+    auto_progress: float,
+    *,
+    started: list[ServiceProcess],
+    extra: dict[str, str],
 ) -> None:
     """Start the three services on the stack and wait until each is ready. Each is added to `started` as
     it starts, so the caller stops what did start when a later one fails."""
-    env = {LOCAL_WEBHOOKS: "true", **os.environ, **stack.environment()}
+    env = {LOCAL_WEBHOOKS: "true", **os.environ, **stack.environment(), **extra}
     if auto_progress > 0 and "DELIVERY_AUTO_PROGRESS_SECONDS" not in os.environ:
         env["DELIVERY_AUTO_PROGRESS_SECONDS"] = str(auto_progress)
     for service in Service:
@@ -143,12 +166,17 @@ def _start_services(
             process.wait_ready()
 
 
-def _start_console(running: Settings, logs: Path, *, started: list[ServiceProcess]) -> None:
+def _start_console(
+    running: Settings, logs: Path, *, started: list[ServiceProcess], receives_traces: bool
+) -> None:
     """Start the saga console next to the services and wait until it answers. It gets the environment
     `saga run` was given, not the stack's: it reads the services' APIs with the key an operator signs in
     with, never a database, so it needs neither a database URL nor a key of its own."""
     process = ServiceProcess(
-        CONSOLE, env=dict(os.environ), log_path=logs / f"{CONSOLE}.log", base_url=running.console_base_url()
+        CONSOLE,
+        env={**os.environ, "CONSOLE_TRACES": str(receives_traces).lower()},
+        log_path=logs / f"{CONSOLE}.log",
+        base_url=running.console_base_url(),
     )
     process.start()
     started.append(process)

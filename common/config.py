@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     # an https URL makes its session cookie Secure).
     console_http_port: int = Field(default=DEFAULT_CONSOLE_HTTP_PORT, alias="CONSOLE_HTTP_PORT")
     console_url: str | None = Field(default=None, alias="CONSOLE_URL")
+    # The console receives the services' spans (OTLP/HTTP at /v1/traces, kept in memory) and draws each
+    # saga's trace on its page: what `saga run` turns on when no collector is configured.
+    console_traces: bool = Field(default=False, alias="CONSOLE_TRACES")
     # How long a client may keep a connection without using it (common/http_server.py): a new connection
     # must send its first request head within the first, an idle one its next request within the second.
     http_head_timeout_seconds: float = Field(default=10.0, gt=0, alias="SAGA_HTTP_HEAD_TIMEOUT_SECONDS")

@@ -8,9 +8,10 @@ from pathlib import Path
 from aiohttp import web
 
 from common.config import Settings
-from console import actions, pages, signin
+from common.ops.spans import TRACES_PATH, SpanStore
+from console import actions, pages, signin, traces
 from console.guard import require_session, security_headers
-from console.keys import SESSIONS, SETTINGS, TEMPLATES
+from console.keys import SESSIONS, SETTINGS, SPANS, TEMPLATES
 from console.rendering import templates
 from console.sessions import SessionStore
 
@@ -32,4 +33,7 @@ def create_app(settings: Settings, sessions: SessionStore | None = None) -> web.
     signin.register(app.router)
     pages.register(app.router)
     actions.register(app.router)
+    if settings.console_traces:
+        app[SPANS] = SpanStore()
+        app.router.add_post(TRACES_PATH, traces.receive)
     return app

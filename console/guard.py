@@ -19,7 +19,8 @@ from console.sessions import COOKIE, CSRF_FIELD, tokens_match
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-PUBLIC_PREFIXES = ("/sign-in", "/readyz", "/static/", "/favicon.ico")
+# /v1/traces: the services' exporters post their spans there (when the console receives traces).
+PUBLIC_PREFIXES = ("/sign-in", "/readyz", "/static/", "/favicon.ico", "/v1/traces")
 SIGN_IN = "/sign-in"
 SECURITY_HEADERS = {
     # htmx is served from here; it adds one inline style for its indicators, hence style-src.

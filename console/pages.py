@@ -18,10 +18,10 @@ from common.ops.story import order_story
 from common.tenancy import SEPARATOR, saga_id
 from console.backend import with_key
 from console.guard import see_other
-from console.keys import SETTINGS, session_of
+from console.keys import SETTINGS, SPANS, session_of
 from console.overview import STATUSES, overview
 from console.rendering import render
-from console.story_view import mark_heads, story_view
+from console.story_view import mark_heads, story_view, trace_rows
 
 
 async def _read(request: web.Request, work: Any) -> Any:
@@ -77,7 +77,11 @@ async def _story(request: web.Request) -> dict[str, Any]:
     except NotFound as exc:
         hint = "" if SEPARATOR in order_id else " Name an order as shop:order_id."
         raise web.HTTPNotFound(text=f"{exc}.{hint}") from None
-    return story_view(story)
+    view = story_view(story)
+    spans = request.app.get(SPANS)
+    if spans is not None:
+        view["trace"] = trace_rows(spans.saga_trace(order_id))
+    return view
 
 
 async def order_page(request: web.Request) -> web.StreamResponse:

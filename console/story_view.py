@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from common.ops.spans import ReceivedSpan
+
 TERMINAL = frozenset({"COMPLETED", "REJECTED", "CANCELLED", "REFUNDED", "REFUND_FAILED"})
 # The happy path, drawn before the path actually taken so a stopped saga shows where it is on the way.
 HAPPY_PATH = ("PLACED", "SCHEDULED", "SHIPPED", "COMPLETED")
@@ -80,6 +82,37 @@ def parked_letters(dead_letters: dict[str, list[dict[str, Any]]]) -> list[dict[s
     )
 
 
+def trace_rows(spans: list[ReceivedSpan]) -> list[dict[str, Any]]:
+    """The saga's trace as a waterfall: each span under its parent (depth-first, by start), with when it
+    started after the first span, how long it took, and the outcome a consumer recorded."""
+    if not spans:
+        return []
+    ids = {span.span_id for span in spans}
+    children: dict[str | None, list[ReceivedSpan]] = {}
+    for span in spans:
+        parent = span.parent_id if span.parent_id in ids else None  # a remote parent: a root here
+        children.setdefault(parent, []).append(span)
+    origin = min(span.start_ns for span in spans)
+    rows: list[dict[str, Any]] = []
+
+    def visit(parent: str | None, depth: int) -> None:
+        for span in sorted(children.get(parent, []), key=lambda s: s.start_ns):
+            rows.append(
+                {
+                    "depth": depth,
+                    "service": span.service,
+                    "name": span.name,
+                    "at_ms": round((span.start_ns - origin) / 1e6, 1),
+                    "took_ms": round(span.duration_ms, 1),
+                    "outcome": span.attributes.get("saga.outcome", ""),
+                }
+            )
+            visit(span.span_id, depth + 1)
+
+    visit(None, 0)
+    return rows
+
+
 def story_view(story: dict[str, Any]) -> dict[str, Any]:
     """What the order page shows, from the story `order_story` returns."""
     order = story.get("order")
@@ -104,4 +137,5 @@ def story_view(story: dict[str, Any]) -> dict[str, Any]:
         "shipment": story.get("shipment"),
         "parked": parked_letters(story.get("dead_letters", {})),
         "pending": story.get("pending", []),
+        "trace": [],  # the saga's spans, when the console receives traces (pages.py fills it)
     }

@@ -112,6 +112,41 @@ def test_make_run_starts_the_console_prints_its_url_and_lets_the_operator_key_in
         assert overview.status_code == 200 and "Sagas by status" in overview.text
 
 
+def test_make_run_draws_a_sagas_trace_on_the_console_without_any_collector(
+    readme_platform: ReadmePlatform,
+) -> None:
+    url, headers, body = readme_checkout(readme_platform.folder)
+    with httpx.Client(timeout=10) as http:
+        accepted = http.post(url, headers={**headers, "Idempotency-Key": "trace-1"}, content=body)
+        assert accepted.status_code == 202, accepted.text
+        order_url, order_headers = readme_order_request(accepted.json()["order_id"], readme_platform.folder)
+        deadline = time.monotonic() + 60
+        while (order := http.get(order_url, headers=order_headers).json()).get("status") != "COMPLETED":
+            assert time.monotonic() < deadline, order
+            time.sleep(0.5)
+    with httpx.Client(base_url=readme_platform.console_url, timeout=10) as browser:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/sign-in").text)
+        assert token is not None
+        browser.post(
+            "/sign-in", data={"csrf_token": token[1], "api_key": readme_platform.demo_key("operator")}
+        )
+        page = f"/orders/{order['owner']}:{order['order_id']}"
+        spans = (
+            "POST /checkout",
+            "publish PaymentCompleted",
+            "delivery process OrderPlaced",
+            "order process Delivered",
+        )
+        deadline = time.monotonic() + 15  # the services export their spans every second
+        while True:
+            story = browser.get(page).text
+            if all(span in story for span in spans):
+                break
+            assert time.monotonic() < deadline, story[-3000:]
+            time.sleep(0.5)
+        assert 'id="trace"' in story
+
+
 def test_no_password_or_api_key_in_what_saga_run_prints_records_logs_or_answers(
     readme_platform: ReadmePlatform,
 ) -> None:

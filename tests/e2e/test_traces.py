@@ -18,12 +18,16 @@ SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP span kinds
 def _trace_with(
     receiver: SpanReceiver, saga_id: str, wanted: set[tuple[str, str]], timeout: float = 20.0
 ) -> list[ReceivedSpan]:
-    """The saga's spans once every (service, span name) in `wanted` has arrived."""
+    """The saga's spans once every (service, span name) in `wanted` has arrived, and every span's parent
+    (but the root's): a producer's span ends at the broker's acknowledgement, so it may be exported after
+    its consumer's."""
     deadline = time.monotonic() + timeout
     spans: list[ReceivedSpan] = []
     while time.monotonic() < deadline:
         spans = receiver.store.saga_trace(saga_id)
-        if wanted <= {(span.service, span.name) for span in spans}:
+        ids = {span.span_id for span in spans}
+        roots = [span for span in spans if span.parent_id not in ids]
+        if wanted <= {(span.service, span.name) for span in spans} and len(roots) == 1:
             return spans
         time.sleep(0.1)
     seen = sorted({(span.service, span.name) for span in spans})

@@ -230,3 +230,52 @@ async def test_a_service_that_does_not_answer_is_shown_as_such_and_the_overview_
         assert "COMPLETED</span><b>7</b>" in html
     finally:
         await client.close()
+
+
+def _export(order_id: str) -> bytes:
+    """An OTLP export of a two-span saga trace, as a service's exporter sends it."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from common.tracing import Tracing
+
+    exporter = InMemorySpanExporter()
+    tracing = Tracing.with_processor("order", SimpleSpanProcessor(exporter))
+    with (
+        tracing.span("POST /checkout"),
+        tracing.span(
+            "order process Delivered", attributes={"saga.order_id": order_id, "saga.outcome": "applied"}
+        ),
+    ):
+        pass
+    tracing.shutdown()
+    return bytes(encode_spans(exporter.get_finished_spans()).SerializeToString())
+
+
+async def test_a_console_that_receives_traces_draws_the_sagas_spans_under_their_causes(services: str) -> None:
+    settings = Settings.model_validate(
+        {"PAYMENT_URL": services, "ORDER_URL": services, "DELIVERY_URL": services, "CONSOLE_TRACES": "true"}
+    )
+    client = await signed_in(settings)
+    try:
+        # The exporters have no session: the receiving path is public, and only takes OTLP.
+        async with TestClient(TestServer(create_app(settings))) as exporter:
+            garbage = await exporter.post("/v1/traces", data=b"\xff not protobuf")
+            assert garbage.status == 400
+        received = await client.post("/v1/traces", data=_export("acme:o-1"))
+        assert received.status == 200, await received.text()
+        story = await page(client, "/orders/acme:o-1")
+        trace = story[story.index('id="trace"') :]
+        assert trace.index("POST /checkout") < trace.index("order process Delivered")
+        assert 'padding-left: 1em">order process Delivered' in trace  # the child, under its parent
+        assert "applied" in trace
+    finally:
+        await client.close()
+
+
+async def test_a_console_that_does_not_receive_traces_has_no_receiver_and_no_trace_section(
+    console: Any,
+) -> None:
+    assert (await console.post("/v1/traces", data=_export("acme:o-1"))).status == 404
+    assert 'id="trace"' not in await page(console, "/orders/acme:o-1")
