@@ -103,11 +103,13 @@ class SpanStore:
 
 
 class SpanReceiver:
-    """An OTLP/HTTP endpoint on 127.0.0.1 that keeps what it receives in `store` (a background thread)."""
+    """An OTLP/HTTP endpoint on 127.0.0.1 that keeps what it receives in `store` (a background thread),
+    and the last exports as received (`exports`), to hand on to another receiver (the console)."""
 
     def __init__(self, store: SpanStore | None = None, port: int = 0) -> None:
         self.store = store or SpanStore()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.store))
+        self.exports: deque[bytes] = deque(maxlen=10_000)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.store, self.exports))
         self._thread = threading.Thread(target=self._server.serve_forever, name="span-receiver", daemon=True)
 
     @property
@@ -124,7 +126,7 @@ class SpanReceiver:
         self._server.server_close()
 
 
-def _handler(store: SpanStore) -> type[BaseHTTPRequestHandler]:
+def _handler(store: SpanStore, exports: deque[bytes]) -> type[BaseHTTPRequestHandler]:
     class ExportHandler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -136,6 +138,7 @@ def _handler(store: SpanStore) -> type[BaseHTTPRequestHandler]:
             except ValueError as error:
                 self._answer(400, str(error).encode())
                 return
+            exports.append(body)
             self._answer(200, ExportTraceServiceResponse().SerializeToString())
 
         def _answer(self, status: int, body: bytes) -> None:

@@ -26,9 +26,11 @@ import pytest
 
 from common.config import Service
 from common.infra.ports import free_port
+from common.ops.spans import SpanReceiver
 from common.supervisor import CONSOLE, ServiceProcess
 from tests.chaos.harness import produce_raw
 from tests.e2e.conftest import Platform, Shop, log_dir
+from tests.e2e.test_traces import trace_with, traced_checkout
 from tests.keys import SUITE_SHOP, shop_keys, suite_key
 
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
@@ -63,7 +65,7 @@ def console_url(platform: Platform) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     process = ServiceProcess(
         CONSOLE,
-        env={**platform.environment, "CONSOLE_HTTP_PORT": str(port)},
+        env={**platform.environment, "CONSOLE_HTTP_PORT": str(port), "CONSOLE_TRACES": "true"},
         log_path=log_dir(platform) / f"{CONSOLE}.log",
         base_url=url,
     )
@@ -240,3 +242,31 @@ def test_an_operator_redrives_a_saga_stuck_behind_a_parked_event_and_watches_it_
     screenshot(browser, "order-completed")
     assert shop.order(order_id)["status"] == "COMPLETED"
     print(f"\nconsole browser test: {time.monotonic() - started:.1f} s")
+
+
+def test_an_order_page_draws_the_sagas_trace_across_the_three_services(
+    browser: Any, console_url: str, shop: Shop, span_receiver: SpanReceiver
+) -> None:
+    """The suite's services send their spans to the suite's receiver; handed on to the console as they
+    were exported (as `saga run`'s services send them to the console itself), the order page draws them."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    order_id, _, _ = traced_checkout(shop, shop.stock(2))
+    shop.ship_and_deliver(order_id)
+    shop.wait_for(order_id, "COMPLETED")
+    name = f"{SUITE_SHOP}:{order_id}"
+    trace_with(span_receiver, name, {("order", "order process Delivered")})
+    for export in list(span_receiver.exports):
+        assert httpx.post(f"{console_url}/v1/traces", content=export, timeout=10).status_code == 200
+
+    browser.get(f"{console_url}/orders/{name}")
+    if browser.current_url.endswith("/sign-in"):  # not signed in yet when this test runs alone
+        sign_in(browser, console_url, suite_key())
+        browser.get(f"{console_url}/orders/{name}")
+    wait_until(browser, lambda b: b.find_elements(By.ID, "trace"), what="the trace on the order page")
+    trace = text_of(browser, "#trace")
+    for span in ("POST /checkout", "order process PaymentCompleted", "delivery process OrderPlaced"):
+        assert span in trace, trace
+    browser.execute_script("document.getElementById('trace').scrollIntoView();")
+    screenshot(browser, "trace")

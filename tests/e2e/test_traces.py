@@ -10,28 +10,10 @@ import uuid
 from common.config import Service
 from common.ops.spans import ReceivedSpan, SpanReceiver
 from tests.e2e.conftest import Shop
+from tests.e2e.traced import trace_with, traced_checkout
 from tests.keys import SUITE_SHOP
 
 SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP span kinds
-
-
-def _trace_with(
-    receiver: SpanReceiver, saga_id: str, wanted: set[tuple[str, str]], timeout: float = 20.0
-) -> list[ReceivedSpan]:
-    """The saga's spans once every (service, span name) in `wanted` has arrived, and every span's parent
-    (but the root's): a producer's span ends at the broker's acknowledgement, so it may be exported after
-    its consumer's."""
-    deadline = time.monotonic() + timeout
-    spans: list[ReceivedSpan] = []
-    while time.monotonic() < deadline:
-        spans = receiver.store.saga_trace(saga_id)
-        ids = {span.span_id for span in spans}
-        roots = [span for span in spans if span.parent_id not in ids]
-        if wanted <= {(span.service, span.name) for span in spans} and len(roots) == 1:
-            return spans
-        time.sleep(0.1)
-    seen = sorted({(span.service, span.name) for span in spans})
-    raise AssertionError(f"missing {sorted(wanted - set(seen))}; the trace has {seen}")
 
 
 def _assert_one_causal_trace(spans: list[ReceivedSpan], root: ReceivedSpan) -> None:
@@ -51,19 +33,6 @@ def _assert_one_causal_trace(spans: list[ReceivedSpan], root: ReceivedSpan) -> N
             assert (parent.kind, parent.name) == (PRODUCER, f"publish {event_type}"), span.name
 
 
-def _traced_checkout(shop: Shop, sku: str) -> tuple[str, str, str]:
-    """A checkout sent inside the shop's own sampled trace (the platform traces only those): the order
-    id, the shop's trace id and its span id."""
-    shops_trace, shops_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    response = shop.http.post(
-        shop.url(Service.PAYMENT, "/checkout"),
-        json=shop.checkout_body([(sku, 1)]),
-        headers={"Idempotency-Key": uuid.uuid4().hex, "traceparent": f"00-{shops_trace}-{shops_span}-01"},
-    )
-    assert response.status_code == 202, response.text
-    return response.json()["order_id"], shops_trace, shops_span
-
-
 def _applied(spans: list[ReceivedSpan], service: str, event_type: str) -> ReceivedSpan:
     (span,) = [s for s in spans if s.service == service and s.name == f"{service} process {event_type}"]
     assert span.attributes["saga.outcome"] == "applied"
@@ -73,7 +42,7 @@ def _applied(spans: list[ReceivedSpan], service: str, event_type: str) -> Receiv
 def test_a_saga_is_one_trace_across_the_three_services_continuing_the_shops_own_trace(
     shop: Shop, span_receiver: SpanReceiver
 ) -> None:
-    order_id, shops_trace, shops_span = _traced_checkout(shop, shop.stock(2))
+    order_id, shops_trace, shops_span = traced_checkout(shop, shop.stock(2))
     shop.ship_and_deliver(order_id)
     shop.wait_for(order_id, "COMPLETED")
 
@@ -85,7 +54,7 @@ def test_a_saga_is_one_trace_across_the_three_services_continuing_the_shops_own_
         ("order", "Delivered"),
     }
     wanted = {(service, f"{service} process {event}") for service, event in consumed}
-    spans = _trace_with(span_receiver, f"{SUITE_SHOP}:{order_id}", wanted | {("payment", "POST /checkout")})
+    spans = trace_with(span_receiver, f"{SUITE_SHOP}:{order_id}", wanted | {("payment", "POST /checkout")})
 
     (checkout,) = [span for span in spans if span.name == "POST /checkout"]
     assert (checkout.kind, checkout.trace_id, checkout.parent_id) == (SERVER, shops_trace, shops_span)
@@ -101,7 +70,7 @@ def test_a_saga_is_one_trace_across_the_three_services_continuing_the_shops_own_
 def test_a_cancel_through_delivery_and_its_refund_stay_in_the_sagas_trace(
     shop: Shop, span_receiver: SpanReceiver
 ) -> None:
-    order_id, shops_trace, _ = _traced_checkout(shop, shop.stock(2))
+    order_id, shops_trace, _ = traced_checkout(shop, shop.stock(2))
     shop.wait_for(order_id, "SCHEDULED")
     # The shop's cancel carries no trace of its own: the saga's trace is continued from the order.
     cancel = shop.http.post(shop.url(Service.ORDER, f"/orders/{order_id}/cancel"))
@@ -117,7 +86,7 @@ def test_a_cancel_through_delivery_and_its_refund_stay_in_the_sagas_trace(
         ("order", "PaymentRefunded"),
     }
     wanted = {(service, f"{service} process {event}") for service, event in consumed}
-    spans = _trace_with(span_receiver, f"{SUITE_SHOP}:{order_id}", wanted | {("payment", "refund")})
+    spans = trace_with(span_receiver, f"{SUITE_SHOP}:{order_id}", wanted | {("payment", "refund")})
 
     (checkout,) = [span for span in spans if span.name == "POST /checkout"]
     assert checkout.trace_id == shops_trace
