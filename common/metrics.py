@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common import pg
 from common.db import reading
 from common.messaging.runner import RunnerStats
 
@@ -21,7 +23,14 @@ class _Snapshot(Collector):
     """The service's counters as they are now, in Prometheus' text format."""
 
     def __init__(
-        self, service: str, stats: RunnerStats, published: int, pending: int, parked: int, leading: bool
+        self,
+        service: str,
+        stats: RunnerStats,
+        published: int,
+        pending: int,
+        parked: int,
+        leading: bool,
+        oldest_pending: float,
     ) -> None:
         self._service = service
         self._stats = stats
@@ -29,6 +38,7 @@ class _Snapshot(Collector):
         self._pending = pending
         self._parked = parked
         self._leading = leading
+        self._oldest_pending = oldest_pending
 
     def collect(self) -> Iterator[Metric]:
         events = CounterMetricFamily(
@@ -56,6 +66,11 @@ class _Snapshot(Collector):
             yield counter
         for name, text, value in (
             ("saga_outbox_pending", "Outbox rows not yet published", self._pending),
+            (
+                "saga_outbox_oldest_pending_seconds",
+                "How long the oldest unpublished outbox row has waited (0: none waits)",
+                self._oldest_pending,
+            ),
             ("saga_dead_letters_parked", "Dead letters waiting for an operator", self._parked),
             (
                 "saga_outbox_relay_leading",
@@ -84,10 +99,11 @@ def render_snapshot(
     pending: int,
     parked: int,
     leading: bool,
+    oldest_pending: float = 0.0,
     more: list[Metric] | None = None,
 ) -> bytes:
     registry = CollectorRegistry()
-    registry.register(_Snapshot(service, stats, published, pending, parked, leading))
+    registry.register(_Snapshot(service, stats, published, pending, parked, leading, oldest_pending))
     if more:
         registry.register(_Listed(more))
     return generate_latest(registry)
@@ -104,5 +120,25 @@ async def render_metrics(context: ServiceContext) -> bytes:
         pending=await context.relay.pending_count(),
         parked=int(parked or 0),
         leading=context.relay.leading,
+        oldest_pending=await context.relay.oldest_pending_seconds(),
         more=[metric for source in context.metric_sources for metric in await source()],
     )
+
+
+async def status_gauge(
+    engine: AsyncEngine, table: str, statuses: Sequence[str], name: str, documentation: str
+) -> GaugeMetricFamily:
+    """How many rows of `table` are in each of `statuses`, as a gauge labelled `status` (lower case), with
+    every status a series, 0 included, so an alert on one never sees it vanish. A count per status
+    through an index on `status` when the table has one."""
+    async with reading(engine) as conn:
+        rows = await pg.fetch_all(
+            conn,
+            f"SELECT status, count(*) FROM {table} WHERE status = ANY(%s::text[]) GROUP BY status",
+            (list(statuses),),
+        )
+    counts = {status: int(count) for status, count in rows}
+    gauge = GaugeMetricFamily(name, documentation, labels=["status"])
+    for status in statuses:
+        gauge.add_metric([status.lower()], counts.get(status, 0))
+    return gauge

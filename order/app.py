@@ -14,6 +14,7 @@ from common.web import provide, serve
 from order import api, models
 from order.deadlines import expire_deadlines
 from order.handlers import build_handlers
+from order.metrics import saga_metrics
 from order.payment_lookup import HttpPaymentLookup
 from order.webhooks.wiring import attach_webhooks
 
@@ -44,4 +45,5 @@ def create_app(settings: Settings | None = None) -> faust.App:
     provide(app, api.OrderDependencies(context.engine, context.unit_of_work, payments))
     serve(app, context.routes, api.blueprint)
     attach_webhooks(app, settings, context)
+    context.metric_sources.append(lambda: saga_metrics(context.engine))
     return app

@@ -16,6 +16,7 @@ from payment.checkout import recover_pending
 from payment.gateway import PaymentGateway, SimulatorGateway
 from payment.handlers import HANDLERS
 from payment.http_gateway import HttpGateway
+from payment.metrics import refund_metrics
 from payment.payment_store import SqlPaymentStore
 from payment.refunds import RefundWorker
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
     wake_refunds = on_wake(app, 1.0, refunds.run_due)
     refunds.wake = wake_refunds
     context.commit_listeners.append(wake_refunds)
+    context.metric_sources.append(lambda: refund_metrics(context.engine))
 
     async def recover_interrupted_checkouts() -> None:
         await recover_pending(

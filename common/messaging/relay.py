@@ -196,6 +196,17 @@ class OutboxRelay:
             )
         return result.rowcount or 0
 
+    async def oldest_pending_seconds(self) -> float:
+        """How long the oldest unpublished row has waited (0 when none): a relay that cannot publish (no
+        leader, a broker down, a wedged producer) shows here first."""
+        async with reading(self._engine) as conn:
+            age = await conn.scalar(
+                select(func.extract("epoch", func.now() - func.min(self._outbox.c.created_at))).where(
+                    self._outbox.c.published_at.is_(None)
+                )
+            )
+        return max(0.0, float(age or 0))
+
     async def pending_count(self) -> int:
         async with reading(self._engine) as conn:
             count = await conn.scalar(

@@ -536,6 +536,25 @@ async def test_one_relay_of_a_service_leads_and_another_takes_over_when_its_conn
     assert published == {"first": ["acme:o-1", "acme:o-2"], "second": ["acme:o-3", "acme:o-4"]}
 
 
+async def test_the_oldest_unpublished_rows_age_grows_until_the_relay_publishes_it(db: Db) -> None:
+    published: list[OutgoingMessage] = []
+
+    async def publish(messages: Sequence[OutgoingMessage]) -> None:
+        published.extend(messages)
+
+    relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4244)
+    try:
+        assert await relay.oldest_pending_seconds() == 0
+        async with db.engine.begin() as conn:
+            await enqueue(conn, tables.outbox, "order", [_shipped("acme:o-age")])
+        await asyncio.sleep(1.1)
+        assert 1.0 <= await relay.oldest_pending_seconds() < 30
+        assert await relay.publish_pending() == 1
+        assert await relay.oldest_pending_seconds() == 0
+    finally:
+        await relay.close()
+
+
 async def test_a_relay_publishes_nothing_while_another_session_holds_the_services_lock(db: Db) -> None:
     published: list[OutgoingMessage] = []
 
