@@ -3,6 +3,11 @@ status (order), refunds not succeeded (payment), and the age of each service's o
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Service
@@ -44,3 +49,14 @@ def test_refunds_not_succeeded_and_the_oldest_unpublished_row_are_on_every_scrap
         age = figures[("saga_outbox_oldest_pending_seconds", (("service", service.value),))]
         # A settled platform publishes within moments; a stalled relay would show its rows' age here.
         assert 0 <= age < 60, (service, age)
+
+
+def test_every_metric_the_alerts_and_the_dashboard_use_is_one_the_services_export(shop: Shop) -> None:
+    observability = Path(__file__).resolve().parents[2] / "observability"
+    rules = yaml.safe_load((observability / "prometheus" / "alerts.yml").read_text())
+    queries = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    dashboard = json.loads((observability / "grafana" / "dashboards" / "saga-platform.json").read_text())
+    queries += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {name for query in queries for name in re.findall(r"\bsaga_[a-z_]+\b", query)}
+    exported = {name for service in Service for name, _ in samples(shop, service)}
+    assert used and used <= exported, sorted(used - exported)
