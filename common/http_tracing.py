@@ -43,6 +43,7 @@ def traced_requests(tracing: Tracing) -> Any:
 
 
 def _route_of(request: web.Request) -> str:
-    """The route's template (`/orders/{order_id}`), so spans of one endpoint share a name."""
+    """The route's template (`/orders/{order_id}`), so spans of one endpoint share a name; a path no route
+    has is `unmatched` (a scanner's paths must not become as many span names)."""
     resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else request.path
+    return resource.canonical if resource is not None else "unmatched"

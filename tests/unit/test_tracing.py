@@ -154,3 +154,32 @@ def test_the_traceparent_header_is_read_from_either_shape_kafka_gives(
 
 def traceparent_of_span(span: ReadableSpan) -> str:
     return f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
+
+
+async def test_a_requests_span_is_named_after_its_route_and_probes_and_unknown_paths_add_no_names(
+    exported: tuple[Tracing, InMemorySpanExporter],
+) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from common.http_tracing import traced_requests
+
+    tracing, exporter = exported
+    app = web.Application(middlewares=[traced_requests(tracing)])
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app.router.add_get("/orders/{order_id}", answer)
+    app.router.add_get("/healthz", answer)
+    async with TestClient(TestServer(app)) as client:
+        await client.get("/orders/o-1", headers={TRACEPARENT: PARENT})
+        await client.get("/wp-admin/setup.php")
+        await client.get("/healthz")
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert set(spans) == {"GET /orders/{order_id}", "GET unmatched"}
+    order = spans["GET /orders/{order_id}"]
+    assert order.context.trace_id == int(PARENT.split("-")[1], 16)  # the caller's trace, continued
+    assert order.attributes is not None and order.attributes["http.response.status_code"] == 200
+    unmatched = spans["GET unmatched"].attributes
+    assert unmatched is not None and unmatched["http.response.status_code"] == 404
