@@ -8,7 +8,7 @@ How a saga stays one trace:
 - Each consumer continues that context in one `process` span per event (its type, order and outcome:
   applied, duplicate, parked...); the events a handler emits carry that span's context.
 - Work a handler leaves for later (a refund for the refund worker, a shipment for the carrier) keeps the
-  context with its row, and whatever advances it later continues it (the carrier's request is linked).
+  context with its row, and whatever advances it later continues it.
 
 Off unless an OTLP endpoint is configured (`OTEL_EXPORTER_OTLP_ENDPOINT` or
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, and the SDK's other standard variables) and `OTEL_SDK_DISABLED` is
@@ -18,13 +18,13 @@ not true. Off, every call here is a flag check: no span objects, no headers, no 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 TRACEPARENT = "traceparent"
@@ -105,21 +105,14 @@ class Tracing:
         parent: str | None = None,
         kind: SpanKind = SpanKind.INTERNAL,
         attributes: Attributes | None = None,
-        link_current: bool = False,
     ) -> Iterator[Span | None]:
         """A span, current inside the block: the child of `parent` (a stored `traceparent`) when given,
-        else of the current span. `link_current` links the current span too (a carrier's request that
-        advances a saga: the saga's trace is the parent, the request's own trace a link)."""
+        else of the current span."""
         if self._tracer is None:
             yield None
             return
-        remote = context_of(parent)
-        links: Sequence[Link] = ()
-        if link_current and remote is not None:
-            current = trace.get_current_span().get_span_context()
-            links = [Link(current)] if current.is_valid else ()
         with self._tracer.start_as_current_span(
-            name, context=remote, kind=kind, attributes=attributes, links=links
+            name, context=context_of(parent), kind=kind, attributes=attributes
         ) as span:
             yield span
 
