@@ -113,14 +113,15 @@ async def render_metrics(context: ServiceContext) -> bytes:
     dead = context.tables.dead_letters
     async with reading(context.engine) as conn:
         parked = await conn.scalar(select(func.count()).select_from(dead).where(dead.c.status == "parked"))
+    pending, oldest_pending = await context.relay.backlog()
     return render_snapshot(
         context.service.value,
         context.runner.stats,
         published=context.relay.published_total,
-        pending=await context.relay.pending_count(),
+        pending=pending,
         parked=int(parked or 0),
         leading=context.relay.leading,
-        oldest_pending=await context.relay.oldest_pending_seconds(),
+        oldest_pending=oldest_pending,
         more=[metric for source in context.metric_sources for metric in await source()],
     )
 

@@ -196,23 +196,25 @@ class OutboxRelay:
             )
         return result.rowcount or 0
 
-    async def oldest_pending_seconds(self) -> float:
-        """How long the oldest unpublished row has waited (0 when none): a relay that cannot publish (no
-        leader, a broker down, a wedged producer) shows here first."""
+    async def backlog(self) -> tuple[int, float]:
+        """The unpublished rows, and how long the oldest has waited in seconds (0 when none), in one read:
+        a relay that cannot publish (no leader, a broker down, a wedged producer) shows here first."""
+        outbox = self._outbox
         async with reading(self._engine) as conn:
-            age = await conn.scalar(
-                select(func.extract("epoch", func.now() - func.min(self._outbox.c.created_at))).where(
-                    self._outbox.c.published_at.is_(None)
+            count, age = (
+                await conn.execute(
+                    select(
+                        func.count(), func.extract("epoch", func.now() - func.min(outbox.c.created_at))
+                    ).where(outbox.c.published_at.is_(None))
                 )
-            )
-        return max(0.0, float(age or 0))
+            ).one()
+        return int(count or 0), max(0.0, float(age or 0))
+
+    async def oldest_pending_seconds(self) -> float:
+        return (await self.backlog())[1]
 
     async def pending_count(self) -> int:
-        async with reading(self._engine) as conn:
-            count = await conn.scalar(
-                select(func.count()).select_from(self._outbox).where(self._outbox.c.published_at.is_(None))
-            )
-        return int(count or 0)
+        return (await self.backlog())[0]
 
 
 async def _discard(conn: AsyncConnection) -> None:

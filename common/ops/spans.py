@@ -34,7 +34,6 @@ class ReceivedSpan:
     start_ns: int
     end_ns: int
     attributes: dict[str, Any] = field(default_factory=dict)
-    links: tuple[str, ...] = ()  # the span ids it links to (a request that advanced the saga)
 
     @property
     def duration_ms(self) -> float:
@@ -72,7 +71,6 @@ def decode_export(body: bytes) -> list[ReceivedSpan]:
                         start_ns=span.start_time_unix_nano,
                         end_ns=span.end_time_unix_nano,
                         attributes={a.key: _value(a.value) for a in span.attributes},
-                        links=tuple(link.span_id.hex() for link in span.links),
                     )
                 )
     return spans
