@@ -138,11 +138,17 @@ def click(browser: Any, selector: str, timeout: float = 15) -> None:
 
 
 def sign_in(browser: Any, console_url: str, key: str) -> None:
+    """Submit the sign-in form with `key` and return once the console's answer has replaced the form's
+    page: a click starts the submission but need not wait for it, and a caller reading the page at once
+    would read the form it just submitted."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
 
     browser.get(f"{console_url}/sign-in")
+    form_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.ID, "api_key").send_keys(key)
     browser.find_element(By.ID, "sign-in").click()
+    wait_until(browser, expected_conditions.staleness_of(form_page), what="the answer to the sign-in form")
 
 
 def park_behind_an_unreadable_event(platform: Platform, order_id: str) -> None:
