@@ -31,6 +31,7 @@ from common.kafka import LazyProducer, group_id
 from common.kafka_security import KafkaConnection, kafka_connection
 from common.messaging import dead_letter_api
 from common.messaging.batches import consume_in_batches
+from common.messaging.consumer_lag import AppliedOffsets, Partition, lag_source
 from common.messaging.dead_letters import RawMessage
 from common.messaging.inbox import forget_processed_before
 from common.messaging.relay import OutboxRelay
@@ -202,6 +203,13 @@ def _attach_consumer(app: faust.App, context: ServiceContext, topics: Sequence[s
     source = app.topic(
         *topics, value_type=bytes, key_type=bytes, value_serializer="raw", key_serializer="raw"
     )
+    applied = AppliedOffsets()
+
+    def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        applied.forget(Partition(tp.topic, tp.partition) for tp in revoked)
+
+    app.on_partitions_revoked.connect(forget_revoked)
+    context.metric_sources.append(lag_source(context.service.value, lambda: app.consumer, applied))
 
     # concurrency=1: with more, Faust can commit past an unfinished event (faust-streaming #606). One
     # agent still serves all its partitions at once: a batch holds what arrived from any of them, in
@@ -211,6 +219,7 @@ def _attach_consumer(app: faust.App, context: ServiceContext, topics: Sequence[s
         async def apply(events: Sequence[Any]) -> None:
             batch = [_raw_message(event.message) for event in events]
             await finish_or_exit(context.runner.process_batch(batch))
+            applied.record(batch)
 
         await consume_in_batches(stream, apply, max_batch=context.settings.consumer_batch_max)
 

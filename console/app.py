@@ -11,7 +11,8 @@ from common.config import Settings
 from common.ops.spans import TRACES_PATH, SpanStore
 from console import actions, pages, signin, traces
 from console.guard import require_session, security_headers
-from console.keys import SESSIONS, SETTINGS, SPANS, TEMPLATES
+from console.keys import RATES, SESSIONS, SETTINGS, SPANS, TEMPLATES
+from console.rates import Rates
 from console.rendering import templates
 from console.sessions import SessionStore
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings, sessions: SessionStore | None = None) -> web.
     app[SETTINGS] = settings
     app[SESSIONS] = sessions if sessions is not None else SessionStore()
     app[TEMPLATES] = templates()
+    app[RATES] = Rates()
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static/", STATIC)
     signin.register(app.router)

@@ -1,9 +1,10 @@
 """The overview: sagas by status, what is stuck, and each service's health, read from the services' APIs.
 
 Everything here comes from public operator endpoints: order's `/orders` listing (its `total` per status),
-each service's `/metrics` (dead letters parked, outbox rows not yet published, events by outcome) and
-`/readyz` (its checks, with reasons for an operator). A service that does not answer is shown as such;
-the rest of the page still renders.
+each service's `/metrics` (dead letters parked, outbox rows not yet published, events by outcome, the
+consumer's lag, and on order the sagas finished) and `/readyz` (its checks, with reasons for an operator).
+Throughput is the growth of those counters between the overview's own readings (`console/rates.py`). A
+service that does not answer is shown as such; the rest of the page still renders.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Service
 from common.ops.apis import NotFound, Refused, ServiceApis, ServiceUnavailable
+from console.rates import Rates
 
 STATUSES = (
     "PLACED",
@@ -27,7 +29,13 @@ STATUSES = (
     "REFUNDED",
 )
 # The gauges and counters the overview shows per service (common/metrics.py names them).
-SHOWN_METRICS = ("saga_dead_letters_parked", "saga_outbox_pending", "saga_events")
+SHOWN_METRICS = (
+    "saga_dead_letters_parked",
+    "saga_outbox_pending",
+    "saga_events",
+    "saga_consumer_lag",  # summed over the partitions the service's workers hold
+    "saga_duration_seconds_count",  # sagas finished, every outcome (order only)
+)
 # A saga idle this long while not terminal is listed as stuck on the overview.
 STUCK_AFTER_SECONDS = 60
 
@@ -101,3 +109,16 @@ def overview(apis: ServiceApis) -> dict[str, Any]:
         "stuck_after": STUCK_AFTER_SECONDS,
         "services": [service_health(apis, service) for service in Service],
     }
+
+
+def with_throughput(live: dict[str, Any], rates: Rates) -> dict[str, Any]:
+    """The overview with each service's events applied per second and the sagas finished per second,
+    over the last minute of readings (None until two readings are known)."""
+    for health in live["services"]:
+        applied = health["metrics"].get("saga_events:applied")
+        key = f"{health['service']}:applied"
+        health["applied_per_second"] = None if applied is None else rates.per_second(key, applied)
+        if health["service"] == Service.ORDER.value:
+            finished = health["metrics"].get("saga_duration_seconds_count")
+            live["finished_per_second"] = None if finished is None else rates.per_second("finished", finished)
+    return live

@@ -13,13 +13,13 @@ from urllib.parse import quote
 from aiohttp import web
 
 from common.config import Service
-from common.ops.apis import NotFound, ServiceApis
+from common.ops.apis import NotFound, Refused, ServiceApis
 from common.ops.story import order_story
 from common.tenancy import SEPARATOR, saga_id
 from console.backend import with_key
 from console.guard import see_other
-from console.keys import SETTINGS, SPANS, session_of
-from console.overview import STATUSES, overview
+from console.keys import RATES, SETTINGS, SPANS, session_of
+from console.overview import STATUSES, overview, with_throughput
 from console.rendering import render
 from console.story_view import mark_heads, story_view, trace_rows
 
@@ -35,37 +35,49 @@ def _service(request: web.Request) -> Service:
         raise web.HTTPNotFound(text="no such service") from None
 
 
+async def _overview(request: web.Request) -> dict[str, Any]:
+    return with_throughput(await _read(request, overview), request.app[RATES])
+
+
 async def overview_page(request: web.Request) -> web.StreamResponse:
-    return render(request, "overview.html", live=await _read(request, overview), statuses=STATUSES)
+    return render(request, "overview.html", live=await _overview(request), statuses=STATUSES)
 
 
 async def overview_live(request: web.Request) -> web.StreamResponse:
-    return render(request, "_overview_live.html", live=await _read(request, overview))
+    return render(request, "_overview_live.html", live=await _overview(request))
 
 
 async def search(request: web.Request) -> web.StreamResponse:
-    """One order by `shop:order_id` (straight to its story), or a listing by status, shop or idleness.
-    The order service lists by those; it has no search by customer."""
+    """One order by `shop:order_id` (straight to its story), or a listing by status, shop, customer or
+    idleness (any of them together), as the order service lists them."""
     query = request.query
     wanted = query.get("q", "").strip()
     if wanted:
         return see_other(f"/orders/{quote(wanted, safe=':')}")
     status = query.get("status") or None
     shop = query.get("shop", "").strip() or None
+    customer = query.get("customer", "").strip() or None
     stuck = query.get("stuck", "").strip()
-    params: dict[str, Any] = {"status": status, "owner": shop, "limit": 100}
+    params: dict[str, Any] = {"status": status, "owner": shop, "customer_id": customer, "limit": 100}
     if stuck.isdigit():
         params["stuck_for"] = int(stuck) * 60
-    listing = None
-    if status or shop or stuck:
-        listing = await _read(request, lambda apis: apis.get(Service.ORDER, "/orders", **params))
+    listing, refused = None, None
+    if status or shop or customer or stuck:
+        try:
+            listing = await _read(request, lambda apis: apis.get(Service.ORDER, "/orders", **params))
+        except Refused as exc:
+            if exc.status == 401:
+                raise  # the key was revoked: the guard ends the session
+            refused = f"The order service refused this search: {exc}"
     return render(
         request,
         "search.html",
         listing=listing,
+        refused=refused,
         statuses=STATUSES,
         status=status or "",
         shop=shop or "",
+        customer=customer or "",
         stuck=stuck,
     )
 

@@ -21,7 +21,7 @@ from common.access import SHOP, SHOP_READ
 from common.events.values import Money, OrderLine
 from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Answer, Link, Route
-from common.params import DIGITS, OrderPath, OrderReference, Parameters
+from common.params import DIGITS, OrderPath, OrderReference, Parameters, PrintableText
 from common.tenancy import OWNER_PATTERN, order_id_of, owner_of, visible_owners
 from common.web import Blueprint, JsonView, caller_of, saga_of
 from order import queries
@@ -39,6 +39,12 @@ class OrderListQuery(Parameters):
         description="operators: only this shop's orders (a shop sees only its own, whatever it names)",
     )
     status: OrderStatus | None = Field(default=None, description="only orders in this status")
+    customer_id: PrintableText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="only this customer's orders (the checkout's customer_id)",
+    )
     stuck_for: Annotated[Annotated[int, Field(ge=0, le=1_000_000_000)] | None, DIGITS] = Field(
         default=None, description="seconds: only non-terminal orders idle that long, oldest first"
     )
@@ -136,8 +142,8 @@ SHOW = Route(
 LIST = Route(
     "GET",
     "/orders",
-    "Orders, newest first, optionally by status; stuck_for=SECONDS lists the non-terminal orders that"
-    " have not moved for that long, oldest first",
+    "Orders, newest first, optionally by status or customer; stuck_for=SECONDS lists the non-terminal"
+    " orders that have not moved for that long, oldest first",
     query=OrderListQuery,
     responses={
         200: Answer(
@@ -197,6 +203,7 @@ class Orders(JsonView):
             self.dependency(OrderDependencies).engine,
             owners=visible_owners(caller_of(request), query.owner),
             status=query.status,
+            customer_id=query.customer_id,
             stuck_for=query.stuck_for,
             limit=query.limit,
             offset=query.offset,

@@ -14,14 +14,15 @@ from common.web import provide, serve
 from order import api, models
 from order.deadlines import expire_deadlines
 from order.handlers import build_handlers
-from order.metrics import saga_metrics
+from order.metrics import SagaDurations, saga_metrics
 from order.payment_lookup import HttpPaymentLookup
 from order.webhooks.wiring import attach_webhooks
 
 
 def create_app(settings: Settings | None = None) -> faust.App:
     settings = settings or load_settings()
-    handlers, batch_handler = build_handlers(timedelta(seconds=settings.delivery_deadline_seconds))
+    durations = SagaDurations()
+    handlers, batch_handler = build_handlers(timedelta(seconds=settings.delivery_deadline_seconds), durations)
     app, context = create_service(
         Service.ORDER,
         settings,
@@ -45,5 +46,5 @@ def create_app(settings: Settings | None = None) -> faust.App:
     provide(app, api.OrderDependencies(context.engine, context.unit_of_work, payments))
     serve(app, context.routes, api.blueprint)
     attach_webhooks(app, settings, context)
-    context.metric_sources.append(lambda: saga_metrics(context.engine))
+    context.metric_sources.append(lambda: saga_metrics(context.engine, durations))
     return app

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,6 +23,7 @@ from common import pg
 from common.events import DecodedEvent, Envelope
 from common.messaging.runner import BatchHandler, Effects, Handler
 from order import early_cancels, models
+from order.metrics import SagaDurations
 from order.saga import Cancellation, OrderStatus, SagaInput
 from order.saga_batch import (
     CREATING_INPUTS,
@@ -38,7 +40,7 @@ from order.webhooks.store import tell_shops
 # reads them.
 _LOCK_ORDERS = (
     "SELECT order_id, payment_id, customer_id, status, amount_minor, currency, lines, shipping_address,"
-    f" cancel_reason, cancellation, trace_context FROM {models.orders.name}"
+    f" cancel_reason, cancellation, trace_context, checkout_at FROM {models.orders.name}"
     " WHERE order_id = ANY(%s::text[])"
     " ORDER BY order_id FOR UPDATE"
 )
@@ -47,14 +49,15 @@ _LOCK_ORDERS = (
 # `deadline_after` (none: no deadline).
 _INSERT_ORDERS = (
     f"INSERT INTO {models.orders.name} (order_id, payment_id, customer_id, status, amount_minor,"
-    " currency, lines, shipping_address, cancel_reason, cancellation, deadline_at, trace_context)"
+    " currency, lines, shipping_address, cancel_reason, cancellation, deadline_at, trace_context,"
+    " checkout_at)"
     " SELECT o.order_id, o.payment_id, o.customer_id, o.status, o.amount_minor, o.currency,"
     " o.lines::json, o.shipping_address::json, o.cancel_reason, o.cancellation, now() + o.deadline_after,"
-    " o.trace_context"
+    " o.trace_context, o.checkout_at"
     " FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::text[],"
-    " %s::text[], %s::text[], %s::text[], %s::text[], %s::interval[], %s::text[]) AS o(order_id,"
-    " payment_id, customer_id, status, amount_minor, currency, lines, shipping_address, cancel_reason,"
-    " cancellation, deadline_after, trace_context)"
+    " %s::text[], %s::text[], %s::text[], %s::text[], %s::interval[], %s::text[], %s::timestamptz[])"
+    " AS o(order_id, payment_id, customer_id, status, amount_minor, currency, lines, shipping_address,"
+    " cancel_reason, cancellation, deadline_after, trace_context, checkout_at)"
 )
 
 # Changed orders: status, cancel reason and cancellation, one array per column.
@@ -108,14 +111,14 @@ async def advance_many(
     conn: AsyncConnection, steps: Sequence[SagaStep], *, deadline: timedelta | None = None
 ) -> list[Advanced]:
     """Apply the steps in the given order; a later step of an order sees what the earlier ones did."""
-    results, writes = await decide_many(conn, steps, deadline=deadline)
+    changes, writes = await decide_many(conn, steps, deadline=deadline)
     await pg.execute_together(conn, writes)
-    return results
+    return changes.results
 
 
 async def decide_many(
     conn: AsyncConnection, steps: Sequence[SagaStep], *, deadline: timedelta | None = None
-) -> tuple[list[Advanced], list[pg.Statement]]:
+) -> tuple[Changes, list[pg.Statement]]:
     """`advance_many` but its last write: the steps decided on the locked orders, and the independent
     writes that save them (the consumer's runner runs them with the outbox rows as one statement)."""
     creating = sorted({step.order_id for step in steps if step.saga_input in CREATING_INPUTS})
@@ -125,7 +128,7 @@ async def decide_many(
     unseen = [order_id for order_id in creating if order_id not in orders]
     early = await early_cancels.pending(conn, unseen) if unseen else set()
     changes = apply_steps(orders, steps, deadline=deadline, early_cancels=early)
-    return changes.results, _writes(changes)
+    return changes, _writes(changes)
 
 
 async def _lock_orders(conn: AsyncConnection, order_ids: list[str]) -> dict[str, OrderRow]:
@@ -173,6 +176,7 @@ def _insert_orders(rows: list[OrderRow]) -> pg.Statement:
             [row.cancellation.value if row.cancellation else None for row in rows],
             [row.deadline_after for row in rows],
             [row.trace_context for row in rows],
+            [row.checkout_at for row in rows],
         ),
     )
 
@@ -202,9 +206,12 @@ def _append_to_timeline(entries: list[TimelineEntry]) -> pg.Statement:
     )
 
 
-def build_handlers(deadline: timedelta) -> tuple[dict[str, Handler], BatchHandler]:
+def build_handlers(
+    deadline: timedelta, durations: SagaDurations | None = None
+) -> tuple[dict[str, Handler], BatchHandler]:
     """How order applies the events it reacts to: one at a time (each is `advance` with that event's
-    input), and a whole batch at once (`advance_many`), which the runner prefers."""
+    input), and a whole batch at once (`advance_many`), which the runner prefers. The sagas a batch
+    finishes are timed into `durations` once it has committed."""
 
     async def handle(conn: AsyncConnection, event: DecodedEvent) -> Effects:
         return await handle_batch(conn, [event])
@@ -214,7 +221,9 @@ def build_handlers(deadline: timedelta) -> tuple[dict[str, Handler], BatchHandle
             SagaStep(event.order_id, INPUT_OF[event.type], cause=event.envelope, trace=event.trace)
             for event in events
         ]
-        advanced, writes = await decide_many(conn, steps, deadline=deadline)
-        return Effects(events=[envelope for result in advanced for envelope in result.emitted], writes=writes)
+        changes, writes = await decide_many(conn, steps, deadline=deadline)
+        finished = changes.finished
+        committed = [partial(durations.observe, finished)] if finished and durations is not None else []
+        return Effects(events=changes.emitted, writes=writes, committed=committed)
 
     return dict.fromkeys(INPUT_OF, handle), handle_batch

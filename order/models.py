@@ -49,12 +49,17 @@ orders = Table(
     Column("deadline_at", DateTime(timezone=True)),
     # The trace of the payment event that created it (common/tracing.py): a cancel or a deadline continues it.
     Column("trace_context", Text),
+    # When payment answered the checkout (the creating event's occurred_at): where the saga's duration
+    # starts. NULL for orders recorded before it was kept.
+    Column("checkout_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_orders_status_updated", "status", "updated_at"),
     # A shop's list and an operator's, newest first, read by seeking these (keyset pages).
     Index("ix_orders_owner_created", "owner", "created_at", "order_id"),
     Index("ix_orders_created", "created_at", "order_id"),
+    # An operator's search by customer (every shop's, or one shop's), newest first.
+    Index("ix_orders_customer_created", "customer_id", "created_at", "order_id"),
     # The deadline sweep only looks at orders still waiting for delivery's answer.
     Index("ix_orders_waiting_deadline", "deadline_at", postgresql_where=text("status = 'PLACED'")),
 )

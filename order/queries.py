@@ -71,6 +71,7 @@ async def order_page(
     owners: frozenset[str] | None,
     status: OrderStatus | None,
     stuck_for: int | None,
+    customer_id: str | None = None,
     limit: int,
     offset: int,
     after: str | None = None,
@@ -99,6 +100,9 @@ async def order_page(
     if status is not None:
         page = page.where(orders.c.status == status.value)
         count = count.where(orders.c.status == status.value)
+    if customer_id is not None:  # ix_orders_customer_created
+        page = page.where(orders.c.customer_id == customer_id)
+        count = count.where(orders.c.customer_id == customer_id)
     async with reading(engine) as conn:
         if after is not None:
             at = await conn.scalar(select(sorted_at).where(orders.c.order_id == after))

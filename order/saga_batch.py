@@ -15,14 +15,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from common.config import Service
 from common.events import Envelope, new_envelope
 from common.events.order import OrderCancellationRequested, OrderCancelled, OrderCompleted, OrderPlaced
 from common.events.payment import PaymentCompleted, PaymentFailed
-from order.saga import Cancellation, Decision, Emission, Emit, OrderStatus, Outcome, SagaInput, decide
+from order.saga import (
+    Cancellation,
+    Decision,
+    Emission,
+    Emit,
+    OrderStatus,
+    Outcome,
+    SagaInput,
+    decide,
+    is_terminal,
+)
 
 EARLY_CANCEL_DETAIL = "the customer asked to cancel before the order service had recorded the order"
 
@@ -44,6 +54,8 @@ class OrderRow:
     deadline_after: timedelta | None = None  # new rows only: deadline_at = the server's now() + this
     # The saga's trace (common/tracing.py): a cancel or an expired deadline continues it.
     trace_context: str | None = None
+    # When payment answered the checkout (its event's occurred_at): the saga's duration starts there.
+    checkout_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,17 @@ class Changes:
     @property
     def emitted(self) -> list[Envelope]:
         return [envelope for result in self.results for envelope in result.emitted]
+
+    @property
+    def finished(self) -> list[OrderRow]:
+        """The orders these inputs brought to a final status (a saga ends once: a terminal status never
+        changes again), as they now are."""
+        return [
+            transition.after
+            for transition in self.transitions
+            if is_terminal(transition.after.status)
+            and (transition.before is None or not is_terminal(transition.before.status))
+        ]
 
 
 CREATING_INPUTS = frozenset({SagaInput.PAYMENT_COMPLETED, SagaInput.PAYMENT_FAILED})
@@ -187,6 +210,7 @@ def _new_order(cause: Envelope, decision: Decision, deadline: timedelta | None) 
             lines=[line.model_dump(mode="json") for line in completed.lines],
             shipping_address=completed.shipping_address.model_dump(mode="json"),
             deadline_after=deadline,
+            checkout_at=cause.occurred_at,
         )
     failed = PaymentFailed.model_validate(cause.payload)
     return OrderRow(
@@ -199,6 +223,7 @@ def _new_order(cause: Envelope, decision: Decision, deadline: timedelta | None) 
         lines=[],
         shipping_address=None,
         cancel_reason=failed.reason,
+        checkout_at=cause.occurred_at,
     )
 
 

@@ -24,13 +24,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import pg
 from common.db import reading
 from common.retry import Backoff
-from common.tracing import TRACEPARENT, SpanKind, Tracing, traceparent_of
+from common.tracing import TRACEPARENT, Tracing, traceparent_of
 
 log = logging.getLogger(__name__)
 

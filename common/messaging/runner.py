@@ -26,6 +26,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -56,11 +57,13 @@ class Effects:
     The runner runs `writes` and the outbox rows of `events` as one statement (`pg.execute_together`),
     a round trip fewer on every event than a handler that writes its own and leaves the outbox to a
     statement of its own. So `writes` follow execute_together's rule: independent of each other, and
-    none reads or writes the outbox.
+    none reads or writes the outbox. `committed` runs once the transaction has committed, never for
+    one rolled back or retried: what counts a change only when it is durable (a saga's duration).
     """
 
     events: Sequence[Envelope]
     writes: Sequence[pg.Statement] = ()
+    committed: Sequence[Callable[[], None]] = ()
 
 
 Handler = Callable[[AsyncConnection, DecodedEvent], Awaitable[Sequence[Envelope] | Effects]]
@@ -214,7 +217,7 @@ class EventRunner:
                 )
         results: list[tuple[int, MessageOutcome]] = []
         for letter_id in queue:
-            outcome = await self._retry_transient(lambda letter_id=letter_id: self._retry_one(letter_id))
+            outcome = await self._retry_transient(partial(self._retry_one, letter_id))
             results.append((letter_id, outcome))
             if outcome in (MessageOutcome.PARKED, MessageOutcome.PARKED_BEHIND):
                 break
@@ -317,7 +320,7 @@ class EventRunner:
                 return MessageOutcome.DUPLICATE
             effects = _effects(await handler(conn, decoded))
             await self._save(conn, effects, spans)
-        self._after_commit(effects.events)
+        self._after_commit(effects)
         return MessageOutcome.APPLIED
 
     async def _apply_batch(self, messages: Sequence[RawMessage], spans: ConsumeSpans) -> list[MessageOutcome]:
@@ -366,7 +369,7 @@ class EventRunner:
             if duplicates:
                 await count_duplicate(conn, tables.counters, self.consumer, duplicates)
         if to_apply:
-            self._after_commit(effects.events)
+            self._after_commit(effects)
         return outcomes
 
     @staticmethod
@@ -375,11 +378,13 @@ class EventRunner:
     ) -> Effects:
         """Handlers one by one in one transaction: each one's writes run before the next handler reads."""
         events: list[Envelope] = []
+        committed: list[Callable[[], None]] = []
         for decoded, handler in to_apply:
             effects = _effects(await handler(conn, decoded))
             await pg.execute_together(conn, effects.writes)
             events.extend(effects.events)
-        return Effects(events=events)
+            committed.extend(effects.committed)
+        return Effects(events=events, committed=committed)
 
     async def _save(self, conn: AsyncConnection, effects: Effects, spans: ConsumeSpans) -> None:
         """The handler's last writes and the outbox rows of its events, as one statement."""
@@ -391,8 +396,10 @@ class EventRunner:
             )
         await pg.execute_together(conn, statements)
 
-    def _after_commit(self, emitted: Sequence[Envelope]) -> None:
-        if emitted:
+    def _after_commit(self, effects: Effects) -> None:
+        for committed in effects.committed:
+            committed()
+        if effects.events:
             self._on_emitted()
         self._on_commit()
 

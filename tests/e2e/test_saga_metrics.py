@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Service
+from common.kafka import CONSUMED_TOPICS
 from order.metrics import IN_FLIGHT
 from tests.e2e.conftest import Shop
 
@@ -60,3 +62,46 @@ def test_every_metric_the_alerts_and_the_dashboard_use_is_one_the_services_expor
     used = {name for query in queries for name in re.findall(r"\bsaga_[a-z_]+\b", query)}
     exported = {name for service in Service for name, _ in samples(shop, service)}
     assert used and used <= exported, sorted(used - exported)
+
+
+def test_a_finished_saga_is_timed_from_its_checkout_under_its_outcome(shop: Shop) -> None:
+    def finished() -> dict[str, float]:
+        return {
+            labels[0][1]: value
+            for (name, labels), value in samples(shop, Service.ORDER).items()
+            if name == "saga_duration_seconds_count"
+        }
+
+    before = finished()
+    assert set(before) == {"completed", "rejected", "refunded"}  # every outcome a series, 0 included
+    completed = shop.checkout([(shop.stock(1), 1)])["order_id"]
+    declined = shop.checkout([(shop.stock(1), 1)], card="tok_declined")["order_id"]
+    shop.ship_and_deliver(completed)
+    shop.wait_for(completed, "COMPLETED")
+    shop.wait_for(declined, "REJECTED")
+    after = finished()
+    assert after["completed"] >= before["completed"] + 1
+    assert after["rejected"] >= before["rejected"] + 1
+    seconds = samples(shop, Service.ORDER)[("saga_duration_seconds_sum", (("outcome", "completed"),))]
+    assert seconds > 0
+
+
+def test_each_service_reports_its_lag_on_every_partition_it_reads_and_catches_up(shop: Shop) -> None:
+    order_id = shop.checkout([(shop.stock(1), 1)])["order_id"]
+    shop.ship_and_deliver(order_id)
+    shop.wait_for(order_id, "COMPLETED")
+    partitions = int(shop.platform.environment.get("SAGA_TOPIC_PARTITIONS", "3"))
+    for service in Service:
+        # One worker per service here: it holds every partition of the topics it reads.
+        held = {(topic, str(n)) for topic in CONSUMED_TOPICS[service] for n in range(partitions)}
+        deadline = time.monotonic() + 30
+        while True:
+            lags = {
+                (dict(labels)["topic"], dict(labels)["partition"]): value
+                for (name, labels), value in samples(shop, service).items()
+                if name == "saga_consumer_lag"
+            }
+            if set(lags) == held and sum(lags.values()) == 0:
+                break
+            assert time.monotonic() < deadline, (service, lags)
+            time.sleep(0.5)

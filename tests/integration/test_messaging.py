@@ -210,10 +210,12 @@ async def test_the_relay_is_woken_by_commits_that_emitted_and_workers_by_every_c
     assert signals == ["emitted", "commit", "commit", "commit"]
 
 
-def _marking_runner(db: Db, *, batched: bool = False) -> EventRunner:
+def _marking_runner(db: Db, *, batched: bool = False, committed: list[str] | None = None) -> EventRunner:
     """A runner whose handler hands back a write (a counter named after the order, set to how many such
     counters it saw) and an event: Effects that the runner saves. `batched`: with a batch handler too,
-    whose writes for the whole batch the runner saves at once."""
+    whose writes for the whole batch the runner saves at once. `committed` collects the orders whose
+    effects' `committed` callbacks ran."""
+    done = committed if committed is not None else []
 
     async def mark(conn: AsyncConnection, event: DecodedEvent) -> Effects:
         seen = await conn.scalar(text("SELECT count(*) FROM consumer_counters WHERE consumer LIKE 'mark:%'"))
@@ -224,7 +226,9 @@ def _marking_runner(db: Db, *, batched: bool = False) -> EventRunner:
             (f"mark:{event.order_id}", seen),
         )
         return Effects(
-            events=[new_envelope(Delivered(), order_id=event.order_id, producer="t")], writes=[write]
+            events=[new_envelope(Delivered(), order_id=event.order_id, producer="t")],
+            writes=[write],
+            committed=[lambda: done.append(event.order_id)],
         )
 
     async def mark_all(conn: AsyncConnection, events: Sequence[DecodedEvent]) -> Effects:
@@ -232,6 +236,7 @@ def _marking_runner(db: Db, *, batched: bool = False) -> EventRunner:
         return Effects(
             events=[e for effects in each for e in effects.events],
             writes=[w for effects in each for w in effects.writes],
+            committed=[c for effects in each for c in effects.committed],
         )
 
     return EventRunner(
@@ -255,19 +260,23 @@ async def _marks(db: Db) -> dict[str, int]:
 async def test_a_handlers_writes_commit_with_its_events_and_the_next_handler_of_a_batch_reads_them(
     db: Db,
 ) -> None:
-    runner = _marking_runner(db)
+    committed: list[str] = []
+    runner = _marking_runner(db, committed=committed)
 
     await runner.process_batch([_message(_shipped("acme:o-1")), _message(_shipped("acme:o-2"), offset=1)])
     await runner.process(_message(_shipped("acme:o-3"), offset=2))
 
     assert await _marks(db) == {"o-1": 0, "o-2": 1, "o-3": 2}
     assert await _outbox_causes(db) == ["acme:o-1", "acme:o-2", "acme:o-3"]
+    assert committed == ["acme:o-1", "acme:o-2", "acme:o-3"]
 
 
 async def test_a_handler_whose_writes_fail_is_parked_with_none_of_its_events(db: Db) -> None:
-    runner = _marking_runner(db)
+    committed: list[str] = []
+    runner = _marking_runner(db, committed=committed)
 
     assert await runner.process(_message(_shipped("acme:o-bad"))) is MessageOutcome.PARKED
+    assert committed == []
 
     assert await _marks(db) == {}
     assert await _outbox_causes(db) == []
@@ -278,7 +287,8 @@ async def test_a_handler_whose_writes_fail_is_parked_with_none_of_its_events(db:
 async def test_a_batch_whose_writes_fail_is_applied_one_at_a_time_and_only_the_failing_event_parks(
     db: Db, batched: bool
 ) -> None:
-    runner = _marking_runner(db, batched=batched)
+    committed: list[str] = []
+    runner = _marking_runner(db, batched=batched, committed=committed)
 
     outcomes = await runner.process_batch(
         [_message(_shipped("acme:o-1")), _message(_shipped("acme:o-bad"), offset=1)]
@@ -287,6 +297,8 @@ async def test_a_batch_whose_writes_fail_is_applied_one_at_a_time_and_only_the_f
     assert outcomes == [MessageOutcome.APPLIED, MessageOutcome.PARKED]
     assert await _marks(db) == {"o-1": 0}
     assert await _outbox_causes(db) == ["acme:o-1"]
+    # o-1's batch was rolled back before it was applied on its own: what counts it ran once, after that.
+    assert committed == ["acme:o-1"]
 
 
 async def test_an_event_type_the_service_does_not_handle_is_skipped_without_effects(db: Db) -> None:

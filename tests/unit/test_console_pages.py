@@ -56,6 +56,9 @@ saga_outbox_pending{service="x"} 3.0
 # TYPE saga_events counter
 saga_events_total{outcome="applied",service="x"} 41.0
 saga_events_total{outcome="parked",service="x"} 1.0
+# TYPE saga_consumer_lag gauge
+saga_consumer_lag{partition="0",service="x",topic="payment"} 3.0
+saga_consumer_lag{partition="1",service="x",topic="payment"} 4.0
 """
 
 
@@ -63,6 +66,15 @@ def fake_services() -> web.Application:
     """Every service's operator endpoints at once (the console is pointed at this app for all three)."""
 
     async def orders(request: web.Request) -> web.Response:
+        customer = request.query.get("customer_id")
+        if customer is not None and len(customer) > 64:
+            message = "customer_id: String should have at most 64 characters"
+            return web.json_response({"error": "invalid_request", "message": message}, status=400)
+        if customer is not None:
+            items = [ORDER] if customer == ORDER["customer_id"] else []
+            return web.json_response(
+                {"items": items, "total": len(items), "limit": 100, "offset": 0, "next_after": None}
+            )
         if "stuck_for" in request.query:
             return web.json_response(
                 {"items": [ORDER], "total": 1, "limit": 20, "offset": 0, "next_after": None}
@@ -178,6 +190,8 @@ async def test_the_overview_shows_sagas_by_status_each_services_health_and_the_s
     assert 'id="service-delivery"' in html and "database: ok" in html
     assert re.search(r'<a class="bad" href="/dead-letters">1</a>', html)  # parked, from /metrics
     assert "41 / 0 / 1" in html  # events applied / duplicate / parked
+    assert '<td class="num lag">7</td>' in html  # the consumer's lag, over its partitions
+    assert '<td class="num throughput">…</td>' in html  # a rate needs a second reading
     assert 'href="/orders/acme:o-1"' in html and "the carrier: Shipped from delivery" in html
     assert 'hx-get="/overview/live" hx-trigger="every 3s"' in html
     fragment = await page(console, "/overview/live")
@@ -279,3 +293,13 @@ async def test_a_console_that_does_not_receive_traces_has_no_receiver_and_no_tra
 ) -> None:
     assert (await console.post("/v1/traces", data=_export("acme:o-1"))).status == 404
     assert 'id="trace"' not in await page(console, "/orders/acme:o-1")
+
+
+async def test_orders_are_searched_by_customer_and_a_search_the_service_refuses_says_why(
+    console: Any,
+) -> None:
+    html = await page(console, "/search?customer=c-1")
+    assert "1 order(s)" in html and 'href="/orders/acme:o-1"' in html
+    assert "0 order(s)" in await page(console, "/search?customer=c-2")
+    refused = await page(console, "/search?customer=" + "x" * 65)
+    assert 'id="search-error"' in refused and "at most 64 characters" in refused
