@@ -53,7 +53,7 @@ def anchors(page: Path) -> set[str]:
 
 
 def relative_links(page: Path) -> list[str]:
-    targets = [target for line in prose(page) for target in LINK.findall(line)]
+    targets = LINK.findall("\n".join(prose(page)))  # a link's text may wrap onto the next line
     return [target for target in targets if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]
 
 
