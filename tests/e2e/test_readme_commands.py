@@ -207,7 +207,7 @@ def test_no_shipping_address_in_the_service_logs(readme_platform: ReadmePlatform
 def test_the_example_shop_suite_runs_unchanged_against_the_platform_make_run_starts(
     readme_platform: ReadmePlatform, tmp_path: Path
 ) -> None:
-    """What the README's "Testing your shop against it" says: the same suite, pointed at a running
+    """What docs/shops/testing-your-shop.md says: the same suite, pointed at a running
     platform by environment variables, with the demo keys `saga run` made, one a role; its fault tests
     skip, saying why."""
     keys = readme_platform.folder / ".state" / "api-keys"
