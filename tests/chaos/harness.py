@@ -220,6 +220,13 @@ class ShopLoad:
         self.accepted: list[Saga] = []
         self.errors: list[str] = []
         self.retries = 0
+        # What the platform answered, as a shop sees it: every status (a 500 is a defect, whatever the
+        # fault), 503s without a Retry-After, requests that hung past the client's timeout, and each
+        # checkout's answer with when it came (monotonic), to tell what it answered during a fault.
+        self.statuses: Counter[int] = Counter()
+        self.unavailable_without_retry_after = 0
+        self.hung = 0
+        self.checkout_answers: list[tuple[float, int]] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.plenty = f"PLENTY-{uuid.uuid4().hex[:6]}"
@@ -309,16 +316,37 @@ class ShopLoad:
         while True:
             try:
                 response = http.request(method, f"{self.chaos.url(service)}{path}", **kwargs)
+                self._record(response, checkout=path == "/checkout")
                 if response.status_code in accept:
                     return response.json()
                 if response.status_code not in (500, 502, 503) or time.monotonic() > deadline:
                     raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    with self._lock:
+                        self.hung += 1
                 if time.monotonic() > deadline:
                     raise
             with self._lock:
                 self.retries += 1
             time.sleep(0.2)
+
+    def _record(self, response: httpx.Response, *, checkout: bool) -> None:
+        with self._lock:
+            self.statuses[response.status_code] += 1
+            if response.status_code == 503 and "Retry-After" not in response.headers:
+                self.unavailable_without_retry_after += 1
+            if checkout:
+                self.checkout_answers.append((time.monotonic(), response.status_code))
+
+    def checkouts_between(self, start: float, end: float) -> Counter[int]:
+        """The checkout's answers that came between two monotonic instants, by status."""
+        with self._lock:
+            return Counter(status for at, status in self.checkout_answers if start <= at < end)
+
+    def first_checkout_accepted_after(self, instant: float) -> float | None:
+        with self._lock:
+            return next((at for at, status in self.checkout_answers if at >= instant and status == 202), None)
 
 
 @dataclass

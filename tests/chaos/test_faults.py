@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -104,6 +105,64 @@ def test_postgres_restarted_and_connections_cut_while_events_flow(tmp_path: Path
 
         every(3, lambda: load.running, outage)
         settle(chaos, load, "postgres-outage", faults)
+
+
+def test_postgres_killed_for_ten_seconds_the_checkout_answers_503_until_it_is_back(tmp_path: Path) -> None:
+    """The database crashes (SIGKILL: crash recovery on restart) under load, and is back 10 s later; again
+    every 25 s while the load lasts (once in CI's short run, CHAOS_SAGAS=300 for the long one). During
+    each outage the checkout answers 503 with Retry-After at once: never a 500, never a hang past the
+    client's timeout. After it, checkouts are accepted again by the same processes (no service exits or
+    is restarted), and every saga ends as if nothing had happened."""
+    with chaos_stack(tmp_path) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        postgres = chaos.stack.postgres
+        assert postgres is not None
+        outages: list[dict[str, Any]] = []
+        time.sleep(3)  # sagas in every step when it dies
+        while load.running or not outages:
+            killed = time.monotonic()
+            postgres.kill()
+            time.sleep(5)
+            readiness = {service.value: _readiness(chaos, service) for service in Service}
+            time.sleep(5)
+            restarted = time.monotonic()
+            postgres.restart()  # returns once it accepts connections again (crash recovery done)
+            ready = time.monotonic()
+            outages.append({"killed": killed, "restarted": restarted, "ready": ready, "readyz": readiness})
+            time.sleep(12)
+        load.wait()
+        exited = [w.name for workers in chaos.workers.values() for w in workers if not w.running]
+        result = settle(chaos, load, "postgres-killed", len(outages))
+        for outage in outages:
+            outage["during"] = load.checkouts_between(outage["killed"], outage["restarted"])
+            back = load.first_checkout_accepted_after(outage["ready"])
+            outage["back_after_ready"] = None if back is None else back - outage["ready"]
+        recoveries = sorted((o["ready"] - o["restarted"]) + (o["back_after_ready"] or 0) for o in outages)
+        server_up = [round(o["ready"] - o["restarted"], 1) for o in outages]
+        accepted = [o["back_after_ready"] and round(o["back_after_ready"], 2) for o in outages]
+        print(
+            f"FAULT postgres-killed: {len(outages)} outage(s) of 10 s; checkout during them"
+            f" {[dict(o['during']) for o in outages]}; server up after {server_up} s, a checkout"
+            f" accepted {accepted} s later; from the restart to a checkout accepted: p50"
+            f" {recoveries[len(recoveries) // 2]:.1f} s, max {recoveries[-1]:.1f} s; every answer"
+            f" {dict(load.statuses)}; {len(load.accepted)} sagas, quiet {result.recovery_seconds:.1f} s"
+            " after the load"
+        )
+        print(f"/readyz during the first outage: {outages[0]['readyz']}")
+        for outage in outages:
+            assert set(outage["during"]) == {503}, outage  # it answered, and only "come back later"
+            for service, (status, checks) in outage["readyz"].items():  # each names the cause
+                assert status == 503 and checks["database"] != "ok", (service, status, checks)
+            assert outage["back_after_ready"] is not None, outage  # accepted again, by the same processes
+        assert load.statuses[500] == 0 and load.unavailable_without_retry_after == 0 and load.hung == 0
+        assert not exited, exited
+
+
+def _readiness(chaos: ChaosStack, service: Service) -> tuple[int, dict[str, str]]:
+    """A service's /readyz as an operator reads it (with reasons): its status and its checks."""
+    answer = httpx.get(f"{chaos.url(service)}/readyz", headers=suite_headers(), timeout=5)
+    return answer.status_code, answer.json()["checks"]
 
 
 def test_rewound_consumer_groups_reprocess_everything_without_a_second_effect(tmp_path: Path) -> None:
