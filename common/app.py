@@ -41,6 +41,7 @@ from common.readiness import service_readiness
 from common.scheduling import periodic
 from common.tracing import TRACEPARENT, Tracing, header_value
 from common.web import json_routing_errors, provide, serve
+from common.write_health import DatabaseWrites
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def create_service(
         lock_id=zlib.crc32(f"outbox-relay:{service.value}".encode()),
     )
     commit_listeners: list[Callable[[], None]] = []
+    writes = DatabaseWrites()
 
     def notify_commit() -> None:
         for listener in commit_listeners:
@@ -89,6 +91,7 @@ def create_service(
         on_emitted=relay.wake,
         on_commit=notify_commit,
         tracing=tracing,
+        writes=writes,
     )
     app = _faust_app(service, settings, connection)
     context = ServiceContext(
@@ -102,13 +105,14 @@ def create_service(
         description=description,
         commit_listeners=commit_listeners,
         tracing=tracing,
+        writes=writes,
     )
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
     _attach_inbox_cleanup(app, context)
     readiness, close_readiness = service_readiness(context, api_keys)
     app.task(close_readiness)
-    provide(app, context, api_keys, readiness)
+    provide(app, context, api_keys, readiness, writes)
     serve(app, context.routes, operations_api.blueprint)
     serve(app, context.routes, dead_letter_api.blueprint)
     app.web.web_app.middlewares.append(json_routing_errors)

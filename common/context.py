@@ -16,6 +16,7 @@ from common.messaging.tables import MessagingTables
 from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Callout, Route
 from common.tracing import Tracing
+from common.write_health import DatabaseWrites
 
 
 @dataclass
@@ -42,6 +43,7 @@ class ServiceContext:
     # sender, since a cancel or an expired deadline is a status change its shop is told of.
     write_listeners: list[Callable[[], None]] = field(default_factory=list)
     tracing: Tracing = field(default_factory=Tracing.off)  # one trace per saga (common/tracing.py)
+    writes: DatabaseWrites = field(default_factory=DatabaseWrites)  # failing writes, for readiness
 
     @property
     def topic(self) -> str:
@@ -55,6 +57,7 @@ class ServiceContext:
     def _after_write(self) -> None:
         """After a unit of work committed: the relay, then what acts on such writes (not every worker that
         acts on consumed events: payment's refunds are never due because of a checkout)."""
+        self.writes.committed()
         self.relay.wake()
         for listener in self.write_listeners:
             listener()

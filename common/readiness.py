@@ -176,9 +176,12 @@ def service_readiness(
     cluster = ClusterReader(kafka_connection(context.settings))
 
     async def database() -> Check:
+        """Reachable, and its writes commit: a server that answers a read may still refuse every write
+        (a full disk), which the service's own work has found (common/write_health.py)."""
         async with reading(context.engine) as conn:
             await conn.scalar(select(1))
-        return Check(OK)
+        problem = context.writes.problem()
+        return Check(FAILED, problem) if problem else Check(OK)
 
     async def broker() -> Check:
         producer = await context.producer.get()

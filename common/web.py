@@ -16,6 +16,7 @@ models. Bad input never reaches a handler, hence never SQL.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -35,6 +36,7 @@ from common.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from common.openapi import MAX_BODY_BYTES, MAX_JSON_DEPTH, Route
 from common.params import InvalidParameters, Location, validate_parameters, wire_names
 from common.tenancy import resolve
+from common.write_health import DatabaseWrites
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +268,8 @@ class JsonView(faust.web.View):
         except Exception as exc:
             if is_transient_database_error(exc):
                 log.warning("database unavailable during %s %s: %r", request.method, request.path, exc)
+                with contextlib.suppress(LookupError):  # a service's app has one; readiness reads it
+                    self.dependency(DatabaseWrites).failed(exc)
                 return self.json(
                     {"error": "unavailable", "message": "the database is unavailable; retry later"},
                     status=503,

@@ -44,6 +44,7 @@ from common.messaging.tables import MessagingTables
 from common.retry import Backoff
 from common.tenancy import qualified
 from common.tracing import Tracing
+from common.write_health import DatabaseWrites
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class EventRunner:
         on_commit: Callable[[], None] = lambda: None,
         batch_handler: BatchHandler | None = None,
         tracing: Tracing | None = None,
+        writes: DatabaseWrites | None = None,
     ) -> None:
         """`on_emitted` runs after a commit that wrote events to the outbox (the relay's wake: a pass
         after a commit that wrote none would find nothing); `on_commit` after every commit that applied
@@ -142,6 +144,7 @@ class EventRunner:
         self._on_emitted = on_emitted
         self._on_commit = on_commit
         self._tracing = tracing or Tracing.off()
+        self._writes = writes or DatabaseWrites()  # what readiness learns of failing writes
         self.stats = RunnerStats()
 
     async def process(self, message: RawMessage) -> MessageOutcome:
@@ -249,6 +252,7 @@ class EventRunner:
             except Exception as error:
                 if not is_transient_database_error(error):
                     raise
+                self._writes.failed(error)
                 self.stats.transient_retries += 1
                 delay = backoff.next_delay()
                 log.warning("%s: transient failure, retrying in %.2fs: %r", self.consumer, delay, error)
@@ -397,6 +401,7 @@ class EventRunner:
         await pg.execute_together(conn, statements)
 
     def _after_commit(self, effects: Effects) -> None:
+        self._writes.committed()
         for committed in effects.committed:
             committed()
         if effects.events:

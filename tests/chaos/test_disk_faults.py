@@ -1,0 +1,122 @@
+"""A disk that fills: PostgreSQL's data directory runs out of space under load, for 10 s.
+
+The data directory is put on a small filesystem of its own (a tmpfs the test mounts, so it needs the
+right to mount: root, as CI runs; elsewhere the module is skipped and says why). The fault fills it to
+the last byte with a file, holds it full, then deletes the file, as an operator freeing space would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from common.config import Service
+from tests.chaos.harness import ChaosStack, ShopLoad, chaos_stack, settle
+from tests.keys import suite_headers
+
+DISK_MB = 512
+
+
+def _mount_refused() -> str | None:
+    """Why this machine cannot mount a tmpfs for the test, or None when it can."""
+    if os.geteuid() != 0:
+        return "mounting a small filesystem for the data directory needs root"
+    probe = Path(f"/tmp/saga-disk-probe-{os.getpid()}")
+    probe.mkdir(exist_ok=True)
+    try:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True
+        )
+        if mounted.returncode != 0:
+            return f"mount refused: {mounted.stderr.decode().strip()}"
+        subprocess.run(["umount", str(probe)], check=True)
+        return None
+    finally:
+        probe.rmdir()
+
+
+REFUSED = _mount_refused()
+if REFUSED is not None:
+    print(f"\ntests/chaos/test_disk_faults.py skipped: {REFUSED}")
+pytestmark = pytest.mark.skipif(REFUSED is not None, reason=REFUSED or "")
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, megabytes: int) -> Iterator[Path]:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs", str(path)], check=True
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Fill `disk` to its last byte with one file, and return it."""
+    filler = disk / "filler"
+    chunk = b"\0" * (1 << 20)
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(chunk)
+                out.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    with contextlib.suppress(OSError), filler.open("ab") as out:  # the last partial megabyte
+        while True:
+            out.write(b"\0" * 4096)
+            out.flush()
+    return filler
+
+
+def _readiness(chaos: ChaosStack, service: Service) -> tuple[int, dict[str, str]]:
+    answer = httpx.get(f"{chaos.url(service)}/readyz", headers=suite_headers(), timeout=5)
+    return answer.status_code, answer.json()["checks"]
+
+
+def test_postgres_out_of_disk_for_ten_seconds_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "stack" / "postgres", DISK_MB) as disk, chaos_stack(tmp_path) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        postgres = chaos.stack.postgres
+        assert postgres is not None
+        time.sleep(3)
+        filled = time.monotonic()
+        filler = fill(disk)
+        readiness: list[tuple[str, int, str]] = []  # what an operator's /readyz said, once a second
+        while time.monotonic() < filled + 10:
+            for service in Service:
+                status, checks = _readiness(chaos, service)
+                readiness.append((service.value, status, checks["database"]))
+            time.sleep(1)
+        freed = time.monotonic()
+        filler.unlink()
+        crashed = postgres._process is not None and postgres._process.poll() is not None
+        if crashed:
+            postgres.restart()
+        load.wait()
+        during = load.checkouts_between(filled, freed)
+        back = load.first_checkout_accepted_after(freed)
+        result = settle(chaos, load, "postgres-disk-full", 1)
+        named = sorted({(service, database) for service, status, database in readiness if status == 503})
+        print(
+            f"FAULT postgres-disk-full: checkout while full {dict(during)}; postgres exited: {crashed};"
+            f" a checkout accepted {None if back is None else round(back - freed, 2)} s after space was"
+            f" freed; every answer {dict(load.statuses)}; hung {load.hung}; /readyz while full named"
+            f" {len(named)} cause(s): {named[:3]}"
+        )
+        assert load.statuses[500] == 0 and load.unavailable_without_retry_after == 0 and load.hung == 0
+        assert back is not None
+        assert result.lost == 0
+        # While writes failed, readiness said why (a read alone would have said "ok").
+        assert any("writes fail" in database and "space" in database for _, database in named), readiness
