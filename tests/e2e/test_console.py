@@ -209,6 +209,13 @@ def test_an_operator_redrives_a_saga_stuck_behind_a_parked_event_and_watches_it_
         browser, lambda b: text_of(b, "#service-order .ok") == "ready", what="order ready on the overview"
     )
     assert "SCHEDULED" in text_of(browser, "#live .counts")
+    # Throughput is the growth between two of the page's own readings: the next refresh shows it.
+    wait_until(
+        browser,
+        lambda b: text_of(b, "#service-order .throughput").endswith("/s"),
+        what="events applied per second on the overview",
+    )
+    assert text_of(browser, "#service-order .lag").isdigit()
     screenshot(browser, "overview")
 
     # The operator opens the order by its name, shop:order_id, and reads why it stopped.
