@@ -62,6 +62,13 @@ def keys(local_stack: LocalStack, platform: Platform) -> Iterator[Keys]:
     time.sleep(1.5)  # the services read it again within a second
 
 
+@pytest.fixture(scope="module")
+def operator(local_stack: LocalStack) -> str:
+    """The platform's operator key (every shop's orders)."""
+    assert local_stack.api_keys is not None
+    return local_stack.api_keys.demo_keys()[Scope.OPERATOR]
+
+
 def _until(check: Any, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -223,10 +230,8 @@ def test_another_shop_and_a_carrier_outside_the_shop_get_what_a_stranger_gets_an
 
 
 def test_an_operator_sees_every_shop_and_names_an_order_by_its_shop(
-    platform: Platform, shop: Shop, keys: Keys, local_stack: LocalStack
+    platform: Platform, shop: Shop, keys: Keys, operator: str
 ) -> None:
-    assert local_stack.api_keys is not None
-    operator = local_stack.api_keys.demo_keys()[Scope.OPERATOR]
     sku = shop.stock(4)
     order_id = f"o-{uuid.uuid4().hex[:10]}"
     for key in (keys.acme, keys.globex):
@@ -281,10 +286,8 @@ def test_a_shop_pages_through_its_own_orders_after_its_last_one_and_never_after_
 
 
 def test_a_search_by_customer_finds_a_shops_own_orders_and_an_operator_finds_every_shops(
-    platform: Platform, shop: Shop, keys: Keys, local_stack: LocalStack
+    platform: Platform, shop: Shop, keys: Keys, operator: str
 ) -> None:
-    assert local_stack.api_keys is not None
-    operator = local_stack.api_keys.demo_keys()[Scope.OPERATOR]
     sku = shop.stock(4)
     customer = f"cust-{uuid.uuid4().hex[:8]}"  # the same customer id at both shops: two people
     placed = {}
