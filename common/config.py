@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     # must send its first request head within the first, an idle one its next request within the second.
     http_head_timeout_seconds: float = Field(default=10.0, gt=0, alias="SAGA_HTTP_HEAD_TIMEOUT_SECONDS")
     http_keepalive_seconds: float = Field(default=15.0, gt=0, alias="SAGA_HTTP_KEEPALIVE_SECONDS")
+    # The longest a request waits for its answer (common/web.py): past it, a 503 with Retry-After instead
+    # of waiting on a database that stopped answering. Above the payment gateway's timeout, and below the
+    # 10 s a shop's HTTP client commonly waits.
+    http_answer_seconds: float = Field(default=5.0, ge=1, le=300, alias="SAGA_HTTP_ANSWER_SECONDS")
     # Public base URLs, used for `Location` headers and by the CLI. Default: http://127.0.0.1:<port>.
     payment_url: str | None = Field(default=None, alias="PAYMENT_URL")
     order_url: str | None = Field(default=None, alias="ORDER_URL")

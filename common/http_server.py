@@ -46,14 +46,18 @@ SWEEP_SECONDS = 0.5
 
 @dataclass(frozen=True)
 class HttpLimits:
-    """How long the server waits for a client: the first request head, then between requests."""
+    """How long the server waits for a client (the first request head, then between requests), and how
+    long a client waits for an answer at most (`answer_seconds`, common/web.py)."""
 
     head_seconds: float
     keepalive_seconds: float
+    answer_seconds: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpLimits:
-        return cls(settings.http_head_timeout_seconds, settings.http_keepalive_seconds)
+        return cls(
+            settings.http_head_timeout_seconds, settings.http_keepalive_seconds, settings.http_answer_seconds
+        )
 
 
 class HeadDeadlines:

@@ -16,6 +16,7 @@ models. Bad input never reaches a handler, hence never SQL.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import json
@@ -39,6 +40,9 @@ from common.tenancy import resolve
 from common.write_health import DatabaseWrites
 
 log = logging.getLogger(__name__)
+
+# Requests answered 503 past their deadline whose work is still ending (see `JsonView.dispatch`).
+_ABANDONED: set[asyncio.Future[Any]] = set()
 
 M = TypeVar("M", bound=BaseModel)
 V = TypeVar("V", bound="JsonView")
@@ -257,6 +261,36 @@ class JsonView(faust.web.View):
         return methods
 
     async def dispatch(self, request: Any) -> Any:
+        """The answer, or a 503 once the app's answer deadline has passed (`HttpLimits.answer_seconds`).
+
+        The work is not awaited past the deadline: a statement sent to a database that stopped answering
+        (a frozen server, packets dropped) waits for TCP to give up, minutes later, and so would the
+        cancelled work's own rollback. It is cancelled and left to end on its own. A write it had already
+        sent may still commit; the caller retries as after any lost answer (a checkout with the same
+        Idempotency-Key gets the first answer)."""
+        limits = getattr(self.app, "http_limits", None)
+        if limits is None:
+            return await self._answer_or_error(request)
+        work = asyncio.ensure_future(self._answer_or_error(request))
+        done, _ = await asyncio.wait({work}, timeout=limits.answer_seconds)
+        if work in done:
+            return work.result()
+        work.cancel()
+        _ABANDONED.add(work)  # referenced until it ends, so it is not collected mid-cleanup
+        work.add_done_callback(_ABANDONED.discard)
+        seconds = limits.answer_seconds
+        log.warning("no answer to %s %s within %.1f s: 503", request.method, request.path, seconds)
+        return self.json(
+            {
+                "error": "unavailable",
+                "message": f"no answer within {limits.answer_seconds:g} s (the database is not answering);"
+                " retry later",
+            },
+            status=503,
+            headers={"Retry-After": "1"},
+        )
+
+    async def _answer_or_error(self, request: Any) -> Any:
         try:
             return await self._answer(request)
         except ApiError as exc:

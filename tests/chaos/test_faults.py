@@ -8,8 +8,11 @@ CI runs a few dozen sagas per fault; the long run is in RELIABILITY.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import random
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -157,6 +160,58 @@ def test_postgres_killed_for_ten_seconds_the_checkout_answers_503_until_it_is_ba
             assert outage["back_after_ready"] is not None, outage  # accepted again, by the same processes
         assert load.statuses[500] == 0 and load.unavailable_without_retry_after == 0 and load.hung == 0
         assert not exited, exited
+
+
+def test_postgres_frozen_for_fifteen_seconds_the_checkout_answers_within_the_clients_timeout(
+    tmp_path: Path,
+) -> None:
+    """The database stops answering without closing anything (SIGSTOP on the server and its backends:
+    a paused VM, or packets dropped on the way): connections stay open, statements wait. The checkout
+    must not wait with them past the shop's timeout (10 s here): it answers 503 with Retry-After, and once
+    the server answers again every saga ends as if nothing had happened."""
+    with chaos_stack(tmp_path) as chaos:
+        load = ShopLoad(chaos)
+        load.start()
+        postgres = chaos.stack.postgres
+        assert postgres is not None and postgres.pid is not None
+        time.sleep(3)
+        frozen = time.monotonic()
+        server = _server_processes(postgres.pid)  # the backends are their own process groups
+        _signal_all(server, signal.SIGSTOP)
+        try:
+            time.sleep(15)
+        finally:
+            _signal_all(_server_processes(postgres.pid), signal.SIGCONT)
+        thawed = time.monotonic()
+        during = load.checkouts_between(frozen, thawed)
+        load.wait()
+        result = settle(chaos, load, "postgres-frozen", 1)
+        back = load.first_checkout_accepted_after(thawed)
+        print(
+            f"FAULT postgres-frozen: checkout during the freeze {dict(during)}; hung {load.hung};"
+            f" accepted {None if back is None else round(back - thawed, 2)} s after the thaw;"
+            f" every answer {dict(load.statuses)}; quiet {result.recovery_seconds:.1f} s after the load"
+        )
+        assert load.hung == 0 and load.statuses[500] == 0 and load.unavailable_without_retry_after == 0
+        assert set(during) <= {503, 202} and during[503] > 0, during
+
+
+def _server_processes(postmaster: int) -> list[int]:
+    """The postmaster and every process it forked (each backend calls setsid: a signal to the
+    postmaster's process group does not reach them)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def _signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def _readiness(chaos: ChaosStack, service: Service) -> tuple[int, dict[str, str]]:

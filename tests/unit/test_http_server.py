@@ -3,6 +3,7 @@ own views, even with APP_DEBUG), and closes connections that never send a reques
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -74,7 +75,7 @@ def test_the_web_server_takes_its_limits_from_the_settings(
     web = _served_app(Service.PAYMENT, monkeypatch, tmp_path).web
 
     assert isinstance(web, ServiceWeb)
-    assert web.limits == HttpLimits(head_seconds=4.0, keepalive_seconds=6.0)
+    assert web.limits == HttpLimits(head_seconds=4.0, keepalive_seconds=6.0, answer_seconds=5.0)
     assert web.head_deadlines.seconds == 4.0
 
 
@@ -130,3 +131,33 @@ async def test_the_openapi_document_is_built_once_and_served_as_the_same_bytes(
     assert answers[0].headers["Content-Type"] == "application/json; charset=utf-8"
     document = json.loads(answers[0].body)
     assert set(document["paths"]) == {path for _, path in _documented_operations(app)}
+
+
+async def test_a_request_unanswered_by_its_deadline_gets_a_503_at_once_and_its_work_is_cancelled(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    app = _served_app(Service.ORDER, monkeypatch, tmp_path)
+    app.http_limits = HttpLimits(head_seconds=4.0, keepalive_seconds=6.0, answer_seconds=0.05)
+    view = app.web.views["/openapi.json"]
+    cancelled = asyncio.Event()
+
+    async def waits_on_a_frozen_database(request: Any) -> Any:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    monkeypatch.setattr(view, "_answer", waits_on_a_frozen_database)
+    answer = await asyncio.wait_for(view.dispatch(make_mocked_request("GET", "/openapi.json")), 2)
+
+    assert answer.status == 503 and answer.headers["Retry-After"] == "1"
+    assert json.loads(answer.body)["message"].startswith("no answer within 0.05 s")
+    await asyncio.wait_for(cancelled.wait(), 2)
+
+
+async def test_a_request_answered_in_time_is_answered_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    app = _served_app(Service.ORDER, monkeypatch, tmp_path)
+    answer = await app.web.views["/openapi.json"].dispatch(make_mocked_request("GET", "/openapi.json"))
+    assert answer.status == 200 and json.loads(answer.body)["openapi"]
