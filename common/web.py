@@ -283,8 +283,8 @@ class JsonView(faust.web.View):
         return self.json(
             {
                 "error": "unavailable",
-                "message": f"no answer within {limits.answer_seconds:g} s (the database is not answering);"
-                " retry later",
+                "message": f"no answer within {limits.answer_seconds:g} s (its database, or a service it"
+                " needs, is not answering); retry later",
             },
             status=503,
             headers={"Retry-After": "1"},
