@@ -21,29 +21,28 @@ def disk_full() -> exc.OperationalError:
     return exc.OperationalError("INSERT INTO payments …", {}, cause)
 
 
-def test_a_failed_write_is_the_problem_with_its_cause_until_a_commit_succeeds() -> None:
+def test_a_failed_write_is_the_problem_with_its_cause_and_the_commits_since() -> None:
     clock = Clock()
     writes = DatabaseWrites(clock)
     assert writes.problem() is None
     writes.failed(disk_full())
     clock.now += 2
+    writes.committed()  # a write that still fit in a free page
     problem = writes.problem()
     assert problem is not None and "DiskFull" in problem and "No space left on device" in problem
-    assert "2.0 s ago" in problem
-    writes.committed()
-    assert writes.problem() is None
+    assert "2.0 s ago; 1 committed since" in problem
 
 
-def test_a_failure_after_the_last_commit_counts_again() -> None:
+def test_a_commit_after_a_failure_does_not_hide_it_while_it_is_recent() -> None:
     clock = Clock()
     writes = DatabaseWrites(clock)
-    writes.committed()
-    clock.now += 1
     writes.failed(disk_full())
-    assert writes.problem() is not None
+    for _ in range(3):
+        writes.committed()
+    assert writes.problem() is not None  # on a full disk some writes still commit
 
 
-def test_an_old_failure_with_nothing_tried_since_is_forgotten() -> None:
+def test_a_failure_older_than_the_memory_is_forgotten() -> None:
     clock = Clock()
     writes = DatabaseWrites(clock)
     writes.failed(disk_full())
