@@ -137,6 +137,11 @@ class ChaosStack:
         assert self.provider_url, "this stack runs no external provider"
         httpx.post(f"{self.provider_url}/_control", json=modes, timeout=5).raise_for_status()
 
+    def readiness(self, service: Service) -> tuple[int, dict[str, str]]:
+        """A service's /readyz as an operator reads it (with reasons): its status and its checks."""
+        answer = httpx.get(f"{self.url(service)}/readyz", headers=suite_headers(), timeout=5)
+        return answer.status_code, dict(answer.json()["checks"])
+
     def provider_state(self) -> dict[str, Any]:
         assert self.provider_url
         return dict(httpx.get(f"{self.provider_url}/_state", timeout=5).json())

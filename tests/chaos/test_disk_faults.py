@@ -15,12 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from common.config import Service
-from tests.chaos.harness import ChaosStack, ShopLoad, chaos_stack, settle
-from tests.keys import suite_headers
+from tests.chaos.harness import ShopLoad, chaos_stack, settle
 
 DISK_MB = 512
 
@@ -79,11 +77,6 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def _readiness(chaos: ChaosStack, service: Service) -> tuple[int, dict[str, str]]:
-    answer = httpx.get(f"{chaos.url(service)}/readyz", headers=suite_headers(), timeout=5)
-    return answer.status_code, answer.json()["checks"]
-
-
 def test_postgres_out_of_disk_for_ten_seconds_loses_and_doubles_nothing(tmp_path: Path) -> None:
     with small_disk(tmp_path / "stack" / "postgres", DISK_MB) as disk, chaos_stack(tmp_path) as chaos:
         load = ShopLoad(chaos)
@@ -96,7 +89,7 @@ def test_postgres_out_of_disk_for_ten_seconds_loses_and_doubles_nothing(tmp_path
         readiness: list[tuple[str, int, str]] = []  # what an operator's /readyz said, once a second
         while time.monotonic() < filled + 10:
             for service in Service:
-                status, checks = _readiness(chaos, service)
+                status, checks = chaos.readiness(service)
                 readiness.append((service.value, status, checks["database"]))
             time.sleep(1)
         freed = time.monotonic()

@@ -127,7 +127,7 @@ def test_postgres_killed_for_ten_seconds_the_checkout_answers_503_until_it_is_ba
             killed = time.monotonic()
             postgres.kill()
             time.sleep(5)
-            readiness = {service.value: _readiness(chaos, service) for service in Service}
+            readiness = {service.value: chaos.readiness(service) for service in Service}
             time.sleep(5)
             restarted = time.monotonic()
             postgres.restart()  # returns once it accepts connections again (crash recovery done)
@@ -212,12 +212,6 @@ def _signal_all(pids: list[int], signum: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-
-
-def _readiness(chaos: ChaosStack, service: Service) -> tuple[int, dict[str, str]]:
-    """A service's /readyz as an operator reads it (with reasons): its status and its checks."""
-    answer = httpx.get(f"{chaos.url(service)}/readyz", headers=suite_headers(), timeout=5)
-    return answer.status_code, answer.json()["checks"]
 
 
 def test_rewound_consumer_groups_reprocess_everything_without_a_second_effect(tmp_path: Path) -> None:
