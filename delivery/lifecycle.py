@@ -1,4 +1,4 @@
-"""A shipment's lifecycle as pure rules: the carrier's steps, and delivery's answer to a cancel.
+"""A shipment's lifecycle, declared once: its statuses, the carrier's steps, delivery's answer to a cancel.
 
     (none) ─OrderPlaced→ SCHEDULED (stock reserved) | OUT_OF_STOCK (nothing reserved)
     SCHEDULED ─ship→ SHIPPED ─deliver→ DELIVERED
@@ -8,12 +8,23 @@
 Shipping is the saga's pivot: once a parcel has left, a cancel is refused. Delivery owns the shipment,
 so it alone decides whether an order can still be cancelled; a ship step and a cancel of the same order
 are serialised by the shipment's row lock, so exactly one of them wins.
+
+Every status is declared in `declared_status` and every carrier step in `declared_step`: each is a
+`match` that names every member and ends in `assert_never`, so a member added to `ShipmentStatus` or
+`CarrierStep` without its declaration fails mypy, and fails on import (`STATUSES` and `STEPS` are built
+from them). The code that acts on a status or a step reads these declarations; it never guesses from
+which member it is. `tests/unit/test_shipment_lifecycle.py` checks that the declarations agree with each
+other: the steps form one chain from SCHEDULED, each moves the stock its statuses say, and a cancel
+follows what the shipment holds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
+from typing import assert_never
 
 
 class ShipmentStatus(StrEnum):
@@ -26,13 +37,120 @@ class ShipmentStatus(StrEnum):
 
 
 class CarrierStep(StrEnum):
+    """The carrier's steps, in the order a parcel goes through them (the sweep makes them in this order)."""
+
     SHIP = "ship"
     DELIVER = "deliver"
 
 
+class Stock(StrEnum):
+    """What a shipment in a status holds of the warehouse's stock."""
+
+    NONE = "none"  # nothing: never reserved, or back on the shelf
+    RESERVED = "reserved"  # its units are set aside on the shelf
+    SHIPPED = "shipped"  # its units have left the warehouse with the parcel
+
+
+class OnCancel(StrEnum):
+    """What delivery answers to a cancel of an order whose shipment is in a status."""
+
+    RELEASE = "release"  # confirm, put the reservation back on the shelf; the shipment becomes RELEASED
+    CONFIRM = "confirm"  # confirm: nothing is held, nothing changes
+    REFUSE = "refuse"  # too late: the parcel has left, the order completes and the money is kept
+
+
+@dataclass(frozen=True)
+class StatusRules:
+    """What a shipment status means for the stock and for a cancel."""
+
+    stock: Stock
+    on_cancel: OnCancel
+
+    @property
+    def left_the_warehouse(self) -> bool:
+        """Units that have shipped are the parcel that left: from then on a cancel is refused."""
+        return self.stock is Stock.SHIPPED
+
+
+def declared_status(status: ShipmentStatus) -> StatusRules:
+    """Every shipment status, with what it holds and what a cancel does to it."""
+    match status:
+        case ShipmentStatus.SCHEDULED:
+            return StatusRules(Stock.RESERVED, OnCancel.RELEASE)
+        case ShipmentStatus.SHIPPED | ShipmentStatus.DELIVERED:
+            return StatusRules(Stock.SHIPPED, OnCancel.REFUSE)
+        case ShipmentStatus.RELEASED | ShipmentStatus.OUT_OF_STOCK | ShipmentStatus.CANCELLED:
+            return StatusRules(Stock.NONE, OnCancel.CONFIRM)
+        case _:
+            assert_never(status)
+
+
+class StockMove(StrEnum):
+    """What a carrier step does to the stock of the shipment's lines."""
+
+    NONE = "none"  # the units stay where they are
+    SHIP = "ship"  # the reserved units leave the shelf: reserved → shipped (`delivery.inventory.ship`)
+
+
+class StepEvent(StrEnum):
+    """The event a carrier step emits (`common/events/delivery.py`)."""
+
+    SHIPPED = "Shipped"
+    DELIVERED = "Delivered"
+
+
+@dataclass(frozen=True)
+class StepRules:
+    """A carrier step: where the shipment must be, where it goes, and what making the step does."""
+
+    required: ShipmentStatus
+    reached: ShipmentStatus
+    emits: StepEvent
+    stock: StockMove
+    new_tracking_code: bool  # the step gives the parcel its tracking code (else it keeps the one it has)
+    made_by: str  # the column of `shipments` that records who made the step
+    auto_progress: bool  # in demo mode, the sweep makes this step on its own
+
+
+def declared_step(carrier_step: CarrierStep) -> StepRules:
+    """Every carrier step, with its statuses, its event, its stock move and who-made-it column."""
+    match carrier_step:
+        case CarrierStep.SHIP:
+            return StepRules(
+                required=ShipmentStatus.SCHEDULED,
+                reached=ShipmentStatus.SHIPPED,
+                emits=StepEvent.SHIPPED,
+                stock=StockMove.SHIP,
+                new_tracking_code=True,
+                made_by="shipped_by",
+                auto_progress=True,
+            )
+        case CarrierStep.DELIVER:
+            return StepRules(
+                required=ShipmentStatus.SHIPPED,
+                reached=ShipmentStatus.DELIVERED,
+                emits=StepEvent.DELIVERED,
+                stock=StockMove.NONE,
+                new_tracking_code=False,
+                made_by="delivered_by",
+                auto_progress=True,
+            )
+        case _:
+            assert_never(carrier_step)
+
+
+# Built on import: a member without a declaration stops the service (and every test) from starting.
+STATUSES: Mapping[ShipmentStatus, StatusRules] = MappingProxyType(
+    {status: declared_status(status) for status in ShipmentStatus}
+)
+STEPS: Mapping[CarrierStep, StepRules] = MappingProxyType(
+    {carrier_step: declared_step(carrier_step) for carrier_step in CarrierStep}
+)
+
+
 @dataclass(frozen=True)
 class Move:
-    """Make the step: the shipment goes to `to` (and, for SHIP, its reserved units leave the shelf)."""
+    """Make the step: the shipment goes to `to` (and the stock moves as the step declares)."""
 
     to: ShipmentStatus
 
@@ -49,31 +167,15 @@ class StepConflict:
     why: str
 
 
-_CARRIER: dict[CarrierStep, tuple[ShipmentStatus, ShipmentStatus]] = {
-    CarrierStep.SHIP: (ShipmentStatus.SCHEDULED, ShipmentStatus.SHIPPED),
-    CarrierStep.DELIVER: (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED),
-}
-
-
-def required_for(carrier_step: CarrierStep) -> ShipmentStatus:
-    """The status a shipment must have for the carrier to make `carrier_step`."""
-    return _CARRIER[carrier_step][0]
-
-
-def reached_by(carrier_step: CarrierStep) -> ShipmentStatus:
-    """The status a shipment has once the carrier made `carrier_step`."""
-    return _CARRIER[carrier_step][1]
-
-
 def step(status: ShipmentStatus | str, carrier_step: CarrierStep) -> Move | AlreadyDone | StepConflict:
     """The carrier's `carrier_step` on a shipment in `status`: idempotent, and only in sequence."""
-    required, target = _CARRIER[carrier_step]
+    rules = STEPS[carrier_step]
     current = ShipmentStatus(status)
-    if current is target:
+    if current is rules.reached:
         return AlreadyDone()
-    if current is not required:
-        return StepConflict(f"shipment is {current.value}; {carrier_step.value} needs {required.value}")
-    return Move(target)
+    if current is not rules.required:
+        return StepConflict(f"shipment is {current.value}; {carrier_step.value} needs {rules.required.value}")
+    return Move(rules.reached)
 
 
 @dataclass(frozen=True)
@@ -93,12 +195,18 @@ class Refuse:
 
 
 def answer_cancel(status: ShipmentStatus | str | None) -> Confirm | Refuse:
-    """Delivery's answer to an order's cancel, given its shipment's status (None: no shipment yet)."""
+    """Delivery's answer to an order's cancel, given its shipment's status (None: no shipment yet), as
+    that status declares it."""
     if status is None:
         return Confirm(release=False, to=ShipmentStatus.CANCELLED, remember=True)
     current = ShipmentStatus(status)
-    if current is ShipmentStatus.SCHEDULED:
-        return Confirm(release=True, to=ShipmentStatus.RELEASED)
-    if current in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED):
-        return Refuse(f"the parcel has already shipped (shipment {current.value})")
-    return Confirm(release=False, to=None)  # out of stock, released or cancelled: nothing is held
+    on_cancel = STATUSES[current].on_cancel
+    match on_cancel:
+        case OnCancel.RELEASE:
+            return Confirm(release=True, to=ShipmentStatus.RELEASED)
+        case OnCancel.CONFIRM:
+            return Confirm(release=False, to=None)
+        case OnCancel.REFUSE:
+            return Refuse(f"the parcel has already shipped (shipment {current.value})")
+        case _:
+            assert_never(on_cancel)

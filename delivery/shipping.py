@@ -1,7 +1,9 @@
 """Shipment progress: SCHEDULED → SHIPPED → DELIVERED, driven by the carrier API or auto-progress.
 
-The rules are `delivery/lifecycle.py`'s; this module loads and locks the shipments, moves the stock of
-what ships, and writes the steps with their events through the caller's unit of work.
+The rules are `delivery/lifecycle.py`'s: each carrier step's declaration says which status it needs and
+reaches, the event it emits, how it moves the stock and where it records who made it. This module loads
+and locks the shipments, and makes the steps as declared, with their events, through the caller's unit of
+work.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -27,12 +29,13 @@ from common.tenancy import order_id_of
 from delivery import models, queries
 from delivery.inventory import ship
 from delivery.lifecycle import (
+    STEPS,
     AlreadyDone,
     CarrierStep,
     ShipmentStatus,
     StepConflict,
-    reached_by,
-    required_for,
+    StepEvent,
+    StockMove,
     step,
 )
 from delivery.stock_store import lines_of, lock_levels, save_levels
@@ -91,7 +94,9 @@ async def progress(
 
 
 async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta) -> int:
-    """Demo mode: ship what has been scheduled for `after`, deliver what has been shipped for `after`.
+    """Demo mode: make every step declared `auto_progress` for the shipments that have waited `after` in
+    its required status (ship what has been scheduled, deliver what has been shipped), in the carrier's
+    order.
 
     One transaction per sweep, since it runs after every consumer commit. A shipment shipped by this
     sweep is stamped with the sweep's time, so with `after` = 0 the same sweep also delivers it.
@@ -106,7 +111,9 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
         async with unit_of_work() as work:
             await pg.execute(work.conn, f"SET LOCAL lock_timeout = '{_SWEEP_LOCK_TIMEOUT}'", ())
             for carrier_step in CarrierStep:
-                query = due_shipments(required_for(carrier_step), after)
+                if not STEPS[carrier_step].auto_progress:
+                    continue
+                query = due_shipments(STEPS[carrier_step].required, after)
                 due = [_Shipment(*row) for row in await pg.fetch_all(work.conn, *query)]
                 if due:
                     events = await _make_step(work.conn, carrier_step, due, AUTO_PROGRESS)
@@ -141,8 +148,6 @@ class _Shipment:
     trace_context: str | None  # the saga's trace, which its Shipped and Delivered continue
 
 
-# Where a shipment records who made each carrier step (a step missing here fails loudly, never silently).
-_MADE_BY = {CarrierStep.SHIP: "shipped_by", CarrierStep.DELIVER: "delivered_by"}
 AUTO_PROGRESS = "auto-progress"  # who made the steps the demo sweep made
 
 
@@ -155,33 +160,49 @@ async def _make_step(
     A fixed number of statements however many shipments: the stock of all of them moves together (one
     row per SKU), then every shipment. `progress` uses it for one, the sweep for many.
     """
-    shipping = carrier_step is CarrierStep.SHIP
-    if shipping:
-        lines = [line for shipment in due for line in lines_of(shipment.lines)]
-        levels = await lock_levels(conn, (line.sku for line in lines))
-        await save_levels(conn, ship(levels, lines))
+    rules = STEPS[carrier_step]
+    match rules.stock:
+        case StockMove.SHIP:
+            lines = [line for shipment in due for line in lines_of(shipment.lines)]
+            levels = await lock_levels(conn, (line.sku for line in lines))
+            await save_levels(conn, ship(levels, lines))
+        case StockMove.NONE:
+            pass
+        case _:
+            assert_never(rules.stock)
     changes: list[tuple[str, str | None]] = []
     envelopes: list[Envelope] = []
     for shipment in due:
-        tracking = _tracking_code() if shipping else shipment.tracking_code
+        tracking = _tracking_code() if rules.new_tracking_code else shipment.tracking_code
         changes.append((shipment.order_id, tracking))
-        payload = Shipped(tracking_code=tracking) if shipping else Delivered()
+        payload = _event(rules.emits, tracking)
         envelopes.append(new_envelope(payload, order_id=shipment.order_id, producer=Service.DELIVERY.value))
     shipments = models.shipments
     await pg.execute(
         conn,
         f"UPDATE {shipments.name} SET status = %s, tracking_code = moved.tracking_code, updated_at = now(),"
-        f" {_MADE_BY[carrier_step]} = %s"
+        f" {rules.made_by} = %s"
         " FROM unnest(%s::text[], %s::text[]) AS moved(order_id, tracking_code)"
         f" WHERE {shipments.name}.order_id = moved.order_id",
         (
-            reached_by(carrier_step).value,
+            rules.reached.value,
             by,
             [order_id for order_id, _ in changes],
             [tracking for _, tracking in changes],
         ),
     )
     return envelopes
+
+
+def _event(emits: StepEvent, tracking_code: str | None) -> Shipped | Delivered:
+    """The payload of the event a step declares; Shipped tells the customer the parcel's tracking code."""
+    match emits:
+        case StepEvent.SHIPPED:
+            return Shipped(tracking_code=tracking_code)
+        case StepEvent.DELIVERED:
+            return Delivered()
+        case _:
+            assert_never(emits)
 
 
 def _tracking_code() -> str:

@@ -24,9 +24,8 @@ from common.events import DecodedEvent, Envelope
 from common.messaging.runner import BatchHandler, Effects, Handler
 from order import early_cancels, models
 from order.metrics import SagaDurations
-from order.saga import Cancellation, OrderStatus, SagaInput
+from order.saga import CREATING_INPUTS, Cancellation, OrderStatus, SagaInput
 from order.saga_batch import (
-    CREATING_INPUTS,
     Advanced,
     Changes,
     OrderRow,
@@ -78,7 +77,8 @@ _APPEND_TIMELINE = (
     f" WITH ORDINALITY AS entry({', '.join(_TIMELINE_COLUMNS)}, position) ORDER BY entry.position"
 )
 
-# Which saga input each consumed event type is.
+# Which saga input each consumed event type is: every event type on the topics order consumes, and every
+# input but the order service's own (`order.saga.OWN_INPUTS`) once (tests/unit/test_saga_inputs.py).
 INPUT_OF: dict[str, SagaInput] = {
     "PaymentCompleted": SagaInput.PAYMENT_COMPLETED,
     "PaymentFailed": SagaInput.PAYMENT_FAILED,

@@ -23,12 +23,21 @@ Every input gets one of three outcomes:
   already moved past (delivery's answer to an order that was cancelled meanwhile);
 - REJECTED: illegal (e.g. Delivered before Shipped, a cancel after shipment); the caller records it on
   the order's timeline and never applies it.
+
+Every status is declared once, in `declared_standing`: what a saga in it waits for (or that it has
+ended) and whether the customer may ask to cancel. It is a `match` naming every status and ending in
+`assert_never`, so a status added to `OrderStatus` without its declaration fails mypy, and fails on import.
+`tests/unit/test_saga_transitions.py` checks the rules against the declarations: every status is
+reachable, every status under way has a rule leading out of it, an ended one has none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
+from typing import assert_never
 
 
 class OrderStatus(StrEnum):
@@ -103,7 +112,64 @@ class Decision:
     cancellation: Cancellation | None = None  # the cancellation's new state; None: unchanged
 
 
-TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.REFUNDED})
+# The inputs the order service makes itself; every other input is an event another service sent, which
+# `order/handlers.py` (`INPUT_OF`) maps to it.
+OWN_INPUTS = frozenset({SagaInput.CANCEL_REQUESTED, SagaInput.DEADLINE_EXPIRED})
+
+
+@dataclass(frozen=True)
+class Waits:
+    """A saga under way: what it waits for before it can move on, and whether the customer may ask to
+    cancel it."""
+
+    for_what: str
+    cancellable: bool
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A terminal status: the saga never changes status again, waits for nothing and cannot be cancelled."""
+
+
+def declared_standing(status: OrderStatus) -> Waits | Ended:
+    """Every status: what a saga in it waits for, or that it has ended.
+
+    The customer may ask to cancel until the order service knows the parcel shipped (delivery, which
+    knows for sure, has the last word); asking again while a cancellation is under way is harmless.
+    """
+    match status:
+        case OrderStatus.PLACED:
+            return Waits(
+                "delivery's answer to OrderPlaced (DeliveryScheduled or OutOfStock), or the deadline",
+                cancellable=True,
+            )
+        case OrderStatus.SCHEDULED:
+            return Waits("the carrier: Shipped from delivery", cancellable=True)
+        case OrderStatus.CANCELLING:
+            return Waits(
+                "delivery's answer to the cancellation (CancellationConfirmed, or CancellationRefused if"
+                " shipped)",
+                cancellable=True,
+            )
+        case OrderStatus.SHIPPED:
+            return Waits("the carrier: Delivered from delivery", cancellable=False)
+        case OrderStatus.CANCELLED:
+            return Waits("payment's refund: PaymentRefunded", cancellable=False)
+        case OrderStatus.REFUND_FAILED:
+            return Waits(
+                "an operator: the refund failed for good and must be retried in payment", cancellable=False
+            )
+        case OrderStatus.COMPLETED | OrderStatus.REJECTED | OrderStatus.REFUNDED:
+            return Ended()
+        case _:
+            assert_never(status)
+
+
+# Built on import: a status without a declaration stops the service (and every test) from starting.
+STANDINGS: Mapping[OrderStatus, Waits | Ended] = MappingProxyType(
+    {status: declared_standing(status) for status in OrderStatus}
+)
+TERMINAL_STATUSES = frozenset(status for status, standing in STANDINGS.items() if isinstance(standing, Ended))
 
 
 def is_terminal(status: OrderStatus | None) -> bool:
@@ -112,9 +178,17 @@ def is_terminal(status: OrderStatus | None) -> bool:
 
 
 def can_cancel(status: OrderStatus | None) -> bool:
-    """The customer may ask to cancel until the order service knows the parcel shipped (delivery, which
-    knows for sure, has the last word); asking again while a cancellation is under way is harmless."""
-    return status in (OrderStatus.PLACED, OrderStatus.SCHEDULED, OrderStatus.CANCELLING)
+    """Whether the customer may ask to cancel an order in `status` (None: no order yet), as declared."""
+    if status is None:
+        return False
+    standing = STANDINGS[status]
+    return isinstance(standing, Waits) and standing.cancellable
+
+
+def awaiting(status: OrderStatus | str) -> str | None:
+    """What a saga in `status` is waiting for before it can move on; None once it is terminal."""
+    standing = STANDINGS[OrderStatus(status)]
+    return standing.for_what if isinstance(standing, Waits) else None
 
 
 @dataclass(frozen=True)
@@ -215,6 +289,11 @@ _RULES: dict[tuple[OrderStatus | None, SagaInput], _Move | _Ignore | _Reject] = 
     **{(status, E.PAYMENT_COMPLETED): _DUPLICATE for status in (S.CANCELLED, S.REFUND_FAILED, S.REFUNDED)},
 }
 
+# The inputs that create an order: those with a rule from no order at all.
+CREATING_INPUTS = frozenset(
+    saga_input for (status, saga_input), rule in _RULES.items() if status is None and isinstance(rule, _Move)
+)
+
 # Which service undoes what when an order is cancelled, next to the rules that trigger it.
 COMPENSATIONS: dict[Emit, str] = {
     Emit.ORDER_CANCELLATION_REQUESTED: (
@@ -237,20 +316,3 @@ def decide(status: OrderStatus | str | None, event: SagaInput) -> Decision:
         return Decision(Outcome.REJECTED, current, reason=rule.why)
     where = "an order that does not exist" if current is None else f"an order in {current.value}"
     return Decision(Outcome.REJECTED, current, reason=f"illegal: {event.value} for {where}")
-
-
-_AWAITING: dict[OrderStatus, str] = {
-    OrderStatus.PLACED: "delivery's answer to OrderPlaced (DeliveryScheduled or OutOfStock), or the deadline",
-    OrderStatus.SCHEDULED: "the carrier: Shipped from delivery",
-    OrderStatus.CANCELLING: (
-        "delivery's answer to the cancellation (CancellationConfirmed, or CancellationRefused if shipped)"
-    ),
-    OrderStatus.SHIPPED: "the carrier: Delivered from delivery",
-    OrderStatus.CANCELLED: "payment's refund: PaymentRefunded",
-    OrderStatus.REFUND_FAILED: "an operator: the refund failed for good and must be retried in payment",
-}
-
-
-def awaiting(status: OrderStatus | str) -> str | None:
-    """What a saga in `status` is waiting for before it can move on; None once it is terminal."""
-    return _AWAITING.get(OrderStatus(status))

@@ -23,6 +23,7 @@ from common.events import Envelope, new_envelope
 from common.events.order import OrderCancellationRequested, OrderCancelled, OrderCompleted, OrderPlaced
 from common.events.payment import PaymentCompleted, PaymentFailed
 from order.saga import (
+    CREATING_INPUTS,
     Cancellation,
     Decision,
     Emission,
@@ -120,9 +121,6 @@ class Changes:
             if is_terminal(transition.after.status)
             and (transition.before is None or not is_terminal(transition.before.status))
         ]
-
-
-CREATING_INPUTS = frozenset({SagaInput.PAYMENT_COMPLETED, SagaInput.PAYMENT_FAILED})
 
 
 def apply_steps(

@@ -8,6 +8,7 @@ import pytest
 
 from order.saga import (
     COMPENSATIONS,
+    CREATING_INPUTS,
     Cancellation,
     CancelReason,
     Decision,
@@ -98,6 +99,7 @@ IGNORED = {
     ],
 }
 
+TERMINAL = {S.COMPLETED, S.REJECTED, S.REFUNDED}
 ALL_PAIRS = list(itertools.product([None, *OrderStatus], SagaInput))
 
 
@@ -161,21 +163,28 @@ def test_a_status_read_from_the_database_as_text_is_accepted() -> None:
     assert decide("PLACED", E.DELIVERY_SCHEDULED).new_status is S.SCHEDULED
 
 
-@pytest.mark.parametrize(
-    ("status", "terminal", "cancellable"),
-    [
-        (None, False, False),
-        (S.PLACED, False, True),
-        (S.SCHEDULED, False, True),
-        (S.CANCELLING, False, True),
-        (S.SHIPPED, False, False),
-        (S.COMPLETED, True, False),
-        (S.REJECTED, True, False),
-        (S.CANCELLED, False, False),
-        (S.REFUND_FAILED, False, False),
-        (S.REFUNDED, True, False),
-    ],
-)
+# Every status (None: no order yet): whether it is terminal, and whether the customer may ask to cancel.
+STANDING_CASES = [
+    (None, False, False),
+    (S.PLACED, False, True),
+    (S.SCHEDULED, False, True),
+    (S.CANCELLING, False, True),
+    (S.SHIPPED, False, False),
+    (S.COMPLETED, True, False),
+    (S.REJECTED, True, False),
+    (S.CANCELLED, False, False),
+    (S.REFUND_FAILED, False, False),
+    (S.REFUNDED, True, False),
+]
+
+
+def test_the_cases_below_name_every_status() -> None:
+    statuses = [status for status, _, _ in STANDING_CASES]
+    assert len(statuses) == len(set(statuses))
+    assert set(statuses) == {None, *OrderStatus}
+
+
+@pytest.mark.parametrize(("status", "terminal", "cancellable"), STANDING_CASES)
 def test_terminal_and_cancellable_statuses(
     status: OrderStatus | None, terminal: bool, cancellable: bool
 ) -> None:
@@ -186,3 +195,52 @@ def test_terminal_and_cancellable_statuses(
 @pytest.mark.parametrize("status", list(OrderStatus))
 def test_every_status_but_a_terminal_one_says_what_it_waits_for(status: OrderStatus) -> None:
     assert (awaiting(status) is None) == is_terminal(status)
+
+
+def _moves_out_of(status: OrderStatus | None) -> set[OrderStatus]:
+    """The statuses an applied input takes an order in `status` to, other than `status` itself."""
+    decisions = [decide(status, event) for event in SagaInput]
+    return {
+        d.new_status for d in decisions if d.outcome is Outcome.APPLIED and d.new_status not in (None, status)
+    }
+
+
+def test_every_status_is_reachable_from_no_order_through_the_rules() -> None:
+    reached: set[OrderStatus] = set()
+    frontier = _moves_out_of(None)
+    while frontier:
+        reached |= frontier
+        frontier = {after for status in frontier for after in _moves_out_of(status)} - reached
+    assert reached == set(OrderStatus)
+
+
+@pytest.mark.parametrize("status", [status for status in OrderStatus if not is_terminal(status)])
+def test_every_status_under_way_has_a_rule_leading_out_of_it(status: OrderStatus) -> None:
+    assert _moves_out_of(status), f"a saga in {status} could never move on"
+
+
+@pytest.mark.parametrize("status", sorted(TERMINAL))
+def test_an_ended_saga_has_no_rule_leading_out_of_it(status: OrderStatus) -> None:
+    assert _moves_out_of(status) == set()
+
+
+@pytest.mark.parametrize("status", [None, *OrderStatus])
+def test_a_cancel_is_heard_wherever_the_customer_may_ask_for_one_and_only_there(
+    status: OrderStatus | None,
+) -> None:
+    """The declaration says where the customer may ask; the rules must hear the request there (apply it,
+    or ignore it as already under way) and may apply it nowhere else."""
+    outcome = decide(status, E.CANCEL_REQUESTED).outcome
+    if can_cancel(status):
+        assert outcome is not Outcome.REJECTED
+    else:
+        assert outcome is not Outcome.APPLIED
+
+
+@pytest.mark.parametrize("event", list(SagaInput))
+def test_every_input_has_a_rule_that_applies_it(event: SagaInput) -> None:
+    assert any(decide(status, event).outcome is Outcome.APPLIED for status in [None, *OrderStatus])
+
+
+def test_only_payments_answer_creates_an_order() -> None:
+    assert {E.PAYMENT_COMPLETED, E.PAYMENT_FAILED} == CREATING_INPUTS
