@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     # Who may call the HTTP APIs (common/auth.py): key entries `name scopes sha256:<hex>`, inline (`;` or
     # newlines between entries) and/or in a file that is re-read when it changes. Neither set: a service
     # refuses to start, unless authentication is turned off for development (announced at start and on
-    # /readyz). The local stack makes demo keys when none are configured (common/infra/api_keys.py).
+    # /readyz). The local stack makes demo keys when none are configured
+    # (saga_tools/local_stack/local_api_keys.py).
     api_keys: str | None = Field(default=None, alias="SAGA_API_KEYS")
     api_keys_file: Path | None = Field(default=None, alias="SAGA_API_KEYS_FILE")
     disable_authentication: bool = Field(default=False, alias="SAGA_DISABLE_AUTHENTICATION")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from common.auth import InvalidKeyEntry, Scope, entry_for, new_key
-from common.ops.console import Exit, console, err, fail
+from saga_tools.ops.command_kit import Exit, console, err, fail
 
 
 def new(
