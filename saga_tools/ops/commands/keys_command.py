@@ -1,4 +1,4 @@
-"""`saga keys new`: a fresh API key and the entry that lets it in (README "Security")."""
+"""`saga keys new`: a fresh API key and the entry that lets it in (docs/operators/access.md)."""
 
 from __future__ import annotations
 

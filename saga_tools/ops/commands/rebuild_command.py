@@ -21,7 +21,9 @@ from saga_tools.ops.order_rebuild import RebuildReport, TargetNotEmpty, rebuild_
 
 
 def rebuild(
-    service: Annotated[Service, typer.Argument(help="order (the others cannot be rebuilt: see README)")],
+    service: Annotated[
+        Service, typer.Argument(help="order (the others cannot be rebuilt: see docs/operators/cli.md)")
+    ],
     into: Annotated[str, typer.Option("--into", help="an empty database to rebuild into")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="rebuild, diff, then roll back")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
