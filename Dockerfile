@@ -17,6 +17,7 @@ COPY payment/ payment/
 COPY order/ order/
 COPY delivery/ delivery/
 COPY console/ console/
+COPY saga_tools/ saga_tools/
 COPY migrations/ migrations/
 # Editable, so `saga migrate` finds migrations/ next to the packages.
 RUN pip install -e .

@@ -1,1 +1,1 @@
-"""Benchmarks: saga throughput and latency on the real stack, against a minimal raw chain (see README)."""
+"""Benchmarks: saga throughput and latency on the real stack, against a raw chain (bench/README.md)."""

@@ -40,12 +40,12 @@ from bench.stats import StepFigures
 from bench.webhooks import STALLED_AFTER_S, StepEnd, Subscription, running_receiver, subscribe
 from common.auth import Scope
 from common.config import Service, Settings, load_settings
-from common.infra.api_keys import DEMO_CALLERS
-from common.infra.ports import free_port
-from common.infra.postgres import find_binary
-from common.infra.stack import LocalStack
-from common.ops.apis import bearer
-from common.supervisor import running_services
+from common.service_apis import bearer
+from saga_tools.local_stack.local_api_keys import DEMO_CALLERS
+from saga_tools.local_stack.ports import free_port
+from saga_tools.local_stack.postgres import find_binary
+from saga_tools.local_stack.stack import LocalStack
+from saga_tools.supervisor import running_services
 
 console = Console()
 app = typer.Typer(add_completion=False)

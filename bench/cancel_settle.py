@@ -35,11 +35,11 @@ from bench.loadgen import events_from_now
 from bench.stats import percentile
 from common.auth import Scope
 from common.config import Service, Settings, load_settings
-from common.infra.ports import free_port
-from common.infra.stack import LocalStack
-from common.ops.apis import bearer
-from common.supervisor import running_services
+from common.service_apis import bearer
 from common.tenancy import order_id_of
+from saga_tools.local_stack.ports import free_port
+from saga_tools.local_stack.stack import LocalStack
+from saga_tools.supervisor import running_services
 
 console = Console()
 app = typer.Typer(add_completion=False)

@@ -24,8 +24,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from bench.stats import StepFigures, percentile, summarise
-from common.ops.groups import topic_partitions
 from common.tenancy import order_id_of
+from saga_tools.ops.groups import topic_partitions
 
 # The saga mix of the benchmark (issue #6): happy path, stock-out, declined card, customer cancel.
 MIX = {"happy": 0.80, "out_of_stock": 0.10, "declined": 0.05, "cancel": 0.05}

@@ -28,9 +28,9 @@ import psycopg
 from bench.loadgen import Tracker
 from bench.receiver import RECORDS_PATH
 from bench.stats import TERMINAL_EVENT_TYPES, Arrival, percentiles_ms, webhook_figures
-from common.infra.ports import free_port
-from common.ops.apis import bearer
+from common.service_apis import bearer
 from common.tenancy import saga_id
+from saga_tools.local_stack.ports import free_port
 
 # Between looks while waiting for a step's end: order's records usually lag its terminal events by a
 # few ms, and this wait is in the CPU window; the webhooks' wait is not, and it mostly waits for stragglers.

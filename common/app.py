@@ -150,7 +150,7 @@ def _api_keys(service: Service, settings: Settings) -> ApiKeys:
 def _faust_app(service: Service, settings: Settings, connection: KafkaConnection) -> faust.App:
     """The Faust app of a service: its group, the broker (with the service's credentials), the web server
     (only the service's routes, slow clients bounded: common/http_server.py), and the settings that keep
-    Faust from its own traps (see the consumer and the README's reliability model)."""
+    Faust from its own traps (see the consumer and docs/operators/reliability.md)."""
     return ServiceApp(
         group_id(service),
         http_limits=HttpLimits.from_settings(settings),

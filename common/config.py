@@ -48,7 +48,7 @@ def normalise_database_url(url: str) -> str:
 
 
 class Settings(BaseSettings):
-    """All configuration, one environment variable per field (the names are listed in README.md)."""
+    """All configuration, one environment variable per field (listed in docs/operators/configuration.md)."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     # Who may call the HTTP APIs (common/auth.py): key entries `name scopes sha256:<hex>`, inline (`;` or
     # newlines between entries) and/or in a file that is re-read when it changes. Neither set: a service
     # refuses to start, unless authentication is turned off for development (announced at start and on
-    # /readyz). The local stack makes demo keys when none are configured (common/infra/api_keys.py).
+    # /readyz). The local stack makes demo keys when none are configured
+    # (saga_tools/local_stack/local_api_keys.py).
     api_keys: str | None = Field(default=None, alias="SAGA_API_KEYS")
     api_keys_file: Path | None = Field(default=None, alias="SAGA_API_KEYS_FILE")
     disable_authentication: bool = Field(default=False, alias="SAGA_DISABLE_AUTHENTICATION")
@@ -86,7 +87,8 @@ class Settings(BaseSettings):
     # as the Python client's operator key: one variable, one key, wherever it is read.
     operator_api_key: SecretStr | None = Field(default=None, alias="SAGA_OPERATOR_API_KEY")
     operator_api_key_file: Path | None = Field(default=None, alias="SAGA_OPERATOR_API_KEY_FILE")
-    # The key the order service sends when it asks payment about a checkout (`shop` scope: it only reads).
+    # The key the order service sends when it asks payment about a checkout (scope `payment-lookup`: it
+    # may read payments and nothing else; common/access.py PAYMENT_READ).
     order_payment_api_key: SecretStr | None = Field(default=None, alias="ORDER_PAYMENT_API_KEY")
     order_payment_api_key_file: Path | None = Field(default=None, alias="ORDER_PAYMENT_API_KEY_FILE")
 

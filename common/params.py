@@ -5,7 +5,7 @@ common/openapi.py). `read_parameters` validates what a request carries against s
 view runs, so no unchecked value reaches SQL; the same model's JSON schema is what the OpenAPI document
 publishes, so the document and the check cannot drift apart.
 
-Conventions (README, "HTTP API"):
+Conventions (docs/shops/http-api.md, "Errors"):
 - a bad path, query or header parameter is `400 invalid_parameter`, with a `fields` entry per problem
   named `path.<name>`, `query.<name>` or `header.<Name>`;
 - query parameters the route does not declare are ignored; a declared one given twice is a 400;

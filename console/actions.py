@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from common.config import Service
-from common.ops.apis import NotFound, Refused, ServiceApis
+from common.service_apis import NotFound, Refused, ServiceApis
 from console.backend import with_key
 from console.guard import see_other
 from console.keys import SETTINGS, session_of

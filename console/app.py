@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from common.config import Settings
-from common.ops.spans import TRACES_PATH, SpanStore
+from common.span_store import TRACES_PATH, SpanStore
 from console import actions, pages, signin, traces
 from console.guard import require_session, security_headers
 from console.keys import RATES, SESSIONS, SETTINGS, SPANS, TEMPLATES

@@ -1,6 +1,6 @@
 """The services' APIs as the console calls them: with the signed-in operator's key, off the event loop.
 
-The console reuses the operator CLI's client (common/ops/apis.py) and its readers (common/ops/story.py),
+The console reuses the operator CLI's client (common/service_apis.py) and its readers (common/order_story.py),
 which are synchronous: each call runs in a worker thread so one slow service never stalls other pages.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from common.config import Service, Settings
-from common.ops.apis import NotFound, Refused, ServiceApis, ServiceUnavailable
+from common.service_apis import NotFound, Refused, ServiceApis, ServiceUnavailable
 
 T = TypeVar("T")
 

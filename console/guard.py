@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from common.ops.apis import Refused
+from common.service_apis import Refused
 from console.keys import SESSION, SESSIONS
 from console.sessions import COOKIE, CSRF_FIELD, tokens_match
 

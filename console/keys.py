@@ -6,7 +6,7 @@ from aiohttp import web
 from jinja2 import Environment
 
 from common.config import Settings
-from common.ops.spans import SpanStore
+from common.span_store import SpanStore
 from console.rates import Rates
 from console.sessions import Session, SessionStore
 

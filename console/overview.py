@@ -14,7 +14,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Service
-from common.ops.apis import NotFound, Refused, ServiceApis, ServiceUnavailable
+from common.service_apis import NotFound, Refused, ServiceApis, ServiceUnavailable
 from console.rates import Rates
 
 STATUSES = (

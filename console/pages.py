@@ -13,8 +13,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from common.config import Service
-from common.ops.apis import NotFound, Refused, ServiceApis
-from common.ops.story import order_story
+from common.order_story import order_story
+from common.service_apis import NotFound, Refused, ServiceApis
 from common.tenancy import SEPARATOR, saga_id
 from console.backend import with_key
 from console.guard import see_other

@@ -1,4 +1,4 @@
-"""An order's story (common/ops/story.py) shaped for the page: pure, no I/O.
+"""An order's story (common/order_story.py) shaped for the page: pure, no I/O.
 
 What the operator reads first: the status and what the saga waits for; then the path the saga took
 through its states, the timeline with how long each hop took, the payment, the shipment, and every parked
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from common.ops.spans import ReceivedSpan
+from common.span_store import ReceivedSpan
 
 TERMINAL = frozenset({"COMPLETED", "REJECTED", "CANCELLED", "REFUNDED", "REFUND_FAILED"})
 # The happy path, drawn before the path actually taken so a stopped saga shows where it is on the way.

@@ -1,5 +1,5 @@
 """The console as the services' trace collector (CONSOLE_TRACES): OTLP/HTTP exports in, kept in memory
-(common/ops/spans.py) for the order page to draw. Public like a collector's port: an exporter has no
+(common/span_store.py) for the order page to draw. Public like a collector's port: an exporter has no
 operator session; what it posts is only ever shown, escaped, to signed-in operators. A post is bounded
 by aiohttp's body limit (1 MiB, a 413 above it); an exporter's batch of 512 spans is some 220 KB."""
 

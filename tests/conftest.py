@@ -1,7 +1,7 @@
 """Session fixtures: one real Kafka broker and one real PostgreSQL server for the whole test run.
 
-Both are started by the project's own code (common/infra), or taken from KAFKA_BOOTSTRAP_SERVERS and the
-three *_DATABASE_URL variables when those are set.
+Both are started by the project's own code (saga_tools/local_stack), or taken from KAFKA_BOOTSTRAP_SERVERS
+and the three *_DATABASE_URL variables when those are set.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from common.config import Service, load_settings
-from common.infra.stack import LocalStack
+from saga_tools.local_stack.stack import LocalStack
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,9 @@ import psycopg
 from aiokafka.errors import KafkaError
 
 from common.kafka import CONSUMED_TOPICS, group_id
-from common.ops.groups import group_lag
 from order.handlers import INPUT_OF
 from order.saga import Outcome, SagaInput, decide
+from saga_tools.ops.groups import group_lag
 
 TERMINAL_OR_VISIBLE_FAILURE = {"COMPLETED", "REJECTED", "REFUNDED", "REFUND_FAILED"}
 CANCELLED = {"CANCELLED", "REFUNDED", "REFUND_FAILED"}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 
 from common.auth import Scope, entry_for, new_key
-from common.infra.api_keys import all_scopes_key
-from common.ops.apis import bearer
+from common.service_apis import bearer
+from saga_tools.local_stack.local_api_keys import all_scopes_key
 
 # The name of the suite's key: the shop that owns the orders the suites place.
 SUITE_SHOP = "test-suite"

@@ -5,7 +5,7 @@
 #   users are made as the storage is formatted (first start of the volume), from .env's passwords;
 # - the controller listener (:9093, never published) takes SASL/PLAIN as `admin` only;
 # - StandardAuthorizer, no access without an ACL; `admin` is the only super user. kafka-init adds the
-#   services' and the operator's ACLs (common/kafka_acls.py).
+#   services' and the operator's ACLs (saga_tools/local_stack/kafka_acls.py).
 set -euo pipefail
 : "${KAFKA_NODE_ID:?}" "${CLUSTER_ID:?}" "${KAFKA_ADMIN_PASSWORD:?run docker/new-secrets.sh}"
 umask 077

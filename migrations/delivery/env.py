@@ -1,6 +1,6 @@
 """Alembic environment of the delivery service's database."""
 
-from common.migrations import run_environment
 from delivery.models import metadata
+from saga_tools.migrations import run_environment
 
 run_environment(metadata)

@@ -1,6 +1,6 @@
 """Alembic environment of the order service's database."""
 
-from common.migrations import run_environment
 from order.models import metadata
+from saga_tools.migrations import run_environment
 
 run_environment(metadata)

@@ -26,16 +26,16 @@ import httpx
 import psycopg
 from aiokafka import AIOKafkaProducer
 
-from common import migrations
 from common.config import Service, Settings, load_settings
-from common.infra.ports import free_port, wait_for_port
-from common.infra.stack import LocalStack
 from common.kafka import CONSUMED_TOPICS, ensure_topics, group_id
-from common.ops.apis import bearer
-from common.ops.groups import commit_moves, partition_states
-from common.ops.offsets import ToBeginning, plan_replay
-from common.supervisor import LOCAL_WEBHOOKS, ServiceProcess
+from common.service_apis import bearer
 from common.tenancy import order_id_of
+from saga_tools import migrations
+from saga_tools.local_stack.ports import free_port, wait_for_port
+from saga_tools.local_stack.stack import LocalStack
+from saga_tools.ops.groups import commit_moves, partition_states
+from saga_tools.ops.offsets import ToBeginning, plan_replay
+from saga_tools.supervisor import LOCAL_WEBHOOKS, ServiceProcess
 from tests.invariants import SHIPPED_AND_REFUNDED, Report, wait_until_quiet
 from tests.keys import suite_headers, suite_key_environment
 

@@ -24,8 +24,8 @@ import httpx
 import psycopg
 
 from common.config import Service
-from common.ops.diff import TableDiff
-from order.rebuild import rebuild_order
+from saga_tools.ops.diff import TableDiff
+from saga_tools.ops.order_rebuild import rebuild_order
 from tests.chaos.harness import (
     EXPECTED,
     SAGAS,

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from common.config import Service, Settings
-from common.infra.ports import free_port
-from common.ops.spans import SpanReceiver
-from common.supervisor import ServiceProcess, running_services
+from common.span_store import SpanReceiver
+from saga_tools.local_stack.ports import free_port
+from saga_tools.supervisor import ServiceProcess, running_services
 from tests.keys import suite_headers, suite_key_environment
 
 # Short enough for the deadline test to be quick, long enough that a slow CI machine does not hit it.

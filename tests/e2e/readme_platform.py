@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 
 from common.config import DEFAULT_CONSOLE_HTTP_PORT, DEFAULT_HTTP_PORTS, Service, Settings
-from common.infra.ports import is_listening
+from saga_tools.local_stack.ports import is_listening
 
 SAGA = str(Path(sys.executable).with_name("saga"))
 READY_LINE = "Ctrl-C stops everything."

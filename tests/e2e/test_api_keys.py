@@ -19,11 +19,11 @@ import pytest
 
 from common.auth import Scope, entry_for, new_key
 from common.config import Service
-from common.infra.api_keys import LocalApiKeys
-from common.infra.ports import free_port
-from common.infra.stack import LocalStack
 from common.openapi import MAX_BODY_BYTES
-from common.supervisor import ServiceProcess
+from saga_tools.local_stack.local_api_keys import LocalApiKeys
+from saga_tools.local_stack.ports import free_port
+from saga_tools.local_stack.stack import LocalStack
+from saga_tools.supervisor import ServiceProcess
 from tests.e2e.conftest import Platform, Shop
 from tests.keys import suite_headers
 from tests.unit.test_who_may_call_what import PUBLIC, WHO_MAY_CALL

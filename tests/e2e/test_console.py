@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from common.config import Service
-from common.infra.ports import free_port
-from common.ops.spans import SpanReceiver
-from common.supervisor import CONSOLE, ServiceProcess
+from common.span_store import SpanReceiver
+from saga_tools.local_stack.ports import free_port
+from saga_tools.supervisor import CONSOLE, ServiceProcess
 from tests.chaos.harness import produce_raw
 from tests.e2e.conftest import Platform, Shop, log_dir
 from tests.e2e.test_traces import trace_with, traced_checkout

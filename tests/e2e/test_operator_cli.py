@@ -22,11 +22,11 @@ import psycopg
 import pytest
 
 from common.config import Service, load_settings
-from common.infra.kafka import ensure_kafka_jars, kafka_tool_command
-from common.infra.stack import LocalStack
 from common.kafka import CONSUMED_TOPICS, group_id
-from common.ops.groups import group_members, partition_states
 from saga_client.testing.webhooks import SagaWebhooks
+from saga_tools.local_stack.local_kafka import ensure_kafka_jars, kafka_tool_command
+from saga_tools.local_stack.stack import LocalStack
+from saga_tools.ops.groups import group_members, partition_states
 from tests.chaos.harness import produce_raw
 from tests.e2e.conftest import Platform, Shop, running_platform
 from tests.invariants import consumer_lag, wait_until_quiet

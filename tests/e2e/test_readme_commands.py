@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from common.config import Service
-from common.infra.pg_auth import read_passwords
+from saga_tools.local_stack.pg_auth import read_passwords
 from tests.e2e.readme_platform import ReadmePlatform, saga_run, user_environment
 
 ROOT = Path(__file__).resolve().parents[2]

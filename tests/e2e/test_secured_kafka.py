@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from common.config import Service, load_settings
-from common.infra.kafka_security import PRINCIPALS
-from common.infra.stack import LocalStack
+from saga_tools.local_stack.local_kafka_security import PRINCIPALS
+from saga_tools.local_stack.stack import LocalStack
 from tests.e2e.conftest import Platform, Shop, running_platform
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from common.auth import Scope, entry_for, new_key
 from common.config import Service
-from common.infra.stack import LocalStack
+from saga_tools.local_stack.stack import LocalStack
 from tests.e2e.conftest import Platform, Shop
 
 PAY, ORD, DLV = Service.PAYMENT, Service.ORDER, Service.DELIVERY

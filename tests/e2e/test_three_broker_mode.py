@@ -28,12 +28,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from common.auth import Scope
 from common.config import Service, Settings, load_settings
-from common.infra.kafka import ensure_kafka_jars, kafka_tool_command
-from common.infra.ports import free_port
-from common.infra.stack import LocalStack
 from common.kafka import TOPICS, ensure_topics
-from common.supervisor import ServiceProcess
 from common.tenancy import order_id_of
+from saga_tools.local_stack.local_kafka import ensure_kafka_jars, kafka_tool_command
+from saga_tools.local_stack.ports import free_port
+from saga_tools.local_stack.stack import LocalStack
+from saga_tools.supervisor import ServiceProcess
 from tests.chaos.harness import EXPECTED, ShopLoad
 from tests.e2e.readme_platform import ReadmePlatform, saga_command, saga_run
 from tests.invariants import wait_until_quiet

@@ -8,7 +8,7 @@ import time
 import uuid
 
 from common.config import Service
-from common.ops.spans import ReceivedSpan, SpanReceiver
+from common.span_store import ReceivedSpan, SpanReceiver
 from tests.e2e.conftest import Shop
 from tests.e2e.traced import trace_with, traced_checkout
 from tests.keys import SUITE_SHOP

@@ -7,7 +7,7 @@ import time
 import uuid
 
 from common.config import Service
-from common.ops.spans import ReceivedSpan, SpanReceiver
+from common.span_store import ReceivedSpan, SpanReceiver
 from tests.e2e.conftest import Shop
 
 

@@ -12,9 +12,9 @@ from urllib.parse import quote
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common import migrations
 from common.config import Service
 from common.db import create_engine
+from saga_tools import migrations
 
 
 @dataclass

@@ -15,9 +15,9 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import create_engine, text
 
-from common import migrations
 from common.config import Service
-from common.infra.postgres import PostgresServer
+from saga_tools import migrations
+from saga_tools.local_stack.postgres import PostgresServer
 
 
 def _plain(url: str) -> str:

@@ -15,10 +15,10 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import create_engine, text
 
-from common import migrations
 from common.config import Service, Settings, database_env_var
-from common.infra.pg_tls import ensure_server_tls
-from common.infra.postgres import PostgresServer
+from saga_tools import migrations
+from saga_tools.local_stack.pg_tls import ensure_server_tls
+from saga_tools.local_stack.postgres import PostgresServer
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from common.config import Service, database_env_var, load_settings
-from common.infra.stack import LocalStack
+from saga_tools.local_stack.stack import LocalStack
 
 
 def test_with_every_variable_set_nothing_new_is_started(

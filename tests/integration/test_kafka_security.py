@@ -28,14 +28,14 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 
 from common.config import Service, Settings, load_settings
-from common.infra.kafka import KafkaCluster, ensure_kafka_jars, kafka_tool_command
-from common.infra.kafka_access import provision_saga_access
-from common.infra.kafka_security import PRINCIPALS, LocalKafkaSecurity
 from common.kafka import LazyProducer, ensure_topics, group_id
 from common.kafka_security import KafkaConnection, kafka_connection
 from common.messaging.relay import OutgoingMessage
-from common.ops.groups import commit_moves, group_members, partition_states, topic_partitions
-from common.ops.offsets import ToBeginning, plan_replay
+from saga_tools.local_stack.kafka_access import provision_saga_access
+from saga_tools.local_stack.local_kafka import KafkaCluster, ensure_kafka_jars, kafka_tool_command
+from saga_tools.local_stack.local_kafka_security import PRINCIPALS, LocalKafkaSecurity
+from saga_tools.ops.groups import commit_moves, group_members, partition_states, topic_partitions
+from saga_tools.ops.offsets import ToBeginning, plan_replay
 
 
 @pytest.fixture(scope="module")

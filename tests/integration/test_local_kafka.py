@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from common.config import load_settings
-from common.infra.kafka import KafkaCluster, KafkaSetupError, ensure_kafka_jars
-from common.infra.ports import is_listening
+from saga_tools.local_stack.local_kafka import KafkaCluster, KafkaSetupError, ensure_kafka_jars
+from saga_tools.local_stack.ports import is_listening
 
 
 async def test_a_keyed_message_is_produced_and_consumed_on_the_local_broker(kafka_bootstrap: str) -> None:

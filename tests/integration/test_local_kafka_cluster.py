@@ -13,9 +13,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from common.config import Settings, load_settings
-from common.infra.kafka import KafkaCluster, ensure_kafka_jars
 from common.kafka import TOPICS, describe_cluster_topics, ensure_topics, replication_problems
 from common.replication import Replication, ReplicationError
+from saga_tools.local_stack.local_kafka import KafkaCluster, ensure_kafka_jars
 
 MESSAGES = 200
 

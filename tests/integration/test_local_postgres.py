@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 
 from common.config import Service
-from common.infra.postgres import PostgresServer
+from saga_tools.local_stack.postgres import PostgresServer
 
 
 def _plain(url: str) -> str:

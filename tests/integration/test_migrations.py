@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 
-from common import migrations
 from common.config import Service
 from delivery.models import metadata as delivery_metadata
 from order.models import metadata as order_metadata
 from payment.models import metadata as payment_metadata
+from saga_tools import migrations
 
 TABLES = {
     Service.PAYMENT: set(payment_metadata.tables),

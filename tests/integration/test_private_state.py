@@ -1,5 +1,5 @@
 """The local stack's data and logs are its owner's alone, and nothing above the state folder is opened
-up for them (common/infra/private_files.py, common/infra/postgres.py)."""
+up for them (saga_tools/local_stack/private_files.py, saga_tools/local_stack/postgres.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 
 from common.config import Service
-from common.infra.postgres import PostgresServer
-from common.infra.stack import LocalStack
-from common.supervisor import ServiceProcess
+from saga_tools.local_stack.postgres import PostgresServer
+from saga_tools.local_stack.stack import LocalStack
+from saga_tools.supervisor import ServiceProcess
 
 _OTHERS = 0o077  # any permission for the group or for others
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psycopg
 
-from common.infra.pg_auth import read_passwords
-from common.infra.ports import is_listening
+from saga_tools.local_stack.pg_auth import read_passwords
+from saga_tools.local_stack.ports import is_listening
 
 SAGA = str(Path(sys.executable).with_name("saga"))
 

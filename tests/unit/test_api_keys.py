@@ -27,9 +27,9 @@ from common.auth import (
     new_key,
     parse_entries,
 )
-from common.cli import app
 from common.config import Settings
-from common.infra.api_keys import LocalApiKeys, all_scopes_key
+from saga_tools.cli import app
+from saga_tools.local_stack.local_api_keys import LocalApiKeys, all_scopes_key
 
 SHOP, CARRIER, OPERATOR = Scope.SHOP, Scope.CARRIER, Scope.OPERATOR
 

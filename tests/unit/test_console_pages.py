@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from common.config import Settings
-from common.infra.ports import free_port
 from console.app import create_app
+from saga_tools.local_stack.ports import free_port
 
 KEY = "operator-key-0123456789"
 ORDER = {

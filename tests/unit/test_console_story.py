@@ -1,4 +1,4 @@
-"""An order's story rendered from the dict common/ops/story.py returns: the path, the hops, the parked
+"""An order's story rendered from the dict common/order_story.py returns: the path, the hops, the parked
 events with their reason and the buttons that re-drive them; nothing a service answers becomes markup."""
 
 from __future__ import annotations

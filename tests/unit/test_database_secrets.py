@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from common.config import Service
-from common.infra.pg_auth import ensure_passwords, hba_conf, read_passwords, scram_verifier
-from common.redact import has_password, mask_url
+from saga_tools.local_stack.pg_auth import ensure_passwords, hba_conf, read_passwords, scram_verifier
+from saga_tools.redact import has_password, mask_url
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import yaml
 from common.auth import Caller, Scope, identify, parse_entries
 from common.config import DEFAULT_HTTP_PORTS, Service, Settings, database_env_var
 from common.kafka import TOPICS
-from common.kafka_acls import saga_grants
+from saga_tools.local_stack.kafka_acls import saga_grants
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

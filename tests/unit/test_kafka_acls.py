@@ -6,7 +6,7 @@ import pytest
 
 from common.config import Service
 from common.kafka import CONSUMED_TOPICS, TOPICS, group_id
-from common.kafka_acls import OPERATOR, allows, saga_grants
+from saga_tools.local_stack.kafka_acls import OPERATOR, allows, saga_grants
 
 GRANTS = saga_grants()
 

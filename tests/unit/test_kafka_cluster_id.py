@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from common.infra.kafka import new_cluster_id
+from saga_tools.local_stack.local_kafka import new_cluster_id
 
 
 def test_cluster_ids_are_sixteen_bytes_of_url_safe_base64_never_starting_with_a_dash() -> None:

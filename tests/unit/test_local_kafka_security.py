@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from common.infra import kafka as kafka_module
-from common.infra.kafka import KafkaCluster, kafka_tool_command
-from common.infra.kafka_security import PRINCIPALS, LocalKafkaSecurity
+from saga_tools.local_stack import local_kafka as kafka_module
+from saga_tools.local_stack.local_kafka import KafkaCluster, kafka_tool_command
+from saga_tools.local_stack.local_kafka_security import PRINCIPALS, LocalKafkaSecurity
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 

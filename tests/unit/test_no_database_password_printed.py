@@ -11,9 +11,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from common import cli
 from common.config import Service, Settings, database_env_var
-from common.infra.stack import LocalStack
+from saga_tools import cli
+from saga_tools.local_stack.stack import LocalStack
 
 SECRET = "s3cret-Pa55"
 

@@ -10,9 +10,9 @@ import pytest
 from common.events import encode_event, new_envelope
 from common.events.order import OrderCancelled
 from common.events.values import Money
-from common.ops.diff import diff_tables
-from common.ops.durations import parse_duration
-from common.ops.tail import TailedRecord, describe_record
+from saga_tools.ops.diff import diff_tables
+from saga_tools.ops.durations import parse_duration
+from saga_tools.ops.topic_reader import TailedRecord, describe_record
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from io import StringIO
 import pytest
 from rich.console import Console
 
-from common.ops.commands.orders import orders_listing, timeline_table
-from common.ops.tables import Listing, fits_as_table, print_listing
+from saga_tools.ops.commands.orders_command import orders_listing, timeline_table
+from saga_tools.ops.listings import Listing, fits_as_table, print_listing
 
 WAITING = "the carrier: Shipped from delivery"
 PARKED = "delivery #12: undecodable: not JSON (Expecting value: line 1 column 1 (char 0)) [raw]"

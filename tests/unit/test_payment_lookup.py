@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from common.errors import Unavailable
-from common.infra.ports import free_port
 from order.payment_lookup import HttpPaymentLookup
+from saga_tools.local_stack.ports import free_port
 
 
 async def test_an_unreachable_payment_service_is_unavailable_without_its_address_or_the_error(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.ops.offsets import (
+from saga_tools.ops.offsets import (
     PartitionMove,
     PartitionState,
     ReplayRefused,

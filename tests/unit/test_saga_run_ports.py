@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from common.cli import app
-from common.infra.ports import free_port
+from saga_tools.cli import app
+from saga_tools.local_stack.ports import free_port
 
 
 def test_saga_run_stops_before_starting_anything_when_a_service_port_is_in_use(

@@ -19,7 +19,6 @@ from common.auth import (
     new_key,
     parse_entries,
 )
-from common.cli import app
 from common.tenancy import (
     LEGACY_OWNER,
     NOBODY,
@@ -32,6 +31,7 @@ from common.tenancy import (
     split_saga_id,
     visible_owners,
 )
+from saga_tools.cli import app
 
 ACME = Caller("acme", frozenset({Scope.SHOP}))
 GLOBEX = Caller("globex", frozenset({Scope.SHOP}))

@@ -1,5 +1,5 @@
-"""Who may call what, operation by operation, as the security model states it (README "Security"), and
-as each service's OpenAPI document says it: a route whose access changes must change this table too."""
+"""Who may call what, operation by operation, as the security model states it (docs/operators/security.md),
+and as each service's OpenAPI document says it: a route whose access changes must change this table too."""
 
 from __future__ import annotations
 

@@ -57,7 +57,17 @@ def test_the_client_installs_alone_with_httpx_and_pydantic_and_imports_nothing_o
     assert plain == {"httpx", "pydantic"}
     assert required <= {"httpx", "pydantic", "pytest", "aiokafka"}
     assert str(environment) in found["from"]  # the installed copy, not this checkout's
-    for package in ("faust", "aiokafka", "sqlalchemy", "psycopg", "common", "order", "payment", "delivery"):
+    for package in (
+        "faust",
+        "aiokafka",
+        "sqlalchemy",
+        "psycopg",
+        "common",
+        "order",
+        "payment",
+        "delivery",
+        "saga_tools",
+    ):
         assert package not in found["loaded"], f"the client imported {package}"
     for distribution in ("faust-streaming", "aiokafka", "sqlalchemy", "psycopg", PLATFORM):
         assert distribution not in found["installed"], f"installing the client installed {distribution}"

@@ -1,8 +1,9 @@
 """The platform started by the plugin: the local Kafka and PostgreSQL, and the three services.
 
-It uses the platform's own code (`common.infra.stack.LocalStack`, `common.supervisor.running_services`),
-imported only here and only when a session asks for a platform, so the client never imports the
-platform's packages. It holds the processes, which is what fault hooks and crash reports need.
+It uses the platform's own code (`saga_tools.local_stack.stack.LocalStack`,
+`saga_tools.supervisor.running_services`), imported only here and only when a session asks for a
+platform, so the client never imports the platform's packages. It holds the processes, which is what
+fault hooks and crash reports need.
 
 Its API keys are its own, as its ports are: the stack makes a demo key per scope (shop, carrier,
 operator), which the plugin's clients send by role. Only when a session's `PlatformSettings.environment`
@@ -51,7 +52,7 @@ class PlatformStartError(Exception):
 
 
 class ServiceHandle(Protocol):
-    """What the plugin does with a service process (`common.supervisor.ServiceProcess`)."""
+    """What the plugin does with a service process (`saga_tools.supervisor.ServiceProcess`)."""
 
     log_path: Path
 
@@ -90,7 +91,7 @@ def missing_prerequisites(environ: Mapping[str, str]) -> list[str]:
         )
     databases = ("PAYMENT_DATABASE_URL", "ORDER_DATABASE_URL", "DELIVERY_DATABASE_URL")
     if not all(environ.get(name) for name in databases):
-        postgres = _platform("common.infra.postgres")
+        postgres = _platform("saga_tools.local_stack.postgres")
         for binary in ("initdb", "pg_ctl"):
             try:
                 postgres.find_binary(binary)
@@ -124,9 +125,9 @@ class LocalPlatform:
         if problems:
             raise PlatformStartError("cannot start the saga platform:\n- " + "\n- ".join(problems))
         config = _platform("common.config")
-        stack_module = _platform("common.infra.stack")
-        supervisor = _platform("common.supervisor")
-        ports = _platform("common.infra.ports")
+        stack_module = _platform("saga_tools.local_stack.stack")
+        supervisor = _platform("saga_tools.supervisor")
+        ports = _platform("saga_tools.local_stack.ports")
         began = time.monotonic()
         env = self._environment(ports)
         try:

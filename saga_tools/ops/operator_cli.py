@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import typer
 
-from common.ops.commands import keys, webhooks
-from common.ops.commands.dead_letters import dead_letters
-from common.ops.commands.orders import order, orders
-from common.ops.commands.rebuild import rebuild
-from common.ops.commands.replay import replay
-from common.ops.commands.tail import tail
+from saga_tools.ops.commands import keys_command, webhooks_command
+from saga_tools.ops.commands.dead_letters_command import dead_letters
+from saga_tools.ops.commands.orders_command import order, orders
+from saga_tools.ops.commands.rebuild_command import rebuild
+from saga_tools.ops.commands.replay_command import replay
+from saga_tools.ops.commands.tail_command import tail
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +28,6 @@ def register(app: typer.Typer) -> None:
     keys_app = typer.Typer(
         help="API keys: make one for a shop, a carrier or an operator.", no_args_is_help=True
     )
-    keys_app.command("new")(keys.new)
+    keys_app.command("new")(keys_command.new)
     app.add_typer(keys_app, name="keys")
-    app.add_typer(webhooks.app, name="webhooks")
+    app.add_typer(webhooks_command.app, name="webhooks")

@@ -17,19 +17,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from common import migrations
 from common.config import Service, Settings, database_env_var, load_settings
-from common.infra.ports import is_listening
-from common.infra.stack import LocalStack
 from common.kafka import ensure_topics, read_cluster_topics, replication_summary
 from common.kafka_security import KafkaSecurityError, kafka_connection
-from common.ops.apis import bearer
-from common.ops.cli import register as register_operator_commands
-from common.ops.console import Exit, console, err, fail, operator_settings
-from common.redact import has_password, mask_url
 from common.replication import ReplicationError
-from common.supervisor import CONSOLE, LOCAL_WEBHOOKS, ServiceProcess
+from common.service_apis import bearer
 from common.tracing import traces_configured
+from saga_tools import migrations
+from saga_tools.local_stack.ports import is_listening
+from saga_tools.local_stack.stack import LocalStack
+from saga_tools.ops.command_kit import Exit, console, err, fail, operator_settings
+from saga_tools.ops.operator_cli import register as register_operator_commands
+from saga_tools.redact import has_password, mask_url
+from saga_tools.supervisor import CONSOLE, LOCAL_WEBHOOKS, ServiceProcess
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
 register_operator_commands(app)

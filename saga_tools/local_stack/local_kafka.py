@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from common.infra.kafka_security import LocalKafkaSecurity
-from common.infra.ports import free_port, is_listening, wait_for_port
-from common.infra.private_files import open_private_log, private_dir, write_private
-from common.infra.process import die_with_parent
+from saga_tools.local_stack.local_kafka_security import LocalKafkaSecurity
+from saga_tools.local_stack.ports import free_port, is_listening, wait_for_port
+from saga_tools.local_stack.private_files import open_private_log, private_dir, write_private
+from saga_tools.local_stack.process import die_with_parent
 
 LOG4J_VERSION = "2.24.3"
 READY_TIMEOUT_SECONDS = 60.0
@@ -50,7 +50,7 @@ def kafka_tool_command(
     secret, which any local user could read on a command line (`ps`, /proc/<pid>/cmdline). The caller
     deletes the file once the program has started.
     """
-    log_config = resources.files("common.infra") / "resources" / "log4j2.properties"
+    log_config = resources.files("saga_tools.local_stack") / "resources" / "log4j2.properties"
     program = [main_class, *args]
     if args_file is not None:
         write_private(args_file, "".join(f"{_args_file_quoted(arg)}\n" for arg in program))
@@ -75,7 +75,7 @@ def ensure_kafka_jars(cache_dir: Path, version: str) -> Path:
 
     The cache is keyed by the version and the pom's content, so a changed jar list is fetched anew.
     """
-    pom = resources.files("common.infra") / "resources" / "kafka-pom.xml"
+    pom = resources.files("saga_tools.local_stack") / "resources" / "kafka-pom.xml"
     pom_digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:10]
     target = cache_dir / "kafka" / version / pom_digest / "jars"
     marker = target / ".complete"
@@ -153,7 +153,8 @@ class KafkaCluster:
         self.state_dir = state_dir
         self.nodes = nodes
         # Secured: SASL_SSL (SCRAM-SHA-512) for clients, TLS with client certificates between the nodes'
-        # broker and controller parts, StandardAuthorizer with ACLs (common/infra/kafka_security.py).
+        # broker and controller parts, StandardAuthorizer with ACLs
+        # (saga_tools/local_stack/local_kafka_security.py).
         self.security = LocalKafkaSecurity(state_dir / "security") if secure else None
         self.heap_mb = heap_mb or (512 if nodes == 1 else 384)
         self.cluster_id = ""

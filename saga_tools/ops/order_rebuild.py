@@ -22,12 +22,12 @@ from common.events.codec import EventDecodeError, decode_event
 from common.events.envelope import Envelope
 from common.kafka_security import KafkaTarget
 from common.messaging.inbox import claim_event
-from common.ops.diff import TableDiff, diff_tables
-from common.ops.tail import TailStart, read_topic
 from order import models
 from order.handlers import INPUT_OF, advance
 from order.replay_order import RecordedEvent, saga_steps
 from order.saga import Outcome
+from saga_tools.ops.diff import TableDiff, diff_tables
+from saga_tools.ops.topic_reader import TailStart, read_topic
 
 # Compared with the live database; times (created, updated, deadline) differ by nature in a rebuild.
 COMPARED_COLUMNS = (

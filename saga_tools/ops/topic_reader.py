@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from common.events.codec import EventDecodeError, decode_event
 from common.kafka_security import KafkaTarget, as_connection
-from common.ops.groups import topic_partitions
+from saga_tools.ops.groups import topic_partitions
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ import typer
 from rich.markup import escape
 
 from common.config import Service
-from common.ops.commands.clients import with_apis
-from common.ops.console import console
-from common.ops.durations import parse_duration
-from common.ops.tables import Listing, print_listing
+from saga_tools.ops.command_kit import console
+from saga_tools.ops.commands.clients import with_apis
+from saga_tools.ops.durations import parse_duration
+from saga_tools.ops.listings import Listing, print_listing
 
 ORD = Service.ORDER
 WebhookId = Annotated[str, typer.Argument(help="the endpoint's id (from `saga webhooks list`)")]

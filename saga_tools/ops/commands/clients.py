@@ -16,8 +16,8 @@ from aiokafka.errors import (
 )
 
 from common.kafka_security import KafkaConnection
-from common.ops.apis import NotFound, Refused, ServiceApis, ServiceUnavailable
-from common.ops.console import Exit, fail, operator_settings
+from common.service_apis import NotFound, Refused, ServiceApis, ServiceUnavailable
+from saga_tools.ops.command_kit import Exit, fail, operator_settings
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ import secrets
 from pathlib import Path
 
 from common.config import Service
-from common.infra.private_files import write_private
+from saga_tools.local_stack.private_files import write_private
 
 SUPERUSER = "postgres"
 # RFC 7677's minimum and PostgreSQL's default: what `ALTER ROLE … PASSWORD` would store.
@@ -45,7 +45,10 @@ def ensure_passwords(path: Path) -> dict[str, str]:
     wanted = {service.value: passwords.get(service.value) or secrets.token_urlsafe(24) for service in Service}
     if wanted != passwords:
         # token_urlsafe never yields ':' or '\\', the two characters the file format would need escaped.
-        lines = ["# The local stack's service passwords (common/infra/pg_auth.py); libpq reads this file."]
+        lines = [
+            "# The local stack's service passwords (saga_tools/local_stack/pg_auth.py); "
+            "libpq reads this file."
+        ]
         lines += [f"*:*:*:{role}:{password}" for role, password in wanted.items()]
         write_private(path, "\n".join(lines) + "\n")
     return wanted
@@ -79,7 +82,8 @@ def hba_conf(*, tls: bool) -> str:
     tcp = "hostssl" if tls else "host"
     return "\n".join(
         [
-            "# Written by the local stack at every start (common/infra/pg_auth.py); edits are overwritten.",
+            "# Written by the local stack at every start (saga_tools/local_stack/pg_auth.py); "
+            "edits are overwritten.",
             "# TYPE   DATABASE  USER      ADDRESS       METHOD",
             f"local    all       {SUPERUSER}                 peer map=stack",
             "local    all       all                     scram-sha-256",

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx
 
-from common import migrations
 from common.config import Service, Settings
-from common.infra.private_files import open_private_log, private_dir
-from common.infra.process import die_with_parent
 from common.kafka import ensure_topics
+from saga_tools import migrations
+from saga_tools.local_stack.private_files import open_private_log, private_dir
+from saga_tools.local_stack.process import die_with_parent
 
 # Lets webhooks go to http and local addresses: set where the services and the shops' receivers share a
 # machine (`saga run`, the test suites, the benchmark), unless the environment says otherwise.

@@ -15,11 +15,11 @@ from rich.table import Table
 from common.config import Service
 from common.kafka import CONSUMED_TOPICS, group_id
 from common.kafka_security import KafkaConnection
-from common.ops.commands.clients import run_kafka
-from common.ops.console import Exit, console, err, fail, operator_settings, require_kafka
-from common.ops.durations import parse_duration
-from common.ops.groups import commit_moves, group_lag, group_members, offsets_for_time, partition_states
-from common.ops.offsets import (
+from saga_tools.ops.command_kit import Exit, console, err, fail, operator_settings, require_kafka
+from saga_tools.ops.commands.clients import run_kafka
+from saga_tools.ops.durations import parse_duration
+from saga_tools.ops.groups import commit_moves, group_lag, group_members, offsets_for_time, partition_states
+from saga_tools.ops.offsets import (
     PartitionMove,
     ReplayRefused,
     ReplayTarget,

@@ -16,14 +16,14 @@ from pathlib import Path
 
 from common.auth import Scope
 from common.config import Service, Settings, database_env_var
-from common.infra.api_keys import LocalApiKeys
-from common.infra.kafka import KafkaCluster, ensure_kafka_jars
-from common.infra.kafka_access import provision_saga_access
-from common.infra.kafka_security import LocalKafkaSecurity
-from common.infra.postgres import PostgresServer
-from common.infra.private_files import write_private
-from common.kafka_acls import OPERATOR
-from common.redact import has_password
+from saga_tools.local_stack.kafka_access import provision_saga_access
+from saga_tools.local_stack.kafka_acls import OPERATOR
+from saga_tools.local_stack.local_api_keys import LocalApiKeys
+from saga_tools.local_stack.local_kafka import KafkaCluster, ensure_kafka_jars
+from saga_tools.local_stack.local_kafka_security import LocalKafkaSecurity
+from saga_tools.local_stack.postgres import PostgresServer
+from saga_tools.local_stack.private_files import write_private
+from saga_tools.redact import has_password
 
 
 class LocalStack:

@@ -12,16 +12,18 @@ import typer
 from rich.markup import escape
 from sqlalchemy.exc import DBAPIError
 
-from common import migrations
 from common.config import Service, Settings, database_env_var
-from common.ops.commands.clients import run_kafka
-from common.ops.console import Exit, console, fail, operator_settings, require_kafka
-from common.ops.tables import Listing, print_listing
-from order.rebuild import RebuildReport, TargetNotEmpty, rebuild_order
+from saga_tools import migrations
+from saga_tools.ops.command_kit import Exit, console, fail, operator_settings, require_kafka
+from saga_tools.ops.commands.clients import run_kafka
+from saga_tools.ops.listings import Listing, print_listing
+from saga_tools.ops.order_rebuild import RebuildReport, TargetNotEmpty, rebuild_order
 
 
 def rebuild(
-    service: Annotated[Service, typer.Argument(help="order (the others cannot be rebuilt: see README)")],
+    service: Annotated[
+        Service, typer.Argument(help="order (the others cannot be rebuilt: see docs/operators/cli.md)")
+    ],
     into: Annotated[str, typer.Option("--into", help="an empty database to rebuild into")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="rebuild, diff, then roll back")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
 from common.kafka_security import KafkaTarget, as_connection
-from common.ops.offsets import PartitionMove, PartitionState
+from saga_tools.ops.offsets import PartitionMove, PartitionState
 
 
 async def topic_partitions(kafka: KafkaTarget, topics: Sequence[str]) -> list[TopicPartition]:

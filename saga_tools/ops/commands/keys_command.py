@@ -1,4 +1,4 @@
-"""`saga keys new`: a fresh API key and the entry that lets it in (README "Security")."""
+"""`saga keys new`: a fresh API key and the entry that lets it in (docs/operators/access.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from common.auth import InvalidKeyEntry, Scope, entry_for, new_key
-from common.ops.console import Exit, console, err, fail
+from saga_tools.ops.command_kit import Exit, console, err, fail
 
 
 def new(

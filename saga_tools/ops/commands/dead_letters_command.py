@@ -10,10 +10,10 @@ import typer
 from rich.markup import escape
 
 from common.config import Service
-from common.ops.apis import Refused, ServiceApis
-from common.ops.commands.clients import with_apis
-from common.ops.console import Exit, console, fail
-from common.ops.tables import Listing, print_listing
+from common.service_apis import Refused, ServiceApis
+from saga_tools.ops.command_kit import Exit, console, fail
+from saga_tools.ops.commands.clients import with_apis
+from saga_tools.ops.listings import Listing, print_listing
 
 
 class LetterAction(StrEnum):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from common.kafka_acls import OPERATOR, SERVICE_PRINCIPALS
 from common.kafka_security import KafkaConnection
+from saga_tools.local_stack.kafka_acls import OPERATOR, SERVICE_PRINCIPALS
 
 ADMIN = "admin"
 PRINCIPALS: tuple[str, ...] = (ADMIN, *SERVICE_PRINCIPALS, OPERATOR)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.config import Service
-from common.ops.apis import NotFound, ServiceApis
+from common.service_apis import NotFound, ServiceApis
 from common.tenancy import SEPARATOR
 
 

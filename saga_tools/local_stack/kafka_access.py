@@ -1,7 +1,7 @@
 """Provisioning a secured local broker: the saga topics, created by the super user, and the ACLs.
 
-The services' principals may not create topics (common/kafka_acls.py), so the stack creates them as
-`admin` before any service starts; `ensure_topics` in a service then only describes them. The ACLs are
+The services' principals may not create topics (saga_tools/local_stack/kafka_acls.py), so the stack creates
+them as `admin` before any service starts; `ensure_topics` in a service then only describes them. The ACLs are
 added with Kafka's own AclCommand (`org.apache.kafka.tools.AclCommand`, kafka-tools), one JVM per grant,
 run side by side; a warm start whose cluster already holds them skips that step.
 """
@@ -14,11 +14,11 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from common.config import Settings
-from common.infra.kafka import KafkaCluster, KafkaSetupError, kafka_tool_command
-from common.infra.kafka_security import ADMIN, LocalKafkaSecurity
 from common.kafka import ensure_topics
-from common.kafka_acls import AclGrant, saga_grants
 from common.kafka_security import KafkaConnection
+from saga_tools.local_stack.kafka_acls import AclGrant, saga_grants
+from saga_tools.local_stack.local_kafka import KafkaCluster, KafkaSetupError, kafka_tool_command
+from saga_tools.local_stack.local_kafka_security import ADMIN, LocalKafkaSecurity
 
 ACL_TOOL = "org.apache.kafka.tools.AclCommand"
 # A short-lived tool: the client compiler alone starts faster, and it needs little heap.

@@ -1,4 +1,5 @@
-"""The three services' HTTP APIs as the operator CLI calls them, with errors an operator can act on."""
+"""The three services' HTTP APIs as the console and the `saga` command call them, with errors an operator
+can act on."""
 
 from __future__ import annotations
 

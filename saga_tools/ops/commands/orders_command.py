@@ -10,13 +10,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from common.config import Service
-from common.ops.apis import ServiceApis
-from common.ops.commands.clients import with_apis
-from common.ops.console import Exit, console, fail
-from common.ops.durations import parse_duration
-from common.ops.story import order_story
-from common.ops.tables import Listing, print_listing
+from common.order_story import order_story
+from common.service_apis import ServiceApis
 from common.tenancy import saga_id
+from saga_tools.ops.command_kit import Exit, console, fail
+from saga_tools.ops.commands.clients import with_apis
+from saga_tools.ops.durations import parse_duration
+from saga_tools.ops.listings import Listing, print_listing
 
 
 def order(

@@ -16,7 +16,7 @@ err = Console(stderr=True)
 
 
 class Exit(IntEnum):
-    """Exit codes of the `saga` command (documented in README.md)."""
+    """Exit codes of the `saga` command (documented in docs/operators/cli.md)."""
 
     OK = 0
     USAGE = 2  # wrong arguments or missing configuration

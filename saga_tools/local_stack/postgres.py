@@ -1,9 +1,9 @@
 """A private PostgreSQL server: `initdb` once, then `postgres` on a free port with data under a state folder.
 
 One database per service, each owned by a role of the same name that logs in with its own password
-(common/infra/pg_auth.py) and may connect to no other database: `REVOKE CONNECT … FROM PUBLIC` on every
-database, so only its owner (and the superuser, for the stack's setup) gets in. Optionally the server
-speaks TLS and TCP clients must use it (common/infra/pg_tls.py). The server runs as a direct child
+(saga_tools/local_stack/pg_auth.py) and may connect to no other database: `REVOKE CONNECT … FROM PUBLIC` on
+every database, so only its owner (and the superuser, for the stack's setup) gets in. Optionally the server
+speaks TLS and TCP clients must use it (saga_tools/local_stack/pg_tls.py). The server runs as a direct child
 (not daemonized by pg_ctl) so it can be stopped, killed for fault tests, and dies with its parent.
 PostgreSQL refuses to run as root; when we are root, it runs as the `postgres` system user.
 
@@ -39,11 +39,11 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from common.config import Service
-from common.infra.pg_auth import SUPERUSER, ensure_passwords, hba_conf, ident_conf, scram_verifier
-from common.infra.pg_tls import ServerTls, ensure_server_tls
-from common.infra.ports import free_port, is_listening
-from common.infra.private_files import open_private_log, private_dir, write_private
-from common.infra.process import die_with_parent
+from saga_tools.local_stack.pg_auth import SUPERUSER, ensure_passwords, hba_conf, ident_conf, scram_verifier
+from saga_tools.local_stack.pg_tls import ServerTls, ensure_server_tls
+from saga_tools.local_stack.ports import free_port, is_listening
+from saga_tools.local_stack.private_files import open_private_log, private_dir, write_private
+from saga_tools.local_stack.process import die_with_parent
 
 READY_TIMEOUT_SECONDS = 60.0
 # Databases every role could connect to by default; the services' roles have no business there.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.auth import ALL_SCOPES, Scope, entry_for, new_key
-from common.infra.private_files import write_private
+from saga_tools.local_stack.private_files import write_private
 
 # Who holds each local key: the demo callers, one a scope, and the order service (it reads payments).
 DEMO_CALLERS: dict[str, Scope] = {
@@ -39,7 +39,10 @@ class LocalApiKeys:
     def ensure(self) -> None:
         """Make the keys that are missing, and write their entries with the scopes (and shops) they have
         now: a key kept from an earlier start stays valid, with what this version gives it."""
-        entries = ["# The local stack's API keys (common/infra/api_keys.py): name scopes digest [for=shops]."]
+        entries = [
+            "# The local stack's API keys (saga_tools/local_stack/local_api_keys.py): "
+            "name scopes digest [for=shops]."
+        ]
         for name, scope in DEMO_CALLERS.items():
             if not self.key_file(name).exists():
                 write_private(self.key_file(name), new_key() + "\n")

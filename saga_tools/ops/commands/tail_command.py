@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from common.config import Service
-from common.ops.commands.clients import run_kafka
-from common.ops.console import Exit, console, err, fail, operator_settings, require_kafka
-from common.ops.durations import parse_duration
-from common.ops.tail import TailStart, describe_record, read_topic
+from saga_tools.ops.command_kit import Exit, console, err, fail, operator_settings, require_kafka
+from saga_tools.ops.commands.clients import run_kafka
+from saga_tools.ops.durations import parse_duration
+from saga_tools.ops.topic_reader import TailStart, describe_record, read_topic
 
 
 def tail(

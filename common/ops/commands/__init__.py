@@ -1,1 +1,0 @@
-"""The operator commands of `saga`, one module each (registered by `common/ops/cli.py`)."""
