@@ -411,7 +411,7 @@ def measure_step(chain: Chain, rate: float) -> dict[str, Any]:
     if ends is not None:
         details.update(asyncio.run(ends.webhooks()))
         if chain.counters is not None:
-            details["statements"] = asyncio.run(
+            details["statements"], details["heaviest_statements"] = asyncio.run(
                 statements.measure(chain.counters, services, figures.finished)
             )
         if chain.databases is not None:

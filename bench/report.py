@@ -79,6 +79,7 @@ def tables(results: dict[str, Any]) -> str:
         lines += _latency_by_kind(steps)
         lines += _webhook_table(name, steps)
         lines += _statement_table(name, steps)
+        lines += _heaviest_statements(name, steps)
         lines += _hop_table(name, steps)
         lines += _profile_table(name, steps)
         if name in ceilings:
@@ -226,6 +227,27 @@ def _statement_table(name: str, steps: list[dict[str, Any]]) -> list[str]:
         together = statement_total(counted)
         cells.append(f"{together['statements']:g} / {together['transactions']:g}")
         lines.append(f"| {step['offered_rate']:g} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _heaviest_statements(name: str, steps: list[dict[str, Any]]) -> list[str]:
+    """At the lowest rate measured (where each event pays its own round trips): each service's most
+    frequent statements per saga, the first place to look for a round trip to save."""
+    rows = [step for step in steps if step.get("heaviest_statements")]
+    if not rows:
+        return []
+    step = min(rows, key=lambda row: row["offered_rate"])
+    lines = [
+        f"The statements sent most often in `{name}` at {step['offered_rate']:g} sagas/s (calls per saga;"
+        " bench/statements.py):",
+        "",
+        "| service | per saga | statement |",
+        "|---|---|---|",
+    ]
+    for service, heaviest in step["heaviest_statements"].items():
+        for per_saga, text in heaviest:
+            shown = text if len(text) <= 110 else text[:107] + "..."
+            lines.append(f"| {service} | {per_saga:g} | `{shown.replace('|', '/')}` |")
     return [*lines, ""]
 
 

@@ -29,8 +29,17 @@ async def reset(admin_conninfo: str) -> None:
         await db.execute("SELECT pg_stat_statements_reset()")
 
 
-async def measure(admin_conninfo: str, services: Iterable[str], sagas: int) -> dict[str, dict[str, float]]:
-    """Per service (its database): statements and transactions per saga since the last `reset`."""
+Counted = dict[str, dict[str, float]]
+"""Per service: statements and transactions per saga."""
+
+Heaviest = dict[str, list[tuple[float, str]]]
+"""Per service: its most frequent statements, (calls per saga, the statement's text), most frequent first."""
+
+
+async def measure(admin_conninfo: str, services: Iterable[str], sagas: int) -> tuple[Counted, Heaviest]:
+    """Per service (its database), since the last `reset`: statements and transactions per saga, and the
+    statements sent most often (where a round trip could be saved)."""
+    services = list(services)
     async with await psycopg.AsyncConnection.connect(admin_conninfo, autocommit=True) as db:
         cursor = await db.execute(
             "SELECT d.datname, s.query, s.calls FROM pg_stat_statements s"
@@ -38,7 +47,7 @@ async def measure(admin_conninfo: str, services: Iterable[str], sagas: int) -> d
             " WHERE s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)"
         )
         rows = await cursor.fetchall()
-    return per_saga(rows, services, sagas)
+    return per_saga(rows, services, sagas), heaviest(rows, services, sagas)
 
 
 def per_saga(
@@ -57,6 +66,24 @@ def per_saga(
         if query.strip().upper() == _TRANSACTION_START:
             figures["transactions"] += calls
     return {service: _per(figures, sagas) for service, figures in counted.items()}
+
+
+def heaviest(
+    rows: Iterable[tuple[str, str, int]], services: Iterable[str], sagas: int, limit: int = 10
+) -> Heaviest:
+    """(database, statement text, calls) rows → per service, its `limit` most frequent statements: calls
+    per saga (two decimals) and the text on one line. PostgreSQL already folds constants into
+    placeholders, so the same statement with other values counts as one."""
+    found: dict[str, list[tuple[int, str]]] = {service: [] for service in services}
+    for database, query, calls in rows:
+        if database in found:
+            found[database].append((calls, " ".join(query.split())))
+    return {
+        service: [
+            (round(calls / max(sagas, 1), 2), text) for calls, text in sorted(queries, reverse=True)[:limit]
+        ]
+        for service, queries in found.items()
+    }
 
 
 def _per(figures: Mapping[str, int], sagas: int) -> dict[str, float]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.report import tables
-from bench.statements import per_saga, total
+from bench.statements import heaviest, per_saga, total
 
 
 def test_statements_and_transactions_are_counted_per_saga_for_each_services_database() -> None:
@@ -56,3 +56,48 @@ def test_the_report_shows_the_round_trips_per_service_and_together() -> None:
 
     assert "| offered/s | payment | order | all |" in report
     assert "| 10 | 11.6 / 2.6 | 21.4 / 3 | 33 / 5.6 |" in report
+
+
+def test_the_most_frequent_statements_of_each_service_are_listed_per_saga_on_one_line() -> None:
+    rows = [
+        ("order", "BEGIN", 30),
+        ("order", "SELECT id\n  FROM outbox WHERE published_at IS NULL", 15),
+        ("order", "UPDATE orders SET status = $1", 45),
+        ("payment", "BEGIN", 20),
+        ("postgres", "BEGIN", 99),  # not a service's database: left out
+    ]
+
+    found = heaviest(rows, ["payment", "order", "delivery"], sagas=10, limit=2)
+
+    assert found == {
+        "payment": [(2.0, "BEGIN")],
+        "order": [(4.5, "UPDATE orders SET status = $1"), (3.0, "BEGIN")],
+        "delivery": [],
+    }
+
+
+def test_the_report_lists_the_heaviest_statements_at_the_lowest_rate_measured() -> None:
+    def step(rate: int, calls: float) -> dict[str, object]:
+        return {
+            "offered_rate": rate,
+            "completed_per_second": rate,
+            "finished": 100,
+            "accepted": 100,
+            "p50_ms": 40,
+            "p95_ms": 60,
+            "p99_ms": 80,
+            "max_ms": 90,
+            "backlog_growth_per_second": 0,
+            "schedule_slip_ms": 1,
+            "sustainable": True,
+            "cpu_ms_per_saga": {"order": 20},
+            "heaviest_statements": {"order": [(calls, "SELECT a | b FROM orders")]},
+        }
+
+    report = tables(
+        {"seconds": 30, "machine": "test", "steps": {"platform": [step(40, 2.5), step(10, 3.25)]}}
+    )
+
+    assert "at 10 sagas/s" in report
+    assert "| order | 3.25 | `SELECT a / b FROM orders` |" in report
+    assert "| order | 2.5 |" not in report
