@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ from common.ops.groups import commit_moves, partition_states
 from common.ops.offsets import ToBeginning, plan_replay
 from common.supervisor import LOCAL_WEBHOOKS, ServiceProcess
 from common.tenancy import order_id_of
+from tests.chaos.partition import Partitions
 from tests.invariants import SHIPPED_AND_REFUNDED, Report, wait_until_quiet
 from tests.keys import suite_headers, suite_key_environment
 
@@ -69,6 +70,7 @@ class ChaosStack:
     workers: dict[Service, list[ServiceProcess]] = field(default_factory=dict)
     provider: subprocess.Popen[bytes] | None = None
     provider_url: str | None = None
+    partitions: Partitions | None = None  # links the test can cut, between chosen services and servers
 
     @property
     def bootstrap(self) -> str:
@@ -84,6 +86,8 @@ class ChaosStack:
     def add_worker(self, service: Service) -> ServiceProcess:
         index = len(self.workers.setdefault(service, []))
         env = {**self.env, f"{service.value.upper()}_HTTP_PORT": str(free_port())}
+        if self.partitions is not None:
+            env.update(self.partitions.environment(service))
         if service is Service.ORDER:
             # Order asks payment about checkouts it has not recorded yet; payment's workers start first.
             env["ORDER_PAYMENT_API_URL"] = self.url(Service.PAYMENT)
@@ -117,6 +121,8 @@ class ChaosStack:
             self.provider.terminate()
             self.provider.wait()
         self.stack.stop()
+        if self.partitions is not None:
+            self.partitions.close()
 
     def duplicates_seen(self) -> int:
         total = 0
@@ -155,9 +161,26 @@ def chaos_stack(
     workers: dict[Service, int] | None = None,
     external_provider: bool = False,
     extra_env: dict[str, str] | None = None,
+    cut_from_broker: Collection[Service] = (),
+    cut_from_database: Collection[Service] = (),
 ) -> Iterator[ChaosStack]:
-    stack = LocalStack(load_settings(), kafka_nodes=kafka_nodes, state_dir=tmp / "stack")
-    stack.start()
+    """`cut_from_broker`, `cut_from_database`: services whose traffic to that server crosses a link the
+    test can cut, delay or make lossy (`ChaosStack.partitions`, tests/chaos/partition.py)."""
+    partitions = Partitions(cut_from_broker, cut_from_database)
+    stack = LocalStack(
+        load_settings(),
+        kafka_nodes=kafka_nodes,
+        state_dir=tmp / "stack",
+        kafka_listeners=partitions.kafka_listeners(),
+    )
+    try:
+        stack.start()
+        if cut_from_database:
+            assert stack.postgres is not None, "a database link needs the local PostgreSQL"
+            partitions.connect_databases(stack.postgres)
+    except BaseException:
+        partitions.close()
+        raise
     env = {
         LOCAL_WEBHOOKS: "true",
         **os.environ,
@@ -170,7 +193,9 @@ def chaos_stack(
         **suite_key_environment(),
         **(extra_env or {}),
     }
-    chaos = ChaosStack(stack=stack, env=env, settings=Settings.model_validate(env), state=tmp / "logs")
+    chaos = ChaosStack(
+        stack=stack, env=env, settings=Settings.model_validate(env), state=tmp / "logs", partitions=partitions
+    )
     try:
         if external_provider:
             port = free_port()
