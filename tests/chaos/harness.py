@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +35,10 @@ from common.ops.apis import bearer
 from common.ops.groups import commit_moves, partition_states
 from common.ops.offsets import ToBeginning, plan_replay
 from common.supervisor import LOCAL_WEBHOOKS, ServiceProcess
-from common.tenancy import order_id_of
+from common.tenancy import saga_id
 from tests.chaos.partition import Partitions
-from tests.invariants import SHIPPED_AND_REFUNDED, Report, wait_until_quiet
-from tests.keys import suite_headers, suite_key_environment
+from tests.invariants import SHIPPED_AND_REFUNDED, Report, shop_books_violations, wait_until_quiet
+from tests.keys import SUITE_SHOP, suite_headers, suite_key_environment
 
 SAGAS = int(os.environ.get("CHAOS_SAGAS", "60"))
 RATE = float(os.environ.get("CHAOS_RATE", "6"))  # sagas started per second: a steady stream, not a burst
@@ -236,8 +236,14 @@ class ShopLoad:
         cancel_after: tuple[float, float] = CANCEL_AFTER,
         shop_key: str | None = None,
         operator_key: str | None = None,
+        shop: str = SUITE_SHOP,
+        rate: float = RATE,
     ) -> None:
+        """`shop`: the name of the key the checkouts are sent with (`shop_key`'s; the suite's by default),
+        the owner of the orders they make; `rate`: checkouts started per second."""
         self.chaos = chaos
+        self.shop = shop
+        self.rate = rate
         # As a shop and its operator would (the suite's key, with every scope, unless given theirs).
         self.shop_headers = bearer(shop_key) if shop_key else suite_headers()
         self.operator_headers = bearer(operator_key) if operator_key else suite_headers()
@@ -292,7 +298,7 @@ class ShopLoad:
             thread.join()
 
     def _run_chunk(self, kinds: list[str]) -> None:
-        interval = self.concurrency / RATE
+        interval = self.concurrency / self.rate
         with httpx.Client(timeout=10, headers=self.shop_headers) as http:
             for index, kind in enumerate(kinds):
                 started = time.monotonic()
@@ -409,25 +415,36 @@ DOUBLING = ("money:", "refunded", "stock of", "recorded as")
 
 def settle(
     chaos: ChaosStack,
-    load: ShopLoad,
+    load: ShopLoad | Sequence[ShopLoad],
     name: str,
     faults: int,
     timeout: float = 180,
     expected: dict[str, set[str]] = EXPECTED,
 ) -> FaultResult:
     """Bring every process back, wait until quiet, and judge the run (`expected`: the end states each
-    kind of saga may reach under this fault)."""
-    load.wait()
+    kind of saga may reach under this fault). With several loads (shops), each shop's books are also
+    checked on their own (`shop_books_violations`)."""
+    loads = [load] if isinstance(load, ShopLoad) else list(load)
+    for each in loads:
+        each.wait()
     chaos.revive_all()
     began = time.monotonic()
     report = wait_until_quiet(chaos.database_urls, chaos.bootstrap, timeout=timeout)
     recovery = time.monotonic() - began
+    if len(loads) > 1:
+        checkouts = {each.shop: [saga.order_id for saga in each.accepted] for each in loads}
+        report.violations.extend(shop_books_violations(chaos.database_urls, checkouts))
     statuses = _statuses(chaos)
-    lost = [s for s in load.accepted if statuses.get(s.order_id) not in expected[s.kind]]
+    lost = [
+        (saga_id(each.shop, s.order_id), s.kind)
+        for each in loads
+        for s in each.accepted
+        if statuses.get(saga_id(each.shop, s.order_id)) not in expected[s.kind]
+    ]
     doubled = [v for v in report.violations if v.startswith(DOUBLING)]
     result = FaultResult(
         name=name,
-        sagas=len(load.accepted),
+        sagas=sum(len(each.accepted) for each in loads),
         faults=faults,
         duplicates=chaos.duplicates_seen(),
         doubled=len(doubled),
@@ -439,17 +456,17 @@ def settle(
     print(f"\n{result.line()}")
     (chaos.state.parent / "summary.txt").write_text(result.line() + "\n")
     assert not lost, f"{len(lost)} sagas lost or wrong: " + ", ".join(
-        f"{s.order_id}({s.kind})={statuses.get(s.order_id)}" for s in lost[:10]
+        f"{saga}({kind})={statuses.get(saga)}" for saga, kind in lost[:10]
     )
     report.assert_clean()
     return result
 
 
 def _statuses(chaos: ChaosStack) -> dict[str, str]:
-    """Each order's status by the id the shop knows (the suite is the one shop here)."""
+    """Each order's status by its saga id (owner:order_id, common/tenancy.py)."""
     with psycopg.connect(_plain(chaos.database_urls["order"])) as conn:
         rows = conn.execute("SELECT order_id, status FROM orders").fetchall()
-    return {order_id_of(saga): status for saga, status in rows}
+    return dict(rows)
 
 
 def every(seconds: float, while_: Callable[[], bool], action: Callable[[], None], jitter: float = 0.5) -> int:
