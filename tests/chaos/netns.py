@@ -16,6 +16,7 @@ import ctypes
 import ipaddress
 import os
 import random
+import shutil
 import subprocess
 import threading
 import time
@@ -24,6 +25,14 @@ from contextlib import contextmanager
 
 _CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def require_links() -> None:
+    """Skip the calling test, saying why, where links cannot be made (not root, or no `ip`)."""
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("a network fault needs root and iproute2's `ip` (network namespaces, veth pairs)")
 
 
 def _ip(*args: str) -> str:

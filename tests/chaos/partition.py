@@ -15,12 +15,14 @@ from urllib.parse import quote
 from common.config import Service, database_env_var
 from common.infra.ports import free_port
 from common.infra.postgres import PostgresServer
-from tests.chaos.netns import NetworkLink
+from tests.chaos.netns import NetworkLink, require_links
 from tests.chaos.relay import Relay
 
 
 class Partitions:
     def __init__(self, broker: Collection[Service] = (), database: Collection[Service] = ()) -> None:
+        if broker or database:
+            require_links()
         self.broker: dict[Service, Relay] = {}
         self.database: dict[Service, Relay] = {}
         self._database_services = list(database)

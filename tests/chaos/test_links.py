@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.chaos.netns import NetworkLink
+from tests.chaos.netns import NetworkLink, require_links
 from tests.chaos.relay import Relay
 
 
@@ -40,6 +40,7 @@ def echo_port() -> Iterator[int]:
 
 @pytest.fixture
 def relay(echo_port: int) -> Iterator[Relay]:
+    require_links()
     link = NetworkLink("t")
     relay = Relay(link, echo_port)
     yield relay
