@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench install clean
+.PHONY: run test lint unit faults bench install clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -48,6 +48,12 @@ lint: $(STAMP)
 ## Writes bench/results/ (results.json, results.md, latency.png); see bench/README.md.
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## The long network faults (tests/chaos/test_network_faults.py, docs/operators/reliability.md): each service
+## cut off from the broker and from its database for 30 s, a slow then lossy link, at 300 sagas each.
+## Needs root (network namespaces); about 25 minutes on a 2-core machine.
+faults: $(STAMP)
+	CHAOS_SAGAS=300 $(BIN)/pytest tests/chaos/test_network_faults.py -m network -s --timeout 1500
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ import psycopg
 from aiokafka.errors import KafkaError
 
 from common.kafka import CONSUMED_TOPICS, group_id
+from common.tenancy import order_id_of, owner_of
 from order.handlers import INPUT_OF
 from order.saga import Outcome, SagaInput, decide
 from saga_tools.ops.groups import group_lag
@@ -213,6 +214,46 @@ def business_rule_violations(
             )
         if status == "COMPLETED" and shipment != "DELIVERED":
             violations.append(f"business: order {order_id} is COMPLETED but its shipment is {shipment}")
+    return violations
+
+
+def shop_books_violations(
+    database_urls: dict[str, str], checkouts: Mapping[str, Collection[str]]
+) -> list[str]:
+    """Each shop's books held apart: `checkouts` names every shop's accepted checkouts (the order ids it
+    was given). A shop's orders are exactly its checkouts, no more and no fewer; its money balances on
+    its own (charged - refunded = completed + refund failed, over its payments alone); its refunds are
+    of its own orders; and every event it was told (its webhook feed) is about one of its own orders."""
+    violations = []
+    pay, ord_ = database_urls["payment"], database_urls["order"]
+    orders = _rows(ord_, "SELECT order_id, status, amount_minor FROM orders")
+    payments = _rows(pay, "SELECT order_id, status, amount_minor FROM payments")
+    refunds = _rows(pay, "SELECT order_id, amount_minor FROM refunds WHERE status = 'SUCCEEDED'")
+    for owner in sorted({owner_of(saga) for saga, *_ in orders + payments} - set(checkouts)):
+        violations.append(f"books: orders of {owner}, which is none of the shops {sorted(checkouts)}")
+    for shop, accepted in checkouts.items():
+        own = {order_id_of(saga) for saga, *_ in orders if owner_of(saga) == shop}
+        if own != set(accepted):
+            extra, missing = sorted(own - set(accepted))[:5], sorted(set(accepted) - own)[:5]
+            violations.append(
+                f"books of {shop}: orders not its checkouts {extra}, checkouts missing {missing}"
+            )
+        mine = [row for row in payments if owner_of(row[0]) == shop]
+        charged = sum(a for _, s, a in mine if s in ("CAPTURED", "REFUNDED", "REFUND_FAILED"))
+        stuck = sum(a for _, s, a in mine if s == "REFUND_FAILED")
+        refunded = sum(a for saga, a in refunds if owner_of(saga) == shop)
+        completed = sum(a for saga, s, a in orders if owner_of(saga) == shop and s == "COMPLETED")
+        if charged - refunded != completed + stuck:
+            violations.append(
+                f"books of {shop}: charged {charged} - refunded {refunded} != completed {completed}"
+                f" + refund failed {stuck}"
+            )
+        strangers = [saga for saga, _ in refunds if owner_of(saga) == shop and order_id_of(saga) not in own]
+        if strangers:
+            violations.append(f"books of {shop}: refunds of orders it never placed {strangers[:5]}")
+    for owner, saga in _rows(ord_, "SELECT owner, order_id FROM shop_events"):
+        if owner_of(saga) != owner:
+            violations.append(f"books: {owner} was told about {saga}, an order of {owner_of(saga)}")
     return violations
 
 

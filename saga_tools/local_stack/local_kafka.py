@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -146,9 +147,16 @@ class KafkaCluster:
         nodes: int = 1,
         heap_mb: int | None = None,
         secure: bool = False,
+        extra_listeners: Mapping[str, tuple[int, str]] | None = None,
     ) -> None:
+        """`extra_listeners`: name → (port on 127.0.0.1, `host:port` advertised to its clients), more
+        PLAINTEXT listeners of a one-node cluster; a client that bootstraps from the advertised address
+        is sent there for everything (the fault suite puts a relay it can cut at that address)."""
         if nodes not in (1, 3):
             raise ValueError("a local Kafka cluster has 1 or 3 nodes")
+        if extra_listeners and (nodes != 1 or secure):
+            raise ValueError("extra listeners are for a one-node cluster without security")
+        self.extra_listeners = dict(extra_listeners or {})
         self.jars = jars
         self.state_dir = state_dir
         self.nodes = nodes
@@ -307,6 +315,11 @@ class KafkaCluster:
             "num.io.threads": 2,
             "auto.create.topics.enable": "false",
         }
+        for name, (port, advertised) in self.extra_listeners.items():
+            settings["listeners"] = f"{settings['listeners']},{name}://127.0.0.1:{port}"
+            settings["advertised.listeners"] = f"{settings['advertised.listeners']},{name}://{advertised}"
+            protocols = settings["listener.security.protocol.map"]
+            settings["listener.security.protocol.map"] = f"{protocols},{name}:PLAINTEXT"
         if self.security is not None:
             settings.update(self.security.broker_properties(ports.broker, ports.controller))
         return "".join(f"{key}={value}\n" for key, value in settings.items())

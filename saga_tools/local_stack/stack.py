@@ -35,8 +35,11 @@ class LocalStack:
         state_dir: Path | None = None,
         kafka_secure: bool | None = None,
         postgres_settings: Mapping[str, str] | None = None,
+        kafka_listeners: Mapping[str, tuple[int, str]] | None = None,
     ) -> None:
+        """`kafka_listeners`: more listeners of a local one-node broker (`KafkaCluster`'s extra_listeners)."""
         self.settings = settings
+        self.kafka_listeners = dict(kafka_listeners or {})
         self.postgres_settings = dict(postgres_settings or {})
         self.kafka_nodes = kafka_nodes
         # Only for a broker the stack starts itself; one given by KAFKA_BOOTSTRAP_SERVERS keeps its settings.
@@ -111,7 +114,11 @@ class LocalStack:
             jars = ensure_kafka_jars(self.settings.cache_dir, self.settings.kafka_version)
             self.timings["kafka_jars"] = time.monotonic() - began
             self.kafka = KafkaCluster(
-                jars, self.state_dir / "kafka", nodes=self.kafka_nodes, secure=self.kafka_secure
+                jars,
+                self.state_dir / "kafka",
+                nodes=self.kafka_nodes,
+                secure=self.kafka_secure,
+                extra_listeners=self.kafka_listeners,
             )
         if any(not self.settings.database_url(service) for service in Service):
             self.postgres = PostgresServer(

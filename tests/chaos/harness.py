@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,15 +29,16 @@ from aiokafka import AIOKafkaProducer
 from common.config import Service, Settings, load_settings
 from common.kafka import CONSUMED_TOPICS, ensure_topics, group_id
 from common.service_apis import bearer
-from common.tenancy import order_id_of
+from common.tenancy import saga_id
 from saga_tools import migrations
 from saga_tools.local_stack.ports import free_port, wait_for_port
 from saga_tools.local_stack.stack import LocalStack
 from saga_tools.ops.groups import commit_moves, partition_states
 from saga_tools.ops.offsets import ToBeginning, plan_replay
 from saga_tools.supervisor import LOCAL_WEBHOOKS, ServiceProcess
-from tests.invariants import SHIPPED_AND_REFUNDED, Report, wait_until_quiet
-from tests.keys import suite_headers, suite_key_environment
+from tests.chaos.partition import Partitions
+from tests.invariants import SHIPPED_AND_REFUNDED, Report, shop_books_violations, wait_until_quiet
+from tests.keys import SUITE_SHOP, suite_headers, suite_key_environment
 
 SAGAS = int(os.environ.get("CHAOS_SAGAS", "60"))
 RATE = float(os.environ.get("CHAOS_RATE", "6"))  # sagas started per second: a steady stream, not a burst
@@ -69,6 +70,7 @@ class ChaosStack:
     workers: dict[Service, list[ServiceProcess]] = field(default_factory=dict)
     provider: subprocess.Popen[bytes] | None = None
     provider_url: str | None = None
+    partitions: Partitions | None = None  # links the test can cut, between chosen services and servers
 
     @property
     def bootstrap(self) -> str:
@@ -84,6 +86,8 @@ class ChaosStack:
     def add_worker(self, service: Service) -> ServiceProcess:
         index = len(self.workers.setdefault(service, []))
         env = {**self.env, f"{service.value.upper()}_HTTP_PORT": str(free_port())}
+        if self.partitions is not None:
+            env.update(self.partitions.environment(service))
         if service is Service.ORDER:
             # Order asks payment about checkouts it has not recorded yet; payment's workers start first.
             env["ORDER_PAYMENT_API_URL"] = self.url(Service.PAYMENT)
@@ -117,6 +121,8 @@ class ChaosStack:
             self.provider.terminate()
             self.provider.wait()
         self.stack.stop()
+        if self.partitions is not None:
+            self.partitions.close()
 
     def duplicates_seen(self) -> int:
         total = 0
@@ -155,9 +161,26 @@ def chaos_stack(
     workers: dict[Service, int] | None = None,
     external_provider: bool = False,
     extra_env: dict[str, str] | None = None,
+    cut_from_broker: Collection[Service] = (),
+    cut_from_database: Collection[Service] = (),
 ) -> Iterator[ChaosStack]:
-    stack = LocalStack(load_settings(), kafka_nodes=kafka_nodes, state_dir=tmp / "stack")
-    stack.start()
+    """`cut_from_broker`, `cut_from_database`: services whose traffic to that server crosses a link the
+    test can cut, delay or make lossy (`ChaosStack.partitions`, tests/chaos/partition.py)."""
+    partitions = Partitions(cut_from_broker, cut_from_database)
+    stack = LocalStack(
+        load_settings(),
+        kafka_nodes=kafka_nodes,
+        state_dir=tmp / "stack",
+        kafka_listeners=partitions.kafka_listeners(),
+    )
+    try:
+        stack.start()
+        if cut_from_database:
+            assert stack.postgres is not None, "a database link needs the local PostgreSQL"
+            partitions.connect_databases(stack.postgres)
+    except BaseException:
+        partitions.close()
+        raise
     env = {
         LOCAL_WEBHOOKS: "true",
         **os.environ,
@@ -170,7 +193,9 @@ def chaos_stack(
         **suite_key_environment(),
         **(extra_env or {}),
     }
-    chaos = ChaosStack(stack=stack, env=env, settings=Settings.model_validate(env), state=tmp / "logs")
+    chaos = ChaosStack(
+        stack=stack, env=env, settings=Settings.model_validate(env), state=tmp / "logs", partitions=partitions
+    )
     try:
         if external_provider:
             port = free_port()
@@ -211,8 +236,14 @@ class ShopLoad:
         cancel_after: tuple[float, float] = CANCEL_AFTER,
         shop_key: str | None = None,
         operator_key: str | None = None,
+        shop: str = SUITE_SHOP,
+        rate: float = RATE,
     ) -> None:
+        """`shop`: the name of the key the checkouts are sent with (`shop_key`'s; the suite's by default),
+        the owner of the orders they make; `rate`: checkouts started per second."""
         self.chaos = chaos
+        self.shop = shop
+        self.rate = rate
         # As a shop and its operator would (the suite's key, with every scope, unless given theirs).
         self.shop_headers = bearer(shop_key) if shop_key else suite_headers()
         self.operator_headers = bearer(operator_key) if operator_key else suite_headers()
@@ -267,7 +298,7 @@ class ShopLoad:
             thread.join()
 
     def _run_chunk(self, kinds: list[str]) -> None:
-        interval = self.concurrency / RATE
+        interval = self.concurrency / self.rate
         with httpx.Client(timeout=10, headers=self.shop_headers) as http:
             for index, kind in enumerate(kinds):
                 started = time.monotonic()
@@ -384,25 +415,36 @@ DOUBLING = ("money:", "refunded", "stock of", "recorded as")
 
 def settle(
     chaos: ChaosStack,
-    load: ShopLoad,
+    load: ShopLoad | Sequence[ShopLoad],
     name: str,
     faults: int,
     timeout: float = 180,
     expected: dict[str, set[str]] = EXPECTED,
 ) -> FaultResult:
     """Bring every process back, wait until quiet, and judge the run (`expected`: the end states each
-    kind of saga may reach under this fault)."""
-    load.wait()
+    kind of saga may reach under this fault). With several loads (shops), each shop's books are also
+    checked on their own (`shop_books_violations`)."""
+    loads = [load] if isinstance(load, ShopLoad) else list(load)
+    for each in loads:
+        each.wait()
     chaos.revive_all()
     began = time.monotonic()
     report = wait_until_quiet(chaos.database_urls, chaos.bootstrap, timeout=timeout)
     recovery = time.monotonic() - began
+    if len(loads) > 1:
+        checkouts = {each.shop: [saga.order_id for saga in each.accepted] for each in loads}
+        report.violations.extend(shop_books_violations(chaos.database_urls, checkouts))
     statuses = _statuses(chaos)
-    lost = [s for s in load.accepted if statuses.get(s.order_id) not in expected[s.kind]]
+    lost = [
+        (saga_id(each.shop, s.order_id), s.kind)
+        for each in loads
+        for s in each.accepted
+        if statuses.get(saga_id(each.shop, s.order_id)) not in expected[s.kind]
+    ]
     doubled = [v for v in report.violations if v.startswith(DOUBLING)]
     result = FaultResult(
         name=name,
-        sagas=len(load.accepted),
+        sagas=sum(len(each.accepted) for each in loads),
         faults=faults,
         duplicates=chaos.duplicates_seen(),
         doubled=len(doubled),
@@ -414,17 +456,17 @@ def settle(
     print(f"\n{result.line()}")
     (chaos.state.parent / "summary.txt").write_text(result.line() + "\n")
     assert not lost, f"{len(lost)} sagas lost or wrong: " + ", ".join(
-        f"{s.order_id}({s.kind})={statuses.get(s.order_id)}" for s in lost[:10]
+        f"{saga}({kind})={statuses.get(saga)}" for saga, kind in lost[:10]
     )
     report.assert_clean()
     return result
 
 
 def _statuses(chaos: ChaosStack) -> dict[str, str]:
-    """Each order's status by the id the shop knows (the suite is the one shop here)."""
+    """Each order's status by its saga id (owner:order_id, common/tenancy.py)."""
     with psycopg.connect(_plain(chaos.database_urls["order"])) as conn:
         rows = conn.execute("SELECT order_id, status FROM orders").fetchall()
-    return {order_id_of(saga): status for saga, status in rows}
+    return dict(rows)
 
 
 def every(seconds: float, while_: Callable[[], bool], action: Callable[[], None], jitter: float = 0.5) -> int:

@@ -28,6 +28,7 @@ from saga_tools.ops.diff import TableDiff
 from saga_tools.ops.order_rebuild import rebuild_order
 from tests.chaos.harness import (
     EXPECTED,
+    RATE,
     SAGAS,
     ChaosStack,
     ShopLoad,
@@ -38,13 +39,21 @@ from tests.chaos.harness import (
     settle,
 )
 from tests.invariants import consumer_lag
-from tests.keys import suite_headers
+from tests.keys import shop_keys, suite_headers
 
 
-def test_services_killed_at_random_moments_lose_and_double_nothing(tmp_path: Path) -> None:
+def test_services_killed_at_random_moments_lose_and_double_nothing_and_keep_two_shops_apart(
+    tmp_path: Path,
+) -> None:
+    """Two shops check out at once (half the load each) while services are killed; besides the
+    platform's books, each shop's balance on their own and each shop sees its orders and no other's."""
     with chaos_stack(tmp_path) as chaos:
-        load = ShopLoad(chaos)
-        load.start()
+        loads = [
+            ShopLoad(chaos, SAGAS // 2, seed=7 + index, shop=shop, shop_key=key, rate=RATE / 2)
+            for index, (shop, key) in enumerate(shop_keys().items())
+        ]
+        for load in loads:
+            load.start()
         rng = random.Random(3)
 
         def kill_one() -> None:
@@ -52,8 +61,18 @@ def test_services_killed_at_random_moments_lose_and_double_nothing(tmp_path: Pat
             worker.kill()
             chaos.revive(worker)
 
-        kills = every(1.5, lambda: load.running, kill_one)
-        result = settle(chaos, load, "sigkill-services", kills)
+        kills = every(1.5, lambda: any(load.running for load in loads), kill_one)
+        result = settle(chaos, loads, "sigkill-services-two-shops", kills)
+        for load in loads:  # as each shop reads its orders: all of its own, none of the other's
+            listed = httpx.get(
+                f"{chaos.url(Service.ORDER)}/orders",
+                params={"limit": 500},
+                headers=load.shop_headers,
+                timeout=10,
+            ).json()
+            assert listed["total"] == len(load.accepted), (load.shop, listed["total"])
+            assert {item["owner"] for item in listed["items"]} == {load.shop}, load.shop
+            assert {item["order_id"] for item in listed["items"]} == {s.order_id for s in load.accepted}
     assert result.faults >= 1
 
 
