@@ -30,6 +30,7 @@ from aiohttp import web
 from faust.types import AppT
 from pydantic import BaseModel, ValidationError
 
+from common.answer_json import answer_json
 from common.api_keys import ApiKeys
 from common.auth import Access, Caller, Decision, bearer_token, decide
 from common.db import is_transient_database_error
@@ -208,7 +209,7 @@ CALLER = "saga.caller"
 
 def caller_of(request: Any) -> Caller:
     """Who made `request` (a view of a route that is not public only runs once the caller is known)."""
-    caller = request.get(CALLER)
+    caller: Caller | None = request.get(CALLER)
     if caller is None:
         raise LookupError("this request has no authenticated caller (a public route?)")
     return caller
@@ -230,6 +231,11 @@ class JsonView(faust.web.View):
     def dependency(self, kind: type[T]) -> T:
         """What this view's app was provided of type `kind` (its engine, a unit of work, a port...)."""
         return dependency(self.app, kind)
+
+    def answer(self, body: BaseModel, *, status: int = 200) -> faust.web.Response:
+        """The answer model `body` as the JSON response (`common/answer_json.py`): the model the route
+        documents is the one the view sends."""
+        return self.json(answer_json(body), status=status)
 
     def access(self, route: Route) -> Access:
         """Who may call `route` on this view (its declared access; a view may open it by a setting)."""

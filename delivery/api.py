@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
 from faust.web import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.access import CARRIER, OPERATOR, SHIPMENT_READ, SHOP_READ
 from common.context import ServiceContext
-from common.events.values import OrderLine, Sku, SkuShortage
+from common.events.values import Sku
 from common.openapi import Answer, Link, Route
 from common.params import DIGITS, OrderPath, Parameters
-from common.tenancy import order_id_of, owner_of
 from common.web import Blueprint, JsonView, caller_of, saga_of
 from delivery import queries
-from delivery.inventory import StockLevel
-from delivery.lifecycle import CarrierStep, ShipmentStatus
+from delivery.answers import ShipmentAnswer, StockAnswer, StockList, StockRow, StockSet
+from delivery.lifecycle import CarrierStep
 from delivery.shipping import carrier_progress
 from delivery.stock_store import set_stock
 
@@ -45,45 +43,9 @@ class SkuPath(Parameters):
     sku: Sku
 
 
-class StockAnswer(BaseModel):
-    """A SKU's units: free on the shelf, reserved for scheduled shipments, shipped."""
-
-    sku: str
-    on_hand: int
-    reserved: int
-    shipped: int
-
-
-class StockRow(StockAnswer):
-    stocked: int = Field(description="every unit ever stocked: on_hand + reserved + shipped")
-    updated_by: str | None = Field(description="the operator who counted it last")
-
-
-class StockList(BaseModel):
-    items: list[StockRow]
-    next_after: str | None = Field(description="pass as `after` for the next page; null on the last")
-
-
 class InventoryQuery(Parameters):
     after: Sku | None = Field(default=None, description="the previous page's `next_after`: SKUs after it")
     limit: Annotated[int, Field(ge=1, le=1000, description="at most this many SKUs"), DIGITS] = 1000
-
-
-class StockSet(BaseModel):
-    items: list[StockAnswer] = Field(description="each SKU listed, once, in the order first listed")
-
-
-class ShipmentAnswer(BaseModel):
-    order_id: str = Field(description="the order id as its shop knows it")
-    owner: str = Field(description="the shop whose order it is")
-    status: ShipmentStatus
-    lines: list[OrderLine]
-    short: list[SkuShortage] | None = Field(description="the SKUs that were out of stock, if any")
-    tracking_code: str | None
-    shipped_by: str | None = Field(description="who shipped it: a carrier key's name, or auto-progress")
-    delivered_by: str | None = Field(description="who delivered it")
-    created_at: datetime
-    updated_at: datetime
 
 
 STOCK = Route(
@@ -189,44 +151,37 @@ def last_count_of_each(items: Iterable[StockItem]) -> dict[str, int]:
     return counts
 
 
-def describe_level(level: StockLevel) -> dict[str, Any]:
-    return {"sku": level.sku, "on_hand": level.on_hand, "reserved": level.reserved, "shipped": level.shipped}
-
-
 blueprint = Blueprint("delivery")
 
 
 @blueprint.serve(STOCK, SET_STOCK)
 class Inventory(JsonView):
     async def get(self, request: Request, sku: str) -> Response:
-        row = await queries.stock_of(self.dependency(ServiceContext).engine, sku)
-        return self.json(_describe_row(row))
+        return self.answer(await queries.stock_of(self.dependency(ServiceContext).engine, sku))
 
     async def put(self, request: Request, sku: str, body: StockUpdate) -> Response:
         engine = self.dependency(ServiceContext).engine
         [level] = await set_stock(engine, {sku: body.on_hand}, by=caller_of(request).name)
-        return self.json(describe_level(level))
+        return self.answer(StockAnswer.from_level(level))
 
 
 @blueprint.serve(STOCK_LIST, LOAD_STOCK)
 class InventoryList(JsonView):
     async def get(self, request: Request, query: InventoryQuery) -> Response:
         engine = self.dependency(ServiceContext).engine
-        rows = await queries.stock_page(engine, after=query.after, limit=query.limit)
-        next_after = rows[-1].sku if len(rows) == query.limit else None
-        return self.json({"items": [_describe_row(row) for row in rows], "next_after": next_after})
+        return self.answer(await queries.stock_page(engine, after=query.after, limit=query.limit))
 
     async def post(self, request: Request, body: StockFile) -> Response:
         engine, by = self.dependency(ServiceContext).engine, caller_of(request).name
         levels = await set_stock(engine, last_count_of_each(body.items), by=by)
-        return self.json({"items": [describe_level(level) for level in levels]})
+        return self.answer(StockSet.of(levels))
 
 
 @blueprint.serve(SHIPMENT)
 class Shipment(JsonView):
     async def get(self, request: Request, order_id: str) -> Response:
-        row = await queries.shipment_of(self.dependency(ServiceContext).engine, saga_of(request, order_id))
-        return self.json(_describe_shipment(row))
+        engine = self.dependency(ServiceContext).engine
+        return self.answer(await queries.shipment_of(engine, saga_of(request, order_id)))
 
 
 class _CarrierStep(JsonView):
@@ -236,8 +191,10 @@ class _CarrierStep(JsonView):
         context = self.dependency(ServiceContext)
         saga = saga_of(request, order_id)
         by = caller_of(request).name
-        row = await carrier_progress(context.unit_of_work, context.engine, saga, self.carrier_step, by=by)
-        return self.json(_describe_shipment(row))
+        shipment: ShipmentAnswer = await carrier_progress(
+            context.unit_of_work, context.engine, saga, self.carrier_step, by=by
+        )
+        return self.answer(shipment)
 
 
 @blueprint.serve(SHIP)
@@ -248,26 +205,3 @@ class ShipmentShip(_CarrierStep):
 @blueprint.serve(DELIVER)
 class ShipmentDeliver(_CarrierStep):
     carrier_step = CarrierStep.DELIVER
-
-
-def _describe_row(row: Any) -> dict[str, Any]:
-    return {
-        **describe_level(StockLevel(row.sku, row.on_hand, row.reserved, row.shipped)),
-        "stocked": row.stocked,
-        "updated_by": row.updated_by,
-    }
-
-
-def _describe_shipment(row: Any) -> dict[str, Any]:
-    return {
-        "order_id": order_id_of(row.order_id),
-        "owner": owner_of(row.order_id),
-        "status": row.status,
-        "lines": row.lines,
-        "short": row.short,
-        "tracking_code": row.tracking_code,
-        "shipped_by": row.shipped_by,
-        "delivered_by": row.delivered_by,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-    }

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,22 +19,13 @@ from common.errors import Conflict, NotFound
 from common.messaging.unit_of_work import UnitOfWork
 from common.tenancy import order_id_of
 from order import early_cancels, models
+from order.answers import ACCEPTED, CancelAnswer
 from order.handlers import advance
 from order.payment_lookup import PaymentLookup
 from order.saga import Cancellation, OrderStatus, Outcome, SagaInput
 from order.saga_batch import Advanced
 
-# The status the API gives an order payment accepted and the order service has not recorded yet.
-ACCEPTED = "ACCEPTED"
 CANCEL_DETAIL = "the customer asked to cancel"
-
-
-@dataclass(frozen=True)
-class CancelAnswer:
-    order_id: str
-    status: str  # the order's status after the request (ACCEPTED: not recorded yet)
-    cancellation: str | None
-    outcome: str  # applied: delivery is being asked; ignored: already cancelled or being cancelled
 
 
 class NotCancellable(Conflict):
@@ -72,7 +62,7 @@ async def cancel_order(
     if advanced is not None:
         return _answer(order_id, advanced)
     outcome = Outcome.APPLIED if kept else Outcome.IGNORED  # ignored: that cancel is already kept
-    return CancelAnswer(order_id, ACCEPTED, Cancellation.REQUESTED.value, outcome.value)
+    return CancelAnswer.of(order_id, ACCEPTED, Cancellation.REQUESTED, outcome)
 
 
 async def _cancel_if_recorded(conn: AsyncConnection, order_id: str, by: str) -> Advanced | None:
@@ -97,5 +87,4 @@ def _answer(order_id: str, advanced: Advanced) -> CancelAnswer:
     assert order is not None, "only a recorded order is advanced"
     if decision.outcome is Outcome.REJECTED:
         raise NotCancellable(decision.reason, order_status=order.status.value)
-    cancellation = order.cancellation.value if order.cancellation is not None else None
-    return CancelAnswer(order_id, order.status.value, cancellation, decision.outcome.value)
+    return CancelAnswer.of(order_id, order.status, order.cancellation, decision.outcome)

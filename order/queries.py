@@ -1,11 +1,9 @@
 """Reads of the order service's API: an order (recorded, or only accepted by payment so far) with its
-timeline, and pages of orders."""
+timeline, and pages of orders, as the answers the API declares (`order/answers.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -14,47 +12,30 @@ from common.db import reading
 from common.errors import NotFound
 from common.tenancy import order_id_of
 from order import early_cancels, models
-from order.payment_lookup import AcceptedCheckout, PaymentLookup
+from order.answers import OrderAnswer, OrderDetail, OrderList
+from order.payment_lookup import PaymentLookup
 from order.saga import TERMINAL_STATUSES, OrderStatus
 
 
-@dataclass(frozen=True)
-class RecordedOrder:
-    """An order the service has recorded: its row and its timeline."""
-
-    order: Any
-    timeline: list[Any]
-
-
-@dataclass(frozen=True)
-class AcceptedOrder:
-    """An order payment accepted and the order service has not recorded yet, as payment knows it."""
-
-    checkout: AcceptedCheckout
-    cancel_requested: bool  # the customer already asked to cancel (the cancel is kept until it exists)
-
-
-async def find_order(
-    engine: AsyncEngine, payments: PaymentLookup, order_id: str
-) -> RecordedOrder | AcceptedOrder:
-    """The order as recorded, else as payment accepted it; NotFound if payment never accepted a checkout
-    for it, Unavailable if payment cannot be asked."""
+async def find_order(engine: AsyncEngine, payments: PaymentLookup, order_id: str) -> OrderDetail:
+    """The order as recorded, with its timeline; else as payment accepted it (ACCEPTED, with the cancel
+    the customer already asked for, which is kept until the order exists). NotFound if payment never
+    accepted a checkout for it, Unavailable if payment cannot be asked."""
     async with reading(engine) as conn:
         # The early cancel first: the transaction creating the order takes it away as it commits the
         # order, so read in this order neither can be missed between the two reads.
         early = bool(await early_cancels.pending(conn, [order_id]))
         found = await order_and_timeline(conn, order_id)
     if found is not None:
-        order, timeline = found
-        return RecordedOrder(order, timeline)
+        return found
     checkout = await payments.accepted_checkout(order_id)
     if checkout is None:
         raise NotFound(f"order {order_id_of(order_id)} not found")
-    return AcceptedOrder(checkout, cancel_requested=early)
+    return OrderDetail.accepted(checkout, cancel_requested=early)
 
 
-async def order_and_timeline(conn: AsyncConnection, order_id: str) -> tuple[Any, list[Any]] | None:
-    """The order's row and its timeline in id order; None if the order is not recorded."""
+async def order_and_timeline(conn: AsyncConnection, order_id: str) -> OrderDetail | None:
+    """The order with its timeline in id order; None if the order is not recorded."""
     orders, timeline = models.orders, models.timeline
     order = (await conn.execute(select(orders).where(orders.c.order_id == order_id))).first()
     if order is None:
@@ -62,7 +43,7 @@ async def order_and_timeline(conn: AsyncConnection, order_id: str) -> tuple[Any,
     entries = await conn.execute(
         select(timeline).where(timeline.c.order_id == order_id).order_by(timeline.c.id)
     )
-    return order, list(entries.all())
+    return OrderDetail.recorded(order, entries.all())
 
 
 async def order_page(
@@ -75,11 +56,12 @@ async def order_page(
     limit: int,
     offset: int,
     after: str | None = None,
-) -> tuple[list[Any], int, str | None]:
+) -> OrderList:
     """A page of `owners`' orders (every owner's when None), how many match, and the cursor of the next
-    page (None on the last): newest first, or with `stuck_for` the non-terminal orders untouched that
-    many seconds, oldest first (the most urgent). `after` (a saga id: the previous page's last order)
-    starts past that order, by a seek on the list's index; NotFound if there is no such order."""
+    page (`next_after`: the saga id of the page's last order; None on the last): newest first, or with
+    `stuck_for` the non-terminal orders untouched that many seconds, oldest first (the most urgent).
+    `after` (a saga id: the previous page's last order) starts past that order, by a seek on the list's
+    index; NotFound if there is no such order."""
     orders = models.orders
     page = select(orders).limit(limit).offset(offset)
     count = select(func.count()).select_from(orders)
@@ -112,5 +94,10 @@ async def order_page(
             page = page.where(key > past if stuck_for is not None else key < past)
         rows = list((await conn.execute(page)).all())
         total = int(await conn.scalar(count) or 0)
-    last = rows[-1].order_id if len(rows) == limit else None
-    return rows, total, last
+    return OrderList(
+        items=[OrderAnswer.from_row(row) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+        next_after=rows[-1].order_id if len(rows) == limit else None,
+    )

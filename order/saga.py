@@ -39,6 +39,12 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import assert_never
 
+from common.config import Service
+from common.events.delivery import CancellationConfirmed, CancellationRefused
+from common.events.order import OrderCancellationRequested, OrderCancelled
+from common.events.payment import PaymentRefunded, PaymentRefundFailed
+from common.events.values import Frozen
+
 
 class OrderStatus(StrEnum):
     PLACED = "PLACED"
@@ -294,14 +300,59 @@ CREATING_INPUTS = frozenset(
     saga_input for (status, saga_input), rule in _RULES.items() if status is None and isinstance(rule, _Move)
 )
 
+
+@dataclass(frozen=True)
+class Compensation:
+    """What one service does when the saga emits a compensating event: its handler of the event (its
+    `handlers.HANDLERS`) undoes `undoes`, and the service tells the saga how it went with one of
+    `answers` (from the handler, or from the work it queues; none: the saga waits for nothing from it)."""
+
+    service: Service
+    undoes: str
+    answers: tuple[type[Frozen], ...] = ()
+
+
+@dataclass(frozen=True)
+class Compensating:
+    """A compensating event the saga emits (its payload type, on the `order` topic) and every service
+    that acts on it."""
+
+    event: type[Frozen]
+    by: tuple[Compensation, ...]
+
+
 # Which service undoes what when an order is cancelled, next to the rules that trigger it.
-COMPENSATIONS: dict[Emit, str] = {
-    Emit.ORDER_CANCELLATION_REQUESTED: (
-        "delivery: releases the reservation and answers CancellationConfirmed, or answers"
-        " CancellationRefused if the parcel has shipped (nothing is undone then)"
-    ),
-    Emit.ORDER_CANCELLED: "payment: refunds the full charge once (PaymentRefunded, or PaymentRefundFailed)",
-}
+# `tests/unit/test_compensations.py` checks it against the services' handler tables and the catalogue.
+COMPENSATIONS: Mapping[Emit, Compensating] = MappingProxyType(
+    {
+        Emit.ORDER_CANCELLATION_REQUESTED: Compensating(
+            OrderCancellationRequested,
+            by=(
+                Compensation(
+                    Service.DELIVERY,
+                    "releases the reservation and confirms; refuses if the parcel has shipped (nothing is"
+                    " undone then, the order completes)",
+                    answers=(CancellationConfirmed, CancellationRefused),
+                ),
+            ),
+        ),
+        Emit.ORDER_CANCELLED: Compensating(
+            OrderCancelled,
+            by=(
+                Compensation(
+                    Service.PAYMENT,
+                    "refunds the full charge, once (the refund worker calls the gateway)",
+                    answers=(PaymentRefunded, PaymentRefundFailed),
+                ),
+                Compensation(
+                    Service.DELIVERY,
+                    "releases a reservation it still holds (OrderCancelled events written before delivery"
+                    " confirmed every cancel); normally nothing is held any more",
+                ),
+            ),
+        ),
+    }
+)
 
 
 def decide(status: OrderStatus | str | None, event: SagaInput) -> Decision:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from faust.web import Request, Response
@@ -12,14 +10,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.access import OPERATOR, PAYMENT_READ, SHOP
-from common.events.values import Money, OrderLine
 from common.openapi import Answer, Link, Route
 from common.params import IdempotencyKey, OrderPath, Parameters
-from common.tenancy import order_id_of, owner_of, split_saga_id
 from common.web import Blueprint, JsonView, caller_of, saga_of
 from payment import queries
+from payment.answers import PaymentAnswer, RefundQueued
 from payment.checkout import CheckoutRequest, PaymentStore, checkout
-from payment.domain import PaymentStatus, RefundStatus, caller_scoped_key
+from payment.domain import PaymentStatus, caller_scoped_key
 from payment.gateway import PaymentGateway
 from payment.refunds import retry_refund
 
@@ -36,39 +33,6 @@ class CheckoutAnswer(BaseModel):
     status: PaymentStatus = Field(description="CAPTURED, DECLINED or FAILED (nothing charged)")
     decline_reason: str | None
     order_url: str = Field(description="where to poll the order (also in Location)")
-
-
-class RefundAnswer(BaseModel):
-    refund_id: UUID
-    status: RefundStatus
-    reason: str
-    amount: Money
-    attempts: int
-    last_error: str | None
-    retried_by: str | None = Field(description="the operator who last queued it again after it failed")
-    updated_at: datetime
-
-
-class PaymentAnswer(BaseModel):
-    payment_id: UUID
-    order_id: str = Field(description="the order id as its shop knows it")
-    owner: str = Field(description="the shop whose order it is (the name of the key of its checkout)")
-    customer_id: str
-    status: PaymentStatus
-    amount: Money
-    lines: list[OrderLine] = Field(description="what was bought, as the checkout sent it")
-    failure_reason: str | None
-    gateway_reference: str | None
-    created_at: datetime
-    updated_at: datetime
-    refund: RefundAnswer | None
-
-
-class RefundQueued(BaseModel):
-    order_id: str
-    owner: str
-    refund_id: UUID
-    status: RefundStatus
 
 
 PAYMENT = Route(
@@ -143,10 +107,8 @@ class Checkout(JsonView):
 @blueprint.serve(PAYMENT)
 class Payment(JsonView):
     async def get(self, request: Request, order_id: str) -> Response:
-        payment, refund = await queries.payment_and_refund(
-            self.dependency(PaymentDependencies).engine, saga_of(request, order_id)
-        )
-        return self.json(_describe(payment, refund))
+        engine = self.dependency(PaymentDependencies).engine
+        return self.answer(await queries.payment_and_refund(engine, saga_of(request, order_id)))
 
 
 @blueprint.serve(RETRY_REFUND)
@@ -155,36 +117,4 @@ class RetryRefund(JsonView):
         saga = saga_of(request, order_id)
         engine = self.dependency(PaymentDependencies).engine
         refund_id = await retry_refund(engine, saga, by=caller_of(request).name)
-        owner, order_id = split_saga_id(saga)
-        return self.json(
-            {"order_id": order_id, "owner": owner, "refund_id": str(refund_id), "status": "PENDING"},
-            status=202,
-        )
-
-
-def _describe(payment: Any, refund: Any) -> dict[str, Any]:
-    return {
-        "payment_id": str(payment.payment_id),
-        "order_id": order_id_of(payment.order_id),
-        "owner": owner_of(payment.order_id),
-        "customer_id": payment.customer_id,
-        "status": payment.status,
-        "amount": {"amount_minor": payment.amount_minor, "currency": payment.currency},
-        "lines": payment.lines,
-        "failure_reason": payment.failure_reason,
-        "gateway_reference": payment.gateway_reference,
-        "created_at": payment.created_at.isoformat(),
-        "updated_at": payment.updated_at.isoformat(),
-        "refund": None
-        if refund is None
-        else {
-            "refund_id": str(refund.refund_id),
-            "status": refund.status,
-            "reason": refund.reason,
-            "amount": {"amount_minor": refund.amount_minor, "currency": refund.currency},
-            "attempts": refund.attempts,
-            "last_error": refund.last_error,
-            "retried_by": refund.retried_by,
-            "updated_at": refund.updated_at.isoformat(),
-        },
-    }
+        return self.answer(RefundQueued.of(saga, refund_id), status=202)

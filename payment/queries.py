@@ -1,8 +1,7 @@
-"""Reads of payment's API: an order's payment with its refund."""
+"""Reads of payment's API: an order's payment with its refund, as the answer the API declares
+(`payment/answers.py`)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,10 +10,11 @@ from common.db import reading
 from common.errors import NotFound
 from common.tenancy import order_id_of
 from payment import models
+from payment.answers import PaymentAnswer
 
 
-async def payment_and_refund(engine: AsyncEngine, order_id: str) -> tuple[Any, Any | None]:
-    """The payment of `order_id` and its refund (None if none); NotFound if the order has no payment."""
+async def payment_and_refund(engine: AsyncEngine, order_id: str) -> PaymentAnswer:
+    """The payment of `order_id` with its refund (None if none); NotFound if the order has no payment."""
     payments, refunds = models.payments, models.refunds
     async with reading(engine) as conn:
         payment = (await conn.execute(select(payments).where(payments.c.order_id == order_id))).first()
@@ -23,4 +23,4 @@ async def payment_and_refund(engine: AsyncEngine, order_id: str) -> tuple[Any, A
         refund = (
             await conn.execute(select(refunds).where(refunds.c.payment_id == payment.payment_id))
         ).first()
-    return payment, refund
+    return PaymentAnswer.from_rows(payment, refund)

@@ -25,7 +25,7 @@ SERVICES = ("payment", "order", "delivery", "console")
 INSTALLED = (RUNTIME, *SERVICES, TOOLING)
 # Names every service fills the same way (and `common` holds the base of some: common/app.py is what each
 # service's app.py builds on). Anywhere else a name says one job, so it appears once.
-SERVICE_ROLES = {"__init__", "__main__", "app", "api", "handlers", "models", "queries", "metrics"}
+SERVICE_ROLES = {"__init__", "__main__", "app", "api", "answers", "handlers", "models", "queries", "metrics"}
 
 
 def modules(package: str) -> Iterator[tuple[str, Path]]:
