@@ -35,6 +35,9 @@ from common.tracing import TRACEPARENT, Tracing, traceparent_of
 
 log = logging.getLogger(__name__)
 
+# The longest the leading relay's session stays silent before the server ends it, releasing the lock.
+_LEADER_SILENT_SECONDS = 10.0
+
 
 class OutgoingMessage(NamedTuple):
     topic: str
@@ -124,9 +127,10 @@ class OutboxRelay:
             if not rows:
                 return 0
             if self._tracing.enabled:
-                await self._publish_traced(rows)
+                await self._publishing(conn, self._publish_traced(rows))
             else:
-                await self._publish([OutgoingMessage(topic, key, value) for _, topic, key, value, *_ in rows])
+                messages = [OutgoingMessage(topic, key, value) for _, topic, key, value, *_ in rows]
+                await self._publishing(conn, self._publish(messages))
             await pg.execute(
                 conn,
                 f"UPDATE {table} SET published_at = now() WHERE id = ANY(%s::bigint[])",
@@ -139,6 +143,17 @@ class OutboxRelay:
             raise
         self.published_total += len(rows)
         return len(rows)
+
+    async def _publishing(self, conn: AsyncConnection, publish: Awaitable[None]) -> None:
+        """Wait for `publish`, pinging the leader's session meanwhile: a broker that is slow or away can
+        hold a pass longer than the session may stay silent (`_LEADER_SILENT_SECONDS`)."""
+        task = asyncio.ensure_future(publish)
+        try:
+            while not (await asyncio.wait({task}, timeout=_LEADER_SILENT_SECONDS / 3))[0]:
+                await pg.execute(conn, "SELECT 1", ())
+        finally:
+            task.cancel()  # a ping failed, or this pass was cancelled: no publish goes on unwatched
+        await task
 
     async def _publish_traced(self, rows: Sequence[Sequence[Any]]) -> None:
         """Publish with a `publish` span per event, the child of the span that wrote it, and that span's
@@ -169,7 +184,18 @@ class OutboxRelay:
         conn = await self._engine.connect()
         try:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            leads = await pg.fetch_all(conn, "SELECT pg_try_advisory_lock(%s::bigint)", (self._lock_id,))
+            # The leader's session ends by the server's timer once silent for `_LEADER_SILENT_SECONDS`:
+            # a leader cut off from the database (packets dropped, no RST) leaves a session the server
+            # cannot tell from a live one, and it would hold the lock until TCP gives up on it (hours,
+            # and never behind a proxy that keeps its side open): no relay could lead, the outbox would
+            # not drain. A live leader is never that silent (a pass a second, `_publishing`'s pings).
+            # Set only on the session that got the lock: the others go back to the pool.
+            leads = await pg.fetch_all(
+                conn,
+                "SELECT CASE WHEN pg_try_advisory_lock(%s::bigint)"
+                " THEN set_config('idle_session_timeout', %s, false) IS NOT NULL ELSE false END",
+                (self._lock_id, f"{_LEADER_SILENT_SECONDS * 1000:.0f}"),
+            )
         except BaseException:
             await _discard(conn)  # it may hold the lock: never back to the pool
             raise
