@@ -16,7 +16,7 @@ import re
 from contextlib import AbstractAsyncContextManager
 
 import psycopg
-from sqlalchemy import Engine, MetaData, event, exc
+from sqlalchemy import Engine, MetaData, event, exc, make_url
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -49,9 +49,9 @@ def new_metadata() -> MetaData:
 # and after), whose row locks would block the retry of the same checkout or event. No transaction of the
 # services waits that long between its statements (what they await meanwhile, an HTTP call of order
 # to payment, has a timeout of seconds), so one idle for a minute has been abandoned.
+_SERVER_OPTIONS = "-c idle_in_transaction_session_timeout=60s"
 _CONNECT_ARGS = {
     "connect_timeout": 5,
-    "options": "-c idle_in_transaction_session_timeout=60s",
     "tcp_user_timeout": 10_000,  # ms
     "keepalives": 1,
     "keepalives_idle": 5,
@@ -78,11 +78,19 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
-        connect_args=_CONNECT_ARGS,
+        connect_args=_connect_args(url),
         hide_parameters=True,
     )
     hide_values_in_errors(engine.sync_engine)
     return engine
+
+
+def _connect_args(url: str) -> dict[str, object]:
+    """`_CONNECT_ARGS`, the server options appended to those of the URL (a connect argument would
+    replace the URL's `options`, such as the test schemas' `search_path`)."""
+    given = make_url(url).query.get("options")
+    given = given[-1] if isinstance(given, tuple) else given
+    return {**_CONNECT_ARGS, "options": f"{given} {_SERVER_OPTIONS}" if given else _SERVER_OPTIONS}
 
 
 def hide_values_in_errors(engine: Engine) -> None:
