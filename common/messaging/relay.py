@@ -6,7 +6,9 @@ Rules it keeps, and why:
   The lock is the session's, held while the connection lives, and that connection runs in autocommit:
   a pass is two statements (read, mark) where a transaction-scoped lock took four (with BEGIN and
   COMMIT), on every hop of every saga. A relay that dies loses the connection and with it the lock;
-  one that fails closes its connection for the same reason, so a standby relay takes over.
+  one that fails closes its connection for the same reason, so a standby relay takes over. One cut off
+  from the database cannot close anything: the server ends its session once it has been silent for
+  `_LEADER_SILENT_SECONDS` (`idle_session_timeout`), which a live leader never is.
 - Every pass reads *all* unpublished rows in id order instead of remembering the last id it saw: a
   transaction that took a lower id but committed later is still found on the next pass.
 - Rows are marked published only after the broker acknowledged them (idempotent producer, acks=all).
