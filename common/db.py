@@ -16,7 +16,7 @@ import re
 from contextlib import AbstractAsyncContextManager
 
 import psycopg
-from sqlalchemy import Engine, MetaData, event, exc
+from sqlalchemy import Engine, MetaData, event, exc, make_url
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -32,6 +32,32 @@ NAMING_CONVENTION = {
 
 def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# How a connection finds out that its server is gone when nothing says so (a partition, a host that
+# vanished: packets dropped, no RST). Without these a connection waiting for an answer relies on TCP's
+# retransmissions, backed off exponentially for up to ~15 min (`tcp_retries2`): after a 30 s cut the next
+# retry came ~20 s after the repair, and with further cuts it fell into those too, so one such connection
+# (the outbox relay's, holding the lead) stalled payment's sagas for minutes after the repair.
+# - `tcp_user_timeout`: data sent and not acknowledged for 10 s aborts the connection (the statement fails
+#   with an OperationalError, a transient error: the caller retries on a new connection).
+# - keepalives: an idle connection, or one waiting for an answer, is probed after 5 s of silence and
+#   dropped after 3 unanswered probes 2 s apart, so the pool does not keep dead connections.
+# The server does not learn of it (it may sit behind a proxy, or just be idle), so a session that holds
+# something is ended by the server's own timer: the relay's lock (common/messaging/relay.py), and a
+# transaction left open by a connection cut mid-way (seen: "idle in transaction" for as long as the cut
+# and after), whose row locks would block the retry of the same checkout or event. No transaction of the
+# services waits that long between its statements (what they await meanwhile, an HTTP call of order
+# to payment, has a timeout of seconds), so one idle for a minute has been abandoned.
+_SERVER_OPTIONS = "-c idle_in_transaction_session_timeout=60s"
+_CONNECT_ARGS = {
+    "connect_timeout": 5,
+    "tcp_user_timeout": 10_000,  # ms
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
 
 
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
@@ -52,11 +78,19 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5},
+        connect_args=_connect_args(url),
         hide_parameters=True,
     )
     hide_values_in_errors(engine.sync_engine)
     return engine
+
+
+def _connect_args(url: str) -> dict[str, object]:
+    """`_CONNECT_ARGS`, the server options appended to those of the URL (a connect argument would
+    replace the URL's `options`, such as the test schemas' `search_path`)."""
+    given = make_url(url).query.get("options")
+    given = given[-1] if isinstance(given, tuple) else given
+    return {**_CONNECT_ARGS, "options": f"{given} {_SERVER_OPTIONS}" if given else _SERVER_OPTIONS}
 
 
 def hide_values_in_errors(engine: Engine) -> None:

@@ -6,7 +6,9 @@ Rules it keeps, and why:
   The lock is the session's, held while the connection lives, and that connection runs in autocommit:
   a pass is two statements (read, mark) where a transaction-scoped lock took four (with BEGIN and
   COMMIT), on every hop of every saga. A relay that dies loses the connection and with it the lock;
-  one that fails closes its connection for the same reason, so a standby relay takes over.
+  one that fails closes its connection for the same reason, so a standby relay takes over. One cut off
+  from the database cannot close anything: the server ends its session once it has been silent for
+  `_LEADER_SILENT_SECONDS` (`idle_session_timeout`), which a live leader never is.
 - Every pass reads *all* unpublished rows in id order instead of remembering the last id it saw: a
   transaction that took a lower id but committed later is still found on the next pass.
 - Rows are marked published only after the broker acknowledged them (idempotent producer, acks=all).
@@ -34,6 +36,9 @@ from common.retry import Backoff
 from common.tracing import TRACEPARENT, Tracing, traceparent_of
 
 log = logging.getLogger(__name__)
+
+# The longest the leading relay's session stays silent before the server ends it, releasing the lock.
+_LEADER_SILENT_SECONDS = 10.0
 
 
 class OutgoingMessage(NamedTuple):
@@ -124,9 +129,10 @@ class OutboxRelay:
             if not rows:
                 return 0
             if self._tracing.enabled:
-                await self._publish_traced(rows)
+                await self._publishing(conn, self._publish_traced(rows))
             else:
-                await self._publish([OutgoingMessage(topic, key, value) for _, topic, key, value, *_ in rows])
+                messages = [OutgoingMessage(topic, key, value) for _, topic, key, value, *_ in rows]
+                await self._publishing(conn, self._publish(messages))
             await pg.execute(
                 conn,
                 f"UPDATE {table} SET published_at = now() WHERE id = ANY(%s::bigint[])",
@@ -139,6 +145,17 @@ class OutboxRelay:
             raise
         self.published_total += len(rows)
         return len(rows)
+
+    async def _publishing(self, conn: AsyncConnection, publish: Awaitable[None]) -> None:
+        """Wait for `publish`, pinging the leader's session meanwhile: a broker that is slow or away can
+        hold a pass longer than the session may stay silent (`_LEADER_SILENT_SECONDS`)."""
+        task = asyncio.ensure_future(publish)
+        try:
+            while not (await asyncio.wait({task}, timeout=_LEADER_SILENT_SECONDS / 3))[0]:
+                await pg.execute(conn, "SELECT 1", ())
+        finally:
+            task.cancel()  # a ping failed, or this pass was cancelled: no publish goes on unwatched
+        await task
 
     async def _publish_traced(self, rows: Sequence[Sequence[Any]]) -> None:
         """Publish with a `publish` span per event, the child of the span that wrote it, and that span's
@@ -169,7 +186,18 @@ class OutboxRelay:
         conn = await self._engine.connect()
         try:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            leads = await pg.fetch_all(conn, "SELECT pg_try_advisory_lock(%s::bigint)", (self._lock_id,))
+            # The leader's session ends by the server's timer once silent for `_LEADER_SILENT_SECONDS`:
+            # a leader cut off from the database (packets dropped, no RST) leaves a session the server
+            # cannot tell from a live one, and it would hold the lock until TCP gives up on it (hours,
+            # and never behind a proxy that keeps its side open): no relay could lead, the outbox would
+            # not drain. A live leader is never that silent (a pass a second, `_publishing`'s pings).
+            # Set only on the session that got the lock: the others go back to the pool.
+            leads = await pg.fetch_all(
+                conn,
+                "SELECT CASE WHEN pg_try_advisory_lock(%s::bigint)"
+                " THEN set_config('idle_session_timeout', %s, false) IS NOT NULL ELSE false END",
+                (self._lock_id, f"{_LEADER_SILENT_SECONDS * 1000:.0f}"),
+            )
         except BaseException:
             await _discard(conn)  # it may hold the lock: never back to the pool
             raise

@@ -21,6 +21,7 @@ from common.errors import Invalid
 from common.events import DecodedEvent, Envelope, encode_event, new_envelope
 from common.events.delivery import Delivered, Shipped
 from common.kafka import new_idempotent_producer, publish_in_order
+from common.messaging import relay as relay_module
 from common.messaging.dead_letters import RawMessage
 from common.messaging.outbox import enqueue
 from common.messaging.relay import OutboxRelay, OutgoingMessage
@@ -603,3 +604,36 @@ async def test_rows_stay_in_the_outbox_while_the_broker_refuses_them(db: Db) -> 
         await relay.publish_pending()
     assert await relay.pending_count() == 1
     assert not relay.leading  # it gave the lead up: a standby may try the broker
+
+
+async def test_a_leader_gone_silent_loses_the_lock_and_one_waiting_on_the_broker_keeps_it(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader cut off from the database leaves a session the server cannot tell from a live one: the
+    server ends it once silent for `_LEADER_SILENT_SECONDS`, so a standby leads. A live leader waiting
+    on a slow broker pings meanwhile and keeps the lead."""
+    monkeypatch.setattr(relay_module, "_LEADER_SILENT_SECONDS", 1.0)
+
+    async def slow_broker(messages: Sequence[OutgoingMessage]) -> None:
+        await asyncio.sleep(2.5)
+
+    def relay() -> OutboxRelay:
+        return OutboxRelay(
+            engine=db.engine, outbox=tables.outbox, publish=slow_broker, lock_id=hash(db.schema) & 0x7FFFFFFF
+        )
+
+    leader, standby = relay(), relay()
+    try:
+        async with db.engine.begin() as conn:
+            await enqueue(conn, tables.outbox, "silent", [_shipped("acme:o-s1")])
+        assert await leader.publish_pending() == 1  # 2.5 s on the broker, silent for no more than 1 s
+        assert leader.leading
+        assert await standby.publish_pending() == 0  # the leader still holds the lock
+        await asyncio.sleep(2)  # the leader says nothing, as one cut off would
+        async with db.engine.begin() as conn:
+            await enqueue(conn, tables.outbox, "silent", [_shipped("acme:o-s2")])
+        assert await standby.publish_pending() == 1
+        assert standby.leading
+    finally:
+        await leader.close()
+        await standby.close()
