@@ -32,3 +32,17 @@ def kafka_bootstrap(local_stack: LocalStack) -> str:
 @pytest.fixture(scope="session")
 def database_urls(local_stack: LocalStack) -> dict[str, str]:
     return {service.value: local_stack.database_url(service) for service in Service}
+
+
+LONG_FAULT = "long_fault"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A long fault (marker `long_fault`: minutes each, at 300 sagas) runs only when selected by a marker
+    expression naming it (`pytest -m long_fault`); the default run skips it and says how to run it."""
+    if LONG_FAULT in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason=f"a long fault: run it with `pytest -m {LONG_FAULT}`")
+    for item in items:
+        if item.get_closest_marker(LONG_FAULT) is not None:
+            item.add_marker(skip)
