@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -19,12 +20,14 @@ from typing import Any
 
 import faust
 from faust.types.auth import CredentialsT
+from sqlalchemy import text
 
 from common import operations_api
 from common.api_keys import ApiKeys
 from common.config import Service, Settings
 from common.context import ServiceContext
-from common.db import create_engine
+from common.database_clock import DATABASE_CLOCK, READ_EVERY_SECONDS
+from common.db import create_engine, reading
 from common.http_server import HttpLimits, ServiceApp
 from common.http_tracing import traced_requests
 from common.kafka import LazyProducer, group_id
@@ -110,6 +113,7 @@ def create_service(
     _attach_consumer(app, context, consumes)
     _attach_relay(app, context)
     _attach_inbox_cleanup(app, context)
+    _attach_database_clock(app, context)
     readiness, close_readiness = service_readiness(context, api_keys)
     app.task(close_readiness)
     provide(app, context, api_keys, readiness, writes)
@@ -201,6 +205,25 @@ def _attach_inbox_cleanup(app: faust.App, context: ServiceContext) -> None:
         await forget_processed_before(context.engine, context.tables.inbox, retention)
 
     periodic(app, 3600.0, forget_old_inbox_entries)
+
+
+def _attach_database_clock(app: faust.App, context: ServiceContext) -> None:
+    """Keep the process's DATABASE_CLOCK on the database's time: read at start, then every
+    READ_EVERY_SECONDS (common/database_clock.py). While the database is away the last reading holds."""
+
+    async def follow_the_database_clock() -> None:
+        while True:
+            try:
+                async with reading(context.engine) as conn:
+                    before = time.monotonic()
+                    epoch = await conn.scalar(text("SELECT extract(epoch FROM clock_timestamp())::float8"))
+                    after = time.monotonic()
+                DATABASE_CLOCK.read(float(epoch), at=(before + after) / 2)
+            except Exception as error:
+                log.debug("cannot read the database's clock (%r); the last reading holds", error)
+            await asyncio.sleep(READ_EVERY_SECONDS)
+
+    app.task(follow_the_database_clock)
 
 
 def _attach_consumer(app: faust.App, context: ServiceContext, topics: Sequence[str]) -> None:

@@ -4,12 +4,13 @@ finished ones took, by outcome (observed as each finishes)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prometheus_client import Histogram
 from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.database_clock import DATABASE_CLOCK
 from common.metrics import status_gauge
 from order import models
 from order.saga import TERMINAL_STATUSES, OrderStatus
@@ -31,10 +32,11 @@ class SagaDurations:
     `occurred_at`) to the order's final status, observed once the transaction that reached it has
     committed. Every outcome is a series from the start, so a rate over one never vanishes.
 
-    The two ends are read from two services' clocks (payment's and order's): on separate hosts their skew
-    is in the figure; a negative one counts as 0."""
+    The two ends are read from two services' copies of their databases' clocks (payment's and order's,
+    common/database_clock.py), so a host's wall clock that jumps is not in the figure; two database
+    servers' skew is, and a negative duration counts as 0."""
 
-    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, clock: Callable[[], datetime] = DATABASE_CLOCK.now) -> None:
         self._clock = clock
         # Its own registry (none): two apps in one process (the tests) must not share one histogram.
         self._histogram = Histogram(

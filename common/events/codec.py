@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from pydantic import ValidationError
 
+from common.database_clock import DATABASE_CLOCK
 from common.events.catalogue import CATALOGUE, EventSpec, payload_type_for
 from common.events.envelope import Envelope
 from common.events.values import Frozen
@@ -65,7 +66,7 @@ def new_envelope(
         version=spec.version,
         order_id=order_id,
         owner=owner_of(order_id),
-        occurred_at=occurred_at or datetime.now(UTC),
+        occurred_at=occurred_at or DATABASE_CLOCK.now(),
         causation_id=causation_id,
         producer=producer,
         payload=payload.model_dump(mode="json"),

@@ -27,12 +27,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.database_clock import DATABASE_CLOCK, DatabaseClock
 from common.db import is_transient_database_error
 from common.retry import Backoff
 from order.webhooks import store
@@ -97,10 +98,14 @@ class WebhookSender:
         settings: SenderSettings,
         *,
         random_fraction: Callable[[], float] = random.random,
+        clock: DatabaseClock | None = None,
     ) -> None:
         self._engine = engine
         self._settings = settings
         self._random = random_fraction
+        # Signatures and attempts are stamped with the database's clock: a shop checks a signature's
+        # timestamp against its own clock, and this host's may jump (tests/chaos/test_clock_faults.py).
+        self._clock = clock or DATABASE_CLOCK
         self._wakeup = asyncio.Event()
         self._finished: list[store.Outcome] = []
         self._settle_wakeup = asyncio.Event()
@@ -165,6 +170,8 @@ class WebhookSender:
                     )
                     await asyncio.sleep(delay)
                     continue
+            if claimed:
+                self._clock.read(claimed[0].claimed_at)
             for delivery in claimed:
                 task = asyncio.ensure_future(self._attempt(session, delivery))
                 self._in_flight.add(task)
@@ -199,15 +206,15 @@ class WebhookSender:
             delivery.occurred_at,
             delivery.order_snapshot,
         )
+        at = self._clock.now()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Saga-Event-Id": str(delivery.event_id),
             "Saga-Event-Type": delivery.event_type,
             "Saga-Delivery-Attempt": str(delivery.attempt),
-            "Saga-Signature": signature_header(delivery.secrets, int(time.time()), body),
+            "Saga-Signature": signature_header(delivery.secrets, int(at.timestamp()), body),
         }
-        at = datetime.now(UTC)
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
@@ -295,8 +302,8 @@ class WebhookSender:
 
     async def housekeep(self) -> None:
         """Disable the endpoints that have failed for too long (`policy.should_disable`)."""
-        now = datetime.now(UTC)
         async with self._engine.begin() as conn:
+            now = await store.database_now(conn)  # the endpoints' failing times are on its clock
             failing = await store.failing_since(conn)
             due = [e for e, since in failing.items() if should_disable(since, now, self._settings.policy)]
             disabled = await store.disable(conn, due) if due else []

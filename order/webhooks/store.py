@@ -101,6 +101,7 @@ class Claimed:
     occurred_at: datetime
     order_snapshot: dict[str, Any]
     endpoint_failures: int  # the endpoint's failures in a row when it was claimed
+    claimed_at: float  # the database's clock when it was claimed (Unix seconds)
 
 
 # Due heads of enabled endpoints whose own gate is open, earliest first, at most `per_endpoint` in
@@ -137,7 +138,7 @@ WHERE d.endpoint_id = due.endpoint_id AND d.event_id = due.event_id
   AND w.id = d.endpoint_id AND e.event_id = d.event_id
 RETURNING d.endpoint_id, d.event_id, d.order_id, d.attempts, w.url, w.secret, w.consecutive_failures,
   CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END AS previous_secret,
-  e.type, e.seq, e.occurred_at, e.order_snapshot
+  e.type, e.seq, e.occurred_at, e.order_snapshot, extract(epoch FROM clock_timestamp())::float8 AS claimed_at
 """
 
 
@@ -174,6 +175,7 @@ async def claim(
             occurred_at=row["occurred_at"],
             order_snapshot=row["order_snapshot"],
             endpoint_failures=row["consecutive_failures"],
+            claimed_at=row["claimed_at"],
         )
         for row in rows
     ]
@@ -282,6 +284,13 @@ async def settle(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> None:
     # Disjoint writes (attempts; acknowledged and failed deliveries; endpoints that succeeded and those
     # that only failed): one statement.
     await pg.execute_together(conn, writes)
+
+
+async def database_now(conn: AsyncConnection) -> datetime:
+    """The database's clock: the one the endpoints' failing times are on."""
+    rows = await pg.fetch_all(conn, "SELECT now()", ())
+    now: datetime = rows[0][0]
+    return now
 
 
 async def failing_since(conn: AsyncConnection) -> dict[uuid.UUID, datetime]:

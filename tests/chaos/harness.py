@@ -220,6 +220,7 @@ def chaos_stack(
 class Saga:
     order_id: str
     kind: str
+    accepted_at: float = 0.0  # when the checkout was answered (this process's monotonic clock)
 
 
 class ShopLoad:
@@ -328,7 +329,7 @@ class ShopLoad:
             headers={"Idempotency-Key": uuid.uuid4().hex},
         )
         with self._lock:
-            self.accepted.append(Saga(answer["order_id"], kind))
+            self.accepted.append(Saga(answer["order_id"], kind, time.monotonic()))
             delay = self.random.uniform(*self.cancel_after)
         if kind == "cancel":
             time.sleep(delay)

@@ -7,74 +7,22 @@ the last byte with a file, holds it full, then deletes the file, as an operator 
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from common.config import Service
+from tests.chaos.disks import fill, mount_refused, small_disk
 from tests.chaos.harness import ShopLoad, chaos_stack, settle
 
 DISK_MB = 512
 
 
-def _mount_refused() -> str | None:
-    """Why this machine cannot mount a tmpfs for the test, or None when it can."""
-    if os.geteuid() != 0:
-        return "mounting a small filesystem for the data directory needs root"
-    probe = Path(f"/tmp/saga-disk-probe-{os.getpid()}")
-    probe.mkdir(exist_ok=True)
-    try:
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True
-        )
-        if mounted.returncode != 0:
-            return f"mount refused: {mounted.stderr.decode().strip()}"
-        subprocess.run(["umount", str(probe)], check=True)
-        return None
-    finally:
-        probe.rmdir()
-
-
-REFUSED = _mount_refused()
+REFUSED = mount_refused()
 if REFUSED is not None:
     print(f"\ntests/chaos/test_disk_faults.py skipped: {REFUSED}")
 pytestmark = pytest.mark.skipif(REFUSED is not None, reason=REFUSED or "")
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, megabytes: int) -> Iterator[Path]:
-    path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs", str(path)], check=True
-    )
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Fill `disk` to its last byte with one file, and return it."""
-    filler = disk / "filler"
-    chunk = b"\0" * (1 << 20)
-    with filler.open("wb") as out:
-        try:
-            while True:
-                out.write(chunk)
-                out.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
-    with contextlib.suppress(OSError), filler.open("ab") as out:  # the last partial megabyte
-        while True:
-            out.write(b"\0" * 4096)
-            out.flush()
-    return filler
 
 
 def test_postgres_out_of_disk_for_ten_seconds_loses_and_doubles_nothing(tmp_path: Path) -> None:
