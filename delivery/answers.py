@@ -43,14 +43,7 @@ class StockRow(StockAnswer):
     @staticmethod
     def from_row(row: Row[Any]) -> StockRow:
         """A SKU's stock as recorded (a row of `stock`), with who counted it last."""
-        return StockRow(
-            sku=row.sku,
-            on_hand=row.on_hand,
-            reserved=row.reserved,
-            shipped=row.shipped,
-            stocked=row.stocked,
-            updated_by=row.updated_by,
-        )
+        return StockRow.model_validate(row, from_attributes=True)
 
 
 class StockList(BaseModel):

@@ -103,15 +103,7 @@ class TimelineEntry(BaseModel):
     @staticmethod
     def from_row(row: Row[Any]) -> TimelineEntry:
         """An entry of the order's timeline (a row of `order_timeline`)."""
-        return TimelineEntry(
-            at=row.at,
-            kind=row.kind,
-            event_type=row.event_type,
-            event_id=row.event_id,
-            status_before=row.status_before,
-            status_after=row.status_after,
-            detail=row.detail,
-        )
+        return TimelineEntry.model_validate(row, from_attributes=True)
 
 
 class OrderDetail(OrderAnswer):
