@@ -319,6 +319,30 @@ def test_an_order_service_cut_off_from_the_broker_holds_its_saga_and_the_saga_en
     assert_saga_consistent()
 
 
+def test_heal_mends_a_crashed_database_a_frozen_service_and_a_cut_link_left_in_place(
+    saga_platform: SagaPlatform,
+    saga: SagaClient,
+    saga_stock: StockFactory,
+    saga_carrier: Carrier,
+    saga_faults: Faults,
+) -> None:
+    """What the fixture does after a test that left its faults in place: the next test's checkout goes
+    through the whole saga at once."""
+    sku = saga_stock(5)
+    saga_faults.cut_from_broker("delivery")
+    saga_faults.pause("payment")
+    saga_faults.kill_database()
+    assert saga_platform.local is not None and not saga_platform.local.database_running
+
+    saga_faults.heal()
+
+    assert saga_platform.local.database_running
+    assert not any(link.is_cut for link in saga_platform.local.broker_links.values())
+    accepted = saga.checkout(**cart(sku))
+    saga_carrier.deliver(accepted.order_id, timeout=15)
+    assert saga.wait_for(accepted.order_id, timeout=15).status == "COMPLETED"
+
+
 def test_the_started_platform_asks_for_keys_and_the_plugin_holds_each_roles_demo_key(
     saga_platform: SagaPlatform, saga: SagaClient, saga_stock: StockFactory
 ) -> None:
