@@ -260,7 +260,9 @@ def test_while_the_database_is_down_the_checkout_answers_503_at_once_and_every_s
     for accepted in (in_flight, retried):
         saga_carrier.deliver(accepted.order_id)
         assert saga.wait_for(accepted.order_id).status == "COMPLETED"
-    assert time.monotonic() - back < 15.0
+    ended = time.monotonic() - back
+    print(f"FAULT database-down: 503 in {seconds:.2f} s; sagas COMPLETED {ended:.1f} s after the restart")
+    assert ended < 15.0
     assert saga_platform.local is not None and saga_platform.local.died() == {}
     assert_saga_consistent()
 
@@ -290,7 +292,9 @@ def test_while_the_database_is_frozen_the_checkout_answers_503_within_the_client
     for accepted in (in_flight, retried):
         saga_carrier.deliver(accepted.order_id)
         assert saga.wait_for(accepted.order_id).status == "COMPLETED"
-    assert time.monotonic() - back < 15.0
+    ended = time.monotonic() - back
+    print(f"FAULT database-paused: 503 in {seconds:.2f} s; sagas COMPLETED {ended:.1f} s after the resume")
+    assert ended < 15.0
     assert saga.stock(sku).shipped == 2  # two orders, not three
     assert_saga_consistent()
 
@@ -315,7 +319,9 @@ def test_an_order_service_cut_off_from_the_broker_holds_its_saga_and_the_saga_en
     assert not readiness.ready and readiness.checks["broker"].startswith("failed")
     saga_carrier.deliver(accepted.order_id)
     assert saga.wait_for(accepted.order_id).status == "COMPLETED"
-    assert time.monotonic() - back < 15.0
+    ended = time.monotonic() - back
+    print(f"FAULT order-cut-from-broker: the saga COMPLETED {ended:.1f} s after the repair")
+    assert ended < 15.0
     assert_saga_consistent()
 
 
