@@ -107,16 +107,17 @@ def test_a_connection_opened_through_a_cut_link_reaches_the_server_only_after_th
 
 
 @pytest.mark.parametrize(
-    ("environ", "secure", "refused"),
+    ("environ", "secure", "wanted", "refused"),
     [
-        ({}, False, None),
-        ({"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}, False, "KAFKA_BOOTSTRAP_SERVERS names one"),
-        ({}, True, "runs secured"),
+        ({}, False, True, None),
+        ({}, False, False, "broker_links=True"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092"}, False, True, "KAFKA_BOOTSTRAP_SERVERS names one"),
+        ({}, True, True, "runs secured"),
     ],
 )
-def test_links_to_the_broker_need_the_plugins_own_plain_broker(
-    environ: dict[str, str], secure: bool, refused: str | None
+def test_links_to_the_broker_are_asked_for_and_need_the_plugins_own_plain_broker(
+    environ: dict[str, str], secure: bool, wanted: bool, refused: str | None
 ) -> None:
-    reason = broker_links_refused(environ, secure=secure)
+    reason = broker_links_refused(environ, secure=secure, wanted=wanted)
 
     assert (reason is None) if refused is None else (reason is not None and refused in reason)

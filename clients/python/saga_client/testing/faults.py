@@ -23,10 +23,12 @@ it is down the checkout answers `503` with `Retry-After` at once; while it is pa
 (the platform's answer deadline). After the block the services carry on without a restart: their pools
 connect anew. A service cut off from the broker keeps its HTTP API and its database; what it should
 publish waits in its outbox, and what it should consume waits on the topics, until the link is repaired.
-Every cut is a forwarder on 127.0.0.1 in the test process: no root, nothing to install.
+The link is a forwarder on 127.0.0.1 in the test process (no root, nothing to install), there only when
+the session asks for it (`PlatformSettings(broker_links=True)`, ini `saga_broker_links = true`): every
+message of the services crosses it, which slows each saga a little.
 
 A fault the platform cannot take (its databases or broker are not the plugin's: *_DATABASE_URL or
-KAFKA_BOOTSTRAP_SERVERS named others) skips the test, saying why.
+KAFKA_BOOTSTRAP_SERVERS named others; no links asked for) skips the test, saying why.
 """
 
 from __future__ import annotations

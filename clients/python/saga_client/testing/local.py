@@ -6,11 +6,12 @@ platform, so the client never imports the platform's packages. It holds the proc
 fault hooks and crash reports need: the services, the broker, and the one PostgreSQL server that holds
 the three services' databases.
 
-Each service reaches the broker through a `Link` of its own (a forwarder on 127.0.0.1 the plugin can
-cut): the broker gets one more listener per service, advertised at that service's link, so a Kafka
-client, which goes where the metadata sends it, never bypasses it. Everything else (the topics' setup,
-`saga_events`) reaches the broker directly. Links need a broker the plugin started, one node, not
-secured (`broker_links_refused`); without them the rest of the platform runs as before.
+With `PlatformSettings.broker_links`, each service reaches the broker through a `Link` of its own (a
+forwarder on 127.0.0.1 the plugin can cut): the broker gets one more listener per service, advertised
+at that service's link, so a Kafka client, which goes where the metadata sends it, never bypasses it.
+Everything else (the topics' setup, `saga_events`) reaches the broker directly. Links need a broker the
+plugin started, one node, not secured (`broker_links_refused`); without them the rest of the platform
+runs as before.
 
 Its API keys are its own, as its ports are: the stack makes a demo key per scope (shop, carrier,
 operator), which the plugin's clients send by role. Only when a session's `PlatformSettings.environment`
@@ -64,10 +65,17 @@ class FaultUnavailable(Exception):
     why."""
 
 
-def broker_links_refused(environ: Mapping[str, str], *, secure: bool) -> str | None:
-    """Why the services cannot reach the broker through links the plugin cuts, or None when they can: the
-    broker must be the one the plugin starts (not one KAFKA_BOOTSTRAP_SERVERS names), and plain (a
-    secured broker's listeners are SASL_SSL; a link's extra listener is PLAINTEXT)."""
+def broker_links_refused(environ: Mapping[str, str], *, secure: bool, wanted: bool) -> str | None:
+    """Why the services do not reach the broker through links the plugin cuts, or None when they do: the
+    session must ask for them (they cost each message a pass through the test process), the broker must
+    be the one the plugin starts (not one KAFKA_BOOTSTRAP_SERVERS names), and plain (a secured broker's
+    listeners are SASL_SSL; a link's extra listener is PLAINTEXT)."""
+    if not wanted:
+        return (
+            "the services reach the broker directly; a session that cuts them off asks for links:"
+            " PlatformSettings(broker_links=True) in its saga_platform_settings, or the ini option"
+            " saga_broker_links = true"
+        )
     if environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return "the broker is not the plugin's: KAFKA_BOOTSTRAP_SERVERS names one"
     if secure:
@@ -159,7 +167,9 @@ class LocalPlatform:
         env = self._environment(ports)
         try:
             settings = config.Settings.model_validate(env)
-            self.broker_links_refused = broker_links_refused(env, secure=settings.kafka_secure)
+            self.broker_links_refused = broker_links_refused(
+                env, secure=settings.kafka_secure, wanted=self.settings.broker_links
+            )
             if self.broker_links_refused is None:
                 for service in Service:
                     link = Link(ports.free_port(), name=f"{service.value}-broker")
