@@ -184,12 +184,36 @@ class PostgresServer:
         self._process = None
 
     def kill(self) -> None:
-        """SIGKILL the postmaster, as a crash would; the next start runs crash recovery."""
+        """SIGKILL the postmaster and every backend, as a crash would; the next start runs crash recovery."""
         if self._process is not None and self._process.poll() is None:
-            # The whole process group: orphaned backends would otherwise keep the old shared memory busy.
+            backends = _children(self._process.pid)
+            # The whole process group, and each backend (each is a session of its own): orphaned backends
+            # would otherwise keep the old shared memory busy for a moment, failing a quick restart.
             os.killpg(self._process.pid, signal.SIGKILL)
+            _signal_each(backends, signal.SIGKILL)
             self._process.wait()
         self._process = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the launched server is alive (paused counts: its processes exist)."""
+        return self._process is not None and self._process.poll() is None
+
+    def pause(self) -> None:
+        """SIGSTOP the postmaster and every backend, as a frozen VM would: connections stay open, statements
+        wait, new connections are not answered. The postmaster first, so that it forks no backend after
+        the list of them is taken."""
+        if self.running:
+            assert self._process is not None
+            os.kill(self._process.pid, signal.SIGSTOP)
+            _signal_each(_children(self._process.pid), signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after `pause` (harmless on a server that was not paused)."""
+        if self.running:
+            assert self._process is not None
+            _signal_each(_children(self._process.pid), signal.SIGCONT)
+            os.kill(self._process.pid, signal.SIGCONT)
 
     def restart(self) -> None:
         self.stop()
@@ -365,3 +389,25 @@ class PostgresServer:
             write_private(path, text)
             if self._user is not None:
                 os.chown(path, self._user.pw_uid, self._user.pw_gid)
+
+
+def _children(parent: int) -> list[int]:
+    """The processes `parent` forked (a postmaster's backends, each a session of its own, so a signal to
+    the postmaster's process group does not reach them): from /proc, or `pgrep -P` where there is none."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        found = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True, check=False)
+        return [int(pid) for pid in found.stdout.split()]
+    children = []
+    for stat in proc.glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # the name may hold spaces and parentheses
+            if int(fields[1]) == parent:
+                children.append(int(stat.parent.name))
+    return children
+
+
+def _signal_each(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)

@@ -13,8 +13,10 @@ Fixtures:
 - `saga_webhooks`: a webhook receiver on 127.0.0.1 subscribed for the test shop to every event type
   (deleted after the test): what arrived, verified; `wait_for`, `assert_in_order`, `assert_all_verified`;
   `fail` / `hang` / `answer_normally` (`saga_client.testing.webhooks`).
-- `saga_faults`: kill, restart and pause services and the broker; only on a platform started here
-  (otherwise the test is skipped, saying why). Everything is mended after the test.
+- `saga_faults`: kill, restart and pause services and the broker; crash or freeze the database
+  (`with saga_faults.database_down():`, `database_paused()`); cut one service off from the broker
+  (`with saga_faults.cut_off_from_broker("order"):`). Only on a platform started here (otherwise the
+  test is skipped, saying why); everything is mended after the test (`saga_client.testing.faults`).
 - `assert_saga_consistent`: `assert_saga_consistent()` waits until the test's sagas ended and checks
   the invariants through the public APIs (`saga_client.checker`).
 
@@ -219,7 +221,8 @@ def saga_webhooks(saga_platform: SagaPlatform, saga: SagaClient) -> Iterator[Sag
 
 @pytest.fixture()
 def saga_faults(saga_platform: SagaPlatform) -> Iterator[Faults]:
-    """Fault hooks on a platform the plugin started; mended after the test."""
+    """Fault hooks on a platform the plugin started (services, broker, database, the services' links to
+    the broker); mended after the test, whatever it left broken."""
     if saga_platform.local is None:
         pytest.skip(
             "saga_faults needs a platform the plugin started; this session runs against "

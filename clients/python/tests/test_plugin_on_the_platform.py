@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from dropping_proxy import DroppingProxy
 
@@ -216,6 +218,135 @@ def test_an_order_accepted_while_the_broker_is_paused_is_never_unknown_and_ends(
     saga_carrier.deliver(accepted.order_id, timeout=60)
     assert saga.wait_for(accepted.order_id, timeout=60).status == "COMPLETED"
     assert_saga_consistent(timeout=60)
+
+
+def checkout_once(platform: SagaPlatform, body: dict[str, Any], key: str) -> tuple[httpx.Response, float]:
+    """One `POST /checkout` as a shop sends it, not retried, with the client's 10 s timeout (a hang fails
+    the test): the answer, and how long it took."""
+    sku, quantity, price = body["lines"][0]
+    began = time.monotonic()
+    answer = httpx.post(
+        f"{platform.urls[Service.PAYMENT]}/checkout",
+        json={**body, "lines": [{"sku": sku, "quantity": quantity, "unit_price_minor": price}]},
+        headers={"Authorization": f"Bearer {platform.api_keys[Role.SHOP]}", "Idempotency-Key": key},
+        timeout=10.0,
+    )
+    return answer, time.monotonic() - began
+
+
+def test_while_the_database_is_down_the_checkout_answers_503_at_once_and_every_saga_ends_once_it_is_back(
+    saga_platform: SagaPlatform,
+    saga: SagaClient,
+    saga_stock: StockFactory,
+    saga_carrier: Carrier,
+    saga_faults: Faults,
+    assert_saga_consistent: Any,
+) -> None:
+    """PostgreSQL crashes (SIGKILL) right after a checkout, with that saga on its way; a checkout sent
+    meanwhile is refused with 503 and Retry-After, and sent again with its key after the restart it is
+    accepted. Nothing is restarted but the database: the services' pools connect anew."""
+    sku, key = saga_stock(5), f"cart-{uuid.uuid4().hex}"
+    body = {**cart(sku), "order_id": f"db-down-{uuid.uuid4().hex[:12]}"}
+    in_flight = saga.checkout(**cart(sku))
+    with saga_faults.database_down():
+        refused, seconds = checkout_once(saga_platform, body, key)
+        readiness = saga.readiness(Service.ORDER)
+    back = time.monotonic()
+    retried = saga.checkout(**body, idempotency_key=key)  # the shop's retry: same key, same body
+
+    assert (refused.status_code, refused.headers.get("Retry-After")) == (503, "1")
+    assert seconds < 2.0
+    assert not readiness.ready and readiness.checks["database"].startswith("failed")
+    for accepted in (in_flight, retried):
+        saga_carrier.deliver(accepted.order_id)
+        assert saga.wait_for(accepted.order_id).status == "COMPLETED"
+    ended = time.monotonic() - back
+    print(f"FAULT database-down: 503 in {seconds:.2f} s; sagas COMPLETED {ended:.1f} s after the restart")
+    assert ended < 15.0
+    assert saga_platform.local is not None and saga_platform.local.died() == {}
+    assert_saga_consistent()
+
+
+def test_while_the_database_is_frozen_the_checkout_answers_503_within_the_clients_timeout_then_sagas_end(
+    saga_platform: SagaPlatform,
+    saga: SagaClient,
+    saga_stock: StockFactory,
+    saga_carrier: Carrier,
+    saga_faults: Faults,
+    assert_saga_consistent: Any,
+) -> None:
+    """PostgreSQL frozen (SIGSTOP: connections open, statements wait) with a saga on its way: a checkout
+    waits no longer than the platform's answer deadline (5 s), never the shop's 10 s timeout. That
+    checkout may still be applied once the database answers (the request was in), so the shop sends it
+    again with its key: one order either way."""
+    sku, key = saga_stock(5), f"cart-{uuid.uuid4().hex}"
+    body = {**cart(sku), "order_id": f"db-frozen-{uuid.uuid4().hex[:12]}"}
+    in_flight = saga.checkout(**cart(sku))
+    with saga_faults.database_paused():
+        refused, seconds = checkout_once(saga_platform, body, key)
+    back = time.monotonic()
+    retried = saga.checkout(**body, idempotency_key=key)
+
+    assert (refused.status_code, refused.headers.get("Retry-After")) == (503, "1")
+    assert seconds < 7.0
+    for accepted in (in_flight, retried):
+        saga_carrier.deliver(accepted.order_id)
+        assert saga.wait_for(accepted.order_id).status == "COMPLETED"
+    ended = time.monotonic() - back
+    print(f"FAULT database-paused: 503 in {seconds:.2f} s; sagas COMPLETED {ended:.1f} s after the resume")
+    assert ended < 15.0
+    assert saga.stock(sku).shipped == 2  # two orders, not three
+    assert_saga_consistent()
+
+
+def test_an_order_service_cut_off_from_the_broker_holds_its_saga_and_the_saga_ends_after_the_repair(
+    saga: SagaClient,
+    saga_stock: StockFactory,
+    saga_carrier: Carrier,
+    saga_faults: Faults,
+    assert_saga_consistent: Any,
+) -> None:
+    """The order service partitioned from Kafka (its connections open, unanswered): payment still accepts
+    the checkout, and the order goes no further until the link is repaired."""
+    sku = saga_stock(5)
+    with saga_faults.cut_off_from_broker("order"):
+        accepted = saga.checkout(**cart(sku))  # payment reaches its database and the broker: 202
+        readiness = saga.readiness(Service.ORDER)  # waits out the broker check's timeout (3 s)
+        assert saga.order(accepted.order_id).status == "ACCEPTED"  # the order service has heard nothing
+        assert saga.readiness(Service.PAYMENT).ready  # only the order service is cut off
+    back = time.monotonic()
+
+    assert not readiness.ready and readiness.checks["broker"].startswith("failed")
+    saga_carrier.deliver(accepted.order_id)
+    assert saga.wait_for(accepted.order_id).status == "COMPLETED"
+    ended = time.monotonic() - back
+    print(f"FAULT order-cut-from-broker: the saga COMPLETED {ended:.1f} s after the repair")
+    assert ended < 15.0
+    assert_saga_consistent()
+
+
+def test_heal_mends_a_crashed_database_a_frozen_service_and_a_cut_link_left_in_place(
+    saga_platform: SagaPlatform,
+    saga: SagaClient,
+    saga_stock: StockFactory,
+    saga_carrier: Carrier,
+    saga_faults: Faults,
+) -> None:
+    """What the fixture does after a test that left its faults in place: the next test's checkout goes
+    through the whole saga at once."""
+    sku = saga_stock(5)
+    saga_faults.cut_from_broker("delivery")
+    saga_faults.pause("payment")
+    saga_faults.kill_database()
+    assert saga_platform.local is not None and not saga_platform.local.database_running
+
+    saga_faults.heal()
+
+    assert saga_platform.local.database_running
+    assert not any(link.is_cut for link in saga_platform.local.broker_links.values())
+    accepted = saga.checkout(**cart(sku))
+    saga_carrier.deliver(accepted.order_id, timeout=15)
+    assert saga.wait_for(accepted.order_id, timeout=15).status == "COMPLETED"
 
 
 def test_the_started_platform_asks_for_keys_and_the_plugin_holds_each_roles_demo_key(
