@@ -86,6 +86,9 @@ LABEL_STEP_RULES = _after(
     "                new_tracking_code=False,\n"
     '                made_by="shipped_by",\n'
     "                auto_progress=True,\n"
+    '                carrier_did="labelled",\n'
+    '                done="labelled",\n'
+    '                not_ready="the shipment is not scheduled",\n'
     "            )\n",
 )
 
