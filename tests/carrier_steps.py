@@ -21,6 +21,11 @@ def steps_through(last: CarrierStep) -> tuple[CarrierStep, ...]:
     return CARRIER_STEPS[: CARRIER_STEPS.index(last) + 1]
 
 
+def steps_before(step: CarrierStep) -> tuple[CarrierStep, ...]:
+    """The steps a carrier makes on a scheduled parcel before `step`, in order."""
+    return CARRIER_STEPS[: CARRIER_STEPS.index(step)]
+
+
 def steps_after(step: CarrierStep) -> tuple[CarrierStep, ...]:
     """The steps that take a parcel from where `step` left it to the end, in order."""
     return CARRIER_STEPS[CARRIER_STEPS.index(step) + 1 :]
