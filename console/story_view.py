@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from common.span_store import ReceivedSpan
+from order.saga import happy_path
 
 TERMINAL = frozenset({"COMPLETED", "REJECTED", "CANCELLED", "REFUNDED", "REFUND_FAILED"})
 # The happy path, drawn before the path actually taken so a stopped saga shows where it is on the way.
-HAPPY_PATH = ("PLACED", "SCHEDULED", "SHIPPED", "COMPLETED")
+HAPPY_PATH = tuple(status.value for status in happy_path())
 
 
 def state_path(timeline: list[dict[str, Any]]) -> list[str]:

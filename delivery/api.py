@@ -1,4 +1,4 @@
-"""Delivery's HTTP API: inventory, shipments, and the carrier-style ship and deliver steps."""
+"""Delivery's HTTP API: inventory, shipments, and one route per carrier step (`delivery/lifecycle.py`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from common.params import DIGITS, OrderPath, Parameters
 from common.web import Blueprint, JsonView, caller_of, saga_of
 from delivery import queries
 from delivery.answers import ShipmentAnswer, StockAnswer, StockList, StockRow, StockSet
-from delivery.lifecycle import CarrierStep
+from delivery.lifecycle import STEPS, CarrierStep
 from delivery.shipping import carrier_progress
 from delivery.stock_store import set_stock
 
@@ -94,35 +94,38 @@ LOAD_STOCK = Route(
     access=OPERATOR,
 )
 
-DELIVER = Route(
-    "POST",
-    "/shipments/{order_id}/deliver",
-    "Carrier: delivered",
-    path_params=OrderPath,
-    responses={
-        200: Answer("delivered", ShipmentAnswer),
-        404: "not_found: no shipment for this order",
-        409: "wrong_state: the shipment has not shipped",
-    },
-    access=CARRIER,
-)
 
-SHIP = Route(
-    "POST",
-    "/shipments/{order_id}/ship",
-    "Carrier: picked up",
-    path_params=OrderPath,
-    responses={
-        200: Answer(
-            "shipped",
-            ShipmentAnswer,
-            links={"deliver": Link(DELIVER, {"order_id": "$request.path.order_id"})},
-        ),
-        404: "not_found: no shipment for this order",
-        409: "wrong_state: the shipment is not scheduled",
-    },
-    access=CARRIER,
-)
+def _step_routes() -> dict[CarrierStep, Route]:
+    """One route per carrier step, `POST /shipments/{order_id}/<step>`, in its declared words; each
+    answer links to the next step (built from the last one back, since a link names its route)."""
+    routes: dict[CarrierStep, Route] = {}
+    following: tuple[CarrierStep, Route] | None = None
+    for carrier_step in reversed(CarrierStep):
+        rules = STEPS[carrier_step]
+        links = {} if following is None else {following[0].value: _to_the_same_order(following[1])}
+        route = Route(
+            "POST",
+            f"/shipments/{{order_id}}/{carrier_step.value}",
+            f"Carrier: {rules.carrier_did}",
+            path_params=OrderPath,
+            responses={
+                200: Answer(rules.done, ShipmentAnswer, links=links),
+                404: "not_found: no shipment for this order",
+                409: f"wrong_state: {rules.not_ready}",
+            },
+            access=CARRIER,
+        )
+        routes[carrier_step] = route
+        following = (carrier_step, route)
+    return {carrier_step: routes[carrier_step] for carrier_step in CarrierStep}
+
+
+def _to_the_same_order(route: Route) -> Link:
+    return Link(route, {"order_id": "$request.path.order_id"})
+
+
+STEP_ROUTES = _step_routes()
+FIRST_STEP = next(iter(CarrierStep))
 
 SHIPMENT = Route(
     "GET",
@@ -133,14 +136,14 @@ SHIPMENT = Route(
         200: Answer(
             "the shipment",
             ShipmentAnswer,
-            links={"ship": Link(SHIP, {"order_id": "$request.path.order_id"})},
+            links={FIRST_STEP.value: _to_the_same_order(STEP_ROUTES[FIRST_STEP])},
         ),
         404: "not_found: no shipment for this order",
     },
     access=SHIPMENT_READ,
 )
 
-ROUTES = (SET_STOCK, STOCK, STOCK_LIST, LOAD_STOCK, SHIPMENT, SHIP, DELIVER)
+ROUTES = (SET_STOCK, STOCK, STOCK_LIST, LOAD_STOCK, SHIPMENT, *STEP_ROUTES.values())
 
 
 def last_count_of_each(items: Iterable[StockItem]) -> dict[str, int]:
@@ -197,11 +200,11 @@ class _CarrierStep(JsonView):
         return self.answer(shipment)
 
 
-@blueprint.serve(SHIP)
-class ShipmentShip(_CarrierStep):
-    carrier_step = CarrierStep.SHIP
+def _serve_steps() -> None:
+    """Serve each carrier step's route with a view that makes that step."""
+    for carrier_step, route in STEP_ROUTES.items():
+        name = f"Shipment{carrier_step.value.capitalize()}"
+        blueprint.serve(route)(type(name, (_CarrierStep,), {"carrier_step": carrier_step}))
 
 
-@blueprint.serve(DELIVER)
-class ShipmentDeliver(_CarrierStep):
-    carrier_step = CarrierStep.DELIVER
+_serve_steps()

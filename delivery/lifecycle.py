@@ -110,10 +110,16 @@ class StepRules:
     new_tracking_code: bool  # the step gives the parcel its tracking code (else it keeps the one it has)
     made_by: str  # the column of `shipments` that records who made the step
     auto_progress: bool  # in demo mode, the sweep makes this step on its own
+    # The step in the carrier API's words (`delivery/api.py` serves one route per step): what the carrier
+    # did, the answer once it is done, and why a shipment elsewhere cannot take it.
+    carrier_did: str
+    done: str
+    not_ready: str
 
 
 def declared_step(carrier_step: CarrierStep) -> StepRules:
-    """Every carrier step, with its statuses, its event, its stock move and who-made-it column."""
+    """Every carrier step, with its statuses, its event, its stock move, its who-made-it column and its
+    words in the carrier API."""
     match carrier_step:
         case CarrierStep.SHIP:
             return StepRules(
@@ -124,6 +130,9 @@ def declared_step(carrier_step: CarrierStep) -> StepRules:
                 new_tracking_code=True,
                 made_by="shipped_by",
                 auto_progress=True,
+                carrier_did="picked up",
+                done="shipped",
+                not_ready="the shipment is not scheduled",
             )
         case CarrierStep.DELIVER:
             return StepRules(
@@ -134,6 +143,9 @@ def declared_step(carrier_step: CarrierStep) -> StepRules:
                 new_tracking_code=False,
                 made_by="delivered_by",
                 auto_progress=True,
+                carrier_did="delivered",
+                done="delivered",
+                not_ready="the shipment has not shipped",
             )
         case _:
             assert_never(carrier_step)

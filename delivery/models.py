@@ -6,6 +6,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, Integer, 
 
 from common.db import new_metadata
 from common.messaging.tables import define_messaging_tables
+from delivery.lifecycle import STEPS
 
 metadata = new_metadata()
 messaging = define_messaging_tables(metadata)
@@ -27,20 +28,22 @@ stock = Table(
     CheckConstraint("on_hand + reserved + shipped = stocked", name="stock_conserved"),
 )
 
+# The statuses the auto-progress sweep looks in: those its steps start from, in the carrier's order.
+SWEPT = tuple(rules.required for rules in STEPS.values() if rules.auto_progress)
+
 shipments = Table(
     "shipments",
     metadata,
     # One shipment per order: the business-level guard against reserving twice.
     Column("order_id", Text, primary_key=True),
-    # SCHEDULED → SHIPPED → DELIVERED; SCHEDULED → RELEASED; OUT_OF_STOCK; CANCELLED (cancel seen first)
+    # A status of `delivery/lifecycle.py`: SCHEDULED, the steps' (up to DELIVERED), RELEASED, OUT_OF_STOCK, …
     Column("status", Text, nullable=False),
     Column("lines", JSON, nullable=False),
     Column("shipping_address", JSON),
     Column("short", JSON),
     Column("tracking_code", Text),
-    # Who made the carrier's steps: a carrier key's name, or `auto-progress`.
-    Column("shipped_by", Text),
-    Column("delivered_by", Text),
+    # Who made each carrier step (its declared `made_by` column): a carrier key's name, or `auto-progress`.
+    *(Column(rules.made_by, Text) for rules in STEPS.values()),
     # The trace of the OrderPlaced that made it (common/tracing.py): the carrier's steps continue it.
     Column("trace_context", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -50,6 +53,6 @@ shipments = Table(
     Index(
         "ix_shipments_in_transit_updated",
         "updated_at",
-        postgresql_where=text("status IN ('SCHEDULED', 'SHIPPED')"),
+        postgresql_where=text(f"status IN ({', '.join(repr(status.value) for status in SWEPT)})"),
     ),
 )

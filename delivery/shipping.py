@@ -175,7 +175,7 @@ async def _make_step(
     for shipment in due:
         tracking = _tracking_code() if rules.new_tracking_code else shipment.tracking_code
         changes.append((shipment.order_id, tracking))
-        payload = _event(rules.emits, tracking)
+        payload = step_event(rules.emits, tracking)
         envelopes.append(new_envelope(payload, order_id=shipment.order_id, producer=Service.DELIVERY.value))
     shipments = models.shipments
     await pg.execute(
@@ -194,7 +194,7 @@ async def _make_step(
     return envelopes
 
 
-def _event(emits: StepEvent, tracking_code: str | None) -> Shipped | Delivered:
+def step_event(emits: StepEvent, tracking_code: str | None) -> Shipped | Delivered:
     """The payload of the event a step declares; Shipped tells the customer the parcel's tracking code."""
     match emits:
         case StepEvent.SHIPPED:

@@ -1,8 +1,9 @@
 """The customer's cancel: a request to delivery through the saga, honoured even before the order is known.
 
-- An order the service knows goes through the saga: PLACED or SCHEDULED → CANCELLING, and delivery is
-  asked (OrderCancellationRequested). Delivery alone decides; the refund follows its confirmation. A
-  cancel of an order known to have shipped is refused at once.
+- An order the service knows goes through the saga: from a status `declared_standing` lets the customer
+  cancel in (PLACED, SCHEDULED, …) → CANCELLING, and delivery is asked (OrderCancellationRequested).
+  Delivery alone decides; the refund follows its confirmation. A cancel of an order known to have
+  shipped is refused at once.
 - An order the service has not recorded yet (payment answered `202` moments ago) is checked with payment;
   if payment accepted it, the cancel is kept until the order exists and applied as it is created
   (`order/early_cancels.py`). A checkout that charged nothing has nothing to cancel.

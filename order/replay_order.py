@@ -6,9 +6,10 @@ only in order's own topic, as an OrderCancellationRequested with reason `custome
 
 Business rule for the sequence: events go by the time they occurred, except that such a request goes
 right after the order's PaymentCompleted, before every delivery event. A request is only emitted from
-PLACED or SCHEDULED, and from either one the saga ends the same: delivery's DeliveryScheduled is ignored
-while a cancellation is under way, and everything delivery did after it (OutOfStock, Shipped, its
-answer to the request) still follows in time order.
+a status before the parcel ships (those `declared_standing` lets the customer cancel in), and from each
+one the saga ends the same: delivery's events that brought the order there (DeliveryScheduled, and any
+carrier step's before shipping) are ignored while a cancellation is under way, and everything delivery
+did after them (OutOfStock, Shipped, its answer to the request) still follows in time order.
 
 Before cancellations went through delivery, order cancelled on its own and emitted OrderCancelled
 (`customer`, `timeout`) without a request. Such an old cancel is replayed as the request followed at

@@ -367,3 +367,24 @@ def decide(status: OrderStatus | str | None, event: SagaInput) -> Decision:
         return Decision(Outcome.REJECTED, current, reason=rule.why)
     where = "an order that does not exist" if current is None else f"an order in {current.value}"
     return Decision(Outcome.REJECTED, current, reason=f"illegal: {event.value} for {where}")
+
+
+# The inputs of a saga that goes well, in order: paid, reserved, then each of the carrier's steps.
+HAPPY_INPUTS = (
+    SagaInput.PAYMENT_COMPLETED,
+    SagaInput.DELIVERY_SCHEDULED,
+    SagaInput.SHIPPED,
+    SagaInput.DELIVERED,
+)
+
+
+def happy_path() -> tuple[OrderStatus, ...]:
+    """The statuses a saga that goes well moves through, PLACED to COMPLETED, as `decide` takes it along
+    `HAPPY_INPUTS` (the console draws it ahead of a saga under way)."""
+    statuses: list[OrderStatus] = []
+    for saga_input in HAPPY_INPUTS:
+        decision = decide(statuses[-1] if statuses else None, saga_input)
+        if decision.outcome is not Outcome.APPLIED or decision.new_status is None:
+            raise ValueError(f"{saga_input.value} does not move a saga along its happy path: {decision}")
+        statuses.append(decision.new_status)
+    return tuple(statuses)

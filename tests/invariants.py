@@ -20,14 +20,17 @@ from aiokafka.errors import KafkaError
 
 from common.kafka import CONSUMED_TOPICS, group_id
 from common.tenancy import order_id_of, owner_of
+from delivery.lifecycle import STATUSES, Stock
 from order.handlers import INPUT_OF
 from order.saga import Outcome, SagaInput, decide
 from saga_tools.ops.groups import group_lag
 
 TERMINAL_OR_VISIBLE_FAILURE = {"COMPLETED", "REJECTED", "REFUNDED", "REFUND_FAILED"}
 CANCELLED = {"CANCELLED", "REFUNDED", "REFUND_FAILED"}
-LEFT_THE_WAREHOUSE = {"SHIPPED", "DELIVERED"}
-HOLDS_STOCK = {"SCHEDULED", *LEFT_THE_WAREHOUSE}
+# What each shipment status holds of the stock, as delivery declares it (`delivery/lifecycle.py`).
+RESERVED = {status.value for status, rules in STATUSES.items() if rules.stock is Stock.RESERVED}
+LEFT_THE_WAREHOUSE = {status.value for status, rules in STATUSES.items() if rules.stock is Stock.SHIPPED}
+HOLDS_STOCK = RESERVED | LEFT_THE_WAREHOUSE
 # The violation the business cannot accept, counted on its own by the fault suite.
 SHIPPED_AND_REFUNDED = "business: shipped and refunded"
 
@@ -103,8 +106,8 @@ def check_invariants(
     expected_reserved: Counter[str] = Counter()
     expected_shipped: Counter[str] = Counter()
     for status, lines in _rows(dlv, "SELECT status, lines FROM shipments"):
-        target = expected_reserved if status == "SCHEDULED" else expected_shipped
-        if status in ("SCHEDULED", "SHIPPED", "DELIVERED"):
+        target = expected_reserved if status in RESERVED else expected_shipped
+        if status in HOLDS_STOCK:
             for line in lines:
                 target[line["sku"]] += line["quantity"]
     for sku, row in stock.items():

@@ -28,7 +28,7 @@ from common.tenancy import OWNER_PATTERN
 from common.web import ApiError, Blueprint, JsonView, caller_of
 from order.saga import OrderStatus
 from order.webhooks import endpoints
-from order.webhooks.events import ALL_EVENT_TYPES, BODY_VERSION, ShopEventType
+from order.webhooks.events import ALL_EVENT_TYPES, BODY_VERSION, ShopEventType, when
 from order.webhooks.policy import MAX_URL_LENGTH, RECEIVER_URL, url_problem
 
 # A shop manages its own endpoints, an operator every shop's.
@@ -79,23 +79,10 @@ SIGNATURE_HEADERS = {
     "Saga-Event-Type": "the event's type (as in the body)",
     "Saga-Delivery-Attempt": "1 on the first attempt, then 2, 3…",
 }
-_WHEN = {
-    ShopEventType.PLACED: "payment accepted: the order is recorded (PLACED)",
-    ShopEventType.REJECTED: "the payment failed (REJECTED, final)",
-    ShopEventType.SCHEDULED: "stock reserved, waiting for the carrier (SCHEDULED)",
-    ShopEventType.SHIPPED: "the parcel left (SHIPPED): it will not be refunded",
-    ShopEventType.COMPLETED: "delivered (COMPLETED, final)",
-    ShopEventType.CANCELLATION_REQUESTED: "a cancel was asked; delivery decides (CANCELLING)",
-    ShopEventType.CANCELLATION_CONFIRMED: "delivery confirmed the cancel: nothing ships, the money goes back",
-    ShopEventType.CANCELLATION_REFUSED: "too late to cancel: the parcel had shipped; the money is kept",
-    ShopEventType.CANCELLED: "cancelled (CANCELLED): out of stock, or a confirmed cancel; the refund follows",
-    ShopEventType.REFUNDED: "the money went back (REFUNDED, final)",
-    ShopEventType.REFUND_FAILED: "the refund failed for good; an operator retries it (REFUND_FAILED)",
-}
 CALLOUTS = tuple(
     Callout(
         name=event_type.value,
-        summary=_WHEN[event_type],
+        summary=when(event_type),
         body=ShopEvent,
         headers=SIGNATURE_HEADERS,
         answer="acknowledged within the timeout (10 s); any other answer, or none, is retried",

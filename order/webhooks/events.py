@@ -67,6 +67,36 @@ def entered(status: OrderStatus) -> ShopEventType:
             assert_never(status)
 
 
+def when(event_type: ShopEventType) -> str:
+    """When a shop is told `event_type`, as the webhooks' API document says it (every type, checked by
+    mypy: a type added without its words fails there, not at import)."""
+    match event_type:
+        case ShopEventType.PLACED:
+            return "payment accepted: the order is recorded (PLACED)"
+        case ShopEventType.REJECTED:
+            return "the payment failed (REJECTED, final)"
+        case ShopEventType.SCHEDULED:
+            return "stock reserved, waiting for the carrier (SCHEDULED)"
+        case ShopEventType.SHIPPED:
+            return "the parcel left (SHIPPED): it will not be refunded"
+        case ShopEventType.COMPLETED:
+            return "delivered (COMPLETED, final)"
+        case ShopEventType.CANCELLATION_REQUESTED:
+            return "a cancel was asked; delivery decides (CANCELLING)"
+        case ShopEventType.CANCELLATION_CONFIRMED:
+            return "delivery confirmed the cancel: nothing ships, the money goes back"
+        case ShopEventType.CANCELLATION_REFUSED:
+            return "too late to cancel: the parcel had shipped; the money is kept"
+        case ShopEventType.CANCELLED:
+            return "cancelled (CANCELLED): out of stock, or a confirmed cancel; the refund follows"
+        case ShopEventType.REFUNDED:
+            return "the money went back (REFUNDED, final)"
+        case ShopEventType.REFUND_FAILED:
+            return "the refund failed for good; an operator retries it (REFUND_FAILED)"
+        case _:
+            assert_never(event_type)
+
+
 def answered(cancellation: Cancellation) -> ShopEventType | None:
     """The event a cancellation reaching `cancellation` makes (None: the status change says it)."""
     match cancellation:

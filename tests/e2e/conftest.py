@@ -18,6 +18,7 @@ from common.config import Service, Settings
 from common.span_store import SpanReceiver
 from saga_tools.local_stack.ports import free_port
 from saga_tools.supervisor import ServiceProcess, running_services
+from tests.carrier_steps import CARRIER_STEPS
 from tests.keys import suite_headers, suite_key_environment
 
 # Short enough for the deadline test to be quick, long enough that a slow CI machine does not hit it.
@@ -178,7 +179,7 @@ class Shop:
 
     def ship_and_deliver(self, order_id: str) -> None:
         self.wait_for(order_id, "SCHEDULED")
-        for step in ("ship", "deliver"):
+        for step in CARRIER_STEPS:
             response = self.http.post(self.url(Service.DELIVERY, f"/shipments/{order_id}/{step}"))
             assert response.status_code == 200, response.text
 

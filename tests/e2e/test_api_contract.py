@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from common.config import Service
+from tests.carrier_steps import CARRIER_STEPS
 from tests.e2e.conftest import Platform
 from tests.invariants import wait_until_quiet
 from tests.keys import SHOPS, shop_keys, suite_headers, suite_key
@@ -138,7 +139,7 @@ def test_what_the_fuzzer_left_settles_and_keeps_every_invariant(platform: Platfo
             f"{platform.url(Service.ORDER)}/orders", params={"status": "SCHEDULED", "limit": 500}
         ).json()["items"]
         for order in waiting:  # every shop's: the suite's key sees every shop, and names each order by it
-            for step in ("ship", "deliver"):
+            for step in CARRIER_STEPS:
                 saga = f"{order['owner']}:{order['order_id']}"
                 http.post(f"{platform.url(Service.DELIVERY)}/shipments/{saga}/{step}")
     wait_until_quiet(platform.database_urls, platform.bootstrap, timeout=60).assert_clean()

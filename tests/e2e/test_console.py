@@ -28,6 +28,7 @@ from common.config import Service
 from common.span_store import SpanReceiver
 from saga_tools.local_stack.ports import free_port
 from saga_tools.supervisor import CONSOLE, ServiceProcess
+from tests.carrier_steps import CARRIER_STEPS, STEP_EVENTS
 from tests.chaos.harness import produce_raw
 from tests.e2e.conftest import Platform, Shop, log_dir
 from tests.e2e.test_traces import trace_with, traced_checkout
@@ -196,10 +197,10 @@ def test_an_operator_redrives_a_saga_stuck_behind_a_parked_event_and_watches_it_
     order_id = shop.checkout([(sku, 1)])["order_id"]
     shop.wait_for(order_id, "SCHEDULED")
     park_behind_an_unreadable_event(platform, order_id)
-    for step in ("ship", "deliver"):  # the carrier goes on; the order service cannot follow
+    for step in CARRIER_STEPS:  # the carrier goes on; the order service cannot follow
         assert shop.http.post(shop.url(Service.DELIVERY, f"/shipments/{order_id}/{step}")).status_code == 200
     deadline = time.monotonic() + 30
-    while parked_types(shop, order_id)[1:] != ["Shipped", "Delivered"]:  # behind the unreadable one
+    while parked_types(shop, order_id)[1:] != list(STEP_EVENTS):  # behind the unreadable one
         assert time.monotonic() < deadline, parked_types(shop, order_id)
         time.sleep(0.2)
 
@@ -229,7 +230,8 @@ def test_an_operator_redrives_a_saga_stuck_behind_a_parked_event_and_watches_it_
     browser.execute_script("window.consoleMarker = arguments[0];", MARKER)
     screenshot(browser, "order-parked")
 
-    # The unreadable event is given up on; the real Shipped behind it becomes the head, and is retried.
+    # The unreadable event is given up on; the carrier's first real event behind it becomes the head and
+    # is retried.
     first = "#parked tr.letter:first-child"
     poison = wait_until(
         browser, lambda b: b.find_element(By.CSS_SELECTOR, first).get_attribute("data-letter")

@@ -27,6 +27,7 @@ from saga_client.testing.webhooks import SagaWebhooks
 from saga_tools.local_stack.local_kafka import ensure_kafka_jars, kafka_tool_command
 from saga_tools.local_stack.stack import LocalStack
 from saga_tools.ops.groups import group_members, partition_states
+from tests.carrier_steps import STEP_EVENTS
 from tests.chaos.harness import produce_raw
 from tests.e2e.conftest import Platform, Shop, running_platform
 from tests.invariants import consumer_lag, wait_until_quiet
@@ -218,7 +219,7 @@ def test_stuck_orders_are_the_idle_non_terminal_ones_with_what_they_wait_for(wor
     listing = saga_json(world, "orders", "--stuck", "--older-than", "1s")
     stuck = {item["order_id"]: item for item in listing["items"]}
     assert set(stuck) == {world.orders["waiting"]}
-    assert "Shipped" in stuck[world.orders["waiting"]]["waiting_for"]
+    assert STEP_EVENTS[0] in stuck[world.orders["waiting"]]["waiting_for"]  # the carrier's first step
     assert stuck[world.orders["waiting"]]["parked"] == []
     assert saga_json(world, "orders", "--stuck", "--older-than", "1h")["items"] == []
     human = saga(world, "orders", "--stuck", "--older-than", "1s")  # 80 columns: the id stays whole

@@ -13,6 +13,8 @@ import psycopg
 import pytest
 
 from common.config import Service
+from delivery.lifecycle import CarrierStep
+from tests.carrier_steps import CARRIER_STEPS, STEP_EVENTS, steps_after, steps_through
 from tests.chaos.harness import produce_raw
 from tests.e2e.conftest import DEADLINE_SECONDS, Platform, Shop
 from tests.invariants import wait_until_quiet
@@ -154,7 +156,8 @@ def test_customer_cancel_after_shipment_is_409_and_changes_nothing(shop: Shop, p
     sku = shop.stock(4)
     order_id = shop.checkout([(sku, 1)])["order_id"]
     shop.wait_for(order_id, "SCHEDULED")
-    assert shop.http.post(shop.url(Service.DELIVERY, f"/shipments/{order_id}/ship")).status_code == 200
+    for step in steps_through(CarrierStep.SHIP):
+        assert shop.http.post(shop.url(Service.DELIVERY, f"/shipments/{order_id}/{step}")).status_code == 200
     shop.wait_for(order_id, "SHIPPED")
 
     response = shop.http.post(shop.url(Service.ORDER, f"/orders/{order_id}/cancel"))
@@ -165,7 +168,8 @@ def test_customer_cancel_after_shipment_is_409_and_changes_nothing(shop: Shop, p
     assert shop.order(order_id)["status"] == "SHIPPED"
     assert _events(platform, "order", order_id, "OrderCancelled") == 0
     assert shop.payment(order_id)["refund"] is None
-    assert shop.http.post(shop.url(Service.DELIVERY, f"/shipments/{order_id}/deliver")).status_code == 200
+    for step in steps_after(CarrierStep.SHIP):
+        assert shop.http.post(shop.url(Service.DELIVERY, f"/shipments/{order_id}/{step}")).status_code == 200
     shop.wait_for(order_id, "COMPLETED")
 
 
@@ -179,12 +183,12 @@ def test_a_cancel_accepted_from_a_stale_view_of_a_shipped_parcel_is_refused_and_
     order_id = shop.checkout([(sku, 1)])["order_id"]
     shop.wait_for(order_id, "SCHEDULED")
     _park_events_of(platform, "delivery", order_id)
-    for step in ("ship", "deliver"):
+    for step in CARRIER_STEPS:
         assert shop.http.post(shop.url(Service.DELIVERY, f"/shipments/{order_id}/{step}")).status_code == 200
 
     response = shop.http.post(shop.url(Service.ORDER, f"/orders/{order_id}/cancel"))
     assert response.status_code == 202  # the order service cannot know yet; delivery will decide
-    _wait_for_parked(shop, order_id, ["Shipped", "Delivered", "CancellationRefused"])
+    _wait_for_parked(shop, order_id, [*STEP_EVENTS, "CancellationRefused"])
     assert shop.order(order_id)["status"] == "CANCELLING"
     assert shop.payment(order_id)["refund"] is None  # no refund while delivery has not confirmed
 

@@ -21,6 +21,7 @@ import pytest
 from common.auth import Scope, entry_for, new_key
 from common.config import Service
 from saga_tools.local_stack.stack import LocalStack
+from tests.carrier_steps import CARRIER_STEPS
 from tests.e2e.conftest import Platform, Shop
 
 PAY, ORD, DLV = Service.PAYMENT, Service.ORDER, Service.DELIVERY
@@ -135,8 +136,7 @@ SHOP_TRIES = [
 ]
 CARRIER_TRIES = [
     (DLV, "GET", "/shipments/{}"),
-    (DLV, "POST", "/shipments/{}/ship"),
-    (DLV, "POST", "/shipments/{}/deliver"),
+    *[(DLV, "POST", f"/shipments/{{}}/{step}") for step in CARRIER_STEPS],
 ]
 
 
@@ -194,7 +194,7 @@ def test_another_shop_and_a_carrier_outside_the_shop_get_what_a_stranger_gets_an
     )
     payment = _get(platform, PAY, f"/payments/{order_id}", keys.acme).json()
     assert (payment["status"], payment["refund"], payment["owner"]) == ("CAPTURED", None, "acme")
-    for step in ("ship", "deliver"):
+    for step in CARRIER_STEPS:
         moved = _post(platform, DLV, f"/shipments/{order_id}/{step}", keys.acme_carrier)
         assert moved.status_code == 200, moved.text
     completed = _wait_status(platform, keys.acme, order_id, "COMPLETED")
@@ -225,7 +225,7 @@ def test_another_shop_and_a_carrier_outside_the_shop_get_what_a_stranger_gets_an
     assert requested and "(by globex)" in requested[0]["detail"]
     assert _get(platform, ORD, f"/orders/{order_id}", keys.acme).json()["status"] == "COMPLETED"
     assert _get(platform, PAY, f"/payments/{order_id}", keys.acme).json()["refund"] is None
-    for step in ("ship", "deliver"):
+    for step in CARRIER_STEPS:
         assert _post(platform, DLV, f"/shipments/g-{order_id}/{step}", keys.globex_carrier).status_code == 200
 
 
@@ -249,7 +249,7 @@ def test_an_operator_sees_every_shop_and_names_an_order_by_its_shop(
     only_acme = _get(platform, ORD, "/orders?owner=acme&limit=500", operator).json()["items"]
     assert {item["owner"] for item in only_acme} == {"acme"}
     for owner, key in (("acme", keys.acme_carrier), ("globex", keys.globex_carrier)):
-        for step in ("ship", "deliver"):
+        for step in CARRIER_STEPS:
             assert _post(platform, DLV, f"/shipments/{owner}:{order_id}/{step}", key).status_code == 200
 
 
@@ -281,7 +281,7 @@ def test_a_shop_pages_through_its_own_orders_after_its_last_one_and_never_after_
     assert strangers.status_code == never_used.status_code == 404
     assert strangers.json() == never_used.json()
     for order_id in placed:
-        for step in ("ship", "deliver"):
+        for step in CARRIER_STEPS:
             assert _post(platform, DLV, f"/shipments/{order_id}/{step}", keys.acme_carrier).status_code == 200
 
 

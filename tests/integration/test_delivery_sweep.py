@@ -13,9 +13,13 @@ from common import pg
 from common.config import Service
 from common.messaging.unit_of_work import UnitOfWork
 from delivery import models
-from delivery.lifecycle import ShipmentStatus
+from delivery.lifecycle import STEPS, ShipmentStatus
 from delivery.shipping import auto_progress, due_shipments
 from tests.integration.schemas import Db, service_schema
+
+# The steps the sweep makes on its own, in the carrier's order, and the event each emits.
+AUTO_STEPS = tuple(rules for rules in STEPS.values() if rules.auto_progress)
+STEP_EVENTS = tuple(rules.emits.value for rules in AUTO_STEPS)
 
 
 @pytest.fixture()
@@ -72,9 +76,9 @@ async def test_a_sweep_that_meets_a_held_stock_lock_gives_up_and_the_next_sweep_
         assert await _status(db, "acme:o-1") == ShipmentStatus.SCHEDULED
         await transaction.rollback()
 
-    # With no delay, one sweep ships and then delivers.
-    assert await auto_progress(_sweep(db, lambda: wakes.append(None)), timedelta(0)) == 2
-    assert await _status(db, "acme:o-1") == ShipmentStatus.DELIVERED
+    # With no delay, one sweep makes every step, in the carrier's order.
+    assert await auto_progress(_sweep(db, lambda: wakes.append(None)), timedelta(0)) == len(AUTO_STEPS)
+    assert await _status(db, "acme:o-1") == AUTO_STEPS[-1].reached == ShipmentStatus.DELIVERED
     assert len(wakes) == 1
     async with db.engine.connect() as conn:
         stock = (await conn.execute(select(models.stock))).one()
@@ -97,7 +101,7 @@ async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own
         "1 minute",
     )
 
-    assert await auto_progress(_sweep(db), timedelta(0)) == 6  # shipped, then delivered
+    assert await auto_progress(_sweep(db), timedelta(0)) == 3 * len(AUTO_STEPS)  # each step for each
     assert await auto_progress(_sweep(db), timedelta(0)) == 0
 
     async with db.engine.connect() as conn:
@@ -111,18 +115,14 @@ async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own
     assert len({s.tracking_code for s in shipments}) == 3
     assert stock == {"SKU-1": (0, 0, 3), "SKU-2": (1, 0, 4)}
     assert sorted(events) == sorted(
-        [
-            (order_id, kind)
-            for order_id in ("acme:o-1", "acme:o-2", "acme:o-3")
-            for kind in ("Shipped", "Delivered")
-        ]
+        [(order_id, kind) for order_id in ("acme:o-1", "acme:o-2", "acme:o-3") for kind in STEP_EVENTS]
     )
-    # Per order, Shipped is published before Delivered.
+    # Per order, the steps' events are published in the carrier's order (Shipped before Delivered).
     for order_id in ("acme:o-1", "acme:o-2", "acme:o-3"):
-        assert [kind for key, kind in events if key == order_id] == ["Shipped", "Delivered"]
+        assert [kind for key, kind in events if key == order_id] == list(STEP_EVENTS)
 
 
-async def test_with_a_delay_a_shipment_shipped_by_a_sweep_waits_that_delay_before_delivery(db: Db) -> None:
+async def test_with_a_delay_a_shipment_moved_by_a_sweep_waits_that_delay_before_its_next_step(db: Db) -> None:
     await _stock_and_scheduled(
         db,
         [{"sku": "SKU-1", "on_hand": 0, "reserved": 1, "shipped": 0, "stocked": 1}],
@@ -131,7 +131,7 @@ async def test_with_a_delay_a_shipment_shipped_by_a_sweep_waits_that_delay_befor
     )
 
     assert await auto_progress(_sweep(db), timedelta(hours=1)) == 1
-    assert await _status(db, "acme:o-late") == ShipmentStatus.SHIPPED
+    assert await _status(db, "acme:o-late") == AUTO_STEPS[0].reached
     assert await auto_progress(_sweep(db), timedelta(hours=1)) == 0
 
 

@@ -16,19 +16,15 @@ import pytest
 from sqlalchemy import select
 
 from common.events import Envelope, new_envelope
-from common.events.delivery import (
-    CancellationConfirmed,
-    CancellationRefused,
-    Delivered,
-    DeliveryScheduled,
-    OutOfStock,
-    Shipped,
-)
+from common.events.delivery import CancellationConfirmed, CancellationRefused, DeliveryScheduled, OutOfStock
 from common.events.payment import PaymentCompleted, PaymentFailed, PaymentRefunded
 from common.events.values import Address, Money, OrderLine, SkuShortage
+from delivery.lifecycle import STEPS, CarrierStep
+from delivery.shipping import step_event
 from order import models
 from order.handlers import INPUT_OF, Advanced, SagaStep, advance, advance_many
 from order.saga import SagaInput
+from tests.carrier_steps import CARRIER_STEPS, steps_after, steps_before, steps_through
 from tests.integration.schemas import Db, order_schema
 
 DEADLINE = timedelta(seconds=30)
@@ -55,11 +51,11 @@ def _event(order_id: str, kind: str) -> Envelope:
         ),
         "scheduled": DeliveryScheduled(lines=(LINE,)),
         "out_of_stock": OutOfStock(short=(SkuShortage(sku="SKU-1", requested=2, available=0),)),
-        "shipped": Shipped(tracking_code="TRK-1"),
-        "delivered": Delivered(),
         "confirmed": CancellationConfirmed(released=(LINE,)),
         "refused": CancellationRefused(shipment_status="SHIPPED", tracking_code="TRK-1"),
         "refunded": PaymentRefunded(payment_id=_payment_id(order_id), refund_id=uuid.uuid4(), amount=money),
+        # A carrier step's event, by the step's name ("ship": Shipped), as delivery sends it.
+        **{step.value: step_event(rules.emits, "TRK-1") for step, rules in STEPS.items()},
     }
     return new_envelope(payloads[kind], order_id=order_id, producer="test")
 
@@ -75,14 +71,32 @@ def _story(order_id: str, kinds: list[str]) -> list[SagaStep]:
     return steps
 
 
-STORIES = {
-    "happy": ["completed", "scheduled", "shipped", "delivered"],
+SHIP = CarrierStep.SHIP
+# The carrier's steps appear by name: every one of them, those up to and with the pickup, those after it.
+STORIES: dict[str, list[str]] = {
+    "happy": ["completed", "scheduled", *CARRIER_STEPS],
     "out-of-stock": ["completed", "out_of_stock", "refunded"],
     "declined": ["failed"],
     "cancelled": ["completed", "cancel", "scheduled", "confirmed", "refunded"],
-    "out-of-order": ["shipped", "completed", "completed", "scheduled", "delivered", "shipped"],
-    "cancel-too-late": ["completed", "scheduled", "shipped", "cancel", "delivered"],
-    "cancel-refused": ["completed", "scheduled", "cancel", "shipped", "refused", "delivered"],
+    # The pickup before the order exists, and the delivery before the pickup: both rejected.
+    "out-of-order": [
+        SHIP,
+        "completed",
+        "completed",
+        "scheduled",
+        *steps_before(SHIP),
+        *steps_after(SHIP),
+        SHIP,
+    ],
+    "cancel-too-late": ["completed", "scheduled", *steps_through(SHIP), "cancel", *steps_after(SHIP)],
+    "cancel-refused": [
+        "completed",
+        "scheduled",
+        "cancel",
+        *steps_through(SHIP),
+        "refused",
+        *steps_after(SHIP),
+    ],
     "cancel-crossed-stock-out": ["completed", "cancel", "out_of_stock", "confirmed", "refunded"],
 }
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from common.answer_json import answer_json
 from delivery.answers import ShipmentAnswer, StockAnswer, StockRow, StockSet
 from delivery.inventory import StockLevel
+from delivery.lifecycle import STEPS
 from order.answers import CancelAnswer, CancellationAnswer, OrderAnswer, OrderDetail
 from order.payment_lookup import AcceptedCheckout
 from order.saga import Cancellation, OrderStatus, Outcome
@@ -186,16 +187,17 @@ def test_a_shipment_is_sent_with_its_shortage_and_who_made_its_steps() -> None:
         lines=LINES,
         short=[{"sku": "SKU-1", "requested": 2, "available": 0}],
         tracking_code=None,
-        shipped_by=None,
-        delivered_by=None,
+        **{rules.made_by: None for rules in STEPS.values()},
         created_at=AT,
         updated_at=AT,
     )
+    # Who made each carrier step, in the carrier's order: "shipped_by":null,"delivered_by":null
+    made_by = "".join(f'"{rules.made_by}":null,' for rules in STEPS.values())
 
     assert sent(ShipmentAnswer.from_row(shipment)) == (
         f'{{"order_id":"o-2","owner":"acme","status":"OUT_OF_STOCK","lines":{LINES_JSON},'
-        '"short":[{"sku":"SKU-1","requested":2,"available":0}],"tracking_code":null,"shipped_by":null,'
-        '"delivered_by":null,"created_at":"2026-12-03T10:00:00.123456+00:00",'
+        f'"short":[{{"sku":"SKU-1","requested":2,"available":0}}],"tracking_code":null,{made_by}'
+        '"created_at":"2026-12-03T10:00:00.123456+00:00",'
         '"updated_at":"2026-12-03T10:00:00.123456+00:00"}'
     )
 
@@ -271,8 +273,9 @@ def test_every_body_sent_reads_back_as_the_answer_it_was() -> None:
                 lines=LINES,
                 short=None,
                 tracking_code="TRK-1",
-                shipped_by="carrier",
-                delivered_by="auto-progress",
+                **(
+                    {rules.made_by: "carrier" for rules in STEPS.values()} | {"delivered_by": "auto-progress"}
+                ),
                 created_at=AT,
                 updated_at=LATER,
             )

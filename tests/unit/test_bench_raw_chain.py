@@ -10,6 +10,7 @@ import pytest
 from bench.loadgen import MIX, TERMINAL
 from bench.raw_chain import CANCEL, CAPTURED, DECLINED, READS, RULES, TOPICS, react
 from common.events.catalogue import CATALOGUE
+from delivery.lifecycle import STEPS
 from order.handlers import INPUT_OF
 from order.saga import Emit, OrderStatus, Outcome, SagaInput, decide
 
@@ -61,16 +62,11 @@ def run_saga(kind: str) -> tuple[list[str], list[tuple[str, str]], list[Move]]:
     return emitted, consumed, order_moves
 
 
+# The events of the carrier's steps, in order: the platform's sweep makes every one (`delivery/lifecycle.py`).
+STEP_EVENTS = [rules.emits.value for rules in STEPS.values() if rules.auto_progress]
 # The platform's events per kind (order/saga.py, delivery/handlers.py, payment/handlers.py + refunds.py).
 PLATFORM_EVENTS = {
-    "happy": [
-        "PaymentCompleted",
-        "OrderPlaced",
-        "DeliveryScheduled",
-        "Shipped",
-        "Delivered",
-        "OrderCompleted",
-    ],
+    "happy": ["PaymentCompleted", "OrderPlaced", "DeliveryScheduled", *STEP_EVENTS, "OrderCompleted"],
     "out_of_stock": ["PaymentCompleted", "OrderPlaced", "OutOfStock", "OrderCancelled", "PaymentRefunded"],
     "declined": ["PaymentFailed"],
     "cancel": [

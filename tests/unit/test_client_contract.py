@@ -7,9 +7,11 @@ import copy
 from common.openapi import build_openapi
 from common.shared_api import SHARED_ROUTES
 from delivery import api as delivery_api
+from delivery.lifecycle import STATUSES, STEPS
 from order import api as order_api
 from order.webhooks import api as webhooks_api
 from payment import api as payment_api
+from saga_client.models import CARRIER_STEPS
 from tests.client_drift import drifts
 
 ROUTES = {
@@ -22,6 +24,17 @@ DOCUMENTS = {name: build_openapi(name, "", [*routes, *SHARED_ROUTES]) for name, 
 
 def test_every_operation_of_the_client_answers_the_shape_and_sends_a_key_its_service_documents() -> None:
     assert drifts(DOCUMENTS) == []
+
+
+def test_the_clients_carrier_steps_are_the_platforms_in_order_with_their_statuses_and_fields() -> None:
+    """The client's one table of steps (`saga_client.models.CARRIER_STEPS`) against `delivery/lifecycle.py`:
+    a step the client lacks would have no call, and `saga_carrier` would never walk it."""
+    client = [(step.name, step.reached.value, step.made_by, step.holds) for step in CARRIER_STEPS]
+    platform = [
+        (step.value, rules.reached.value, rules.made_by, STATUSES[rules.reached].stock.value)
+        for step, rules in STEPS.items()
+    ]
+    assert client == platform
 
 
 def test_a_field_added_to_an_answer_is_a_drift() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from console.rendering import render_text, templates
 from console.story_view import hop, mark_heads, state_path, story_view
+from tests.carrier_steps import happy_statuses
 
 
 def entry(
@@ -90,7 +91,8 @@ def rendered(the_story: dict[str, Any]) -> str:
 def test_the_path_lists_each_state_the_saga_visited_in_order() -> None:
     assert state_path(story()["order"]["timeline"]) == ["PLACED", "SCHEDULED"]
     view = story_view(story())
-    assert view["path"] == ["PLACED", "SCHEDULED"] and view["ahead"] == ["SHIPPED", "COMPLETED"]
+    # Ahead: the statuses of the carrier's steps (SHIPPED), then COMPLETED.
+    assert view["path"] == ["PLACED", "SCHEDULED"] and view["ahead"] == happy_statuses()[2:]
 
 
 def test_each_timeline_entry_says_how_long_its_hop_took() -> None:

@@ -9,6 +9,7 @@ from common.auth import Scope
 from common.openapi import Route, build_openapi
 from common.shared_api import SHARED_ROUTES
 from delivery import api as delivery_api
+from delivery.lifecycle import CarrierStep
 from order import api as order_api
 from order.webhooks import api as webhooks_api
 from payment import api as payment_api
@@ -47,8 +48,7 @@ WHO_MAY_CALL = {
     "PUT /inventory/{sku}": {"operator"},
     "POST /inventory": {"operator"},
     "GET /shipments/{order_id}": {"shop", "carrier", "operator"},
-    "POST /shipments/{order_id}/ship": {"carrier"},
-    "POST /shipments/{order_id}/deliver": {"carrier"},
+    **{f"POST /shipments/{{order_id}}/{step}": {"carrier"} for step in CarrierStep},  # each carrier step
     "GET /dead-letters": {"operator"},
     "GET /dead-letters/{dead_letter_id}": {"operator"},
     "POST /dead-letters/{dead_letter_id}/retry": {"operator"},

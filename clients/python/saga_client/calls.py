@@ -255,11 +255,15 @@ class Calls:
     def shipment(self, order_id: str) -> Plan[Shipment]:
         return self._plan(ops.SHIPMENT, order_id=order_id)
 
+    def carrier_step(self, order_id: str, step: str) -> Plan[Shipment]:
+        """The carrier's `step`, by its name in `models.CARRIER_STEPS` (KeyError for one it lacks)."""
+        return self._plan(ops.CARRIER_STEP[step], order_id=order_id)
+
     def ship(self, order_id: str) -> Plan[Shipment]:
-        return self._plan(ops.SHIP, order_id=order_id)
+        return self.carrier_step(order_id, "ship")
 
     def deliver(self, order_id: str) -> Plan[Shipment]:
-        return self._plan(ops.DELIVER, order_id=order_id)
+        return self.carrier_step(order_id, "deliver")
 
     # -- webhooks (order service) -------------------------------------------------------------------
     def create_webhook(

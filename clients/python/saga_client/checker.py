@@ -28,6 +28,7 @@ from saga_client.client import SagaClient
 from saga_client.config import Service
 from saga_client.errors import NotFound
 from saga_client.models import (
+    CARRIER_STEPS,
     SETTLED,
     Cancellation,
     OrderDetail,
@@ -40,8 +41,10 @@ from saga_client.models import (
 )
 
 CHARGED = {PaymentStatus.CAPTURED, PaymentStatus.REFUNDED, PaymentStatus.REFUND_FAILED}
-LEFT_THE_WAREHOUSE = {ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED}
-HOLDS_STOCK = {ShipmentStatus.SCHEDULED, *LEFT_THE_WAREHOUSE}
+# What a parcel holds of the stock in each status: SCHEDULED reserves, and each carrier step says.
+RESERVED = {ShipmentStatus.SCHEDULED, *(step.reached for step in CARRIER_STEPS if step.holds == "reserved")}
+LEFT_THE_WAREHOUSE = {step.reached for step in CARRIER_STEPS if step.holds == "shipped"}
+HOLDS_STOCK = RESERVED | LEFT_THE_WAREHOUSE
 CANCELLED = {OrderStatus.CANCELLED, OrderStatus.REFUNDED, OrderStatus.REFUND_FAILED}
 
 
@@ -216,7 +219,7 @@ def _stock(client: SagaClient, skus: list[str], sagas: dict[str, _Saga], exclusi
     for saga in sagas.values():
         if saga.shipment is None or saga.shipment.status not in HOLDS_STOCK:
             continue
-        target = reserved if saga.shipment.status is ShipmentStatus.SCHEDULED else shipped
+        target = reserved if saga.shipment.status in RESERVED else shipped
         for line in saga.shipment.lines:
             target[line.sku] += line.quantity
     found = []

@@ -274,6 +274,11 @@ class SagaClient(_Base):
     def shipment(self, order_id: str) -> Shipment:
         return self._run(self._calls.shipment(order_id))
 
+    def carrier_step(self, order_id: str, step: str) -> Shipment:
+        """Carrier: `step` (a name in `models.CARRIER_STEPS`) was made (`WrongState` unless the parcel is
+        where the step before it left it)."""
+        return self._run(self._calls.carrier_step(order_id, step))
+
     def ship(self, order_id: str) -> Shipment:
         """Carrier: the parcel was picked up (`WrongState` unless SCHEDULED)."""
         return self._run(self._calls.ship(order_id))
@@ -481,6 +486,9 @@ class AsyncSagaClient(_Base):
 
     async def shipment(self, order_id: str) -> Shipment:
         return await self._run(self._calls.shipment(order_id))
+
+    async def carrier_step(self, order_id: str, step: str) -> Shipment:
+        return await self._run(self._calls.carrier_step(order_id, step))
 
     async def ship(self, order_id: str) -> Shipment:
         return await self._run(self._calls.ship(order_id))

@@ -8,6 +8,7 @@ Answers only grow by optional fields: a field the client does not know yet is ig
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -72,12 +73,32 @@ class RefundStatus(StrEnum):
 
 
 class ShipmentStatus(StrEnum):
-    SCHEDULED = "SCHEDULED"
+    SCHEDULED = "SCHEDULED"  # stock reserved; then each carrier step's status (`CARRIER_STEPS`)
     SHIPPED = "SHIPPED"
     DELIVERED = "DELIVERED"
     RELEASED = "RELEASED"
     OUT_OF_STOCK = "OUT_OF_STOCK"
     CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class CarrierStep:
+    """One of the carrier's steps: its route (`POST /shipments/{order_id}/<name>`), the status it takes a
+    parcel to, the shipment's field naming who made it, and what the parcel then holds of the stock."""
+
+    name: str
+    reached: ShipmentStatus
+    made_by: str
+    holds: Literal["reserved", "shipped"]  # "shipped": the parcel has left the warehouse
+
+
+# The carrier's steps, in the order a parcel goes through them from SCHEDULED: the one table the client's
+# calls, its test carrier and its checker read, so a step the platform adds is one line here (with its
+# status above and its who-made-it field on `Shipment`, which the platform's CI compares with its API).
+CARRIER_STEPS: tuple[CarrierStep, ...] = (
+    CarrierStep("ship", ShipmentStatus.SHIPPED, "shipped_by", holds="shipped"),
+    CarrierStep("deliver", ShipmentStatus.DELIVERED, "delivered_by", holds="shipped"),
+)
 
 
 class LetterStatus(StrEnum):
@@ -294,6 +315,11 @@ class Shipment(Answer):
     delivered_by: str | None
     created_at: datetime
     updated_at: datetime
+
+    def made_by(self, step: CarrierStep) -> str | None:
+        """Who made `step` (a carrier key's name, or auto-progress); None while it is not made."""
+        made: str | None = getattr(self, step.made_by)
+        return made
 
 
 class DeadLetter(Answer):

@@ -68,10 +68,13 @@ STOCK = Operation(DLV, "GET", "/inventory/{sku}", 200, models.StockRow, SHOP)
 INVENTORY = Operation(DLV, "GET", "/inventory", 200, models.StockList, SHOP)
 LOAD_STOCK = Operation(DLV, "POST", "/inventory", 200, models.StockSet, OPERATOR)
 SHIPMENT = Operation(DLV, "GET", "/shipments/{order_id}", 200, models.Shipment, SHOP)
-SHIP = Operation(DLV, "POST", "/shipments/{order_id}/ship", 200, models.Shipment, CARRIER, idempotent=False)
-DELIVER = Operation(
-    DLV, "POST", "/shipments/{order_id}/deliver", 200, models.Shipment, CARRIER, idempotent=False
-)
+# One per carrier step (`models.CARRIER_STEPS`), by its name; a step made twice is a 409, not retried.
+CARRIER_STEP: dict[str, Operation[models.Shipment]] = {
+    step.name: Operation(
+        DLV, "POST", f"/shipments/{{order_id}}/{step.name}", 200, models.Shipment, CARRIER, idempotent=False
+    )
+    for step in models.CARRIER_STEPS
+}
 DEAD_LETTERS = Operation(None, "GET", "/dead-letters", 200, models.DeadLetterPage, OPERATOR)
 DEAD_LETTER = Operation(None, "GET", "/dead-letters/{dead_letter_id}", 200, models.DeadLetter, OPERATOR)
 RETRY_DEAD_LETTER = Operation(
@@ -130,8 +133,7 @@ ALL: tuple[Operation[Any], ...] = (
     INVENTORY,
     LOAD_STOCK,
     SHIPMENT,
-    SHIP,
-    DELIVER,
+    *CARRIER_STEP.values(),
     DEAD_LETTERS,
     DEAD_LETTER,
     RETRY_DEAD_LETTER,

@@ -14,6 +14,7 @@ import pytest
 from saga_client import ClientConfig, Forbidden, RetryPolicy, Role, SagaClient, Unauthenticated, Unavailable
 from saga_client.calls import Calls
 from saga_client.config import Service
+from saga_client.models import CARRIER_STEPS
 from saga_client.plans import HttpRequest, Plan, Reply
 
 SHOP_KEY, CARRIER_KEY, OPERATOR_KEY = "saga_shop-secret", "saga_carrier-secret", "saga_operator-secret"
@@ -34,8 +35,8 @@ SHIPMENT = {
     "lines": [],
     "short": None,
     "tracking_code": "T1",
+    **{step.made_by: None for step in CARRIER_STEPS},
     "shipped_by": "dhl",
-    "delivered_by": None,
     "created_at": "2026-01-01T00:00:00Z",
     "updated_at": "2026-01-01T00:00:00Z",
 }
@@ -72,8 +73,10 @@ def authorization(plan: Plan[Any]) -> str | None:
         (lambda calls: calls.order("o-1"), SHOP_KEY),
         (lambda calls: calls.cancel("o-1"), SHOP_KEY),
         (lambda calls: calls.stock("SKU-1"), SHOP_KEY),
-        (lambda calls: calls.ship("o-1"), CARRIER_KEY),
-        (lambda calls: calls.deliver("o-1"), CARRIER_KEY),
+        *[
+            (lambda calls, step=step.name: calls.carrier_step("o-1", step), CARRIER_KEY)
+            for step in CARRIER_STEPS
+        ],
         (lambda calls: calls.set_stock("SKU-1", 3), OPERATOR_KEY),
         (lambda calls: calls.retry_refund("acme:o-1"), OPERATOR_KEY),
         (lambda calls: calls.dead_letters(Service.ORDER), OPERATOR_KEY),
@@ -84,8 +87,7 @@ def authorization(plan: Plan[Any]) -> str | None:
         "read",
         "cancel",
         "stock read",
-        "ship",
-        "deliver",
+        *[step.name for step in CARRIER_STEPS],
         "stock count",
         "refund retry",
         "dead letters",

@@ -8,6 +8,7 @@ import httpx
 
 from saga_client import ClientConfig, SagaClient
 from saga_client.checker import check
+from saga_client.models import CARRIER_STEPS
 
 T0 = "2026-01-01T00:00:00Z"
 PAYMENT_ID = "6b1f8a1e-0c55-4a8e-9f5c-7b1d2f3e4a5b"
@@ -81,8 +82,7 @@ def shipment(status: str) -> dict[str, Any]:
         "lines": LINES,
         "short": None,
         "tracking_code": None,
-        "shipped_by": None,
-        "delivered_by": None,
+        **{step.made_by: None for step in CARRIER_STEPS},
         "created_at": T0,
         "updated_at": T0,
     }

@@ -24,6 +24,7 @@ from saga_client import (
     WrongState,
 )
 from saga_client.config import Service
+from saga_client.models import CARRIER_STEPS
 
 NO_WAIT = RetryPolicy(attempts=3, initial_delay=0.0, max_delay=0.0, jitter=0.0)
 CONFIG = ClientConfig(
@@ -145,8 +146,8 @@ def test_a_request_that_never_left_is_retried_even_when_not_idempotent() -> None
         "lines": [],
         "short": None,
         "tracking_code": "T1",
+        **{step.made_by: None for step in CARRIER_STEPS},
         "shipped_by": "dhl",
-        "delivered_by": None,
         "created_at": "2026-01-01T00:00:00Z",
         "updated_at": "2026-01-01T00:00:00Z",
     }

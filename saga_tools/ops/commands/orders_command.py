@@ -13,6 +13,7 @@ from common.config import Service
 from common.order_story import order_story
 from common.service_apis import ServiceApis
 from common.tenancy import saga_id
+from delivery.lifecycle import STEPS
 from saga_tools.ops.command_kit import Exit, console, fail
 from saga_tools.ops.commands.clients import with_apis
 from saga_tools.ops.durations import parse_duration
@@ -66,11 +67,12 @@ def order(
 
 
 def shipment_line(shipment: dict[str, Any]) -> str:
-    """A shipment's status and who made its carrier steps."""
+    """A shipment's status and who made its carrier steps, in the carrier's order (each step's
+    who-made-it column as `delivery/lifecycle.py` declares it, e.g. `shipped_by` shown as "shipped by")."""
     made = [
-        f"{step} by {shipment[field]}"
-        for step, field in (("shipped", "shipped_by"), ("delivered", "delivered_by"))
-        if shipment.get(field)
+        f"{rules.made_by.removesuffix('_by')} by {shipment[rules.made_by]}"
+        for rules in STEPS.values()
+        if shipment.get(rules.made_by)
     ]
     return shipment["status"] + (f" ({', '.join(made)})" if made else "")
 
