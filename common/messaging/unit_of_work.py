@@ -55,17 +55,23 @@ class UnitOfWork:
         (the saga's, stored with the work this continues); without one, the current span's."""
         events = list(events)
         self._events.extend(events)
-        if self._tracing.enabled:
-            current = self._tracing.current()
-            stored = [*traces, *[None] * (len(events) - len(traces))]
-            self._traces.extend(trace or current for trace in stored[: len(events)])
+        self._traces.extend(self._traces_of(events, traces))
 
-    def emit_as_statement(self, events: Sequence[Envelope]) -> pg.Statement:
+    def emit_as_statement(
+        self, events: Sequence[Envelope], traces: Sequence[str | None] = ()
+    ) -> pg.Statement:
         """`emit`, with the outbox write handed back to run together with the caller's own writes in one
         statement (`pg.execute_together`, on the hot path); the relay is woken after commit all the same."""
         self._written_by_caller = self._written_by_caller or bool(events)
-        traces = [self._tracing.current()] * len(events) if self._tracing.enabled else []
-        return enqueue_statement(self._outbox, self._topic, events, traces)
+        return enqueue_statement(self._outbox, self._topic, events, self._traces_of(events, traces))
+
+    def _traces_of(self, events: Sequence[Envelope], traces: Sequence[str | None]) -> list[str | None]:
+        """Each event's trace: the one given for it, else the current span's; none when traces are off."""
+        if not self._tracing.enabled:
+            return []
+        current = self._tracing.current()
+        stored = [*traces, *[None] * (len(events) - len(traces))]
+        return [trace or current for trace in stored[: len(events)]]
 
     async def __aenter__(self) -> UnitOfWork:
         self._transaction = self._engine.begin()
