@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import psycopg
 from sqlalchemy import Engine, MetaData, event, exc, make_url
@@ -128,12 +128,11 @@ def without_values(error: psycopg.Error) -> bool:
 
 
 @asynccontextmanager
-async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection for reads, in autocommit: each read is one round trip, with no BEGIN and no COMMIT
-    around it (timers and probes read every few seconds on an idle platform).
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection on which every statement is a transaction of its own: one round trip each, with no
+    BEGIN and no COMMIT around it. For reads (`reading`), and for a write that is one statement, which
+    is all or nothing on its own.
 
-    Under READ COMMITTED every statement of a transaction takes a snapshot of its own anyway, so a
-    block of reads sees the same in autocommit. It must not write: each write would commit alone.
     Not `engine.connect()` alone: it ends with a ROLLBACK, at which psycopg forgets every statement it
     prepared on the connection (it sends DEALLOCATE ALL), so the pooled connection would run the hot
     path's statements unprepared until it had prepared them anew. In autocommit there is no transaction
@@ -141,6 +140,14 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """
     async with engine.connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def reading(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A connection for reads, in autocommit (`autocommit`): each read one round trip (timers and probes
+    read every few seconds on an idle platform). Under READ COMMITTED every statement of a transaction
+    takes a snapshot of its own anyway, so a block of reads sees the same either way. It must not write:
+    each write would commit alone."""
+    return autocommit(engine)
 
 
 def is_transient_database_error(error: BaseException) -> bool:
