@@ -110,9 +110,8 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
     A sweep never waits long for a lock. The consumer applies a batch of events in one transaction, so
     it can hold a stock row (reserved for one order) and then want a shipment row this sweep holds while
     the sweep wants that stock row: a deadlock PostgreSQL breaks only after a second. Giving up after
-    `_SWEEP_LOCK_TIMEOUT` lets the consumer go on; the next sweep takes those shipments. (The read skips
-    locked rows, so the timeout is set only once there is something to lock: a sweep that finds nothing
-    is one statement in its transaction.)
+    `_SWEEP_LOCK_TIMEOUT` lets the consumer go on; the next sweep takes those shipments (the read sets
+    the timeout for the rest of the transaction).
     """
     due_at_once = after <= timedelta(0)
     moved = 0
@@ -120,7 +119,6 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
         async with unit_of_work() as work:
             due = [_Shipment(*row) for row in await pg.fetch_all(work.conn, *due_shipments(after))]
             if due:
-                await pg.execute(work.conn, f"SET LOCAL lock_timeout = '{_SWEEP_LOCK_TIMEOUT}'", ())
                 plans = [
                     (shipment, sweep_steps(shipment.status, due_at_once=due_at_once)) for shipment in due
                 ]
@@ -139,15 +137,20 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
 def due_shipments(after: timedelta) -> tuple[str, tuple[Any, ...]]:
     """Shipments in a status the sweep moves on (`lifecycle.SWEPT`) for at least `after`, oldest first,
     locked (skipping busy ones): the statement and its parameters, rows (order_id, status, lines,
-    tracking_code, trace_context)."""
+    tracking_code, trace_context, and the sweep's lock timeout, which the read sets for the rest of the
+    transaction once it has found a due shipment)."""
     # The statuses inline, not a parameter: PostgreSQL can then prove the partial index
     # `ix_shipments_in_transit_updated` applies even to a prepared statement's generic plan.
     statuses = ", ".join(f"'{status.value}'" for status in SWEPT)
+    # The lock timeout with the rows it is for, where `SET LOCAL` was a round trip of its own on every
+    # sweep; the read itself skips locked rows, so it never waits for one.
     return (
-        f"SELECT order_id, status, lines, tracking_code, trace_context FROM {models.shipments.name}"
-        f" WHERE status IN ({statuses}) AND updated_at <= now() - %s::interval"
-        " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
-        (after, _SWEEP_LIMIT),
+        "WITH due AS (SELECT order_id, status, lines, tracking_code, trace_context, updated_at"
+        f" FROM {models.shipments.name} WHERE status IN ({statuses}) AND updated_at <= now() - %s::interval"
+        " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+        " SELECT order_id, status, lines, tracking_code, trace_context,"
+        " set_config('lock_timeout', %s, true) FROM due ORDER BY updated_at",
+        (after, _SWEEP_LIMIT, _SWEEP_LOCK_TIMEOUT),
     )
 
 
@@ -158,6 +161,7 @@ class _Shipment:
     lines: list[dict[str, Any]]
     tracking_code: str | None
     trace_context: str | None  # the saga's trace, which its Shipped and Delivered continue
+    lock_timeout: str  # the sweep's, set by the read
 
 
 AUTO_PROGRESS = "auto-progress"  # who made the steps the demo sweep made
