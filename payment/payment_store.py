@@ -1,8 +1,8 @@
 """Payment's records of checkouts, in PostgreSQL: the SQL behind the checkout use case's store port.
 
-Each method is one transaction. Recording an attempt is one statement in autocommit (the key, and the
-payment only if the key is new); settling moves the payment out of PENDING, and writes its event and
-the stored answer in one more statement, through the unit of work (the relay is woken after commit).
+Each write is one statement in autocommit (one round trip, no BEGIN or COMMIT): recording an attempt
+(the key, and the payment only if the key is new), and settling it (the payment out of PENDING and, if
+it moved, its event and the stored answer, through a one-statement unit of work that wakes the relay).
 """
 
 from __future__ import annotations
@@ -48,6 +48,19 @@ _RECORD_ATTEMPT = (
     " SELECT EXISTS (SELECT FROM new_key)"
 )
 _ORDER_ID_TAKEN = "uq_payments_order_id"
+
+# The payment out of PENDING and, only if it moved, its event and the answer kept for replays, in one
+# statement: of two concurrent replays, one moves it (the other waits for its row lock, then finds it
+# moved) and only that one writes. `{outbox}` is the event's outbox write, conditional on `moved`.
+_SETTLE = (
+    f"WITH moved AS (UPDATE {models.payments.name} SET status = %s, gateway_reference = %s,"
+    " failure_reason = %s, updated_at = now()"
+    f" WHERE payment_id = %s AND status = '{PaymentStatus.PENDING.value}' RETURNING payment_id),"
+    " event AS ({outbox}),"
+    f" answer AS (UPDATE {models.checkout_requests.name} SET response_status = %s,"
+    " response_body = %s::json WHERE idempotency_key = %s AND EXISTS (SELECT FROM moved))"
+    " SELECT EXISTS (SELECT FROM moved)"
+)
 
 
 class SqlPaymentStore:
@@ -113,32 +126,29 @@ class SqlPaymentStore:
         event: Envelope,
         answer: CheckoutAnswer,
     ) -> CheckoutAnswer:
-        keys, payments = models.checkout_requests, models.payments
+        keys = models.checkout_requests
+        # The checkout is the hot path: one statement in autocommit, where BEGIN, the move, the writes
+        # and COMMIT were four round trips.
         async with self._unit_of_work() as work:
-            # Only out of PENDING: of two concurrent replays, one moves it and emits the event.
-            moved = await pg.fetch_all(
+            outbox = work.emit_as_statement([event], only_if="moved")
+            [(moved,)] = await pg.fetch_all(
                 work.conn,
-                f"UPDATE {payments.name} SET status = %s, gateway_reference = %s, failure_reason = %s,"
-                f" updated_at = now() WHERE payment_id = %s AND status = '{PaymentStatus.PENDING.value}'"
-                " RETURNING payment_id",
-                (status.value, gateway_reference, reason, attempt.payment_id),
+                _SETTLE.format(outbox=outbox.sql),
+                (
+                    status.value,
+                    gateway_reference,
+                    reason,
+                    attempt.payment_id,
+                    *outbox.params,
+                    answer.status,
+                    json.dumps(answer.body),
+                    key,
+                ),
             )
             if not moved:
                 # A concurrent replay of the same request finished first and answered already.
                 stored = (await work.conn.execute(select(keys).where(keys.c.idempotency_key == key))).one()
                 return CheckoutAnswer(stored.response_status or 202, stored.response_body or answer.body)
-            # The event and the stored answer: disjoint writes, one statement (the checkout is the hot path).
-            await pg.execute_together(
-                work.conn,
-                [
-                    work.emit_as_statement([event]),
-                    pg.Statement(
-                        f"UPDATE {keys.name} SET response_status = %s, response_body = %s::json"
-                        " WHERE idempotency_key = %s",
-                        (answer.status, json.dumps(answer.body), key),
-                    ),
-                ],
-            )
         return answer
 
     async def interrupted(self, older_than: timedelta, limit: int) -> list[InterruptedCheckout]:
