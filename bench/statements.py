@@ -63,7 +63,9 @@ def per_saga(
         if figures is None:
             continue
         figures["statements"] += calls
-        if query.strip().upper() == _TRANSACTION_START:
+        # `BEGIN ISOLATION LEVEL …` too: psycopg names the level once SQLAlchemy has set it on a pooled
+        # connection (after an autocommit use, it sets the engine's default back).
+        if query.upper().split()[:1] == [_TRANSACTION_START]:
             figures["transactions"] += calls
     return {service: _per(figures, sagas) for service, figures in counted.items()}
 

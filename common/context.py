@@ -50,9 +50,17 @@ class ServiceContext:
         """The one topic this service writes."""
         return self.service.value
 
-    def unit_of_work(self) -> UnitOfWork:
-        """A transaction for a write outside the runner: its events reach the outbox, then the relay."""
-        return UnitOfWork(self.engine, self.tables.outbox, self.topic, self._after_write, self.tracing)
+    def unit_of_work(self, *, one_statement: bool = False) -> UnitOfWork:
+        """A transaction for a write outside the runner: its events reach the outbox, then the relay.
+        `one_statement`: a write that is one statement, in autocommit (`UnitOfWork`)."""
+        return UnitOfWork(
+            self.engine,
+            self.tables.outbox,
+            self.topic,
+            self._after_write,
+            self.tracing,
+            one_statement=one_statement,
+        )
 
     def _after_write(self) -> None:
         """After a unit of work committed: the relay, then what acts on such writes (not every worker that

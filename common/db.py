@@ -13,7 +13,8 @@ enough to find the cause; the values remain in the exception's `diag` for code t
 from __future__ import annotations
 
 import re
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import psycopg
 from sqlalchemy import Engine, MetaData, event, exc, make_url
@@ -126,15 +127,27 @@ def without_values(error: psycopg.Error) -> bool:
     return True
 
 
-def reading(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
-    """A connection for reads whose transaction ends with COMMIT, where `engine.connect()` rolls back.
+@asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection on which every statement is a transaction of its own: one round trip each, with no
+    BEGIN and no COMMIT around it. For reads (`reading`), and for a write that is one statement, which
+    is all or nothing on its own.
 
-    psycopg forgets every statement it prepared on a connection at each ROLLBACK (it sends DEALLOCATE
-    ALL), so after a read through `connect()` the pooled connection runs the hot path's statements
-    unprepared — parsed and planned again — until it has prepared them anew. A COMMIT costs the same
-    round trip and keeps them.
+    Not `engine.connect()` alone: it ends with a ROLLBACK, at which psycopg forgets every statement it
+    prepared on the connection (it sends DEALLOCATE ALL), so the pooled connection would run the hot
+    path's statements unprepared until it had prepared them anew. In autocommit there is no transaction
+    to roll back, and psycopg sends nothing.
     """
-    return engine.begin()
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def reading(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A connection for reads, in autocommit (`autocommit`): each read one round trip (timers and probes
+    read every few seconds on an idle platform). Under READ COMMITTED every statement of a transaction
+    takes a snapshot of its own anyway, so a block of reads sees the same either way. It must not write:
+    each write would commit alone."""
+    return autocommit(engine)
 
 
 def is_transient_database_error(error: BaseException) -> bool:

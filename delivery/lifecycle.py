@@ -190,6 +190,28 @@ def step(status: ShipmentStatus | str, carrier_step: CarrierStep) -> Move | Alre
     return Move(rules.reached)
 
 
+# The statuses the demo sweep finds work in: those an auto-progress step starts from.
+SWEPT: tuple[ShipmentStatus, ...] = tuple(rules.required for rules in STEPS.values() if rules.auto_progress)
+
+
+def sweep_steps(status: ShipmentStatus | str, *, due_at_once: bool) -> tuple[CarrierStep, ...]:
+    """The steps the demo sweep makes, in order, on a shipment it found due in `status`: the
+    auto-progress step that starts there and, when a shipment is due as soon as it moves (no delay), the
+    auto-progress steps that follow it, since a step stamps the shipment with the sweep's own time.
+    With a delay a shipment makes one step per sweep, and waits the delay before the next."""
+    current = ShipmentStatus(status)
+    steps: list[CarrierStep] = []
+    for carrier_step in CarrierStep:  # the carrier's order: each step starts where the one before ends
+        rules = STEPS[carrier_step]
+        if not rules.auto_progress or rules.required is not current:
+            continue
+        steps.append(carrier_step)
+        current = rules.reached
+        if not due_at_once:
+            break
+    return tuple(steps)
+
+
 @dataclass(frozen=True)
 class Confirm:
     """The order will never ship: return what is reserved (if anything) and say so."""

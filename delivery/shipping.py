@@ -27,18 +27,19 @@ from common.events.delivery import Delivered, Shipped
 from common.messaging.unit_of_work import UnitOfWork
 from common.tenancy import order_id_of
 from delivery import models, queries
-from delivery.inventory import ship
+from delivery.inventory import Line, ship
 from delivery.lifecycle import (
     STEPS,
+    SWEPT,
     AlreadyDone,
     CarrierStep,
-    ShipmentStatus,
     StepConflict,
     StepEvent,
     StockMove,
     step,
+    sweep_steps,
 )
-from delivery.stock_store import lines_of, lock_levels, save_levels
+from delivery.stock_store import lines_of, lock_levels, save_levels_statement
 
 log = logging.getLogger(__name__)
 
@@ -90,35 +91,41 @@ async def progress(
         return [], []
     if isinstance(verdict, StepConflict):
         raise ShipmentConflict(f"order {order_id_of(order_id)}: {verdict.why}")
-    return await _make_step(conn, carrier_step, [shipment], by), [shipment.trace_context]
+    made = await _make_steps(conn, [(shipment, (carrier_step,))], by)
+    await pg.execute_together(conn, made.writes)
+    return made.events, made.traces
 
 
 async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta) -> int:
     """Demo mode: make every step declared `auto_progress` for the shipments that have waited `after` in
     its required status (ship what has been scheduled, deliver what has been shipped), in the carrier's
-    order.
+    order; returns how many steps it made.
 
-    One transaction per sweep, since it runs after every consumer commit. A shipment shipped by this
-    sweep is stamped with the sweep's time, so with `after` = 0 the same sweep also delivers it.
+    One transaction per sweep, since it runs after every consumer commit, and a fixed number of
+    statements in it: one read finds every due shipment, whatever its status, and the steps are written
+    with their events in one statement. With `after` = 0 a shipment shipped by the sweep is due at once
+    (the step stamps it with the sweep's time), so the same sweep also delivers it
+    (`lifecycle.sweep_steps`).
 
     A sweep never waits long for a lock. The consumer applies a batch of events in one transaction, so
     it can hold a stock row (reserved for one order) and then want a shipment row this sweep holds while
     the sweep wants that stock row: a deadlock PostgreSQL breaks only after a second. Giving up after
-    `_SWEEP_LOCK_TIMEOUT` lets the consumer go on; the next sweep takes those shipments.
+    `_SWEEP_LOCK_TIMEOUT` lets the consumer go on; the next sweep takes those shipments (the read sets
+    the timeout for the rest of the transaction).
     """
+    due_at_once = after <= timedelta(0)
     moved = 0
     try:
         async with unit_of_work() as work:
-            await pg.execute(work.conn, f"SET LOCAL lock_timeout = '{_SWEEP_LOCK_TIMEOUT}'", ())
-            for carrier_step in CarrierStep:
-                if not STEPS[carrier_step].auto_progress:
-                    continue
-                query = due_shipments(STEPS[carrier_step].required, after)
-                due = [_Shipment(*row) for row in await pg.fetch_all(work.conn, *query)]
-                if due:
-                    events = await _make_step(work.conn, carrier_step, due, AUTO_PROGRESS)
-                    work.emit(events, [shipment.trace_context for shipment in due])
-                    moved += len(due)
+            due = [_Shipment(*row) for row in await pg.fetch_all(work.conn, *due_shipments(after))]
+            if due:
+                plans = [
+                    (shipment, sweep_steps(shipment.status, due_at_once=due_at_once)) for shipment in due
+                ]
+                made = await _make_steps(work.conn, plans, AUTO_PROGRESS)
+                outbox = work.emit_as_statement(made.events, made.traces)
+                await pg.execute_together(work.conn, [*made.writes, outbox])
+                moved = len(made.events)
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
             raise
@@ -127,71 +134,115 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
     return moved
 
 
-def due_shipments(required: ShipmentStatus, after: timedelta) -> tuple[str, tuple[Any, ...]]:
-    """Shipments in `required` state for at least `after`, oldest first, locked (skipping busy ones):
-    the statement and its parameters, rows (order_id, lines, tracking_code, trace_context)."""
-    # The status inline, not a parameter: PostgreSQL can then prove the partial index
+def due_shipments(after: timedelta) -> tuple[str, tuple[Any, ...]]:
+    """Shipments in a status the sweep moves on (`lifecycle.SWEPT`) for at least `after`, oldest first,
+    locked (skipping busy ones): the statement and its parameters, rows (order_id, status, lines,
+    tracking_code, trace_context, and the sweep's lock timeout, which the read sets for the rest of the
+    transaction once it has found a due shipment)."""
+    # The statuses inline, not a parameter: PostgreSQL can then prove the partial index
     # `ix_shipments_in_transit_updated` applies even to a prepared statement's generic plan.
+    statuses = ", ".join(f"'{status.value}'" for status in SWEPT)
+    # The lock timeout with the rows it is for, where `SET LOCAL` was a round trip of its own on every
+    # sweep; the read itself skips locked rows, so it never waits for one.
     return (
-        f"SELECT order_id, lines, tracking_code, trace_context FROM {models.shipments.name}"
-        f" WHERE status = '{required.value}' AND updated_at <= now() - %s::interval"
-        " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED",
-        (after, _SWEEP_LIMIT),
+        "WITH due AS (SELECT order_id, status, lines, tracking_code, trace_context, updated_at"
+        f" FROM {models.shipments.name} WHERE status IN ({statuses}) AND updated_at <= now() - %s::interval"
+        " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+        " SELECT order_id, status, lines, tracking_code, trace_context,"
+        " set_config('lock_timeout', %s, true) FROM due ORDER BY updated_at",
+        (after, _SWEEP_LIMIT, _SWEEP_LOCK_TIMEOUT),
     )
 
 
 @dataclass(frozen=True)
 class _Shipment:
     order_id: str
+    status: str
     lines: list[dict[str, Any]]
     tracking_code: str | None
     trace_context: str | None  # the saga's trace, which its Shipped and Delivered continue
+    lock_timeout: str  # the sweep's, set by the read
 
 
 AUTO_PROGRESS = "auto-progress"  # who made the steps the demo sweep made
 
+# The columns that record who made each step (one per step, `lifecycle.declared_step`).
+_MADE_BY = tuple(rules.made_by for rules in STEPS.values())
 
-async def _make_step(
-    conn: AsyncConnection, carrier_step: CarrierStep, due: Sequence[Any], by: str
-) -> list[Envelope]:
-    """Make `carrier_step` for shipments locked by the caller and all in the step's required state, as
-    made by `by`; returns the events, one per shipment, in order (the caller emits them).
 
-    A fixed number of statements however many shipments: the stock of all of them moves together (one
-    row per SKU), then every shipment. `progress` uses it for one, the sweep for many.
+@dataclass(frozen=True)
+class _Made:
+    """Steps made in memory: their events in order (each shipment's in the carrier's order), each
+    event's trace, and the writes that save them (run them with `pg.execute_together`)."""
+
+    events: list[Envelope]
+    traces: list[str | None]
+    writes: list[pg.Statement]
+
+
+async def _make_steps(
+    conn: AsyncConnection, plans: Sequence[tuple[Any, Sequence[CarrierStep]]], by: str
+) -> _Made:
+    """Make each shipment's steps, in order, as made by `by`: shipments locked by the caller, each in
+    its first step's required state and each step starting where the one before ends.
+
+    A fixed number of statements however many shipments and steps: the stock rows the steps move are
+    locked and read in one, and the new stock levels and every shipment's new state are one write each,
+    independent of each other (the caller runs them together, with the outbox rows of the events).
+    `progress` uses it for one step of one shipment, the sweep for many.
     """
-    rules = STEPS[carrier_step]
-    match rules.stock:
-        case StockMove.SHIP:
-            lines = [line for shipment in due for line in lines_of(shipment.lines)]
-            levels = await lock_levels(conn, (line.sku for line in lines))
-            await save_levels(conn, ship(levels, lines))
-        case StockMove.NONE:
-            pass
-        case _:
-            assert_never(rules.stock)
-    changes: list[tuple[str, str | None]] = []
-    envelopes: list[Envelope] = []
-    for shipment in due:
-        tracking = _tracking_code() if rules.new_tracking_code else shipment.tracking_code
-        changes.append((shipment.order_id, tracking))
-        payload = step_event(rules.emits, tracking)
-        envelopes.append(new_envelope(payload, order_id=shipment.order_id, producer=Service.DELIVERY.value))
-    shipments = models.shipments
-    await pg.execute(
-        conn,
-        f"UPDATE {shipments.name} SET status = %s, tracking_code = moved.tracking_code, updated_at = now(),"
-        f" {rules.made_by} = %s"
-        " FROM unnest(%s::text[], %s::text[]) AS moved(order_id, tracking_code)"
-        f" WHERE {shipments.name}.order_id = moved.order_id",
+    shipped: list[Line] = []
+    changes: list[tuple[str, str, str | None, set[str]]] = []  # order id, status, tracking code, made_by
+    events: list[Envelope] = []
+    traces: list[str | None] = []
+    for shipment, carrier_steps in plans:
+        if not carrier_steps:
+            continue
+        tracking = shipment.tracking_code
+        made_by: set[str] = set()
+        for carrier_step in carrier_steps:
+            rules = STEPS[carrier_step]
+            match rules.stock:
+                case StockMove.SHIP:
+                    shipped.extend(lines_of(shipment.lines))
+                case StockMove.NONE:
+                    pass
+                case _:
+                    assert_never(rules.stock)
+            tracking = _tracking_code() if rules.new_tracking_code else tracking
+            made_by.add(rules.made_by)
+            payload = step_event(rules.emits, tracking)
+            events.append(new_envelope(payload, order_id=shipment.order_id, producer=Service.DELIVERY.value))
+            traces.append(shipment.trace_context)
+        changes.append((shipment.order_id, STEPS[carrier_steps[-1]].reached.value, tracking, made_by))
+    writes: list[pg.Statement] = []
+    if shipped:
+        levels = ship(await lock_levels(conn, (line.sku for line in shipped)), shipped)
+        if levels:
+            writes.append(save_levels_statement(levels))
+    if changes:
+        writes.append(_save_shipments(changes, by))
+    return _Made(events, traces, writes)
+
+
+def _save_shipments(changes: Sequence[tuple[str, str, str | None, set[str]]], by: str) -> pg.Statement:
+    """Every moved shipment's new status and tracking code, and `by` in the columns of the steps it made
+    (the others keep what they hold): one statement."""
+    table = models.shipments.name
+    made_by = ", ".join(f"{column} = COALESCE(moved.{column}, {table}.{column})" for column in _MADE_BY)
+    arrays = ", ".join("%s::text[]" for _ in range(3 + len(_MADE_BY)))
+    return pg.Statement(
+        f"UPDATE {table} SET status = moved.status, tracking_code = moved.tracking_code, updated_at = now(),"
+        f" {made_by}"
+        f" FROM unnest({arrays}) AS moved(order_id, status, tracking_code, {', '.join(_MADE_BY)})"
+        f" WHERE {table}.order_id = moved.order_id",
         (
-            rules.reached.value,
-            by,
-            [order_id for order_id, _ in changes],
-            [tracking for _, tracking in changes],
+            [order_id for order_id, _, _, _ in changes],
+            [status for _, status, _, _ in changes],
+            [tracking for _, _, tracking, _ in changes],
+            *([by if column in made else None for _, _, _, made in changes] for column in _MADE_BY),
         ),
     )
-    return envelopes
 
 
 def step_event(emits: StepEvent, tracking_code: str | None) -> Shipped | Delivered:

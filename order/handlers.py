@@ -36,12 +36,20 @@ from order.saga_batch import (
 from order.webhooks.store import tell_shops
 
 # The batch's orders, locked in one order for every caller (no deadlocks between them), as the saga
-# reads them.
+# reads them; then, in the same statement (a round trip fewer per created order), which of the orders
+# to create have a cancel waiting (`early_cancels.py`; rows with `early_cancel` true and only an id).
+# The caller holds those orders' creation lock from an earlier statement, so this statement's snapshot
+# sees every cancel recorded for them.
+_ORDER_COLUMNS = (
+    "order_id, payment_id, customer_id, status, amount_minor, currency, lines, shipping_address,"
+    " cancel_reason, cancellation, trace_context, checkout_at"
+)
 _LOCK_ORDERS = (
-    "SELECT order_id, payment_id, customer_id, status, amount_minor, currency, lines, shipping_address,"
-    f" cancel_reason, cancellation, trace_context, checkout_at FROM {models.orders.name}"
-    " WHERE order_id = ANY(%s::text[])"
-    " ORDER BY order_id FOR UPDATE"
+    f"WITH locked AS (SELECT {_ORDER_COLUMNS} FROM {models.orders.name}"
+    " WHERE order_id = ANY(%s::text[]) ORDER BY order_id FOR UPDATE)"
+    " SELECT locked.*, false AS early_cancel FROM locked"
+    " UNION ALL SELECT order_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true"
+    f" FROM {models.early_cancels.name} WHERE order_id = ANY(%s::text[])"
 )
 
 # New orders, one array per column; the deadline is the server's now() plus each order's
@@ -124,25 +132,31 @@ async def decide_many(
     creating = sorted({step.order_id for step in steps if step.saga_input in CREATING_INPUTS})
     if creating:
         await early_cancels.lock_creation(conn, creating)
-    orders = await _lock_orders(conn, sorted({step.order_id for step in steps}))
-    unseen = [order_id for order_id in creating if order_id not in orders]
-    early = await early_cancels.pending(conn, unseen) if unseen else set()
+    orders, waiting = await _lock_orders(conn, sorted({step.order_id for step in steps}), creating)
+    early = {order_id for order_id in waiting if order_id not in orders}  # a cancel of an order not seen
     changes = apply_steps(orders, steps, deadline=deadline, early_cancels=early)
     return changes, _writes(changes)
 
 
-async def _lock_orders(conn: AsyncConnection, order_ids: list[str]) -> dict[str, OrderRow]:
-    rows = await pg.fetch_dicts(conn, _LOCK_ORDERS, (order_ids,))
-    return {
-        row["order_id"]: OrderRow(
+async def _lock_orders(
+    conn: AsyncConnection, order_ids: list[str], creating: list[str]
+) -> tuple[dict[str, OrderRow], set[str]]:
+    """The orders that exist among `order_ids`, locked; and which of `creating` have a cancel waiting
+    (call with their creation lock held)."""
+    orders: dict[str, OrderRow] = {}
+    waiting: set[str] = set()
+    for row in await pg.fetch_dicts(conn, _LOCK_ORDERS, (order_ids, creating)):
+        if row.pop("early_cancel"):
+            waiting.add(row["order_id"])
+            continue
+        orders[row["order_id"]] = OrderRow(
             **{
                 **row,
                 "status": OrderStatus(row["status"]),
                 "cancellation": Cancellation(row["cancellation"]) if row["cancellation"] else None,
             }
         )
-        for row in rows
-    }
+    return orders, waiting
 
 
 def _writes(changes: Changes) -> list[pg.Statement]:

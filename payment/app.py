@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         handlers=HANDLERS,
         description="Charges customers once per Idempotency-Key and refunds cancelled orders exactly once.",
     )
-    store = SqlPaymentStore(context.engine, context.unit_of_work)
+    store = SqlPaymentStore(context.engine, lambda: context.unit_of_work(one_statement=True))
     refunds = RefundWorker(
         engine=context.engine,
         unit_of_work=context.unit_of_work,

@@ -30,17 +30,25 @@ async def enqueue(
 
 
 def enqueue_statement(
-    outbox: Table, topic: str, envelopes: Sequence[Envelope], traces: Sequence[str | None] = ()
+    outbox: Table,
+    topic: str,
+    envelopes: Sequence[Envelope],
+    traces: Sequence[str | None] = (),
+    *,
+    only_if: str | None = None,
 ) -> pg.Statement:
     """`enqueue` as a statement, to run together with the caller's other writes (`pg.execute_together`).
 
     `traces` holds each event's `traceparent` (the span that caused it, common/tracing.py), in the same
-    order; empty when traces are off."""
+    order; empty when traces are off. `only_if` names a `WITH` query of the statement this one becomes
+    part of: the events are written only if that query returned a row (a change made in the same
+    statement, such as a status moved only from the state it was in)."""
+    condition = f" WHERE EXISTS (SELECT FROM {only_if})" if only_if is not None else ""
     return pg.Statement(
         f"INSERT INTO {outbox.name} (topic, key, event_id, event_type, value, trace_context)"
         " SELECT %s, event.key, event.event_id, event.event_type, event.value, event.trace_context"
         " FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::bytea[], %s::text[])"
-        " WITH ORDINALITY AS event(key, event_id, event_type, value, trace_context, position)"
+        f" WITH ORDINALITY AS event(key, event_id, event_type, value, trace_context, position){condition}"
         " ORDER BY event.position",
         (
             topic,

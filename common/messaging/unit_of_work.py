@@ -20,6 +20,7 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from common import pg
+from common.db import autocommit
 from common.events import Envelope
 from common.messaging.outbox import enqueue, enqueue_statement
 from common.tracing import Tracing
@@ -33,7 +34,13 @@ class UnitOfWork:
         topic: str,
         on_commit: Callable[[], None],
         tracing: Tracing | None = None,
+        *,
+        one_statement: bool = False,
     ) -> None:
+        """`one_statement`: the work is a single statement (its events in it, `emit_as_statement`), run
+        in autocommit: all or nothing on its own, and one round trip, with no BEGIN and no COMMIT. Its
+        events cannot be `emit`ted (they would be a second statement, committed apart)."""
+        self._one_statement = one_statement
         self._engine = engine
         self._tracing = tracing or Tracing.off()
         self._outbox = outbox
@@ -53,22 +60,31 @@ class UnitOfWork:
     def emit(self, events: Iterable[Envelope], traces: Sequence[str | None] = ()) -> None:
         """Events to publish if, and only if, this unit of work commits. `traces` names each one's trace
         (the saga's, stored with the work this continues); without one, the current span's."""
+        assert not self._one_statement, "a one-statement unit of work emits in its statement"
         events = list(events)
         self._events.extend(events)
-        if self._tracing.enabled:
-            current = self._tracing.current()
-            stored = [*traces, *[None] * (len(events) - len(traces))]
-            self._traces.extend(trace or current for trace in stored[: len(events)])
+        self._traces.extend(self._traces_of(events, traces))
 
-    def emit_as_statement(self, events: Sequence[Envelope]) -> pg.Statement:
+    def emit_as_statement(
+        self, events: Sequence[Envelope], traces: Sequence[str | None] = (), *, only_if: str | None = None
+    ) -> pg.Statement:
         """`emit`, with the outbox write handed back to run together with the caller's own writes in one
-        statement (`pg.execute_together`, on the hot path); the relay is woken after commit all the same."""
+        statement (`pg.execute_together`, on the hot path); the relay is woken after commit all the same.
+        `only_if`: written only if that `WITH` query of the statement returned a row (`enqueue_statement`)."""
         self._written_by_caller = self._written_by_caller or bool(events)
-        traces = [self._tracing.current()] * len(events) if self._tracing.enabled else []
-        return enqueue_statement(self._outbox, self._topic, events, traces)
+        traced = self._traces_of(events, traces)
+        return enqueue_statement(self._outbox, self._topic, events, traced, only_if=only_if)
+
+    def _traces_of(self, events: Sequence[Envelope], traces: Sequence[str | None]) -> list[str | None]:
+        """Each event's trace: the one given for it, else the current span's; none when traces are off."""
+        if not self._tracing.enabled:
+            return []
+        current = self._tracing.current()
+        stored = [*traces, *[None] * (len(events) - len(traces))]
+        return [trace or current for trace in stored[: len(events)]]
 
     async def __aenter__(self) -> UnitOfWork:
-        self._transaction = self._engine.begin()
+        self._transaction = autocommit(self._engine) if self._one_statement else self._engine.begin()
         self._conn = await self._transaction.__aenter__()
         self._events, self._traces, self._written_by_caller = [], [], False
         return self

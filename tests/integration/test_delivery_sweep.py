@@ -14,7 +14,7 @@ from common.config import Service
 from common.messaging.unit_of_work import UnitOfWork
 from delivery import models
 from delivery.lifecycle import STEPS, ShipmentStatus
-from delivery.shipping import auto_progress, due_shipments
+from delivery.shipping import AUTO_PROGRESS, auto_progress, due_shipments
 from tests.integration.schemas import Db, service_schema
 
 # The steps the sweep makes on its own, in the carrier's order, and the event each emits.
@@ -112,6 +112,7 @@ async def test_one_sweep_ships_and_delivers_every_due_shipment_each_with_its_own
         }
         events = (await conn.execute(select(outbox.c.key, outbox.c.event_type).order_by(outbox.c.id))).all()
     assert [s.status for s in shipments] == [ShipmentStatus.DELIVERED] * 3
+    assert {(s.shipped_by, s.delivered_by) for s in shipments} == {(AUTO_PROGRESS, AUTO_PROGRESS)}
     assert len({s.tracking_code for s in shipments}) == 3
     assert stock == {"SKU-1": (0, 0, 3), "SKU-2": (1, 0, 4)}
     assert sorted(events) == sorted(
@@ -135,8 +136,46 @@ async def test_with_a_delay_a_shipment_moved_by_a_sweep_waits_that_delay_before_
     assert await auto_progress(_sweep(db), timedelta(hours=1)) == 0
 
 
+async def test_one_sweep_ships_what_is_scheduled_and_delivers_what_a_carrier_shipped(db: Db) -> None:
+    await _stock_and_scheduled(
+        db,
+        [{"sku": "SKU-1", "on_hand": 0, "reserved": 1, "shipped": 4, "stocked": 5}],
+        {"acme:o-new": [{"sku": "SKU-1", "quantity": 1}]},
+        "2 hours",
+    )
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            insert(models.shipments).values(
+                order_id="acme:o-old",
+                status=ShipmentStatus.SHIPPED,
+                lines=[{"sku": "SKU-1", "quantity": 4}],
+                tracking_code="TRK-CARRIER",
+                shipped_by="acme-carrier",
+                updated_at=func.now() - text("interval '2 hours'"),
+            )
+        )
+
+    assert await auto_progress(_sweep(db), timedelta(hours=1)) == 2
+
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(select(models.shipments).order_by(models.shipments.c.order_id))
+        shipments = {row.order_id: row for row in rows}
+        stock = (await conn.execute(select(models.stock))).one()
+    new, old = shipments["acme:o-new"], shipments["acme:o-old"]
+    assert (new.status, new.shipped_by, new.delivered_by) == (ShipmentStatus.SHIPPED, AUTO_PROGRESS, None)
+    assert new.tracking_code is not None and new.tracking_code.startswith("TRK-")
+    # The carrier's step stays the carrier's, and its parcel keeps its tracking code.
+    assert (old.status, old.shipped_by, old.delivered_by, old.tracking_code) == (
+        ShipmentStatus.DELIVERED,
+        "acme-carrier",
+        AUTO_PROGRESS,
+        "TRK-CARRIER",
+    )
+    assert (stock.on_hand, stock.reserved, stock.shipped) == (0, 0, 5)
+
+
 async def test_the_sweep_can_find_due_shipments_through_the_in_transit_index(db: Db) -> None:
-    sql, params = due_shipments(ShipmentStatus.SCHEDULED, timedelta(seconds=5))
+    sql, params = due_shipments(timedelta(seconds=5))
     async with db.engine.begin() as conn:
         await conn.execute(text("SET LOCAL enable_seqscan = off"))  # the table is tiny; ask what is possible
         # The plan a prepared statement settles on: generic, parameters unknown.

@@ -71,14 +71,14 @@ async def test_running_an_empty_list_of_writes_together_is_a_no_op(db: Db) -> No
         assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
 
 
-async def _prepared_on_the_only_connection(db: Db, end_read_with: str) -> list[str]:
+async def _prepared_on_the_only_connection(db: Db, read_with: str) -> list[str]:
     # One pooled connection, reused by each block in turn.
     engine = create_engine(db.engine.url.render_as_string(hide_password=False), pool_size=1)
     try:
         async with engine.begin() as conn:
             for _ in range(6):  # psycopg prepares a statement on its fifth use
                 await pg.fetch_all(conn, "SELECT count(*) FROM outbox WHERE topic = %s", ("order",))
-        opened = reading(engine) if end_read_with == "commit" else engine.connect()
+        opened = reading(engine) if read_with == "reading" else engine.connect()
         async with opened as conn:
             await conn.execute(text("SELECT 1"))
         async with engine.connect() as conn:
@@ -89,10 +89,22 @@ async def _prepared_on_the_only_connection(db: Db, end_read_with: str) -> list[s
 
 async def test_a_read_through_reading_keeps_the_statements_the_connection_prepared(db: Db) -> None:
     assert any(
-        "FROM outbox" in statement for statement in await _prepared_on_the_only_connection(db, "commit")
+        "FROM outbox" in statement for statement in await _prepared_on_the_only_connection(db, "reading")
     )
+
+
+async def test_each_read_through_reading_is_a_transaction_of_its_own_with_no_begin_or_commit(db: Db) -> None:
+    # Two statements of one explicit transaction share its id; in autocommit each has its own.
+    async with reading(db.engine) as conn:
+        first = await conn.scalar(text("SELECT pg_current_xact_id()::text"))
+        second = await conn.scalar(text("SELECT pg_current_xact_id()::text"))
+    assert first != second
+    async with db.engine.begin() as conn:
+        first = await conn.scalar(text("SELECT pg_current_xact_id()::text"))
+        second = await conn.scalar(text("SELECT pg_current_xact_id()::text"))
+    assert first == second
 
 
 async def test_a_read_that_rolls_back_makes_psycopg_forget_them(db: Db) -> None:
     # Why `reading` exists: if this starts failing, psycopg no longer deallocates on ROLLBACK.
-    assert await _prepared_on_the_only_connection(db, "rollback") == []
+    assert await _prepared_on_the_only_connection(db, "connect") == []

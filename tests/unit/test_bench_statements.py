@@ -11,7 +11,8 @@ def test_statements_and_transactions_are_counted_per_saga_for_each_services_data
         ("order", "BEGIN", 30),
         ("order", "COMMIT", 30),
         ("order", "SELECT id FROM outbox WHERE published_at IS NULL", 15),
-        ("payment", "begin ", 20),
+        ("payment", "begin ", 12),
+        ("payment", "BEGIN ISOLATION LEVEL READ COMMITTED", 8),
         ("payment", "UPDATE payments SET status = $1", 10),
         ("postgres", "BEGIN", 99),  # not a service's database: left out
     ]

@@ -1,5 +1,6 @@
 """The checkout use case on fakes (an in-memory store, the simulator gateway): replays, conflicts and a
-gateway that does not answer, in milliseconds. The SQL store is covered by the end-to-end tests."""
+gateway that does not answer, in milliseconds. The SQL store is covered by the end-to-end tests and
+tests/integration/test_payment_store.py."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from delivery import models
 from delivery.lifecycle import (
     STATUSES,
     STEPS,
+    SWEPT,
     AlreadyDone,
     CarrierStep,
     Confirm,
@@ -25,6 +26,7 @@ from delivery.lifecycle import (
     StockMove,
     answer_cancel,
     step,
+    sweep_steps,
 )
 
 S = ShipmentStatus
@@ -149,6 +151,26 @@ def test_the_sweeps_index_covers_exactly_the_statuses_the_sweep_looks_in() -> No
     where = str(index.dialect_options["postgresql"]["where"])
     swept = {rules.required.value for rules in STEPS.values() if rules.auto_progress}
     assert set(re.findall(r"'(\w+)'", where)) == swept
+    assert {status.value for status in SWEPT} == swept
+
+
+@pytest.mark.parametrize(
+    ("status", "due_at_once", "steps"),
+    [
+        (S.SCHEDULED, True, (CarrierStep.SHIP, CarrierStep.DELIVER)),
+        (S.SCHEDULED, False, (CarrierStep.SHIP,)),
+        (S.SHIPPED, True, (CarrierStep.DELIVER,)),
+        (S.SHIPPED, False, (CarrierStep.DELIVER,)),
+        (S.DELIVERED, True, ()),
+        (S.RELEASED, True, ()),
+        (S.OUT_OF_STOCK, True, ()),
+        (S.CANCELLED, True, ()),
+    ],
+)
+def test_the_sweep_takes_a_due_shipment_to_the_end_with_no_delay_and_one_step_with_a_delay(
+    status: ShipmentStatus, due_at_once: bool, steps: tuple[CarrierStep, ...]
+) -> None:
+    assert sweep_steps(status, due_at_once=due_at_once) == steps
 
 
 def test_a_status_read_from_the_database_as_text_is_accepted() -> None:
