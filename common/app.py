@@ -168,6 +168,14 @@ def _faust_app(service: Service, settings: Settings, connection: KafkaConnection
         # 10 s instead of Faust's 60 s bounds that stall (Kafka's minimum is 6 s).
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
+        # A request the broker has not answered in 15 s is given up, its connection closed and a new one
+        # made (as the relay's producer does, common/kafka.py). A partition stalls connections without an
+        # error, and after the repair TCP resends only at its next backed-off retry (25.6 s, then 51 s
+        # after the cut began), so with Faust's 90 s default a 30 s cut held the consumer's fetches,
+        # heartbeats and offset commits until 90 s after it began (#27, docs/operators/reliability.md).
+        # Not below the session timeout (Faust refuses that). A JoinGroup the coordinator holds longer
+        # (a member slow to rejoin) is sent again, not lost.
+        broker_request_timeout=15.0,
         topic_partitions=settings.topic_partitions,
         # No leader-election topic: nothing here runs `on_leader`, and an unreplicated internal topic
         # would be one more partition a lost broker leaves without a leader. (The replication of any topic

@@ -18,6 +18,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 
+from common.broker_health import ProduceRefusals
 from common.config import Service, Settings
 from common.kafka_security import KafkaConnection, KafkaTarget, as_connection, kafka_connection
 from common.messaging.relay import OutgoingMessage
@@ -207,10 +208,13 @@ class LazyProducer:
         self._connection = connection
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        # What the broker last refused a publish with, for readiness (common/broker_health.py).
+        self.refusals = ProduceRefusals()
 
     async def get(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
+                self.refusals.listen()
                 producer = new_idempotent_producer(self._connection)
                 await producer.start()
                 self._producer = producer
@@ -219,6 +223,7 @@ class LazyProducer:
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
         try:
             await publish_in_order(await self.get(), messages)
+            self.refusals.accepted()
         except Exception:
             # After a broker outage an idempotent producer can stay wedged (OutOfOrderSequenceNumber,
             # aiokafka #1017). Start the next attempt with a fresh producer; rows stay in the outbox.
@@ -236,3 +241,4 @@ class LazyProducer:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        self.refusals.stop_listening()

@@ -184,8 +184,14 @@ def service_readiness(
         return Check(FAILED, problem) if problem else Check(OK)
 
     async def broker() -> Check:
-        producer = await context.producer.get()
-        await producer.client.fetch_all_metadata()
+        """Reachable; when not, the reason names what the broker last refused a publish with, if it did
+        since the last one it accepted (its full disk, too few replicas: common/broker_health.py)."""
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS - 0.5):  # our reason, not _bounded's
+                producer = await context.producer.get()
+                await producer.client.fetch_all_metadata()
+        except Exception as exc:
+            return Check(FAILED, context.producer.refusals.reason(exc))
         return Check(OK)
 
     async def replication() -> Check:

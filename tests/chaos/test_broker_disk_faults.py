@@ -57,6 +57,7 @@ def test_the_brokers_log_directory_full_holds_events_in_the_outboxes_and_loses_n
         halted_after: float | None = None
         readiness: Counter[tuple[str, int, str]] = Counter()  # what /readyz said, sampled
         reasons: set[str] = set()  # why, as an operator reads it
+        named_the_disk: set[str] = set()  # services whose /readyz named the broker's full disk
         outbox: list[dict[str, float]] = []  # payment's outbox metrics, once a second
         while time.monotonic() < filled + FULL_SECONDS:
             if halted_after is None and not _broker_running(chaos):
@@ -66,6 +67,8 @@ def test_the_brokers_log_directory_full_holds_events_in_the_outboxes_and_loses_n
                 readiness[(service.value, status, checks["broker"].split(":", 1)[0])] += 1
                 if status == 503:
                     reasons.add(checks["broker"][:100])
+                    if "KafkaStorageError" in checks["broker"]:
+                        named_the_disk.add(service.value)
             outbox.append(metrics(chaos, Service.PAYMENT, *OUTBOX))
             time.sleep(1)
         filler.unlink()
@@ -93,7 +96,8 @@ def test_the_brokers_log_directory_full_holds_events_in_the_outboxes_and_loses_n
             f" ({None if halted_after is None else round(halted_after, 1)} s after the disk filled);"
             f" checkout while broken {dict(during)}; every answer {dict(load.statuses)}; hung {load.hung};"
             f" 503 without Retry-After {load.unavailable_without_retry_after}; /readyz (service, status,"
-            f" broker check) samples: {broker_checks}, saying {sorted(reasons)[:2]}; payment's outbox"
+            f" broker check) samples: {broker_checks}, saying {sorted(reasons)[:2]}; naming the full disk:"
+            f" {sorted(named_the_disk)}; payment's outbox"
             f" (pending, oldest s) at the end of the fault: {outbox[-1]}; every /readyz 200"
             f" {ready_after:.1f} s after the restart;"
             f" sagas caught by it finished after the repair: {recovery}; quiet"
@@ -107,4 +111,7 @@ def test_the_brokers_log_directory_full_holds_events_in_the_outboxes_and_loses_n
         # Every service's /readyz named the broker while it was down.
         for service in Service:
             assert readiness[(service.value, 503, "failed")] > 0, broker_checks
+        # ...and the cause where it could know it: the broker refused its publishes with
+        # KAFKA_STORAGE_ERROR before it halted (payment publishes every checkout, so it was refused).
+        assert Service.PAYMENT.value in named_the_disk, sorted(reasons)
         assert result.lost == 0 and result.doubled == 0

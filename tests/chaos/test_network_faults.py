@@ -117,7 +117,10 @@ def test_a_service_cut_off_from_its_database_for_thirty_seconds_loses_and_double
             status, checks = outage.readiness or (0, {})
             assert status == 503 and checks.get("database") != "ok", outage.readiness
         else:  # the checkout goes on; the cut service catches up after the repair
-            assert set(outage.checkouts) == {202}, outage
+            assert set(outage.checkouts) <= {202}, outage
+    # A load thread retrying a customer's cancel at an order service cut from its database (503 with
+    # Retry-After, as it should) sends no checkout meanwhile: one cut of four saw none at all (#27).
+    assert any(outage.checkouts for outage in outages), outages
 
 
 @pytest.mark.network
