@@ -50,8 +50,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 ## The long faults (docs/contributors/testing.md, docs/operators/reliability.md), at 300 sagas each: each
-## service cut off from the broker and from its database for 30 s, a slow then lossy link (root: network
-## namespaces), the broker's disk full (root: a tmpfs), a service's clock an hour ahead (libfaketime).
+## service cut off from the broker and from its database for 30 s, a slow then lossy link, one broker of
+## three cut off from the other two (root: network namespaces), the broker's disk full (root: a tmpfs), a
+## service's clock an hour ahead (libfaketime).
 ## About 30 minutes on a 2-core machine.
 faults: $(STAMP)
 	tools/ensure-faketime.sh
