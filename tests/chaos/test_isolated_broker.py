@@ -109,6 +109,9 @@ class Isolation:
     victim_still_claims: int | None = None  # partitions the victim said it led, halfway (None: no answer)
     readiness: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict)  # halfway
     in_sync_after: float | None = None  # from the repair until every partition had 3 in-sync replicas
+    # Every few seconds of the cut: the active controller as each node recorded it, and how many
+    # partitions each node leads in each node's own view (what a client asking that node is told).
+    timeline: list[tuple[float, list[int | None], list[list[int] | None]]] = field(default_factory=list)
 
 
 def _readiness(chaos: ChaosStack) -> dict[str, tuple[int, dict[str, str]]]:
@@ -133,6 +136,15 @@ def _wait_in_sync(kafka: KafkaCluster, timeout: float = 90) -> float | None:
     return None
 
 
+def _snapshot(kafka: KafkaCluster, elapsed: float) -> tuple[float, list[int | None], list[list[int] | None]]:
+    views = [node_view(kafka, index) for index in range(kafka.nodes)]
+    return (
+        round(elapsed, 1),
+        [active_controller(kafka, index) for index in range(kafka.nodes)],
+        [None if v is None else [v.led_by(n) for n in range(1, kafka.nodes + 1)] for v in views],
+    )
+
+
 def _isolate_while_loading(chaos: ChaosStack, load: ShopLoad, seconds: float) -> list[Isolation]:
     kafka, links = chaos.stack.kafka, chaos.peer_links
     assert kafka is not None and links is not None
@@ -155,6 +167,8 @@ def _isolate_while_loading(chaos: ChaosStack, load: ShopLoad, seconds: float) ->
                     view = node_view(kafka, majority)
                     if view is not None and view.led_by(victim) == 0:
                         isolation.moved_after = time.monotonic() - started
+                if elapsed >= 3 * len(isolation.timeline):
+                    isolation.timeline.append(_snapshot(kafka, elapsed))
                 if not isolation.readiness and elapsed >= seconds / 2:
                     isolation.readiness = _readiness(chaos)
                     claims = node_view(kafka, index)
@@ -210,9 +224,11 @@ def test_a_broker_cut_off_from_the_other_two_is_replaced_as_leader_and_nothing_i
             f" sagas, lost {result.lost}, doubled {result.doubled}, broken rules {broken}; orders"
             f" {dict(order_statuses(chaos))}; quiet {result.recovery_seconds:.1f} s after the load"
         )
+        timelines = "".join(f"cut of node {i.victim}: {i.timeline}\n" for i in isolations)
         print(line)
+        print(timelines)
         with (chaos.state.parent / "summary.txt").open("a") as summary:
-            summary.write(line + "\n")
+            summary.write(line + "\n" + timelines)
         assert not exited, exited
         assert load.statuses[500] == 0 and load.hung == 0 and load.unavailable_without_retry_after == 0
         for isolation in isolations:
