@@ -50,9 +50,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 ## The long faults (docs/contributors/testing.md, docs/operators/reliability.md), at 300 sagas each: each
-## service cut off from the broker and from its database for 30 s, a slow then lossy link (root: network
-## namespaces), the broker's disk full (root: a tmpfs), a service's clock an hour ahead (libfaketime), one
-## broker of three lost for good, a refund provider failing and hanging. About 35 minutes on a 2-core machine.
+## service cut off from the broker and from its database for 30 s, a slow then lossy link, one broker of
+## three cut off from the other two (root: network namespaces), the broker's disk full (root: a tmpfs), a
+## service's clock an hour ahead (libfaketime), one broker of three lost for good, a refund provider failing
+## and hanging. About 40 minutes on a 2-core machine.
 faults: $(STAMP)
 	tools/ensure-faketime.sh
 	CHAOS_SAGAS=300 $(BIN)/pytest tests/chaos -m "network or long_fault" -s --timeout 1500

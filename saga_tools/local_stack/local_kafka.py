@@ -17,9 +17,9 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -123,6 +123,12 @@ def ensure_kafka_jars(cache_dir: Path, version: str) -> Path:
 class NodePorts:
     broker: int
     controller: int
+    # With peer routes only: the node's inter-broker listener for each node's requests, by node index.
+    peers: list[int] = field(default_factory=list)
+
+
+# Where node `source` connects to reach `port` of node `target` (indexes from 0): "host:port".
+PeerRoute = Callable[[int, int, int], str]
 
 
 def new_cluster_id() -> str:
@@ -148,15 +154,26 @@ class KafkaCluster:
         heap_mb: int | None = None,
         secure: bool = False,
         extra_listeners: Mapping[str, tuple[int, str]] | None = None,
+        peer_route: PeerRoute | None = None,
     ) -> None:
         """`extra_listeners`: name → (port on 127.0.0.1, `host:port` advertised to its clients), more
         PLAINTEXT listeners of a one-node cluster; a client that bootstraps from the advertised address
-        is sent there for everything (the fault suite puts a relay it can cut at that address)."""
+        is sent there for everything (the fault suite puts a relay it can cut at that address).
+
+        `peer_route`: a three-node cluster whose nodes reach each other only where it says (the fault
+        suite puts relays it can cut there, to partition one node from the other two while clients still
+        reach every node directly). Each node then has one inter-broker listener per node, advertised at
+        that node's route to it (a broker connects to the address its peer advertises on the broker's own
+        `inter.broker.listener.name`: one shared name would send every peer to the same address), and its
+        `controller.quorum.voters` name its own routes to the other controllers."""
         if nodes not in (1, 3):
             raise ValueError("a local Kafka cluster has 1 or 3 nodes")
         if extra_listeners and (nodes != 1 or secure):
             raise ValueError("extra listeners are for a one-node cluster without security")
+        if peer_route is not None and (nodes != 3 or secure):
+            raise ValueError("peer routes are for a three-node cluster without security")
         self.extra_listeners = dict(extra_listeners or {})
+        self.peer_route = peer_route
         self.jars = jars
         self.state_dir = state_dir
         self.nodes = nodes
@@ -265,18 +282,24 @@ class KafkaCluster:
         if layout_file.exists():
             layout = json.loads(layout_file.read_text())
             ports = [NodePorts(**p) for p in layout["ports"]]
-            same_mode = layout.get("secure", False) == (self.security is not None)
+            same_mode = layout.get("secure", False) == (self.security is not None) and all(
+                bool(p.peers) == (self.peer_route is not None) for p in ports
+            )
             if (
                 same_mode
                 and len(ports) == self.nodes
-                and not any(is_listening(p.broker) or is_listening(p.controller) for p in ports)
+                and not any(is_listening(port) for p in ports for port in (p.broker, p.controller, *p.peers))
             ):
                 self.cluster_id, self.ports = layout["cluster_id"], ports
                 return
             shutil.rmtree(self.state_dir)  # the recorded ports are taken, or security changed: start afresh
         private_dir(self.state_dir)
         self.cluster_id = new_cluster_id()
-        self.ports = [NodePorts(free_port(), free_port()) for _ in range(self.nodes)]
+        routed = self.peer_route is not None
+        self.ports = [
+            NodePorts(free_port(), free_port(), [free_port() for _ in range(self.nodes if routed else 0)])
+            for _ in range(self.nodes)
+        ]
         layout_file.write_text(
             json.dumps(
                 {
@@ -320,9 +343,49 @@ class KafkaCluster:
             settings["advertised.listeners"] = f"{settings['advertised.listeners']},{name}://{advertised}"
             protocols = settings["listener.security.protocol.map"]
             settings["listener.security.protocol.map"] = f"{protocols},{name}:PLAINTEXT"
+        if self.peer_route is not None:
+            settings.update(self._routed_peer_properties(index))
         if self.security is not None:
             settings.update(self.security.broker_properties(ports.broker, ports.controller))
         return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def _routed_peer_properties(self, index: int) -> dict[str, str | int]:
+        """Node `index`'s settings when its peers reach it, and it them, only through `peer_route`.
+
+        Listener FROMNODE<k> of a node takes node k's inter-broker requests; a node's own is plain
+        127.0.0.1 (a transaction coordinator sends markers to itself over the network too). Clients stay
+        on PLAINTEXT, advertised at 127.0.0.1: they reach every node directly, whatever the routes do."""
+        assert self.peer_route is not None
+        route, ports = self.peer_route, self.ports[index]
+        names = [f"FROMNODE{k + 1}" for k in range(self.nodes)]
+        advertised = [
+            f"127.0.0.1:{ports.peers[k]}" if k == index else route(k, index, ports.peers[k])
+            for k in range(self.nodes)
+        ]
+        voters = [
+            f"{k + 1}@127.0.0.1:{p.controller}" if k == index else f"{k + 1}@{route(index, k, p.controller)}"
+            for k, p in enumerate(self.ports)
+        ]
+        return {
+            "controller.quorum.voters": ",".join(voters),
+            "listeners": ",".join(
+                [
+                    f"PLAINTEXT://127.0.0.1:{ports.broker}",
+                    f"CONTROLLER://127.0.0.1:{ports.controller}",
+                    *(f"{name}://127.0.0.1:{port}" for name, port in zip(names, ports.peers, strict=True)),
+                ]
+            ),
+            "advertised.listeners": ",".join(
+                [
+                    f"PLAINTEXT://127.0.0.1:{ports.broker}",
+                    *(f"{name}://{at}" for name, at in zip(names, advertised, strict=True)),
+                ]
+            ),
+            "inter.broker.listener.name": names[index],
+            "listener.security.protocol.map": ",".join(
+                f"{name}:PLAINTEXT" for name in ("PLAINTEXT", "CONTROLLER", *names)
+            ),
+        }
 
     def _java(self, main_class: str, *args: str, args_file: Path | None = None) -> list[str]:
         options = ("-Xms128m", f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-Djava.awt.headless=true")

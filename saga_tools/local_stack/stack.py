@@ -19,7 +19,7 @@ from common.config import Service, Settings, database_env_var
 from saga_tools.local_stack.kafka_access import provision_saga_access
 from saga_tools.local_stack.kafka_acls import OPERATOR
 from saga_tools.local_stack.local_api_keys import LocalApiKeys
-from saga_tools.local_stack.local_kafka import KafkaCluster, ensure_kafka_jars
+from saga_tools.local_stack.local_kafka import KafkaCluster, PeerRoute, ensure_kafka_jars
 from saga_tools.local_stack.local_kafka_security import LocalKafkaSecurity
 from saga_tools.local_stack.postgres import PostgresServer
 from saga_tools.local_stack.private_files import write_private
@@ -36,10 +36,13 @@ class LocalStack:
         kafka_secure: bool | None = None,
         postgres_settings: Mapping[str, str] | None = None,
         kafka_listeners: Mapping[str, tuple[int, str]] | None = None,
+        kafka_peer_route: PeerRoute | None = None,
     ) -> None:
-        """`kafka_listeners`: more listeners of a local one-node broker (`KafkaCluster`'s extra_listeners)."""
+        """`kafka_listeners`: more listeners of a local one-node broker (`KafkaCluster`'s extra_listeners);
+        `kafka_peer_route`: where the nodes of a local three-node cluster reach each other (peer_route)."""
         self.settings = settings
         self.kafka_listeners = dict(kafka_listeners or {})
+        self.kafka_peer_route = kafka_peer_route
         self.postgres_settings = dict(postgres_settings or {})
         self.kafka_nodes = kafka_nodes
         # Only for a broker the stack starts itself; one given by KAFKA_BOOTSTRAP_SERVERS keeps its settings.
@@ -119,6 +122,7 @@ class LocalStack:
                 nodes=self.kafka_nodes,
                 secure=self.kafka_secure,
                 extra_listeners=self.kafka_listeners,
+                peer_route=self.kafka_peer_route,
             )
         if any(not self.settings.database_url(service) for service in Service):
             self.postgres = PostgresServer(

@@ -37,6 +37,7 @@ from saga_tools.ops.groups import commit_moves, partition_states
 from saga_tools.ops.offsets import ToBeginning, plan_replay
 from saga_tools.supervisor import LOCAL_WEBHOOKS, ServiceProcess
 from tests.chaos.partition import Partitions
+from tests.chaos.peer_links import PeerLinks
 from tests.invariants import SHIPPED_AND_REFUNDED, Report, shop_books_violations, wait_until_quiet
 from tests.keys import SUITE_SHOP, suite_headers, suite_key_environment
 
@@ -71,6 +72,7 @@ class ChaosStack:
     provider: subprocess.Popen[bytes] | None = None
     provider_url: str | None = None
     partitions: Partitions | None = None  # links the test can cut, between chosen services and servers
+    peer_links: PeerLinks | None = None  # links the test can cut, between the Kafka nodes
 
     @property
     def bootstrap(self) -> str:
@@ -123,6 +125,8 @@ class ChaosStack:
         self.stack.stop()
         if self.partitions is not None:
             self.partitions.close()
+        if self.peer_links is not None:
+            self.peer_links.close()
 
     def duplicates_seen(self) -> int:
         total = 0
@@ -163,15 +167,21 @@ def chaos_stack(
     extra_env: dict[str, str] | None = None,
     cut_from_broker: Collection[Service] = (),
     cut_from_database: Collection[Service] = (),
+    brokers_apart: bool = False,
 ) -> Iterator[ChaosStack]:
     """`cut_from_broker`, `cut_from_database`: services whose traffic to that server crosses a link the
-    test can cut, delay or make lossy (`ChaosStack.partitions`, tests/chaos/partition.py)."""
+    test can cut, delay or make lossy (`ChaosStack.partitions`, tests/chaos/partition.py);
+    `brokers_apart`: the three Kafka nodes reach each other only across links the test can cut
+    (`ChaosStack.peer_links`, tests/chaos/peer_links.py)."""
+    assert not brokers_apart or kafka_nodes == 3, "links between brokers need three of them"
     partitions = Partitions(cut_from_broker, cut_from_database)
+    peer_links = PeerLinks(kafka_nodes) if brokers_apart else None
     stack = LocalStack(
         load_settings(),
         kafka_nodes=kafka_nodes,
         state_dir=tmp / "stack",
         kafka_listeners=partitions.kafka_listeners(),
+        kafka_peer_route=peer_links.route if peer_links is not None else None,
     )
     try:
         stack.start()
@@ -180,6 +190,8 @@ def chaos_stack(
             partitions.connect_databases(stack.postgres)
     except BaseException:
         partitions.close()
+        if peer_links is not None:
+            peer_links.close()
         raise
     env = {
         LOCAL_WEBHOOKS: "true",
@@ -194,7 +206,12 @@ def chaos_stack(
         **(extra_env or {}),
     }
     chaos = ChaosStack(
-        stack=stack, env=env, settings=Settings.model_validate(env), state=tmp / "logs", partitions=partitions
+        stack=stack,
+        env=env,
+        settings=Settings.model_validate(env),
+        state=tmp / "logs",
+        partitions=partitions,
+        peer_links=peer_links,
     )
     try:
         if external_provider:

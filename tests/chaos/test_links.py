@@ -1,6 +1,6 @@
 """The fault suite's cuttable link and relay, on a plain echo server: what a cut looks like to a client
 (no error, no RST: a stall and a connect that hangs), that a repair resumes the same connection, and that
-a delay holds every answer back."""
+a delay holds every answer back; and the links between three Kafka nodes, of which one is cut off."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.chaos.netns import NetworkLink, require_links
+from tests.chaos.peer_links import PeerLinks
 from tests.chaos.relay import Relay
 
 
@@ -96,3 +97,38 @@ def test_a_lossy_link_drops_that_share_of_the_time_and_the_connection_survives(r
         assert _round_trip(conn, f"{index:04d}".encode()) == f"{index:04d}".encode()
     relay.link.lose(0)
     assert 5 <= down <= 45, down  # of 100 looks, about a fifth found it down
+
+
+def test_isolating_a_node_cuts_its_links_to_both_peers_and_leaves_theirs_alone(echo_port: int) -> None:
+    require_links()
+    links = PeerLinks(3)
+    try:
+        # Three "nodes" sharing one echo server: each pair's connections both ways.
+        pairs = [(a, b) for a in range(3) for b in range(3) if a != b]
+        conns = {}
+        for source, target in pairs:
+            host, port = links.route(source, target, echo_port).rsplit(":", 1)
+            conns[source, target] = socket.create_connection((host, int(port)), timeout=2)
+            assert _round_trip(conns[source, target], b"hello") == b"hello"
+        assert links.route(0, 1, echo_port) == links.route(0, 1, echo_port)  # one relay per route
+
+        links.isolate(0)
+        for (source, target), conn in conns.items():
+            if 0 in (source, target):  # dropped both ways, no error
+                conn.settimeout(0.5)
+                with pytest.raises(TimeoutError):
+                    _round_trip(conn, b"cut")
+            else:  # the other two still talk
+                assert _round_trip(conn, b"still") == b"still"
+        host, port = links.route(2, 0, echo_port).rsplit(":", 1)
+        with pytest.raises(TimeoutError):  # a new connection to the isolated node hangs too
+            socket.create_connection((host, int(port)), timeout=0.5)
+
+        links.rejoin(0)
+        for (source, target), conn in conns.items():
+            conn.settimeout(10)
+            if 0 in (source, target):  # what was sent during the cut arrives: the same connection goes on
+                assert conn.recv(4096) == b"cut"
+            assert _round_trip(conn, b"after") == b"after"
+    finally:
+        links.close()
