@@ -30,7 +30,7 @@ from common.database_clock import DATABASE_CLOCK, READ_EVERY_SECONDS
 from common.db import create_engine, reading
 from common.http_server import HttpLimits, ServiceApp
 from common.http_tracing import traced_requests
-from common.kafka import LazyProducer, group_id
+from common.kafka import METADATA_MAX_AGE_MS, LazyProducer, group_id
 from common.kafka_security import KafkaConnection, kafka_connection
 from common.messaging import dead_letter_api
 from common.messaging.batches import consume_in_batches
@@ -176,6 +176,13 @@ def _faust_app(service: Service, settings: Settings, connection: KafkaConnection
         # Not below the session timeout (Faust refuses that). A JoinGroup the coordinator holds longer
         # (a member slow to rejoin) is sent again, not lost.
         broker_request_timeout=15.0,
+        # Metadata asked again every 5 s, not every 5 minutes: a broker cut off from its peers still
+        # answers as the leader of partitions the others have since taken over, and never with an error
+        # that makes aiokafka ask again (its fetches come back empty; writes and heartbeats wait for the
+        # repair). Asked of a random node, the answer is the majority's two times in three (#27,
+        # docs/operators/reliability.md). A metadata request is a few hundred bytes.
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+        producer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         topic_partitions=settings.topic_partitions,
         # No leader-election topic: nothing here runs `on_leader`, and an unreplicated internal topic
         # would be one more partition a lost broker leaves without a leader. (The replication of any topic

@@ -33,6 +33,10 @@ from common.replication import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# How old the clients' cluster metadata may get before they ask a node again (aiokafka's default: 5
+# minutes). Short, because a node cut off from its peers keeps naming itself leader (#27).
+METADATA_MAX_AGE_MS = 5000
+
 TOPICS: tuple[str, ...] = tuple(service.value for service in Service)
 
 # The topics each service's consumer group reads (each service writes only the topic of its own name).
@@ -184,6 +188,9 @@ def new_idempotent_producer(kafka: KafkaTarget) -> AIOKafkaProducer:
         # each pass (2 ms of it cost ~1.5 ms of transit per hop at 10 sagas/s, bench/README.md).
         linger_ms=0,
         request_timeout_ms=15000,
+        # A stale leader (a broker cut off from its peers) holds a write until the request times out and
+        # is then asked again: only fresh metadata sends it to the new leader (common/app.py).
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
 
 

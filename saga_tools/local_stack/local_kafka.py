@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -131,6 +132,11 @@ class NodePorts:
 PeerRoute = Callable[[int, int, int], str]
 
 
+def controller_host(index: int) -> str:
+    """The name node `index`'s controller listener goes by with peer routes (`KafkaCluster.routed_hosts`)."""
+    return f"kafka-node-{index + 1}"
+
+
 def new_cluster_id() -> str:
     """16 random bytes, URL-safe base64 without padding: the format Kafka's own `random-uuid` prints.
 
@@ -165,7 +171,8 @@ class KafkaCluster:
         reach every node directly). Each node then has one inter-broker listener per node, advertised at
         that node's route to it (a broker connects to the address its peer advertises on the broker's own
         `inter.broker.listener.name`: one shared name would send every peer to the same address), and its
-        `controller.quorum.voters` name its own routes to the other controllers."""
+        `controller.quorum.voters` name the controllers by names that its own hosts file resolves to its
+        routes to them (`routed_hosts`); `peer_route` must keep the port of a controller."""
         if nodes not in (1, 3):
             raise ValueError("a local Kafka cluster has 1 or 3 nodes")
         if extra_listeners and (nodes != 1 or secure):
@@ -362,16 +369,18 @@ class KafkaCluster:
             f"127.0.0.1:{ports.peers[k]}" if k == index else route(k, index, ports.peers[k])
             for k in range(self.nodes)
         ]
-        voters = [
-            f"{k + 1}@127.0.0.1:{p.controller}" if k == index else f"{k + 1}@{route(index, k, p.controller)}"
-            for k, p in enumerate(self.ports)
-        ]
+        # Controllers by name (each node's hosts file says where a name leads from that node): a KRaft
+        # leader hands its followers its own controller listener's host and port (BeginQuorumEpoch's
+        # leader endpoints, KIP-853), and they fetch from there, not from `controller.quorum.voters`. With
+        # 127.0.0.1 there the quorum's traffic to a leader bypassed the links, and a cut-off active
+        # controller kept its quorum (docs/operators/reliability.md).
+        voters = [f"{k + 1}@{controller_host(k)}:{p.controller}" for k, p in enumerate(self.ports)]
         return {
             "controller.quorum.voters": ",".join(voters),
             "listeners": ",".join(
                 [
                     f"PLAINTEXT://127.0.0.1:{ports.broker}",
-                    f"CONTROLLER://127.0.0.1:{ports.controller}",
+                    f"CONTROLLER://{controller_host(index)}:{ports.controller}",
                     *(f"{name}://127.0.0.1:{port}" for name, port in zip(names, ports.peers, strict=True)),
                 ]
             ),
@@ -387,8 +396,31 @@ class KafkaCluster:
             ),
         }
 
-    def _java(self, main_class: str, *args: str, args_file: Path | None = None) -> list[str]:
-        options = ("-Xms128m", f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-Djava.awt.headless=true")
+    def routed_hosts(self, index: int) -> str:
+        """Node `index`'s hosts file with peer routes: its own controller name at 127.0.0.1, each peer's
+        at the host of its route to that peer's controller port (which must keep the port: the name
+        travels with the port the peer listens on), and this machine's names."""
+        assert self.peer_route is not None
+        lines = [f"127.0.0.1 localhost {socket.gethostname()}", f"127.0.0.1 {controller_host(index)}"]
+        for k, ports in enumerate(self.ports):
+            if k == index:
+                continue
+            host, _, port = self.peer_route(index, k, ports.controller).rpartition(":")
+            if int(port) != ports.controller:
+                raise ValueError(f"a peer route must keep the controller's port: {host}:{port}")
+            lines.append(f"{host} {controller_host(k)}")
+        return "".join(f"{line}\n" for line in lines)
+
+    def _java(self, index: int, main_class: str, *args: str, args_file: Path | None = None) -> list[str]:
+        options: tuple[str, ...] = (
+            "-Xms128m",
+            f"-Xmx{self.heap_mb}m",
+            "-XX:+UseSerialGC",
+            "-Djava.awt.headless=true",
+        )
+        if self.peer_route is not None:
+            # The JVM resolves names from this file alone (JDK 9+).
+            options = (*options, f"-Djdk.net.hosts.file={self._node_dir(index) / 'hosts'}")
         return kafka_tool_command(self.jars, main_class, *args, jvm_options=options, args_file=args_file)
 
     def _format_if_needed(self, index: int) -> None:
@@ -397,6 +429,8 @@ class KafkaCluster:
         properties.touch(mode=0o600)  # a secured node's properties hold the inter-broker password
         properties.chmod(0o600)
         properties.write_text(self._properties(index))
+        if self.peer_route is not None:
+            (node_dir / "hosts").write_text(self.routed_hosts(index))
         if (node_dir / "data" / "meta.properties").exists():
             return
         # A secured cluster gets its SCRAM users as it is formatted: they exist before the broker starts.
@@ -406,6 +440,7 @@ class KafkaCluster:
         try:
             result = subprocess.run(
                 self._java(
+                    index,
                     "kafka.tools.StorageTool",
                     *("format", "-t", self.cluster_id, "-c", str(properties), *users),
                     args_file=args_file,
@@ -425,7 +460,7 @@ class KafkaCluster:
         node_dir = self._node_dir(index)
         with open_private_log(self.log_path(index)) as log:
             self._processes[index] = subprocess.Popen(
-                self._java("kafka.Kafka", str(node_dir / "server.properties")),
+                self._java(index, "kafka.Kafka", str(node_dir / "server.properties")),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -21,7 +21,7 @@ class PeerLinks:
         require_links()
         self.nodes = nodes
         self._links: dict[frozenset[int], NetworkLink] = {}
-        self._relays: dict[tuple[int, int, int], Relay] = {}
+        self._relays: dict[tuple[frozenset[int], int], Relay] = {}
         self._lock = threading.Lock()  # the cluster writes its nodes' settings from several threads
         try:
             for a, b in combinations(range(nodes), 2):
@@ -32,12 +32,16 @@ class PeerLinks:
 
     def route(self, source: int, target: int, port: int) -> str:
         """Where node `source` connects to reach `port` of node `target` (a `PeerRoute`): a relay on the
-        pair's link, made on first use."""
+        pair's link, made on first use, listening on the same port number (the link's namespace has ports
+        of its own, and one port is one node's), so a name that resolves to the link's address in node
+        `source` reaches the target's port through the link (`KafkaCluster` relies on this for the
+        controllers, whose address a leader hands to its followers itself)."""
         with self._lock:
-            key = (source, target, port)
-            if key not in self._relays:
-                self._relays[key] = Relay(self._links[frozenset((source, target))], port)
-            return self._relays[key].address
+            # Keyed by link and port: a relay forwards to the port whichever node of the pair asks.
+            pair = frozenset((source, target))
+            if (pair, port) not in self._relays:
+                self._relays[pair, port] = Relay(self._links[pair], port, port=port)
+            return self._relays[pair, port].address
 
     def isolate(self, node: int) -> None:
         """Drop every packet between `node` and the other nodes, both ways, until `rejoin`."""

@@ -22,13 +22,14 @@ _CHUNK = 65536
 
 
 class Relay:
-    def __init__(self, link: NetworkLink, upstream_port: int) -> None:
+    def __init__(self, link: NetworkLink, upstream_port: int, port: int = 0) -> None:
+        """`port`: where the relay listens on the link's address (0: any free port)."""
         self.link = link
         self.upstream_port = upstream_port
         self.delay = 0.0
         self.connections = 0  # accepted so far
         with link.inside():
-            self._socket = socket.create_server((link.address, 0), backlog=128)
+            self._socket = socket.create_server((link.address, port), backlog=128)
         self.port = int(self._socket.getsockname()[1])
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
