@@ -1,10 +1,10 @@
 """The composition root: a service's Faust worker wired to the runner, the relay and the shared endpoints.
 
-A service brings its tables, the topics it reads, its handlers, its own HTTP views and timers;
-`create_service` builds what all three share — the engine, the relay and its producer, the runner, the
-consuming agent, the relay task, the operations and dead-letter endpoints — and hands back the Faust app
-with a `ServiceContext`, which it provides to the app's views (`JsonView.dependency`). Nothing is built at
-import time.
+A service brings its tables, its handlers, its own HTTP views and timers; the topics it reads and writes,
+its group and its port are in its declaration (common/services.py). `create_service` builds what all three
+share — the engine, the relay and its producer, the runner, the consuming agent, the relay task, the
+operations and dead-letter endpoints — and hands back the Faust app with a `ServiceContext`, which it
+provides to the app's views (`JsonView.dependency`). Nothing is built at import time.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from sqlalchemy import text
 
 from common import operations_api
 from common.api_keys import ApiKeys
-from common.config import Service, Settings
+from common.config import Service, Settings, database_env_var
 from common.context import ServiceContext
 from common.database_clock import DATABASE_CLOCK, READ_EVERY_SECONDS
 from common.db import create_engine, reading
 from common.http_server import HttpLimits, ServiceApp
 from common.http_tracing import traced_requests
-from common.kafka import METADATA_MAX_AGE_MS, LazyProducer, group_id
+from common.kafka import METADATA_MAX_AGE_MS, LazyProducer
 from common.kafka_security import KafkaConnection, kafka_connection
 from common.messaging import dead_letter_api
 from common.messaging.batches import consume_in_batches
@@ -42,6 +42,7 @@ from common.messaging.runner import BatchHandler, EventRunner, Handler
 from common.messaging.tables import MessagingTables
 from common.readiness import service_readiness
 from common.scheduling import periodic
+from common.services import SERVICES
 from common.tracing import TRACEPARENT, Tracing, header_value
 from common.web import json_routing_errors, provide, serve
 from common.write_health import DatabaseWrites
@@ -59,23 +60,25 @@ def create_service(
     settings: Settings,
     *,
     tables: MessagingTables,
-    consumes: Sequence[str],
     handlers: Mapping[str, Handler],
     description: str,
     batch_handler: BatchHandler | None = None,
 ) -> tuple[faust.App, ServiceContext]:
+    """The service's Faust app and context: it consumes the topics its declaration names
+    (common/services.py) with `handlers` and writes its own through `tables`' outbox."""
+    spec = SERVICES[service]
     url = _database_url(service, settings)
     api_keys = _api_keys(service, settings)
     engine = create_engine(url)
     connection = kafka_connection(settings)
     producer = LazyProducer(connection)
-    tracing = Tracing.from_environment(service.value)
+    tracing = Tracing.from_environment(spec.name)
     relay = OutboxRelay(
         tracing=tracing,
         engine=engine,
         outbox=tables.outbox,
         publish=producer.publish,
-        lock_id=zlib.crc32(f"outbox-relay:{service.value}".encode()),
+        lock_id=zlib.crc32(f"outbox-relay:{spec.name}".encode()),
     )
     commit_listeners: list[Callable[[], None]] = []
     writes = DatabaseWrites()
@@ -85,12 +88,12 @@ def create_service(
             listener()
 
     runner = EventRunner(
-        consumer=service.value,
+        consumer=spec.name,
         engine=engine,
         tables=tables,
         handlers=handlers,
         batch_handler=batch_handler,
-        emit_topic=service.value,
+        emit_topic=spec.topic,
         on_emitted=relay.wake,
         on_commit=notify_commit,
         tracing=tracing,
@@ -110,7 +113,7 @@ def create_service(
         tracing=tracing,
         writes=writes,
     )
-    _attach_consumer(app, context, consumes)
+    _attach_consumer(app, context, spec.consumed_topics)
     _attach_relay(app, context)
     _attach_inbox_cleanup(app, context)
     _attach_database_clock(app, context)
@@ -130,7 +133,7 @@ def _database_url(service: Service, settings: Settings) -> str:
     url = settings.database_url(service)
     if not url or not settings.kafka_bootstrap_servers:
         raise RuntimeError(
-            f"{service.value} needs KAFKA_BOOTSTRAP_SERVERS and {service.value.upper()}_DATABASE_URL "
+            f"{service.value} needs KAFKA_BOOTSTRAP_SERVERS and {database_env_var(service)} "
             "(`saga run` sets them for the local stack)"
         )
     return url
@@ -156,7 +159,7 @@ def _faust_app(service: Service, settings: Settings, connection: KafkaConnection
     (only the service's routes, slow clients bounded: common/http_server.py), and the settings that keep
     Faust from its own traps (see the consumer and docs/operators/reliability.md)."""
     return ServiceApp(
-        group_id(service),
+        SERVICES[service].group_id,
         http_limits=HttpLimits.from_settings(settings),
         broker=[f"kafka://{server}" for server in connection.bootstrap_servers.split(",")],
         broker_credentials=faust_credentials(connection),

@@ -6,27 +6,16 @@ through environment variables. Nothing here opens a connection: settings are pla
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class Service(StrEnum):
-    """The three services; each owns one database and writes the topic of the same name."""
-
-    PAYMENT = "payment"
-    ORDER = "order"
-    DELIVERY = "delivery"
-
-
-DEFAULT_HTTP_PORTS: dict[Service, int] = {
-    Service.PAYMENT: 8001,
-    Service.ORDER: 8002,
-    Service.DELIVERY: 8003,
-}
+# `Service` is declared in common/services.py with what each service is known by; most modules import it
+# from here, as they did before it moved (hence the explicit re-export).
+from common.services import SERVICES
+from common.services import Service as Service
 
 # The saga console (console/), next to the services.
 DEFAULT_CONSOLE_HTTP_PORT = 8004
@@ -92,11 +81,11 @@ class Settings(BaseSettings):
     order_payment_api_key: SecretStr | None = Field(default=None, alias="ORDER_PAYMENT_API_KEY")
     order_payment_api_key_file: Path | None = Field(default=None, alias="ORDER_PAYMENT_API_KEY_FILE")
 
-    # HTTP API of each service.
+    # HTTP API of each service (the default ports are declared in common/services.py).
     http_host: str = Field(default="127.0.0.1", alias="SAGA_HTTP_HOST")
-    payment_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.PAYMENT], alias="PAYMENT_HTTP_PORT")
-    order_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.ORDER], alias="ORDER_HTTP_PORT")
-    delivery_http_port: int = Field(default=DEFAULT_HTTP_PORTS[Service.DELIVERY], alias="DELIVERY_HTTP_PORT")
+    payment_http_port: int = Field(default=SERVICES[Service.PAYMENT].http_port, alias="PAYMENT_HTTP_PORT")
+    order_http_port: int = Field(default=SERVICES[Service.ORDER].http_port, alias="ORDER_HTTP_PORT")
+    delivery_http_port: int = Field(default=SERVICES[Service.DELIVERY].http_port, alias="DELIVERY_HTTP_PORT")
     # The saga console (console/): its port, and its public base URL (default http://127.0.0.1:<port>;
     # an https URL makes its session cookie Secure).
     console_http_port: int = Field(default=DEFAULT_CONSOLE_HTTP_PORT, alias="CONSOLE_HTTP_PORT")
@@ -228,7 +217,7 @@ def _secret(value: SecretStr | None, file: Path | None) -> str | None:
 
 def database_env_var(service: Service) -> str:
     """The environment variable that points `service` at its database."""
-    return f"{service.value.upper()}_DATABASE_URL"
+    return SERVICES[service].database_url_variable
 
 
 def load_settings() -> Settings:

@@ -15,6 +15,7 @@ from common.messaging.runner import EventRunner
 from common.messaging.tables import MessagingTables
 from common.messaging.unit_of_work import UnitOfWork
 from common.openapi import Callout, Route
+from common.services import SERVICES
 from common.tracing import Tracing
 from common.write_health import DatabaseWrites
 
@@ -48,7 +49,7 @@ class ServiceContext:
     @property
     def topic(self) -> str:
         """The one topic this service writes."""
-        return self.service.value
+        return SERVICES[self.service].topic
 
     def unit_of_work(self, *, one_statement: bool = False) -> UnitOfWork:
         """A transaction for a write outside the runner: its events reach the outbox, then the relay.

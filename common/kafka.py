@@ -19,7 +19,7 @@ from aiokafka.errors import (
 )
 
 from common.broker_health import ProduceRefusals
-from common.config import Service, Settings
+from common.config import Settings
 from common.kafka_security import KafkaConnection, KafkaTarget, as_connection, kafka_connection
 from common.messaging.relay import OutgoingMessage
 from common.replication import (
@@ -29,6 +29,7 @@ from common.replication import (
     replication_for,
     replication_shortfalls,
 )
+from common.services import SERVICES
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,19 +38,8 @@ T = TypeVar("T")
 # minutes). Short, because a node cut off from its peers keeps naming itself leader (#27).
 METADATA_MAX_AGE_MS = 5000
 
-TOPICS: tuple[str, ...] = tuple(service.value for service in Service)
-
-# The topics each service's consumer group reads (each service writes only the topic of its own name).
-CONSUMED_TOPICS: dict[Service, tuple[str, ...]] = {
-    Service.PAYMENT: (Service.ORDER.value,),
-    Service.ORDER: (Service.PAYMENT.value, Service.DELIVERY.value),
-    Service.DELIVERY: (Service.ORDER.value,),
-}
-
-
-def group_id(service: Service) -> str:
-    """The consumer group (and Faust app id) of a service's workers."""
-    return f"saga-{service.value}"
+# The saga topics, one per service (which topics each reads, and its group: common/services.py).
+TOPICS: tuple[str, ...] = tuple(spec.topic for spec in SERVICES.values())
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from common.config import Service, Settings
+from common.services import SERVICES
 
 
 class ServiceUnavailable(Exception):
@@ -89,7 +90,8 @@ class ServiceApis:
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(
                 f"the {service.value} service is not reachable at {self.url(service)} "
-                f"({exc.__class__.__name__}); is it running? (`saga run`, or set {service.value.upper()}_URL)"
+                f"({exc.__class__.__name__}); is it running? (`saga run`, or set"
+                f" {SERVICES[service].url_variable})"
             ) from exc
         if response.status_code == 404:
             raise NotFound(_message(response))

@@ -8,7 +8,6 @@ import faust
 
 from common.app import create_service
 from common.config import Service, Settings, load_settings
-from common.kafka import CONSUMED_TOPICS
 from common.scheduling import on_wake
 from common.web import serve
 from delivery import api, models
@@ -22,7 +21,6 @@ def create_app(settings: Settings | None = None) -> faust.App:
         Service.DELIVERY,
         settings,
         tables=models.messaging,
-        consumes=CONSUMED_TOPICS[Service.DELIVERY],
         handlers=HANDLERS,
         description="Reserves stock all-or-nothing, releases it on cancel, and ships and delivers orders.",
     )

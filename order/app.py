@@ -8,7 +8,6 @@ import faust
 
 from common.app import create_service
 from common.config import Service, Settings, load_settings
-from common.kafka import CONSUMED_TOPICS
 from common.scheduling import periodic
 from common.web import provide, serve
 from order import api, models
@@ -27,7 +26,6 @@ def create_app(settings: Settings | None = None) -> faust.App:
         Service.ORDER,
         settings,
         tables=models.messaging,
-        consumes=CONSUMED_TOPICS[Service.ORDER],
         handlers=handlers,
         batch_handler=batch_handler,
         description=(

@@ -25,13 +25,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from common.services import SERVICES, Service, topic_of
 from order.saga import CancelReason, SagaInput
 
 REQUESTED_CANCELS = {
     CancelReason.CUSTOMER.value: SagaInput.CANCEL_REQUESTED,
     CancelReason.TIMEOUT.value: SagaInput.DEADLINE_EXPIRED,
 }
-INPUT_TOPICS = ("payment", "delivery")
+INPUT_TOPICS = SERVICES[Service.ORDER].consumed_topics  # the saga's inputs: payment's and delivery's
+PAYMENT_TOPIC, ORDER_TOPIC = topic_of(Service.PAYMENT), topic_of(Service.ORDER)
 REQUEST = "OrderCancellationRequested"
 
 
@@ -58,15 +60,15 @@ def saga_steps(events: Iterable[RecordedEvent], input_types: Iterable[str]) -> l
     inputs = set(input_types)
     events = list(events)
     paid_at = {
-        e.order_id: e.occurred_at for e in events if e.topic == "payment" and e.type == "PaymentCompleted"
+        e.order_id: e.occurred_at for e in events if e.topic == PAYMENT_TOPIC and e.type == "PaymentCompleted"
     }
-    asked = {e.order_id for e in events if e.topic == "order" and e.type == REQUEST}
+    asked = {e.order_id for e in events if e.topic == ORDER_TOPIC and e.type == REQUEST}
     keyed: list[tuple[tuple[datetime, int, int], SagaStep]] = []
     for index, event in enumerate(events):
         if event.topic in INPUT_TOPICS and event.type in inputs:
             keyed.append(((event.occurred_at, 0, index), SagaStep(event, None)))
             continue
-        if event.topic != "order" or event.reason not in REQUESTED_CANCELS:
+        if event.topic != ORDER_TOPIC or event.reason not in REQUESTED_CANCELS:
             continue
         requested = REQUESTED_CANCELS[event.reason]
         at = paid_at.get(event.order_id, event.occurred_at)

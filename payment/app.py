@@ -8,7 +8,6 @@ import faust
 
 from common.app import create_service
 from common.config import Service, Settings, load_settings
-from common.kafka import CONSUMED_TOPICS
 from common.scheduling import on_wake, periodic
 from common.web import provide, serve
 from payment import api, models
@@ -38,7 +37,6 @@ def create_app(settings: Settings | None = None) -> faust.App:
         Service.PAYMENT,
         settings,
         tables=models.messaging,
-        consumes=CONSUMED_TOPICS[Service.PAYMENT],
         handlers=HANDLERS,
         description="Charges customers once per Idempotency-Key and refunds cancelled orders exactly once.",
     )

@@ -22,6 +22,7 @@ from common.kafka import ensure_topics, read_cluster_topics, replication_summary
 from common.kafka_security import KafkaSecurityError, kafka_connection
 from common.replication import ReplicationError
 from common.service_apis import bearer
+from common.services import SERVICES
 from common.tracing import traces_configured
 from saga_tools import migrations
 from saga_tools.local_stack.ports import is_listening
@@ -29,7 +30,7 @@ from saga_tools.local_stack.stack import LocalStack
 from saga_tools.ops.command_kit import Exit, console, err, fail, operator_settings
 from saga_tools.ops.operator_cli import register as register_operator_commands
 from saga_tools.redact import has_password, mask_url
-from saga_tools.supervisor import CONSOLE, LOCAL_WEBHOOKS, ServiceProcess
+from saga_tools.supervisor import CONSOLE, LOCAL_WEBHOOKS, ServiceProcess, service_processes
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
 register_operator_commands(app)
@@ -122,13 +123,14 @@ def run(
 def _require_free_ports(settings: Settings) -> None:
     """Stop before starting anything when a service's port is taken: the services would not bind it, and
     whatever answers there (another `saga run`, with other keys) would pass for them."""
-    ports = {service.value: settings.http_port(service) for service in Service}
-    ports[CONSOLE] = settings.console_http_port
-    for name, port in ports.items():
+    ports = {
+        spec.name: (settings.http_port(spec.service), spec.http_port_variable) for spec in SERVICES.values()
+    }
+    ports[CONSOLE] = (settings.console_http_port, "CONSOLE_HTTP_PORT")
+    for name, (port, variable) in ports.items():
         if is_listening(port, settings.http_host):
             raise fail(
-                f"port {port} ({name}) is in use, another `saga run`? Stop it, or set"
-                f" {name.upper()}_HTTP_PORT",
+                f"port {port} ({name}) is in use, another `saga run`? Stop it, or set {variable}",
                 Exit.USAGE,
             )
 
@@ -152,13 +154,8 @@ def _start_services(
     env = {LOCAL_WEBHOOKS: "true", **os.environ, **stack.environment(), **extra}
     if auto_progress > 0 and "DELIVERY_AUTO_PROGRESS_SECONDS" not in os.environ:
         env["DELIVERY_AUTO_PROGRESS_SECONDS"] = str(auto_progress)
-    for service in Service:
-        process = ServiceProcess(
-            service,
-            env={**env, **stack.service_environments().get(service, {})},  # its principal, if secured
-            log_path=logs / f"{service.value}.log",
-            base_url=running.base_url(service),
-        )
+    # Each with its principal, on a secured broker.
+    for process in service_processes(running, env, logs, stack.service_environments()).values():
         process.start()
         started.append(process)
     with console.status("waiting for the services to be ready…"):

@@ -16,6 +16,7 @@ import httpx
 
 from common.config import Service, Settings
 from common.kafka import ensure_topics
+from common.services import SERVICES
 from saga_tools import migrations
 from saga_tools.local_stack.private_files import open_private_log, private_dir
 from saga_tools.local_stack.process import die_with_parent
@@ -47,7 +48,7 @@ class ServiceProcess:
     @property
     def name(self) -> str:
         """The package it runs, which names it in messages."""
-        return str(self.service)
+        return SERVICES[self.service].module if isinstance(self.service, Service) else self.service
 
     def start(self) -> None:
         private_dir(self.log_path.parent)  # a log holds customers' addresses: the owner's alone
@@ -122,6 +123,25 @@ class ServiceProcess:
             return "(no log)"
 
 
+def service_processes(
+    settings: Settings,
+    env: Mapping[str, str],
+    log_dir: Path,
+    service_env: Mapping[Service, Mapping[str, str]],
+) -> dict[Service, ServiceProcess]:
+    """One process per declared service (common/services.py), in their order, not started: `python -m
+    <module>` with `env` and the service's own variables, logging to `<name>.log`, at its base URL."""
+    return {
+        spec.service: ServiceProcess(
+            spec.service,
+            env={**env, **service_env.get(spec.service, {})},
+            log_path=log_dir / f"{spec.name}.log",
+            base_url=settings.base_url(spec.service),
+        )
+        for spec in SERVICES.values()
+    }
+
+
 @contextmanager
 def running_services(
     env: Mapping[str, str],
@@ -141,15 +161,7 @@ def running_services(
         assert url is not None, f"{service.value} has no database URL in the environment"
         migrations.upgrade(service, url)
     asyncio.run(ensure_topics(settings))
-    processes = {
-        service: ServiceProcess(
-            service,
-            env={**env, **(service_env or {}).get(service, {})},
-            log_path=log_dir / f"{service.value}.log",
-            base_url=settings.base_url(service),
-        )
-        for service in Service
-    }
+    processes = service_processes(settings, env, log_dir, service_env or {})
     for process in processes.values():
         process.start()
     try:

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from aiokafka.errors import KafkaError
 
-from common.kafka import CONSUMED_TOPICS, group_id
+from common.services import SERVICES
 from common.tenancy import order_id_of, owner_of
 from delivery.lifecycle import STATUSES, Stock
 from order.handlers import INPUT_OF
@@ -263,8 +263,8 @@ def shop_books_violations(
 async def consumer_lag(bootstrap: str) -> dict[str, int]:
     """Messages each service's consumer group has not committed yet, summed over its topics."""
     return {
-        service.value: await group_lag(bootstrap, group_id(service), topics)
-        for service, topics in CONSUMED_TOPICS.items()
+        spec.name: await group_lag(bootstrap, spec.group_id, spec.consumed_topics)
+        for spec in SERVICES.values()
     }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from common.events import delivery, order, payment
 from common.events.values import Frozen
+from common.services import Service, topic_of
 
 
 @dataclass(frozen=True)
@@ -25,21 +26,21 @@ CATALOGUE: dict[str, EventSpec] = {
     spec.name: spec
     for spec in (
         *_specs(
-            "payment",
+            topic_of(Service.PAYMENT),
             payment.PaymentCompleted,
             payment.PaymentFailed,
             payment.PaymentRefunded,
             payment.PaymentRefundFailed,
         ),
         *_specs(
-            "order",
+            topic_of(Service.ORDER),
             order.OrderPlaced,
             order.OrderCancellationRequested,
             order.OrderCancelled,
             order.OrderCompleted,
         ),
         *_specs(
-            "delivery",
+            topic_of(Service.DELIVERY),
             delivery.DeliveryScheduled,
             delivery.OutOfStock,
             delivery.Shipped,

@@ -1,12 +1,13 @@
 """Who may do what on the broker: each service its own principal, the operator one more.
 
-The rule: a service writes only the topic of its own name, reads only the topics it consumes
-(`CONSUMED_TOPICS`) within its own consumer group, and may describe the three saga topics (their metadata:
-`ensure_topics` checks their replication at start). The operator reads every saga topic (`saga tail`,
-`saga rebuild`) and reads and describes the services' groups, which is what describing and resetting a
-group's offsets takes (`saga replay`, Kafka's consumer-group tool). Nobody but the broker's super user
-(`admin`, used only by the local stack to create the topics and these ACLs) creates, deletes or alters
-topics, and an ACL allows only what it names: `allow.everyone.if.no.acl.found` stays false.
+The rule: a service, as its own principal, writes only the topic of its own name, reads only the topics it
+consumes within its own consumer group (all three declared in common/services.py), and may describe the
+three saga topics (their metadata: `ensure_topics` checks their replication at start). The operator reads
+every saga topic (`saga tail`, `saga rebuild`) and reads and describes the services' groups, which is what
+describing and resetting a group's offsets takes (`saga replay`, Kafka's consumer-group tool). Nobody but
+the broker's super user (`admin`, used only by the local stack to create the topics and these ACLs)
+creates, deletes or alters topics, and an ACL allows only what it names: `allow.everyone.if.no.acl.found`
+stays false.
 
 A known limit: the operator can also join a service's group (and take its partitions until it leaves).
 Kafka checks one operation, Read on the group, for JoinGroup, SyncGroup, Heartbeat and OffsetCommit
@@ -23,11 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from common.config import Service
-from common.kafka import CONSUMED_TOPICS, TOPICS, group_id
+from common.kafka import TOPICS
+from common.services import SERVICES
 
 OPERATOR = "operator"
-SERVICE_PRINCIPALS: tuple[str, ...] = tuple(service.value for service in Service)
+SERVICE_PRINCIPALS: tuple[str, ...] = tuple(spec.kafka_principal for spec in SERVICES.values())
 # Kafka's implication rule: Read, Write, Delete and Alter each imply Describe.
 _IMPLIES_DESCRIBE = {"Read", "Write", "Delete", "Alter"}
 
@@ -58,19 +59,16 @@ class AclGrant:
 def saga_grants() -> list[AclGrant]:
     """The ACLs of the saga platform, as few grants as the rule allows (each costs a JVM start)."""
     grants = [AclGrant((*SERVICE_PRINCIPALS, OPERATOR), ("Describe",), topics=TOPICS)]
-    for service in Service:
-        grants.append(AclGrant((service.value,), ("Write",), topics=(service.value,)))
-        grants.append(
-            AclGrant(
-                (service.value,), ("Read",), topics=CONSUMED_TOPICS[service], groups=(group_id(service),)
-            )
-        )
+    for spec in SERVICES.values():
+        principal = spec.kafka_principal
+        grants.append(AclGrant((principal,), ("Write",), topics=(spec.topic,)))
+        grants.append(AclGrant((principal,), ("Read",), topics=spec.consumed_topics, groups=(spec.group_id,)))
     grants.append(
         AclGrant(
             (OPERATOR,),
             ("Read", "Describe"),
             topics=TOPICS,
-            groups=tuple(group_id(service) for service in Service),
+            groups=tuple(spec.group_id for spec in SERVICES.values()),
         )
     )
     return grants

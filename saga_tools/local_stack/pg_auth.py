@@ -15,7 +15,7 @@ import hmac
 import secrets
 from pathlib import Path
 
-from common.config import Service
+from common.services import SERVICES
 from saga_tools.local_stack.private_files import write_private
 
 SUPERUSER = "postgres"
@@ -42,7 +42,8 @@ def ensure_passwords(path: Path) -> dict[str, str]:
     private rather than chmod-ed afterwards (no moment where it is readable by others).
     """
     passwords = read_passwords(path)
-    wanted = {service.value: passwords.get(service.value) or secrets.token_urlsafe(24) for service in Service}
+    roles = [spec.database_role for spec in SERVICES.values()]
+    wanted = {role: passwords.get(role) or secrets.token_urlsafe(24) for role in roles}
     if wanted != passwords:
         # token_urlsafe never yields ':' or '\\', the two characters the file format would need escaped.
         lines = [

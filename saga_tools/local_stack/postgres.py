@@ -38,7 +38,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from common.config import Service
+from common.services import SERVICES, Service
 from saga_tools.local_stack.pg_auth import SUPERUSER, ensure_passwords, hba_conf, ident_conf, scram_verifier
 from saga_tools.local_stack.pg_tls import ServerTls, ensure_server_tls
 from saga_tools.local_stack.ports import free_port, is_listening
@@ -120,15 +120,16 @@ class PostgresServer:
     # 127.0.0.1, the address the server listens on and its certificate names, and verify it against the
     # stack's CA (the socket cannot carry TLS; `localhost` could resolve to ::1 first, tried in vain).
     def database_url(self, service: Service) -> str:
-        name = service.value
+        spec = SERVICES[service]
+        role, database = spec.database_role, spec.database
         passfile = quote(str(self.password_file))
         if self.tls is not None:
             return (
-                f"postgresql+psycopg://{name}@127.0.0.1:{self.port}/{name}?sslmode=verify-full"
+                f"postgresql+psycopg://{role}@127.0.0.1:{self.port}/{database}?sslmode=verify-full"
                 f"&sslrootcert={quote(str(self.tls.ca_file.resolve()))}&passfile={passfile}"
             )
         return (
-            f"postgresql+psycopg://{name}@/{name}?host={quote(str(self.socket_dir))}&port={self.port}"
+            f"postgresql+psycopg://{role}@/{database}?host={quote(str(self.socket_dir))}&port={self.port}"
             f"&passfile={passfile}"
         )
 
@@ -343,14 +344,16 @@ class PostgresServer:
 
     def _create_databases(self) -> None:
         with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
-            for service in Service:
-                name = sql.Identifier(service.value)
-                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (service.value,)).fetchone():
-                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(name))
+            for spec in SERVICES.values():
+                role, database = sql.Identifier(spec.database_role), sql.Identifier(spec.database)
                 if not conn.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s", (service.value,)
+                    "SELECT 1 FROM pg_roles WHERE rolname = %s", (spec.database_role,)
                 ).fetchone():
-                    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(name, name))
+                    conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+                if not conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (spec.database,)
+                ).fetchone():
+                    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, role))
 
     def _restrict_roles(self) -> None:
         """Each service's role: its current password, and no way into any database but its own.
@@ -360,15 +363,15 @@ class PostgresServer:
         """
         passwords = ensure_passwords(self.password_file)
         with psycopg.connect(self.admin_conninfo(), autocommit=True) as conn:
-            for service in Service:
-                role = sql.Identifier(service.value)
-                verifier = sql.Literal(scram_verifier(passwords[service.value]))
+            for spec in SERVICES.values():
+                role = sql.Identifier(spec.database_role)
+                verifier = sql.Literal(scram_verifier(passwords[spec.database_role]))
                 conn.execute(
                     sql.SQL("ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
                         role, verifier
                     )
                 )
-            for database in [*(service.value for service in Service), *SHARED_DATABASES]:
+            for database in [*(spec.database for spec in SERVICES.values()), *SHARED_DATABASES]:
                 conn.execute(
                     sql.SQL("REVOKE CONNECT ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database))
                 )

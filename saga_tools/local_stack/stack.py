@@ -16,6 +16,7 @@ from pathlib import Path
 
 from common.auth import Scope
 from common.config import Service, Settings, database_env_var
+from common.services import SERVICES
 from saga_tools.local_stack.kafka_access import provision_saga_access
 from saga_tools.local_stack.kafka_acls import OPERATOR
 from saga_tools.local_stack.local_api_keys import LocalApiKeys
@@ -99,14 +100,17 @@ class LocalStack:
         """The variables of one service's processes: `environment()`, with the service's own principal."""
         env = self.environment()
         if self.kafka_security is not None:
-            env.update(self.kafka_security.client_environment(service.value))
+            env.update(self.kafka_security.client_environment(SERVICES[service].kafka_principal))
         return env
 
     def service_environments(self) -> dict[Service, dict[str, str]]:
         """What differs per service (its principal on a secured broker; nothing otherwise)."""
         if self.kafka_security is None:
             return {}
-        return {service: self.kafka_security.client_environment(service.value) for service in Service}
+        return {
+            spec.service: self.kafka_security.client_environment(spec.kafka_principal)
+            for spec in SERVICES.values()
+        }
 
     def start(self) -> None:
         """Start what the settings do not point elsewhere. Kafka and PostgreSQL start side by side: their

@@ -27,8 +27,9 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 
 from common.config import Service, Settings, load_settings
-from common.kafka import CONSUMED_TOPICS, ensure_topics, group_id
+from common.kafka import ensure_topics
 from common.service_apis import bearer
+from common.services import SERVICES
 from common.tenancy import saga_id
 from saga_tools import migrations
 from saga_tools.local_stack.ports import free_port, wait_for_port
@@ -87,7 +88,7 @@ class ChaosStack:
 
     def add_worker(self, service: Service) -> ServiceProcess:
         index = len(self.workers.setdefault(service, []))
-        env = {**self.env, f"{service.value.upper()}_HTTP_PORT": str(free_port())}
+        env = {**self.env, SERVICES[service].http_port_variable: str(free_port())}
         if self.partitions is not None:
             env.update(self.partitions.environment(service))
         if service is Service.ORDER:
@@ -503,8 +504,9 @@ def every(seconds: float, while_: Callable[[], bool], action: Callable[[], None]
 
 async def rewind_group(bootstrap: str, service: Service) -> int:
     """Rewind the service's group to the beginning of every topic; returns how many events it sees again."""
-    group = group_id(service)
-    moves = plan_replay(await partition_states(bootstrap, group, CONSUMED_TOPICS[service]), ToBeginning())
+    spec = SERVICES[service]
+    group = spec.group_id
+    moves = plan_replay(await partition_states(bootstrap, group, spec.consumed_topics), ToBeginning())
     await commit_moves(bootstrap, group, moves)
     return sum(move.replayed for move in moves)
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from common.config import Service, Settings
+from common.services import SERVICES
 from common.span_store import SpanReceiver
 from saga_tools.local_stack.ports import free_port
 from saga_tools.supervisor import ServiceProcess, running_services
@@ -63,7 +64,7 @@ def running_platform(
     }
     env.pop("DELIVERY_AUTO_PROGRESS_SECONDS", None)
     for service in Service:
-        env[f"{service.value.upper()}_HTTP_PORT"] = str(free_port())
+        env[SERVICES[service].http_port_variable] = str(free_port())
     settings = Settings.model_validate(env)
     database_urls = {s.value: settings.database_url(s) or "" for s in Service}
     with running_services(env, state, service_env=service_env) as processes:

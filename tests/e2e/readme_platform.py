@@ -18,7 +18,8 @@ from typing import Any
 
 import psutil
 
-from common.config import DEFAULT_CONSOLE_HTTP_PORT, DEFAULT_HTTP_PORTS, Service, Settings
+from common.config import DEFAULT_CONSOLE_HTTP_PORT, Service, Settings
+from common.services import SERVICES
 from saga_tools.local_stack.ports import is_listening
 
 SAGA = str(Path(sys.executable).with_name("saga"))
@@ -48,7 +49,7 @@ class ReadmePlatform:
     record: dict[str, Any] = field(default_factory=dict)
 
     def url(self, service: Service) -> str:
-        return f"http://127.0.0.1:{DEFAULT_HTTP_PORTS[service]}"
+        return f"http://127.0.0.1:{SERVICES[service].http_port}"
 
     @property
     def console_url(self) -> str:
@@ -105,7 +106,7 @@ def _wait_for_default_ports(timeout: float = 60.0) -> None:
     """`saga run` needs ports 8001-8004 (the services, the console); one that just stopped (an earlier
     test) may still hold them."""
     deadline = time.monotonic() + timeout
-    ports = [*DEFAULT_HTTP_PORTS.values(), DEFAULT_CONSOLE_HTTP_PORT]
+    ports = [*(spec.http_port for spec in SERVICES.values()), DEFAULT_CONSOLE_HTTP_PORT]
     while taken := [port for port in ports if is_listening(port)]:
         assert time.monotonic() < deadline, f"`saga run` needs its default ports; taken: {taken}"
         time.sleep(0.5)

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from common.config import Service, load_settings
-from common.kafka import CONSUMED_TOPICS, group_id
+from common.services import SERVICES
 from saga_client.testing.webhooks import SagaWebhooks
 from saga_tools.local_stack.local_kafka import ensure_kafka_jars, kafka_tool_command
 from saga_tools.local_stack.stack import LocalStack
@@ -111,11 +111,12 @@ def group_tool(world: OpsWorld, *args: str) -> str:
 
 def tool_offsets(world: OpsWorld, service: Service) -> dict[tuple[str, int], int | None]:
     """CURRENT-OFFSET per partition, as Kafka's consumer-group tool describes the service's group."""
-    output = group_tool(world, "--describe", "--group", group_id(service))
+    spec = SERVICES[service]
+    output = group_tool(world, "--describe", "--group", spec.group_id)
     offsets = {}
     for line in output.splitlines():
         fields = line.split()
-        if len(fields) >= 4 and fields[0] == group_id(service) and fields[1] in CONSUMED_TOPICS[service]:
+        if len(fields) >= 4 and fields[0] == spec.group_id and fields[1] in spec.consumed_topics:
             offsets[(fields[1], int(fields[2]))] = None if fields[3] == "-" else int(fields[3])
     assert offsets, f"no offsets in the tool's output:\n{output}"
     return offsets
@@ -123,9 +124,8 @@ def tool_offsets(world: OpsWorld, service: Service) -> dict[tuple[str, int], int
 
 def our_offsets(world: OpsWorld, service: Service) -> dict[tuple[str, int], int | None]:
     """The group's committed offset per partition (None: never committed), as `saga` reads it."""
-    states = asyncio.run(
-        partition_states(world.platform.bootstrap, group_id(service), CONSUMED_TOPICS[service])
-    )
+    spec = SERVICES[service]
+    states = asyncio.run(partition_states(world.platform.bootstrap, spec.group_id, spec.consumed_topics))
     return {(s.topic, s.partition): s.committed for s in states}
 
 
@@ -175,7 +175,7 @@ def inbox_counts(world: OpsWorld, service: Service) -> tuple[int, int]:
 
 def wait_until_group_empty(world: OpsWorld, service: Service, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while asyncio.run(group_members(world.platform.bootstrap, group_id(service))):
+    while asyncio.run(group_members(world.platform.bootstrap, SERVICES[service].group_id)):
         assert time.monotonic() < deadline, f"{service.value}'s group did not empty after its workers stopped"
         time.sleep(0.3)
 
@@ -350,7 +350,7 @@ def test_a_rewind_done_with_kafka_tool_is_handled_as_safely_as_our_replay(world:
         world,
         "--reset-offsets",
         "--group",
-        group_id(Service.DELIVERY),
+        SERVICES[Service.DELIVERY].group_id,
         "--topic",
         "order",
         "--to-earliest",

@@ -12,7 +12,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from common.config import Service
-from common.kafka import CONSUMED_TOPICS
+from common.services import SERVICES
 from order.metrics import IN_FLIGHT
 from tests.e2e.conftest import Shop
 
@@ -93,7 +93,7 @@ def test_each_service_reports_its_lag_on_every_partition_it_reads_and_catches_up
     partitions = int(shop.platform.environment.get("SAGA_TOPIC_PARTITIONS", "3"))
     for service in Service:
         # One worker per service here: it holds every partition of the topics it reads.
-        held = {(topic, str(n)) for topic in CONSUMED_TOPICS[service] for n in range(partitions)}
+        held = {(topic, str(n)) for topic in SERVICES[service].consumed_topics for n in range(partitions)}
         deadline = time.monotonic() + 30
         while True:
             lags = {

@@ -28,14 +28,17 @@ from aiokafka.errors import (
 from pydantic import SecretStr
 
 from common.config import Service, Settings, load_settings
-from common.kafka import LazyProducer, ensure_topics, group_id
+from common.kafka import LazyProducer, ensure_topics
 from common.kafka_security import KafkaConnection, kafka_connection
 from common.messaging.relay import OutgoingMessage
+from common.services import SERVICES
 from saga_tools.local_stack.kafka_access import provision_saga_access
 from saga_tools.local_stack.local_kafka import KafkaCluster, ensure_kafka_jars, kafka_tool_command
 from saga_tools.local_stack.local_kafka_security import PRINCIPALS, LocalKafkaSecurity
 from saga_tools.ops.groups import commit_moves, group_members, partition_states, topic_partitions
 from saga_tools.ops.offsets import ToBeginning, plan_replay
+
+ORDER_GROUP, PAYMENT_GROUP = SERVICES[Service.ORDER].group_id, SERVICES[Service.PAYMENT].group_id
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +122,7 @@ async def test_a_wrong_password_cannot_connect(secured: KafkaCluster) -> None:
 
 async def test_a_service_may_not_join_another_services_group(secured: KafkaCluster) -> None:
     consumer = AIOKafkaConsumer(
-        "order", **_as(secured, "delivery").aiokafka_options(), group_id=group_id(Service.PAYMENT)
+        "order", **_as(secured, "delivery").aiokafka_options(), group_id=PAYMENT_GROUP
     )
     with pytest.raises(GroupAuthorizationFailedError):
         async with asyncio.timeout(30):
@@ -142,11 +145,11 @@ async def test_services_describe_topics_at_start_and_the_operator_reads_groups(
     async with asyncio.timeout(30):
         while True:
             try:
-                assert await group_members(operator, group_id(Service.ORDER)) == 0
+                assert await group_members(operator, ORDER_GROUP) == 0
                 break
             except GroupCoordinatorNotAvailableError:
                 await asyncio.sleep(0.2)
-    await partition_states(operator, group_id(Service.ORDER), ["payment", "delivery"])
+    await partition_states(operator, ORDER_GROUP, ["payment", "delivery"])
     producer = AIOKafkaProducer(**operator.aiokafka_options())
     await producer.start()
     try:
@@ -199,16 +202,16 @@ def _group_tool(cluster: KafkaCluster, principal: str, *args: str) -> str:
 
 async def test_the_operator_resets_a_group_and_a_service_cannot_reset_anothers(secured: KafkaCluster) -> None:
     moves = plan_replay(
-        await partition_states(_as(secured, "operator"), group_id(Service.ORDER), ["payment"]), ToBeginning()
+        await partition_states(_as(secured, "operator"), ORDER_GROUP, ["payment"]), ToBeginning()
     )
-    await commit_moves(_as(secured, "operator"), group_id(Service.ORDER), moves)  # what `saga replay` does
+    await commit_moves(_as(secured, "operator"), ORDER_GROUP, moves)  # what `saga replay` does
     with pytest.raises(GroupAuthorizationFailedError):
-        await commit_moves(_as(secured, "delivery"), group_id(Service.ORDER), moves)
+        await commit_moves(_as(secured, "delivery"), ORDER_GROUP, moves)
 
     reset = [
         "--reset-offsets",
         "--group",
-        group_id(Service.ORDER),
+        ORDER_GROUP,
         "--topic",
         "payment",
         "--to-earliest",
@@ -216,7 +219,7 @@ async def test_the_operator_resets_a_group_and_a_service_cannot_reset_anothers(s
     ]
     allowed = _group_tool(secured, "operator", *reset)
     assert allowed.startswith("exit 0") and "Authorization" not in allowed, allowed
-    described = _group_tool(secured, "operator", "--describe", "--group", group_id(Service.ORDER))
+    described = _group_tool(secured, "operator", "--describe", "--group", ORDER_GROUP)
     assert described.startswith("exit 0") and "payment" in described, described
     refused = _group_tool(secured, "delivery", *reset)
     assert "GroupAuthorizationException" in refused, refused

@@ -1,28 +1,35 @@
-"""The broker's ACLs follow the rule: a service writes its own topic, reads what it consumes, in its group."""
+"""The broker's ACLs follow the rule: a service, as its own principal, writes its own topic and reads what
+it consumes, in its group (each declared in common/services.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from common.config import Service
-from common.kafka import CONSUMED_TOPICS, TOPICS, group_id
-from saga_tools.local_stack.kafka_acls import OPERATOR, allows, saga_grants
+from common.kafka import TOPICS
+from common.services import SERVICES, ServiceSpec
+from saga_tools.local_stack.kafka_acls import OPERATOR, SERVICE_PRINCIPALS, allows, saga_grants
 
 GRANTS = saga_grants()
+DECLARED = pytest.mark.parametrize("spec", list(SERVICES.values()), ids=lambda spec: spec.name)
 
 
-@pytest.mark.parametrize("service", list(Service))
-def test_a_service_writes_only_its_own_topic(service: Service) -> None:
+def test_the_principals_are_the_declared_services_own() -> None:
+    assert tuple(spec.kafka_principal for spec in SERVICES.values()) == SERVICE_PRINCIPALS
+    assert len(set(SERVICE_PRINCIPALS)) == len(SERVICES) and OPERATOR not in SERVICE_PRINCIPALS
+
+
+@DECLARED
+def test_a_service_writes_only_its_own_topic(spec: ServiceSpec) -> None:
     for topic in TOPICS:
-        assert allows(GRANTS, service.value, "Write", topic=topic) == (topic == service.value)
+        assert allows(GRANTS, spec.kafka_principal, "Write", topic=topic) == (topic == spec.topic)
 
 
-@pytest.mark.parametrize("service", list(Service))
-def test_a_service_reads_only_the_topics_it_consumes_within_its_own_group(service: Service) -> None:
+@DECLARED
+def test_a_service_reads_only_the_topics_it_consumes_within_its_own_group(spec: ServiceSpec) -> None:
     for topic in TOPICS:
-        assert allows(GRANTS, service.value, "Read", topic=topic) == (topic in CONSUMED_TOPICS[service])
-    for other in Service:
-        assert allows(GRANTS, service.value, "Read", group=group_id(other)) == (other is service)
+        assert allows(GRANTS, spec.kafka_principal, "Read", topic=topic) == (topic in spec.consumed_topics)
+    for other in SERVICES.values():
+        assert allows(GRANTS, spec.kafka_principal, "Read", group=other.group_id) == (other is spec)
 
 
 def test_delivery_cannot_publish_what_order_would_believe_came_from_payment() -> None:
@@ -31,7 +38,7 @@ def test_delivery_cannot_publish_what_order_would_believe_came_from_payment() ->
 
 
 def test_every_principal_may_describe_the_saga_topics_but_nobody_may_create_or_alter_them() -> None:
-    for principal in (*[s.value for s in Service], OPERATOR):
+    for principal in (*SERVICE_PRINCIPALS, OPERATOR):
         for topic in TOPICS:
             assert allows(GRANTS, principal, "Describe", topic=topic)
             for operation in ("Create", "Delete", "Alter", "AlterConfigs"):
@@ -42,10 +49,10 @@ def test_the_operator_reads_every_topic_and_describes_and_resets_every_service_g
     for topic in TOPICS:
         assert allows(GRANTS, OPERATOR, "Read", topic=topic)
         assert not allows(GRANTS, OPERATOR, "Write", topic=topic)
-    for service in Service:
+    for spec in SERVICES.values():
         # Resetting a group's offsets is an offset commit: Read on the group (and on the topic).
-        assert allows(GRANTS, OPERATOR, "Read", group=group_id(service))
-        assert allows(GRANTS, OPERATOR, "Describe", group=group_id(service))
+        assert allows(GRANTS, OPERATOR, "Read", group=spec.group_id)
+        assert allows(GRANTS, OPERATOR, "Describe", group=spec.group_id)
 
 
 def test_grants_become_acl_command_arguments() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from common.config import DEFAULT_HTTP_PORTS
+from common.services import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 OBSERVABILITY = ROOT / "observability"
@@ -103,7 +103,7 @@ def test_the_observability_profile_scrapes_each_service_where_it_listens_and_mou
     config: dict[str, Any] = yaml.safe_load((RULES / "prometheus.yml").read_text())
     (job,) = config["scrape_configs"]
     (targets,) = job["static_configs"]
-    assert sorted(targets["targets"]) == sorted(f"{s.value}:{port}" for s, port in DEFAULT_HTTP_PORTS.items())
+    assert sorted(targets["targets"]) == sorted(f"{spec.name}:{spec.http_port}" for spec in SERVICES.values())
     assert config["rule_files"] == ["alerts.yml"]
     for service in ("prometheus", "grafana"):
         for volume in services[service]["volumes"]:

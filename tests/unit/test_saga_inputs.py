@@ -8,13 +8,14 @@ from collections import Counter
 
 from common.config import Service
 from common.events.catalogue import CATALOGUE
-from common.kafka import CONSUMED_TOPICS
+from common.services import SERVICES
 from order.handlers import INPUT_OF
 from order.saga import OWN_INPUTS, SagaInput
 
 
 def test_every_event_type_order_consumes_is_a_saga_input() -> None:
-    consumed = {spec.name for spec in CATALOGUE.values() if spec.topic in CONSUMED_TOPICS[Service.ORDER]}
+    topics = SERVICES[Service.ORDER].consumed_topics
+    consumed = {spec.name for spec in CATALOGUE.values() if spec.topic in topics}
     assert set(INPUT_OF) == consumed
 
 

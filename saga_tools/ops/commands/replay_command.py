@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from common.config import Service
-from common.kafka import CONSUMED_TOPICS, group_id
 from common.kafka_security import KafkaConnection
+from common.services import SERVICES
 from saga_tools.ops.command_kit import Exit, console, err, fail, operator_settings, require_kafka
 from saga_tools.ops.commands.clients import run_kafka
 from saga_tools.ops.durations import parse_duration
@@ -57,7 +57,7 @@ def replay(
     """
     _check_replay_options(service, topic, [to_beginning, to_time, to_offset, shift is not None], shift)
     kafka = require_kafka(operator_settings())
-    group = group_id(service)
+    group = SERVICES[service].group_id
     members = _members_allowing_replay(kafka, service, wait_for_stop, dry_run)
     target = _replay_target(kafka, topic.value, to_beginning, to_time, to_offset, shift)
     states = run_kafka(kafka, partition_states(kafka, group, [topic.value]))
@@ -85,8 +85,8 @@ def replay(
 
 def _check_replay_options(service: Service, topic: Service, chosen: list[object], shift: int | None) -> None:
     """A replay names one of the service's input topics and exactly one target, and only moves back."""
-    if topic.value not in CONSUMED_TOPICS[service]:
-        reads = ", ".join(CONSUMED_TOPICS[service])
+    if topic.value not in SERVICES[service].consumed_topics:
+        reads = ", ".join(SERVICES[service].consumed_topics)
         raise fail(f"{service.value} does not read {topic.value} (it reads: {reads})", Exit.USAGE)
     if sum(1 for option in chosen if option) != 1:
         raise fail("give exactly one of --to-beginning, --to-time, --to-offset, --shift", Exit.USAGE)
@@ -99,7 +99,7 @@ def _members_allowing_replay(
 ) -> int:
     """The group's live members (after waiting up to `wait_for_stop` for them to leave); a real replay
     of a group with members is refused: the broker would reject the commit anyway."""
-    group = group_id(service)
+    group = SERVICES[service].group_id
     members = run_kafka(kafka, _wait_until_empty(kafka, group, wait_for_stop))
     if members and not dry_run:
         raise fail(
@@ -170,7 +170,7 @@ def _print_plan(group: str, moves: list[PartitionMove], ends: dict[int, int], dr
 
 
 def _follow_lag(kafka: KafkaConnection, service: Service, group: str, timeout: float) -> None:
-    topics = CONSUMED_TOPICS[service]
+    topics = SERVICES[service].consumed_topics
     initial = run_kafka(kafka, group_lag(kafka, group, topics))
     deadline = time.monotonic() + timeout
     err.print(f"start the {service.value} workers if they are not running; following the lag of {group}")
