@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from common.events.values import Frozen, OrderLine, SkuShortage
 
+TOPIC = "delivery"  # the topic these events are written to
+
 
 class DeliveryScheduled(Frozen):
     """Every line is reserved; a shipment is scheduled."""
@@ -44,3 +46,15 @@ class CancellationRefused(Frozen):
 
     shipment_status: str
     tracking_code: str | None = None
+
+
+# Every event on the topic, for the catalogue (`common/events/catalogue.py`): an event class not listed
+# here is not on the wire.
+EVENTS: tuple[type[Frozen], ...] = (
+    DeliveryScheduled,
+    OutOfStock,
+    Shipped,
+    Delivered,
+    CancellationConfirmed,
+    CancellationRefused,
+)

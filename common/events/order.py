@@ -7,6 +7,8 @@ from uuid import UUID
 
 from common.events.values import Address, Frozen, Money, OrderLine
 
+TOPIC = "order"  # the topic these events are written to
+
 
 class OrderPlaced(Frozen):
     """The order is paid and waits for delivery to reserve its lines."""
@@ -46,3 +48,13 @@ class OrderCompleted(Frozen):
 
     payment_id: UUID
     amount: Money
+
+
+# Every event on the topic, for the catalogue (`common/events/catalogue.py`): an event class not listed
+# here is not on the wire.
+EVENTS: tuple[type[Frozen], ...] = (
+    OrderPlaced,
+    OrderCancellationRequested,
+    OrderCancelled,
+    OrderCompleted,
+)

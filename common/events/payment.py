@@ -6,6 +6,8 @@ from uuid import UUID
 
 from common.events.values import Address, Frozen, Money, OrderLine
 
+TOPIC = "payment"  # the topic these events are written to
+
 
 class PaymentCompleted(Frozen):
     """The customer was charged; carries what the order needs to be placed."""
@@ -42,3 +44,13 @@ class PaymentRefundFailed(Frozen):
     amount: Money
     reason: str
     attempts: int
+
+
+# Every event on the topic, for the catalogue (`common/events/catalogue.py`): an event class not listed
+# here is not on the wire.
+EVENTS: tuple[type[Frozen], ...] = (
+    PaymentCompleted,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentRefundFailed,
+)
