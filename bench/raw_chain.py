@@ -8,8 +8,9 @@ inbox insert, a state row and (when it emits) an outbox row, then the publish wi
 same mix as the platform's (`bench.loadgen.MIX`), each kind with the platform's events, the same
 terminal ones (`bench.loadgen.TERMINAL`):
 
-    happy         PaymentCompleted → order: OrderPlaced → delivery: DeliveryScheduled, Shipped, Delivered
-                  (auto-progress, each its own transaction) → order: OrderCompleted
+    happy         PaymentCompleted → order: OrderPlaced → delivery: DeliveryScheduled, then each carrier
+                  step's event (today Shipped, Delivered; auto-progress, each its own transaction) → order:
+                  OrderCompleted
     out of stock  PaymentCompleted → order: OrderPlaced → delivery: OutOfStock → order: OrderCancelled
                   → payment: PaymentRefunded (delivery reads OrderCancelled too) → order: REFUNDED
     declined      the checkout's PaymentFailed (no order placed) → order: REJECTED
@@ -27,6 +28,11 @@ queues the refund and its refund worker calls the gateway and records the result
 
 What it leaves out is what our platform adds: HTTP, Faust, the envelope's validation, the dead-letter
 check, the timeline, metrics, the gateway. The ratio of the two throughputs is the price of those.
+
+None of our code runs in its workers. Its rules for the carrier's steps are read, when the module is
+imported, from the platform's declarations (the steps from `delivery/lifecycle.py`, the order's status on
+each of their events from the saga's happy path in `order/saga.py`), so a step the platform adds is in the
+chain's mix as well.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.loadgen import MIX, Tracker
 from common.kafka import new_idempotent_producer
+from delivery.lifecycle import STEPS
+from order.saga import HAPPY_INPUTS, SOURCES, OrderStatus, happy_path
 
 TOPICS = {"payment": "raw-payment", "order": "raw-order", "delivery": "raw-delivery"}
 READS = {"payment": ["raw-order"], "order": ["raw-payment", "raw-delivery"], "delivery": ["raw-order"]}
@@ -117,6 +125,26 @@ class Step:
     emit: str | None = None
 
 
+# Auto-progress, as the bench runs the platform's delivery: each step the sweep makes on its own, in the
+# carrier's order, each its own transaction (the shipment's status it reaches, the event it emits).
+AUTO_STEPS = tuple(
+    Step(rules.reached.value, rules.emits.value) for rules in STEPS.values() if rules.auto_progress
+)
+
+
+def order_on_the_carriers_events() -> dict[str, tuple[Step, ...]]:
+    """Order's move on each carrier step's event: the status the saga's happy path reaches on it
+    (`order.saga.happy_path`); the last, which completes the order, emits OrderCompleted."""
+    carrier_events = {rules.emits.value for rules in STEPS.values()}
+    moves: dict[str, tuple[Step, ...]] = {}
+    for saga_input, status in zip(HAPPY_INPUTS, happy_path(), strict=True):
+        source = SOURCES[saga_input]
+        if source is not None and source.__name__ in carrier_events:
+            completes = status is OrderStatus.COMPLETED
+            moves[source.__name__] = (Step(status.value, "OrderCompleted" if completes else None),)
+    return moves
+
+
 # What each worker does with an event: its transactions, in order (the first consumes the event); an
 # event type not listed is read and ignored, as the platform's services ignore what they have no
 # handler for. Delivery's answer to OrderPlaced depends on the saga's kind (`react`).
@@ -126,8 +154,7 @@ RULES: dict[str, dict[str, tuple[Step, ...]]] = {
         "PaymentCompleted": (Step("PLACED", "OrderPlaced"),),
         "PaymentFailed": (Step("REJECTED"),),
         "DeliveryScheduled": (Step("SCHEDULED"),),
-        "Shipped": (Step("SHIPPED"),),
-        "Delivered": (Step("COMPLETED", "OrderCompleted"),),
+        **order_on_the_carriers_events(),
         "OutOfStock": (Step("CANCELLED", "OrderCancelled"),),
         "CancellationConfirmed": (Step("CANCELLED", "OrderCancelled"),),
         "PaymentRefunded": (Step("REFUNDED"),),
@@ -138,8 +165,6 @@ RULES: dict[str, dict[str, tuple[Step, ...]]] = {
     },
 }
 SCHEDULE = Step("SCHEDULED", "DeliveryScheduled")
-# Auto-progress, as the bench runs the platform's delivery: ship, then deliver, each its own transaction.
-SHIP_AND_DELIVER = (Step("SHIPPED", "Shipped"), Step("DELIVERED", "Delivered"))
 
 
 def react(service: str, type_: str, kind: str) -> tuple[Step, ...]:
@@ -151,7 +176,7 @@ def react(service: str, type_: str, kind: str) -> tuple[Step, ...]:
     if service == "delivery" and type_ == "OrderPlaced":
         if kind == "out_of_stock":
             return (Step("OUT_OF_STOCK", "OutOfStock"),)
-        return (SCHEDULE,) if kind == "cancel" else (SCHEDULE, *SHIP_AND_DELIVER)
+        return (SCHEDULE,) if kind == "cancel" else (SCHEDULE, *AUTO_STEPS)
     return RULES[service].get(type_, ())
 
 

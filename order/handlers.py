@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common import pg
 from common.events import DecodedEvent, Envelope
+from common.events.catalogue import spec_of
 from common.messaging.runner import BatchHandler, Effects, Handler
 from order import early_cancels, models
 from order.metrics import SagaDurations
-from order.saga import CREATING_INPUTS, Cancellation, OrderStatus, SagaInput
+from order.saga import CREATING_INPUTS, SOURCES, Cancellation, OrderStatus, SagaInput
 from order.saga_batch import (
     Advanced,
     Changes,
@@ -85,19 +86,11 @@ _APPEND_TIMELINE = (
     f" WITH ORDINALITY AS entry({', '.join(_TIMELINE_COLUMNS)}, position) ORDER BY entry.position"
 )
 
-# Which saga input each consumed event type is: every event type on the topics order consumes, and every
-# input but the order service's own (`order.saga.OWN_INPUTS`) once (tests/unit/test_saga_inputs.py).
+# Which saga input each consumed event type is, by its wire name, as `order.saga.declared_source` declares
+# it (every event type on the topics order consumes has one, and no two inputs share one:
+# tests/unit/test_saga_inputs.py).
 INPUT_OF: dict[str, SagaInput] = {
-    "PaymentCompleted": SagaInput.PAYMENT_COMPLETED,
-    "PaymentFailed": SagaInput.PAYMENT_FAILED,
-    "PaymentRefunded": SagaInput.PAYMENT_REFUNDED,
-    "PaymentRefundFailed": SagaInput.PAYMENT_REFUND_FAILED,
-    "DeliveryScheduled": SagaInput.DELIVERY_SCHEDULED,
-    "OutOfStock": SagaInput.OUT_OF_STOCK,
-    "Shipped": SagaInput.SHIPPED,
-    "Delivered": SagaInput.DELIVERED,
-    "CancellationConfirmed": SagaInput.CANCELLATION_CONFIRMED,
-    "CancellationRefused": SagaInput.CANCELLATION_REFUSED,
+    spec_of(source).name: saga_input for saga_input, source in SOURCES.items() if source is not None
 }
 
 

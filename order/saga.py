@@ -40,9 +40,16 @@ from types import MappingProxyType
 from typing import assert_never
 
 from common.config import Service
-from common.events.delivery import CancellationConfirmed, CancellationRefused
+from common.events.delivery import (
+    CancellationConfirmed,
+    CancellationRefused,
+    Delivered,
+    DeliveryScheduled,
+    OutOfStock,
+    Shipped,
+)
 from common.events.order import OrderCancellationRequested, OrderCancelled
-from common.events.payment import PaymentRefunded, PaymentRefundFailed
+from common.events.payment import PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentRefundFailed
 from common.events.values import Frozen
 
 
@@ -118,9 +125,44 @@ class Decision:
     cancellation: Cancellation | None = None  # the cancellation's new state; None: unchanged
 
 
-# The inputs the order service makes itself; every other input is an event another service sent, which
-# `order/handlers.py` (`INPUT_OF`) maps to it.
-OWN_INPUTS = frozenset({SagaInput.CANCEL_REQUESTED, SagaInput.DEADLINE_EXPIRED})
+def declared_source(saga_input: SagaInput) -> type[Frozen] | None:
+    """Where each input comes from: the event another service sent (its payload type, on a topic order
+    consumes), or None for the inputs the order service makes itself (the customer's cancel through the
+    HTTP API, the deadline timer). `order/handlers.py` (`INPUT_OF`) maps each event to its input from here.
+    """
+    match saga_input:
+        case SagaInput.PAYMENT_COMPLETED:
+            return PaymentCompleted
+        case SagaInput.PAYMENT_FAILED:
+            return PaymentFailed
+        case SagaInput.PAYMENT_REFUNDED:
+            return PaymentRefunded
+        case SagaInput.PAYMENT_REFUND_FAILED:
+            return PaymentRefundFailed
+        case SagaInput.DELIVERY_SCHEDULED:
+            return DeliveryScheduled
+        case SagaInput.OUT_OF_STOCK:
+            return OutOfStock
+        case SagaInput.SHIPPED:
+            return Shipped
+        case SagaInput.DELIVERED:
+            return Delivered
+        case SagaInput.CANCELLATION_CONFIRMED:
+            return CancellationConfirmed
+        case SagaInput.CANCELLATION_REFUSED:
+            return CancellationRefused
+        case SagaInput.CANCEL_REQUESTED | SagaInput.DEADLINE_EXPIRED:
+            return None
+        case _:
+            assert_never(saga_input)
+
+
+# Built on import, like `STANDINGS` below: an input without a declared source stops every test.
+SOURCES: Mapping[SagaInput, type[Frozen] | None] = MappingProxyType(
+    {saga_input: declared_source(saga_input) for saga_input in SagaInput}
+)
+# The inputs the order service makes itself; every other input is an event another service sent.
+OWN_INPUTS = frozenset(saga_input for saga_input, source in SOURCES.items() if source is None)
 
 
 @dataclass(frozen=True)

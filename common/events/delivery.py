@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from common.events.values import Frozen, OrderLine, SkuShortage
+from common.services import Service, topic_of
+
+TOPIC = topic_of(Service.DELIVERY)  # the topic these events are written to
 
 
 class DeliveryScheduled(Frozen):
@@ -44,3 +47,15 @@ class CancellationRefused(Frozen):
 
     shipment_status: str
     tracking_code: str | None = None
+
+
+# Every event on the topic, for the catalogue (`common/events/catalogue.py`): an event class not listed
+# here is not on the wire.
+EVENTS: tuple[type[Frozen], ...] = (
+    DeliveryScheduled,
+    OutOfStock,
+    Shipped,
+    Delivered,
+    CancellationConfirmed,
+    CancellationRefused,
+)

@@ -6,6 +6,9 @@ from typing import Literal
 from uuid import UUID
 
 from common.events.values import Address, Frozen, Money, OrderLine
+from common.services import Service, topic_of
+
+TOPIC = topic_of(Service.ORDER)  # the topic these events are written to
 
 
 class OrderPlaced(Frozen):
@@ -46,3 +49,13 @@ class OrderCompleted(Frozen):
 
     payment_id: UUID
     amount: Money
+
+
+# Every event on the topic, for the catalogue (`common/events/catalogue.py`): an event class not listed
+# here is not on the wire.
+EVENTS: tuple[type[Frozen], ...] = (
+    OrderPlaced,
+    OrderCancellationRequested,
+    OrderCancelled,
+    OrderCompleted,
+)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from common.events.values import Address, Frozen, Money, OrderLine
+from common.services import Service, topic_of
+
+TOPIC = topic_of(Service.PAYMENT)  # the topic these events are written to
 
 
 class PaymentCompleted(Frozen):
@@ -42,3 +45,13 @@ class PaymentRefundFailed(Frozen):
     amount: Money
     reason: str
     attempts: int
+
+
+# Every event on the topic, for the catalogue (`common/events/catalogue.py`): an event class not listed
+# here is not on the wire.
+EVENTS: tuple[type[Frozen], ...] = (
+    PaymentCompleted,
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentRefundFailed,
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -41,6 +42,19 @@ def _wait_until_nothing_pending(http: httpx.Client, hook: str, timeout: float = 
     while (pending := http.get(hook).json()["pending"]) != 0:
         assert time.monotonic() < deadline, f"{pending} events still pending after {timeout:.0f}s"
         time.sleep(0.5)
+
+
+def _all_attempts(http: httpx.Client, hook: str) -> list[dict[str, Any]]:
+    """Every attempt, newest first, page by page: the faults' failed attempts are the oldest, and how many
+    attempts there are grows with the events a saga makes (one per carrier step)."""
+    attempts: list[dict[str, Any]] = []
+    params: dict[str, int] = {"limit": 500}
+    while True:
+        page = http.get(f"{hook}/attempts", params=params).json()
+        attempts.extend(page["items"])
+        if page["next_before"] is None:
+            return attempts
+        params = {"limit": 500, "before": page["next_before"]}
 
 
 def test_a_failing_hanging_late_receiver_a_killed_sender_and_a_paused_broker_lose_no_event(
@@ -84,7 +98,7 @@ def test_a_failing_hanging_late_receiver_a_killed_sender_and_a_paused_broker_los
             bodies[request.header("Saga-Event-Id") or ""].add(request.body)
         assert all(len(versions) == 1 for versions in bodies.values())  # a duplicate is the same event
         receiver.assert_all_verified()
-        attempts = http.get(f"{hook}/attempts", params={"limit": 500}).json()["items"]
+        attempts = _all_attempts(http, hook)
         errors = {a["error"].split(":")[0] for a in attempts if a["error"]}
         print(
             f"\nFAULT webhooks: orders={len(told)} events={sum(map(len, told.values()))}"

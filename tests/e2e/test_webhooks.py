@@ -190,13 +190,13 @@ def test_a_disabled_endpoint_is_sent_nothing_and_what_it_missed_can_be_sent_agai
         assert shop.http.post(f"{hook}/enable").json()["enabled"] is True
         placed_at = receiver.events_of(order_id)[0].occurred_at.isoformat()
         resent = shop.http.post(f"{hook}/resend", json={"since": placed_at})
-        assert resent.status_code == 202 and resent.json()["queued"] >= 4
+        assert resent.status_code == 202 and resent.json()["queued"] >= len(HAPPY)
         receiver.wait_for(order_id, "order.completed")
         assert [e.type for e in receiver.events_of(order_id)] == HAPPY
         again = [
             r.event.sequence for r in receiver.received() if r.event and r.event.order.order_id == order_id
         ]
-        assert again[2:] == [1, 2, 3, 4]  # sent again from the first, in sequence
+        assert again[2:] == list(range(1, len(HAPPY) + 1))  # sent again from the first, in sequence
     finally:
         shop.http.delete(hook)
 

@@ -57,6 +57,7 @@ LIFECYCLE, SAGA = "delivery/lifecycle.py", "order/saga.py"
 LABEL_STEP = Edit(LIFECYCLE, '    SHIP = "ship"\n', '    LABEL = "label"\n    SHIP = "ship"\n')
 LABELLED = _after(LIFECYCLE, '    SCHEDULED = "SCHEDULED"  # stock reserved\n', '    LABELLED = "LABELLED"\n')
 GIFT_WRAPPED = _after(SAGA, '    SCHEDULED = "SCHEDULED"\n', '    GIFT_WRAPPED = "GIFT_WRAPPED"\n')
+LABELLED_INPUT = _after(SAGA, '    DELIVERED = "DELIVERED"\n', '    LABELLED = "LABELLED"\n')
 # What a contributor writes once mypy has named the place: the saga status's standing, and no rules.
 GIFT_WRAPPED_STANDING = _after(
     SAGA,
@@ -123,8 +124,17 @@ CASES = {
         None,
         ("DuplicateColumnError: A column with name 'shipped_by' is already present in table 'shipments'",),
     ),
-    "a saga input no event type maps and no rule applies": Case(
-        (_after(SAGA, '    DELIVERED = "DELIVERED"\n', '    LABELLED = "LABELLED"\n'),),
+    # A saga input must say which event it comes from (`declared_source`), as a status its standing.
+    "a saga input alone": Case((LABELLED_INPUT,), SAGA, ("SagaInput.LABELLED",)),
+    "a saga input declared from another input's event, and no rule applies": Case(
+        (
+            LABELLED_INPUT,
+            _after(
+                SAGA,
+                "    match saga_input:\n",
+                "        case SagaInput.LABELLED:\n            return Shipped\n",
+            ),
+        ),
         None,
         (
             "FAILED tests/unit/test_saga_inputs.py::test_every_input_comes_from_exactly_one_event_type",

@@ -38,6 +38,24 @@ class OrderStatus(StrEnum):
     REFUNDED = "REFUNDED"
 
 
+class WebhookEventType(StrEnum):
+    """The shop event types of the webhooks, version 1 (`docs/shops/webhooks.md`, "The events"): one per
+    status an order enters and per answer to a cancel. Next to `OrderStatus`, which a new status of the
+    saga adds to as well; `saga_client.webhooks` reads the events that carry them."""
+
+    ORDER_PLACED = "order.placed"
+    ORDER_REJECTED = "order.rejected"
+    ORDER_SCHEDULED = "order.scheduled"
+    ORDER_SHIPPED = "order.shipped"
+    ORDER_COMPLETED = "order.completed"
+    ORDER_CANCELLATION_REQUESTED = "order.cancellation_requested"
+    ORDER_CANCELLATION_CONFIRMED = "order.cancellation_confirmed"
+    ORDER_CANCELLATION_REFUSED = "order.cancellation_refused"
+    ORDER_CANCELLED = "order.cancelled"
+    ORDER_REFUNDED = "order.refunded"
+    ORDER_REFUND_FAILED = "order.refund_failed"
+
+
 # The status of an order payment accepted and the order service has not recorded yet (never a 404).
 ACCEPTED: Literal["ACCEPTED"] = "ACCEPTED"
 TERMINAL = frozenset({OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.REFUNDED})

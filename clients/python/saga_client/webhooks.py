@@ -26,7 +26,6 @@ import hmac
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, NoReturn
 from uuid import UUID
 
@@ -35,28 +34,15 @@ from pydantic import Field
 from saga_client.errors import InvalidSignature
 from saga_client.models import Answer, Cancellation, Money, OrderLine, OrderStatus
 
+# The event types live with the other enums (`saga_client.models`); re-exported: receivers import them here.
+from saga_client.models import WebhookEventType as WebhookEventType
+
 SIGNATURE_HEADER = "Saga-Signature"
 SCHEME = "v1"
 # Five minutes either way: the platform signs right before sending, and a request older than this is
 # more likely a replay than a slow network (docs/shops/webhooks.md, "Checking the signature").
 DEFAULT_TOLERANCE = 300.0
 _SHOWN = 120  # characters of a malformed header an error quotes (a header holds no secret)
-
-
-class WebhookEventType(StrEnum):
-    """The event types of version 1 (`docs/shops/webhooks.md`, "The events")."""
-
-    ORDER_PLACED = "order.placed"
-    ORDER_REJECTED = "order.rejected"
-    ORDER_SCHEDULED = "order.scheduled"
-    ORDER_SHIPPED = "order.shipped"
-    ORDER_COMPLETED = "order.completed"
-    ORDER_CANCELLATION_REQUESTED = "order.cancellation_requested"
-    ORDER_CANCELLATION_CONFIRMED = "order.cancellation_confirmed"
-    ORDER_CANCELLATION_REFUSED = "order.cancellation_refused"
-    ORDER_CANCELLED = "order.cancelled"
-    ORDER_REFUNDED = "order.refunded"
-    ORDER_REFUND_FAILED = "order.refund_failed"
 
 
 # A value of a newer platform's that the enum lacks stays a str (tried left to right: the member first).
