@@ -7,8 +7,7 @@ import json
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common import pg
@@ -16,12 +15,14 @@ from common.config import Service
 from common.events import DecodedEvent, Envelope, new_envelope
 from common.events.delivery import CancellationConfirmed, CancellationRefused, DeliveryScheduled, OutOfStock
 from common.events.order import OrderPlaced
-from common.events.values import OrderLine, SkuShortage
+from common.events.values import SkuShortage
 from common.messaging.runner import Effects, Handler
 from delivery import models
-from delivery.inventory import Shortage, release, reserve
-from delivery.lifecycle import Refuse, ShipmentStatus, answer_cancel
-from delivery.stock_store import lines_of, lock_levels, save_levels, save_levels_statement
+from delivery.cancels import apply_cancel
+from delivery.inventory import Shortage, reserve
+from delivery.lifecycle import ShipmentStatus
+from delivery.shipment_store import SqlShipmentStore
+from delivery.stock_store import lines_of, lock_levels, save_levels_statement
 
 log = logging.getLogger(__name__)
 
@@ -72,44 +73,16 @@ async def on_order_placed(conn: AsyncConnection, event: DecodedEvent) -> Sequenc
 async def on_cancellation_requested(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
     """Delivery decides the cancel, as the shipment's owner: release and confirm, or refuse because the
     parcel has shipped. The shipment's row lock orders this against a ship step of the same order."""
-    return [_emit(await _apply_cancel(conn, event.order_id), event)]
+    return [_emit(await apply_cancel(SqlShipmentStore(conn), event.order_id), event)]
 
 
 async def on_order_cancelled(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
     """The order is cancelled for good. Nothing is held any more when delivery confirmed the cancel or
     found no stock; events written before cancels were confirmed by delivery may still find a
     reservation to release, or a parcel that shipped (logged: that order was refunded after shipping)."""
-    if isinstance(await _apply_cancel(conn, event.order_id), CancellationRefused):
+    if isinstance(await apply_cancel(SqlShipmentStore(conn), event.order_id), CancellationRefused):
         log.error("order %s was cancelled after it shipped; nothing to release", event.order_id)
     return []
-
-
-async def _apply_cancel(conn: AsyncConnection, order_id: str) -> CancellationConfirmed | CancellationRefused:
-    """Apply delivery's answer to a cancel of `order_id` (`delivery.lifecycle.answer_cancel`): release
-    what is reserved, or remember the cancel of an order not seen yet; returns the answer to send."""
-    shipments = models.shipments
-    shipment = (
-        await conn.execute(select(shipments).where(shipments.c.order_id == order_id).with_for_update())
-    ).first()
-    answer = answer_cancel(shipment.status if shipment is not None else None)
-    if isinstance(answer, Refuse):
-        return CancellationRefused(shipment_status=shipment.status, tracking_code=shipment.tracking_code)
-    if answer.remember:
-        await conn.execute(insert(shipments).values(order_id=order_id, status=answer.to, lines=[]))
-        return CancellationConfirmed()
-    released: tuple[OrderLine, ...] = ()
-    if answer.release:
-        lines = lines_of(shipment.lines)
-        levels = await lock_levels(conn, (line.sku for line in lines))
-        await save_levels(conn, release(levels, lines))
-        released = tuple(OrderLine.model_validate(line) for line in shipment.lines)
-    if answer.to is not None:
-        await conn.execute(
-            update(shipments)
-            .where(shipments.c.order_id == order_id)
-            .values(status=answer.to, updated_at=func.now())
-        )
-    return CancellationConfirmed(released=released)
 
 
 def _emit(

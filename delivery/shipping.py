@@ -1,9 +1,10 @@
 """Shipment progress: SCHEDULED → SHIPPED → DELIVERED, driven by the carrier API or auto-progress.
 
 The rules are `delivery/lifecycle.py`'s: each carrier step's declaration says which status it needs and
-reaches, the event it emits, how it moves the stock and where it records who made it. This module loads
-and locks the shipments, and makes the steps as declared, with their events, through the caller's unit of
-work.
+reaches, the event it emits, how it moves the stock and where it records who made it. A step reads
+load → decide → save on a `ShipmentStore` (`delivery/shipments.py`): the shipment is locked, the step
+decided (`lifecycle.step`), made in memory with its events, and saved with the stock it moves; the
+events go out with the caller's unit of work.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, assert_never
 
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import pg
 from common.config import Service
@@ -26,11 +26,10 @@ from common.events import Envelope, new_envelope
 from common.events.delivery import Delivered, Shipped
 from common.messaging.unit_of_work import UnitOfWork
 from common.tenancy import order_id_of
-from delivery import models, queries
-from delivery.inventory import Line, ship
+from delivery import queries
+from delivery.inventory import Line, StockLevel, ship
 from delivery.lifecycle import (
     STEPS,
-    SWEPT,
     AlreadyDone,
     CarrierStep,
     StepConflict,
@@ -39,12 +38,12 @@ from delivery.lifecycle import (
     step,
     sweep_steps,
 )
-from delivery.stock_store import lines_of, lock_levels, save_levels_statement
+from delivery.shipment_store import SqlShipmentStore
+from delivery.shipments import Shipment, ShipmentStore, StepsSaved
+from delivery.stock_store import lines_of
 
 log = logging.getLogger(__name__)
 
-_SWEEP_LOCK_TIMEOUT = "100ms"
-_SWEEP_LIMIT = 200
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
@@ -70,20 +69,18 @@ async def carrier_progress(
     shipment records who), then the shipment as it now stands.
     Raises ShipmentNotFound, or ShipmentConflict when the shipment is not in the state the step needs."""
     async with unit_of_work() as work:
-        events, traces = await progress(work.conn, order_id, carrier_step, by=by)
+        events, traces = await progress(SqlShipmentStore(work.conn), order_id, carrier_step, by=by)
         work.emit(events, traces)
     return await queries.shipment_of(engine, order_id)
 
 
 async def progress(
-    conn: AsyncConnection, order_id: str, carrier_step: CarrierStep, *, by: str
+    store: ShipmentStore, order_id: str, carrier_step: CarrierStep, *, by: str
 ) -> tuple[list[Envelope], list[str | None]]:
-    """Make one carrier step inside the caller's transaction; returns its event, or none if the step was
-    already made (a retried call), and the saga's trace the event continues."""
-    shipments = models.shipments
-    shipment = (
-        await conn.execute(select(shipments).where(shipments.c.order_id == order_id).with_for_update())
-    ).first()
+    """Make one carrier step inside the store's transaction; returns its event, or none if the step was
+    already made (a retried call), and the saga's trace the event continues.
+    Raises ShipmentNotFound, or ShipmentConflict when the shipment is not in the state the step needs."""
+    shipment = await store.lock(order_id)
     if shipment is None:
         raise ShipmentNotFound(f"shipment for order {order_id_of(order_id)} not found")
     verdict = step(shipment.status, carrier_step)
@@ -91,8 +88,8 @@ async def progress(
         return [], []
     if isinstance(verdict, StepConflict):
         raise ShipmentConflict(f"order {order_id_of(order_id)}: {verdict.why}")
-    made = await _make_steps(conn, [(shipment, (carrier_step,))], by)
-    await pg.execute_together(conn, made.writes)
+    made = _make_steps([(shipment, (carrier_step,))])
+    await store.save_steps(made.shipments, await _shipped_levels(store, made.shipped), by)
     return made.events, made.traces
 
 
@@ -110,21 +107,25 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
     A sweep never waits long for a lock. The consumer applies a batch of events in one transaction, so
     it can hold a stock row (reserved for one order) and then want a shipment row this sweep holds while
     the sweep wants that stock row: a deadlock PostgreSQL breaks only after a second. Giving up after
-    `_SWEEP_LOCK_TIMEOUT` lets the consumer go on; the next sweep takes those shipments (the read sets
-    the timeout for the rest of the transaction).
+    the sweep's lock timeout (`shipment_store.due_shipments`) lets the consumer go on; the next sweep
+    takes those shipments (the read sets the timeout for the rest of the transaction).
     """
     due_at_once = after <= timedelta(0)
     moved = 0
     try:
         async with unit_of_work() as work:
-            due = [_Shipment(*row) for row in await pg.fetch_all(work.conn, *due_shipments(after))]
+            store = SqlShipmentStore(work.conn)
+            due = await store.due(after)
             if due:
                 plans = [
                     (shipment, sweep_steps(shipment.status, due_at_once=due_at_once)) for shipment in due
                 ]
-                made = await _make_steps(work.conn, plans, AUTO_PROGRESS)
+                made = _make_steps(plans)
+                levels = await _shipped_levels(store, made.shipped)
                 outbox = work.emit_as_statement(made.events, made.traces)
-                await pg.execute_together(work.conn, [*made.writes, outbox])
+                await pg.execute_together(
+                    work.conn, [*store.step_writes(made.shipments, levels, AUTO_PROGRESS), outbox]
+                )
                 moved = len(made.events)
     except OperationalError as error:
         if getattr(error.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
@@ -134,65 +135,31 @@ async def auto_progress(unit_of_work: Callable[[], UnitOfWork], after: timedelta
     return moved
 
 
-def due_shipments(after: timedelta) -> tuple[str, tuple[Any, ...]]:
-    """Shipments in a status the sweep moves on (`lifecycle.SWEPT`) for at least `after`, oldest first,
-    locked (skipping busy ones): the statement and its parameters, rows (order_id, status, lines,
-    tracking_code, trace_context, and the sweep's lock timeout, which the read sets for the rest of the
-    transaction once it has found a due shipment)."""
-    # The statuses inline, not a parameter: PostgreSQL can then prove the partial index
-    # `ix_shipments_in_transit_updated` applies even to a prepared statement's generic plan.
-    statuses = ", ".join(f"'{status.value}'" for status in SWEPT)
-    # The lock timeout with the rows it is for, where `SET LOCAL` was a round trip of its own on every
-    # sweep; the read itself skips locked rows, so it never waits for one.
-    return (
-        "WITH due AS (SELECT order_id, status, lines, tracking_code, trace_context, updated_at"
-        f" FROM {models.shipments.name} WHERE status IN ({statuses}) AND updated_at <= now() - %s::interval"
-        " ORDER BY updated_at LIMIT %s FOR UPDATE SKIP LOCKED)"
-        " SELECT order_id, status, lines, tracking_code, trace_context,"
-        " set_config('lock_timeout', %s, true) FROM due ORDER BY updated_at",
-        (after, _SWEEP_LIMIT, _SWEEP_LOCK_TIMEOUT),
-    )
-
-
-@dataclass(frozen=True)
-class _Shipment:
-    order_id: str
-    status: str
-    lines: list[dict[str, Any]]
-    tracking_code: str | None
-    trace_context: str | None  # the saga's trace, which its Shipped and Delivered continue
-    lock_timeout: str  # the sweep's, set by the read
-
-
 AUTO_PROGRESS = "auto-progress"  # who made the steps the demo sweep made
-
-# The columns that record who made each step (one per step, `lifecycle.declared_step`).
-_MADE_BY = tuple(rules.made_by for rules in STEPS.values())
 
 
 @dataclass(frozen=True)
 class _Made:
     """Steps made in memory: their events in order (each shipment's in the carrier's order), each
-    event's trace, and the writes that save them (run them with `pg.execute_together`)."""
+    event's trace, the lines whose units leave the shelf, and each moved shipment's new state."""
 
     events: list[Envelope]
     traces: list[str | None]
-    writes: list[pg.Statement]
+    shipped: list[Line]
+    shipments: list[StepsSaved]
 
 
-async def _make_steps(
-    conn: AsyncConnection, plans: Sequence[tuple[Any, Sequence[CarrierStep]]], by: str
-) -> _Made:
-    """Make each shipment's steps, in order, as made by `by`: shipments locked by the caller, each in
-    its first step's required state and each step starting where the one before ends.
+def _make_steps(plans: Sequence[tuple[Shipment, Sequence[CarrierStep]]]) -> _Made:
+    """Make each shipment's steps in memory, in order: shipments locked by the caller, each in its first
+    step's required state and each step starting where the one before ends.
 
-    A fixed number of statements however many shipments and steps: the stock rows the steps move are
-    locked and read in one, and the new stock levels and every shipment's new state are one write each,
-    independent of each other (the caller runs them together, with the outbox rows of the events).
-    `progress` uses it for one step of one shipment, the sweep for many.
+    What they change is saved in a fixed number of statements however many shipments and steps
+    (`ShipmentStore.save_steps`): the stock rows the steps move are locked and read in one, and the new
+    stock levels and every shipment's new state are one write each. `progress` uses it for one step of
+    one shipment, the sweep for many.
     """
     shipped: list[Line] = []
-    changes: list[tuple[str, str, str | None, set[str]]] = []  # order id, status, tracking code, made_by
+    changes: list[StepsSaved] = []
     events: list[Envelope] = []
     traces: list[str | None] = []
     for shipment, carrier_steps in plans:
@@ -214,35 +181,16 @@ async def _make_steps(
             payload = step_event(rules.emits, tracking)
             events.append(new_envelope(payload, order_id=shipment.order_id, producer=Service.DELIVERY.value))
             traces.append(shipment.trace_context)
-        changes.append((shipment.order_id, STEPS[carrier_steps[-1]].reached.value, tracking, made_by))
-    writes: list[pg.Statement] = []
-    if shipped:
-        levels = ship(await lock_levels(conn, (line.sku for line in shipped)), shipped)
-        if levels:
-            writes.append(save_levels_statement(levels))
-    if changes:
-        writes.append(_save_shipments(changes, by))
-    return _Made(events, traces, writes)
+        reached = STEPS[carrier_steps[-1]].reached.value
+        changes.append(StepsSaved(shipment.order_id, reached, tracking, frozenset(made_by)))
+    return _Made(events, traces, shipped, changes)
 
 
-def _save_shipments(changes: Sequence[tuple[str, str, str | None, set[str]]], by: str) -> pg.Statement:
-    """Every moved shipment's new status and tracking code, and `by` in the columns of the steps it made
-    (the others keep what they hold): one statement."""
-    table = models.shipments.name
-    made_by = ", ".join(f"{column} = COALESCE(moved.{column}, {table}.{column})" for column in _MADE_BY)
-    arrays = ", ".join("%s::text[]" for _ in range(3 + len(_MADE_BY)))
-    return pg.Statement(
-        f"UPDATE {table} SET status = moved.status, tracking_code = moved.tracking_code, updated_at = now(),"
-        f" {made_by}"
-        f" FROM unnest({arrays}) AS moved(order_id, status, tracking_code, {', '.join(_MADE_BY)})"
-        f" WHERE {table}.order_id = moved.order_id",
-        (
-            [order_id for order_id, _, _, _ in changes],
-            [status for _, status, _, _ in changes],
-            [tracking for _, _, tracking, _ in changes],
-            *([by if column in made else None for _, _, _, made in changes] for column in _MADE_BY),
-        ),
-    )
+async def _shipped_levels(store: ShipmentStore, shipped: Sequence[Line]) -> dict[str, StockLevel]:
+    """The new levels of the stock the steps ship (its rows locked); none if they ship nothing."""
+    if not shipped:
+        return {}
+    return ship(await store.lock_levels(line.sku for line in shipped), shipped)
 
 
 def step_event(emits: StepEvent, tracking_code: str | None) -> Shipped | Delivered:

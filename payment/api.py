@@ -18,7 +18,7 @@ from payment.answers import PaymentAnswer, RefundQueued
 from payment.checkout import CheckoutRequest, PaymentStore, checkout
 from payment.domain import PaymentStatus, caller_scoped_key
 from payment.gateway import PaymentGateway
-from payment.refunds import retry_refund
+from payment.refunds import RefundStore, retry_refund
 
 
 class CheckoutHeaders(Parameters):
@@ -82,6 +82,7 @@ class PaymentDependencies:
     engine: AsyncEngine
     gateway: PaymentGateway
     store: PaymentStore
+    refunds: RefundStore
     order_url: str  # the order service's base URL, where a checkout's answer sends the shop to poll
 
 
@@ -115,6 +116,6 @@ class Payment(JsonView):
 class RetryRefund(JsonView):
     async def post(self, request: Request, order_id: str) -> Response:
         saga = saga_of(request, order_id)
-        engine = self.dependency(PaymentDependencies).engine
-        refund_id = await retry_refund(engine, saga, by=caller_of(request).name)
+        refunds = self.dependency(PaymentDependencies).refunds
+        refund_id = await retry_refund(refunds, saga, by=caller_of(request).name)
         return self.answer(RefundQueued.of(saga, refund_id), status=202)

@@ -17,6 +17,7 @@ from payment.handlers import HANDLERS
 from payment.http_gateway import HttpGateway
 from payment.metrics import refund_metrics
 from payment.payment_store import SqlPaymentStore
+from payment.refund_store import SqlRefundStore
 from payment.refunds import RefundWorker
 
 
@@ -41,9 +42,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
         description="Charges customers once per Idempotency-Key and refunds cancelled orders exactly once.",
     )
     store = SqlPaymentStore(context.engine, lambda: context.unit_of_work(one_statement=True))
+    refund_store = SqlRefundStore(context.engine, context.unit_of_work)
     refunds = RefundWorker(
-        engine=context.engine,
-        unit_of_work=context.unit_of_work,
+        store=refund_store,
         gateway=gateway,
         max_attempts=settings.refund_max_attempts,
         lease=timedelta(seconds=settings.refund_lease_seconds),
@@ -66,6 +67,11 @@ def create_app(settings: Settings | None = None) -> faust.App:
         )
 
     periodic(app, 2.0, recover_interrupted_checkouts)
-    provide(app, api.PaymentDependencies(context.engine, gateway, store, settings.base_url(Service.ORDER)))
+    provide(
+        app,
+        api.PaymentDependencies(
+            context.engine, gateway, store, refund_store, settings.base_url(Service.ORDER)
+        ),
+    )
     serve(app, context.routes, api.blueprint)
     return app

@@ -4,6 +4,17 @@ A refund is claimed by pushing its `next_attempt_at` past a lease (with SKIP LOC
 never claim the same one), the gateway is called outside any transaction with the refund id as its
 idempotency key, and the result is recorded with the event in one transaction. If the worker dies
 mid-call, the lease expires and the call is repeated; the gateway's idempotency makes that safe.
+
+The refunds are kept by a `RefundStore` (PostgreSQL in `payment/refund_store.py`; an in-memory fake in
+the unit tests). Each attempt reads load → decide → save: the store hands out the claimed refund, the
+worker calls the gateway and decides the outcome (`payment.domain.after_refund_failure`), the store saves
+it with its event. The rules:
+- A refund the gateway made is SUCCEEDED and its payment REFUNDED, with a PaymentRefunded.
+- A refused or timed-out refund is retried with backoff until `max_attempts` attempts; then it is FAILED
+  and its payment REFUND_FAILED, with a PaymentRefundFailed (an operator may queue it again:
+  `retry_refund`).
+- An outcome is recorded only while the refund is PENDING: of two workers that made the same refund
+  (a lease that expired mid-call), only the first records it and emits its event.
 """
 
 from __future__ import annotations
@@ -12,43 +23,75 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Protocol
 
 from common.config import Service
-from common.db import autocommit, reading
 from common.errors import Conflict
-from common.events import new_envelope
+from common.events import Envelope, new_envelope
 from common.events.payment import PaymentRefunded, PaymentRefundFailed
 from common.events.values import Money
-from common.messaging.unit_of_work import UnitOfWork
 from common.tenancy import order_id_of
 from common.tracing import Tracing
-from payment import models
-from payment.domain import GiveUpRefund, PaymentStatus, RefundStatus, after_refund_failure
+from payment.domain import GiveUpRefund, after_refund_failure
 from payment.gateway import GatewayRefused, GatewayTimeout, PaymentGateway
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClaimedRefund:
+    """A PENDING refund this worker holds for one attempt (until its lease expires)."""
+
+    refund_id: uuid.UUID
+    payment_id: uuid.UUID
+    order_id: str
+    amount_minor: int
+    currency: str
+    attempts: int  # this attempt included
+    trace_context: str | None  # the trace of the cancel that queued it, which the attempt continues
+
+
+class RefundStore(Protocol):
+    """Where refunds are kept (`payment/refund_store.py` in PostgreSQL; a fake in the unit tests)."""
+
+    async def claim_due(self, limit: int, lease: timedelta) -> list[ClaimedRefund]:
+        """Claim up to `limit` PENDING refunds that are due, oldest due first, skipping any another worker
+        is claiming: each one's attempt is counted and its next attempt pushed `lease` away."""
+
+    async def charge_reference(self, payment_id: uuid.UUID) -> str | None:
+        """The gateway's reference of the charge the refund gives back."""
+
+    async def record_refunded(self, refund: ClaimedRefund, event: Envelope) -> bool:
+        """The refund SUCCEEDED and its payment REFUNDED, with `event`, only if the refund is still
+        PENDING; False (nothing written, nothing emitted) if another worker recorded it first."""
+
+    async def record_given_up(self, refund: ClaimedRefund, error: str, event: Envelope) -> bool:
+        """The refund FAILED with `error` and its payment REFUND_FAILED, with `event`, only if the refund
+        is still PENDING; False (nothing written, nothing emitted) if another worker recorded it first."""
+
+    async def schedule_retry(self, refund: ClaimedRefund, error: str, delay: timedelta) -> None:
+        """Keep `error` and make the refund due again `delay` from now."""
+
+    async def requeue_failed(self, order_id: str, by: str) -> uuid.UUID | None:
+        """The order's FAILED refund PENDING again, due now, with a fresh attempt budget and `by` recorded;
+        its id, or None if the order has no FAILED refund."""
 
 
 class RefundWorker:
     def __init__(
         self,
         *,
-        engine: AsyncEngine,
-        unit_of_work: Callable[[], UnitOfWork],
+        store: RefundStore,
         gateway: PaymentGateway,
         max_attempts: int,
         lease: timedelta,
         tracing: Tracing | None = None,
     ) -> None:
-        self._engine = engine
+        self._store = store
         self._tracing = tracing or Tracing.off()
         self._lease = lease
-        self._unit_of_work = unit_of_work
         self._gateway = gateway
         self._max_attempts = max_attempts
         # Runs a round soon (the service's `on_wake`): a retry this worker schedules is started when it
@@ -57,36 +100,11 @@ class RefundWorker:
 
     async def run_due(self, limit: int = 20) -> int:
         """Attempt every refund that is due; returns how many were attempted."""
-        claimed = await self._claim(limit)
+        claimed = await self._store.claim_due(limit, self._lease)
         await asyncio.gather(*(self._attempt(refund) for refund in claimed))
         return len(claimed)
 
-    async def _claim(self, limit: int) -> list[Any]:
-        refunds = models.refunds
-        due = (
-            select(refunds.c.refund_id)
-            .where(refunds.c.status == RefundStatus.PENDING, refunds.c.next_attempt_at <= func.now())
-            .order_by(refunds.c.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        # One statement in autocommit, where BEGIN, the claim and COMMIT were three round trips: the
-        # worker runs it every second even when nothing is queued. A single UPDATE is atomic on its own,
-        # and SKIP LOCKED keeps two workers from claiming the same refund.
-        async with autocommit(self._engine) as conn:
-            rows = await conn.execute(
-                update(refunds)
-                .where(refunds.c.refund_id.in_(due.scalar_subquery()))
-                .values(
-                    attempts=refunds.c.attempts + 1,
-                    next_attempt_at=func.now() + self._lease,
-                    updated_at=func.now(),
-                )
-                .returning(refunds)
-            )
-            return list(rows.all())
-
-    async def _attempt(self, refund: Any) -> None:
+    async def _attempt(self, refund: ClaimedRefund) -> None:
         """One call to the gateway and its outcome, in the trace of the cancel that queued the refund."""
         with self._tracing.span(
             "refund",
@@ -95,13 +113,8 @@ class RefundWorker:
         ):
             await self._attempt_traced(refund)
 
-    async def _attempt_traced(self, refund: Any) -> None:
-        async with reading(self._engine) as conn:
-            reference = await conn.scalar(
-                select(models.payments.c.gateway_reference).where(
-                    models.payments.c.payment_id == refund.payment_id
-                )
-            )
+    async def _attempt_traced(self, refund: ClaimedRefund) -> None:
+        reference = await self._store.charge_reference(refund.payment_id)
         try:
             await self._gateway.refund(
                 idempotency_key=str(refund.refund_id),
@@ -112,104 +125,47 @@ class RefundWorker:
         except (GatewayRefused, GatewayTimeout) as error:
             await self._record_failure(refund, f"{type(error).__name__}: {error}")
             return
-        await self._record_success(refund)
+        payload = PaymentRefunded(
+            payment_id=refund.payment_id, refund_id=refund.refund_id, amount=_money(refund)
+        )
+        await self._store.record_refunded(refund, _envelope(refund, payload))
 
-    async def _record_success(self, refund: Any) -> None:
-        refunds, payments = models.refunds, models.payments
-        async with self._unit_of_work() as work:
-            conn = work.conn
-            moved = await conn.scalar(
-                update(refunds)
-                .where(refunds.c.refund_id == refund.refund_id, refunds.c.status == RefundStatus.PENDING)
-                .values(status=RefundStatus.SUCCEEDED, last_error=None, updated_at=func.now())
-                .returning(refunds.c.refund_id)
-            )
-            if moved is None:
-                return  # another worker recorded it first
-            await conn.execute(
-                update(payments)
-                .where(payments.c.payment_id == refund.payment_id)
-                .values(status=PaymentStatus.REFUNDED, updated_at=func.now())
-            )
-            payload = PaymentRefunded(
-                payment_id=refund.payment_id, refund_id=refund.refund_id, amount=_money(refund)
-            )
-            work.emit([_envelope(refund, payload)])
-
-    async def _record_failure(self, refund: Any, error: str) -> None:
-        refunds, payments = models.refunds, models.payments
+    async def _record_failure(self, refund: ClaimedRefund, error: str) -> None:
         decision = after_refund_failure(refund.attempts, self._max_attempts)
-        async with self._unit_of_work() as work:
-            conn = work.conn
-            if isinstance(decision, GiveUpRefund):
-                moved = await conn.scalar(
-                    update(refunds)
-                    .where(refunds.c.refund_id == refund.refund_id, refunds.c.status == RefundStatus.PENDING)
-                    .values(status=RefundStatus.FAILED, last_error=error, updated_at=func.now())
-                    .returning(refunds.c.refund_id)
-                )
-                if moved is None:
-                    return
-                await conn.execute(
-                    update(payments)
-                    .where(payments.c.payment_id == refund.payment_id)
-                    .values(status=PaymentStatus.REFUND_FAILED, updated_at=func.now())
-                )
-                payload = PaymentRefundFailed(
-                    payment_id=refund.payment_id,
-                    refund_id=refund.refund_id,
-                    amount=_money(refund),
-                    reason=error,
-                    attempts=refund.attempts,
-                )
-                work.emit([_envelope(refund, payload)])
+        if isinstance(decision, GiveUpRefund):
+            payload = PaymentRefundFailed(
+                payment_id=refund.payment_id,
+                refund_id=refund.refund_id,
+                amount=_money(refund),
+                reason=error,
+                attempts=refund.attempts,
+            )
+            if await self._store.record_given_up(refund, error, _envelope(refund, payload)):
                 log.error(
                     "refund %s for order %s failed for good: %s", refund.refund_id, refund.order_id, error
                 )
-            else:
-                await conn.execute(
-                    update(refunds)
-                    .where(refunds.c.refund_id == refund.refund_id)
-                    .values(
-                        last_error=error,
-                        next_attempt_at=func.now() + timedelta(seconds=decision.delay_seconds),
-                        updated_at=func.now(),
-                    )
-                )
-        if not isinstance(decision, GiveUpRefund):
-            asyncio.get_running_loop().call_later(decision.delay_seconds, self.wake)
+            return
+        await self._store.schedule_retry(refund, error, timedelta(seconds=decision.delay_seconds))
+        asyncio.get_running_loop().call_later(decision.delay_seconds, self.wake)
 
 
 class NoFailedRefund(Conflict):
     code = "no_failed_refund"
 
 
-async def retry_refund(engine: AsyncEngine, order_id: str, *, by: str) -> uuid.UUID:
+async def retry_refund(store: RefundStore, order_id: str, *, by: str) -> uuid.UUID:
     """Operator action, by the caller named `by` (the refund records who): put the order's FAILED refund
     back in the queue with a fresh attempt budget; returns its id. Raises NoFailedRefund if the order has
     no refund in state FAILED (or no payment)."""
-    refunds = models.refunds
-    async with engine.begin() as conn:
-        refund_id: uuid.UUID | None = await conn.scalar(
-            update(refunds)
-            .where(refunds.c.order_id == order_id, refunds.c.status == RefundStatus.FAILED)
-            .values(
-                status=RefundStatus.PENDING,
-                attempts=0,
-                next_attempt_at=func.now(),
-                updated_at=func.now(),
-                retried_by=by,
-            )
-            .returning(refunds.c.refund_id)
-        )
+    refund_id = await store.requeue_failed(order_id, by)
     if refund_id is None:
         raise NoFailedRefund(f"order {order_id_of(order_id)} has no refund in state FAILED")
     return refund_id
 
 
-def _money(refund: Any) -> Money:
+def _money(refund: ClaimedRefund) -> Money:
     return Money(amount_minor=refund.amount_minor, currency=refund.currency)
 
 
-def _envelope(refund: Any, payload: PaymentRefunded | PaymentRefundFailed) -> Any:
+def _envelope(refund: ClaimedRefund, payload: PaymentRefunded | PaymentRefundFailed) -> Envelope:
     return new_envelope(payload, order_id=refund.order_id, producer=Service.PAYMENT.value)

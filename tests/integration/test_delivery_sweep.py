@@ -14,7 +14,8 @@ from common.config import Service
 from common.messaging.unit_of_work import UnitOfWork
 from delivery import models
 from delivery.lifecycle import STEPS, ShipmentStatus, StockMove
-from delivery.shipping import AUTO_PROGRESS, auto_progress, due_shipments
+from delivery.shipment_store import due_shipments
+from delivery.shipping import AUTO_PROGRESS, auto_progress
 from tests.integration.schemas import Db, service_schema
 
 # The steps the sweep makes on its own, in the carrier's order, and the event each emits.

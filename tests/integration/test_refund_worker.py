@@ -16,6 +16,7 @@ from common.messaging.unit_of_work import UnitOfWork
 from payment import models
 from payment.domain import PaymentStatus, RefundStatus
 from payment.gateway import GatewayTimeout
+from payment.refund_store import SqlRefundStore
 from payment.refunds import RefundWorker
 from tests.integration.schemas import Db, service_schema
 
@@ -75,8 +76,9 @@ async def test_a_retry_the_worker_schedules_wakes_it_when_due(db: Db) -> None:
     refund_id = await _pending_refund(db)
     gateway = GatewayThatTimesOutOnce()
     worker = RefundWorker(
-        engine=db.engine,
-        unit_of_work=lambda: UnitOfWork(db.engine, models.messaging.outbox, "payment", lambda: None),
+        store=SqlRefundStore(
+            db.engine, lambda: UnitOfWork(db.engine, models.messaging.outbox, "payment", lambda: None)
+        ),
         gateway=gateway,
         max_attempts=5,
         lease=timedelta(seconds=30),
