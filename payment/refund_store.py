@@ -61,33 +61,30 @@ class SqlRefundStore:
         return reference
 
     async def record_refunded(self, refund: ClaimedRefund, event: Envelope) -> bool:
-        refunds, payments = models.refunds, models.payments
-        async with self._unit_of_work() as work:
-            conn = work.conn
-            moved = await conn.scalar(
-                update(refunds)
-                .where(refunds.c.refund_id == refund.refund_id, refunds.c.status == RefundStatus.PENDING)
-                .values(status=RefundStatus.SUCCEEDED, last_error=None, updated_at=func.now())
-                .returning(refunds.c.refund_id)
-            )
-            if moved is None:
-                return False  # another worker recorded it first
-            await conn.execute(
-                update(payments)
-                .where(payments.c.payment_id == refund.payment_id)
-                .values(status=PaymentStatus.REFUNDED, updated_at=func.now())
-            )
-            work.emit([event])
-        return True
+        return await self._record_outcome(refund, RefundStatus.SUCCEEDED, PaymentStatus.REFUNDED, None, event)
 
     async def record_given_up(self, refund: ClaimedRefund, error: str, event: Envelope) -> bool:
+        return await self._record_outcome(
+            refund, RefundStatus.FAILED, PaymentStatus.REFUND_FAILED, error, event
+        )
+
+    async def _record_outcome(
+        self,
+        refund: ClaimedRefund,
+        outcome: RefundStatus,
+        payment_status: PaymentStatus,
+        error: str | None,
+        event: Envelope,
+    ) -> bool:
+        """The refund leaves PENDING for `outcome`, its payment takes `payment_status`, and `event` goes
+        out with them; False (nothing written) when another worker recorded the refund first."""
         refunds, payments = models.refunds, models.payments
         async with self._unit_of_work() as work:
             conn = work.conn
             moved = await conn.scalar(
                 update(refunds)
                 .where(refunds.c.refund_id == refund.refund_id, refunds.c.status == RefundStatus.PENDING)
-                .values(status=RefundStatus.FAILED, last_error=error, updated_at=func.now())
+                .values(status=outcome, last_error=error, updated_at=func.now())
                 .returning(refunds.c.refund_id)
             )
             if moved is None:
@@ -95,7 +92,7 @@ class SqlRefundStore:
             await conn.execute(
                 update(payments)
                 .where(payments.c.payment_id == refund.payment_id)
-                .values(status=PaymentStatus.REFUND_FAILED, updated_at=func.now())
+                .values(status=payment_status, updated_at=func.now())
             )
             work.emit([event])
         return True
