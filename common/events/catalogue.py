@@ -26,7 +26,8 @@ _TOPICS: tuple[tuple[str, tuple[type[Frozen], ...]], ...] = (
 
 
 def _specs(topic: str, payloads: tuple[type[Frozen], ...]) -> list[EventSpec]:
-    # The wire name is the class name: renaming a payload class renames its event on the wire.
+    # The wire name is the class name: renaming a payload class would rename its event on the wire, which
+    # consumers of an older version would park as unknown. Rename an event only with a new one.
     return [EventSpec(name=p.__name__, topic=topic, version=1, payload=p) for p in payloads]
 
 
