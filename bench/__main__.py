@@ -30,7 +30,7 @@ import psycopg
 import typer
 from rich.console import Console
 
-from bench import hops, profiles, statements
+from bench import hops, jit, profiles, statements
 from bench.ceiling import Ladder, Verdict, parse_resolution, search
 from bench.cpu import GENERATOR, RECEIVER, own_cpu_seconds, sample, used
 from bench.loadgen import Driver, ShopClient, Tracker, run_step
@@ -379,18 +379,40 @@ def sweep(
     first = rates[0] if rates else ladder.start if ladder is not None else None
     timing = chain.timing
     if timing.warmup > 0 and first is not None:
-        # Kafka's JIT, SQLAlchemy's statement caches and the connection pools warm up on the first
-        # sagas; without this the first step's CPU per saga would carry that one-off cost.
-        console.print(
-            f"{chain.name}: warming up at {first:g} sagas/s for {timing.warmup:g} s (not measured)…"
-        )
-        asyncio.run(
-            _one_step(chain.new_driver(), chain.bootstrap, first, timing.warmup, timing.drain, chain.ends)
-        )
-        if chain.ends is not None:
-            asyncio.run(chain.ends.webhooks())  # its stragglers must not arrive during the first step
+        warm_up(chain, first)
     steps = [measure_step(chain, rate) for rate in rates]
     return steps, find_ceiling(chain, steps, ladder) if ladder is not None else None
+
+
+def warm_up(chain: Chain, rate: float) -> None:
+    """Unmeasured load at `rate` before the first step: SQLAlchemy's statement caches and the connection
+    pools fill on the first sagas, and the broker's JIT compiles its hot paths, which takes minutes, so
+    the warm-up goes on until the compiler is quiet (bench/jit.py)."""
+    timing = chain.timing
+
+    def run_round(seconds: float) -> None:
+        asyncio.run(_one_step(chain.new_driver(), chain.bootstrap, rate, seconds, timing.drain, chain.ends))
+        if chain.ends is not None:
+            asyncio.run(chain.ends.webhooks())  # its stragglers must not arrive during the first step
+
+    console.print(f"{chain.name}: warming up at {rate:g} sagas/s for {timing.warmup:g} s (not measured)…")
+    warmed = jit.warm_until_quiet(run_round, _broker_compiler(chain), timing.warmup)
+    if warmed.compiler_ms_per_s is None:
+        console.print(f"{chain.name}: the broker's compiler cannot be read here; warmed {timing.warmup:g} s")
+        return
+    state = "quiet" if warmed.quiet else "still compiling: its steps are measured on a cold broker"
+    console.print(
+        f"{chain.name}: warmed {timing.warmup + warmed.extra_seconds:g} s, the broker's JIT at"
+        f" {warmed.compiler_ms_per_s:.0f} ms/s ({state})"
+    )
+
+
+def _broker_compiler(chain: Chain) -> jit.CompilerMeter:
+    kafka = chain.pids.get("kafka")
+    return jit.CompilerMeter(
+        read=(lambda: jit.compiler_cpu_seconds(kafka)) if kafka is not None else (lambda: None),
+        clock=time.monotonic,
+    )
 
 
 def measure_step(chain: Chain, rate: float) -> dict[str, Any]:
@@ -400,6 +422,8 @@ def measure_step(chain: Chain, rate: float) -> dict[str, Any]:
     timing, ends, pids = chain.timing, chain.ends, chain.pids
     console.print(f"{chain.name}: offering {rate:g} sagas/s for {timing.seconds:g} s…")
     before = {**sample(pids), GENERATOR: own_cpu_seconds()}
+    compiler = _broker_compiler(chain)
+    compiling = compiler.start()
     services = {process: pid for process, pid in pids.items() if process in set(Service)}
     if chain.counters is not None:
         asyncio.run(statements.reset(chain.counters))
@@ -408,6 +432,7 @@ def measure_step(chain: Chain, rate: float) -> dict[str, Any]:
             _one_step(chain.new_driver(), chain.bootstrap, rate, timing.seconds, timing.drain, ends)
         )
     cpu = used(before, {**sample(pids), GENERATOR: own_cpu_seconds()})
+    details["kafka_jit_ms_per_s"] = compiler.since(compiling)  # part of Kafka's CPU: a cold broker's
     if ends is not None:
         details.update(asyncio.run(ends.webhooks()))
         if chain.counters is not None:

@@ -64,8 +64,8 @@ def tables(results: dict[str, Any]) -> str:
             _heading(name, steps, ceilings.get(name)),
             "",
             "| offered/s | completed/s | finished | p50 ms | p95 ms | p99 ms | max ms | backlog/s "
-            "| generator late ms | sustainable | CPU ms per saga |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| generator late ms | sustainable | CPU ms per saga | broker's JIT ms/s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for step in steps:
             cpu = ", ".join(f"{process} {ms:g}" for process, ms in step["cpu_ms_per_saga"].items())
@@ -73,7 +73,8 @@ def tables(results: dict[str, Any]) -> str:
                 f"| {step['offered_rate']:g} | {step['completed_per_second']:.1f} | "
                 f"{step['finished']}/{step['accepted']} | {step['p50_ms']:.0f} | {step['p95_ms']:.0f} | "
                 f"{step['p99_ms']:.0f} | {step['max_ms']:.0f} | {step['backlog_growth_per_second']:+.1f} | "
-                f"{step['schedule_slip_ms']:.0f} | {'yes' if step['sustainable'] else 'no'} | {cpu} |"
+                f"{step['schedule_slip_ms']:.0f} | {'yes' if step['sustainable'] else 'no'} | {cpu} | "
+                f"{_jit(step.get('kafka_jit_ms_per_s'))} |"
             )
         lines.append("")
         lines += _latency_by_kind(steps)
@@ -94,6 +95,11 @@ def tables(results: dict[str, Any]) -> str:
             lines.append(f"{name.capitalize()} / raw chain (max sustainable on the ladders): {ratio}")
     lines += _ceiling_ratios(ceilings)
     return "\n".join(lines) + "\n"
+
+
+def _jit(ms_per_s: float | None) -> str:
+    """The broker's compiler during a step (bench/jit.py): "—" where it could not be read."""
+    return "—" if ms_per_s is None else f"{ms_per_s:.0f}"
 
 
 def _ceiling_table(name: str, ceiling: dict[str, Any]) -> list[str]:
