@@ -95,7 +95,11 @@ def main(
     quick: Annotated[bool, typer.Option("--quick", help="a few seconds at a low rate (CI)")] = False,
     only: Annotated[str | None, typer.Option(help="measure only `platform` or `raw`")] = None,
     warmup: Annotated[
-        float, typer.Option(help="seconds at the first rate before measuring (JIT, caches, pools)")
+        float,
+        typer.Option(
+            help="seconds at the first rate before measuring (caches, pools), then 10 s more at a time"
+            " while the broker's JIT compiler is busy (up to 120 s more: bench/jit.py)"
+        ),
     ] = 15,
     profile: Annotated[
         bool,

@@ -1,7 +1,7 @@
 """The broker's JIT compiler: how much CPU it takes, and a warm-up that lasts until it is quiet.
 
 A freshly started JVM compiles Kafka's hot paths as they get hot: at 10 sagas/s HotSpot's compiler
-threads took 120 to 200 ms of CPU a second for the first minute, half of the broker's CPU, on two cores
+threads took 100 to 280 ms of CPU a second for the first minute, half of the broker's CPU, on two cores
 shared with everything measured. A broker that has run for a while has compiled them, so a step
 measured on a compiling broker measures the bench's start, not the platform: its Kafka CPU per saga
 was twice a warm broker's (27 against 11 to 13 ms at 10/s), and whatever queued for a core behind the
