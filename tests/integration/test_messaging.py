@@ -637,3 +637,48 @@ async def test_a_leader_gone_silent_loses_the_lock_and_one_waiting_on_the_broker
     finally:
         await leader.close()
         await standby.close()
+
+
+async def _plan_cache_mode(conn: AsyncConnection) -> str:
+    return str(await conn.scalar(text("SELECT current_setting('plan_cache_mode')")))
+
+
+async def test_the_runners_transaction_plans_generically_and_its_connection_returns_with_the_default(
+    db: Db,
+) -> None:
+    modes: list[str] = []
+
+    async def handler(conn: AsyncConnection, event: DecodedEvent) -> Sequence[Envelope]:
+        modes.append(await _plan_cache_mode(conn))
+        return []
+
+    runner = EventRunner(
+        consumer="test", engine=db.engine, tables=tables, handlers={"Shipped": handler}, emit_topic="order"
+    )
+    assert await runner.process(_message(_shipped("acme:o-1"))) == MessageOutcome.APPLIED
+    assert await runner.process_batch(
+        [_message(_shipped("acme:o-2"), 1), _message(_shipped("acme:o-3"), 2)]
+    ) == [MessageOutcome.APPLIED, MessageOutcome.APPLIED]
+
+    assert modes == ["force_generic_plan"] * 3
+    async with db.engine.connect() as conn:  # the connection the runner used, back from the pool
+        assert await _plan_cache_mode(conn) == "auto"
+
+
+async def test_the_leading_relays_session_plans_generically_and_a_standbys_keeps_the_default(db: Db) -> None:
+    async def publish(messages: Sequence[OutgoingMessage]) -> None:
+        pass
+
+    leader = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4343)
+    standby = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4343)
+    try:
+        await leader.publish_pending()
+        await standby.publish_pending()
+        assert leader.leading and not standby.leading
+        assert leader._leader is not None
+        assert await _plan_cache_mode(leader._leader) == "force_generic_plan"
+        async with db.engine.connect() as conn:  # the standby's connection went back to the pool
+            assert await _plan_cache_mode(conn) == "auto"
+    finally:
+        await leader.close()
+        await standby.close()
