@@ -39,6 +39,20 @@ class Statement:
     params: Params
 
 
+def generic_plans(*, transaction_only: bool) -> str:
+    """An SQL expression that makes PostgreSQL plan each prepared statement once, for the rest of the
+    transaction or for the session, to put in a statement the caller sends anyway (`SET` would be a
+    round trip of its own). It is never NULL (`set_config` returns the value it set).
+
+    PostgreSQL's default (`plan_cache_mode = auto`) keeps planning a prepared statement for its
+    parameters while its generic plan looks costlier, and the hot path's statements take arrays
+    (`unnest`, `= ANY`), whose length a generic plan must guess: order's writes were planned on every
+    execution, 0.85-0.91 ms each, more than twice their execution (bench/README.md, "Plans made once").
+    A generic plan is safe there by the rule above: a condition a partial index needs is a literal.
+    """
+    return f"set_config('plan_cache_mode', 'force_generic_plan', {'true' if transaction_only else 'false'})"
+
+
 def driver_connection(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
     """The psycopg connection under `conn`; what runs on it is part of `conn`'s transaction.
 

@@ -53,18 +53,6 @@ class Claim:
     blocked_by: int | None = None
 
 
-# The rest of the runner's transaction plans each prepared statement once, not on every execution.
-# PostgreSQL's default (`plan_cache_mode = auto`) keeps planning a prepared statement for its parameters
-# when its generic plan looks costlier, and the hot path's writes take arrays (`unnest`), which a generic
-# plan must guess the length of: order's writes were planned on every execution, 0.85-0.91 ms each,
-# more than twice their execution (pg_stat_statements with track_planning, bench/README.md). The rule
-# that makes a generic plan safe here is common/pg.py's: a condition a partial index needs is a literal.
-# Set where the transaction's first statement is (a `SET LOCAL` would be a round trip of its own), and
-# local to the transaction, so the connection goes back to the pool with the server's default; the
-# branch never yields a row (set_config returns the value set, never NULL).
-GENERIC_PLANS_FOR_THE_TRANSACTION = "set_config('plan_cache_mode', 'force_generic_plan', true)"
-
-
 async def claim_in_sequence(
     conn: AsyncConnection, inbox: Table, dead_letters: Table, consumer: str, envelopes: Sequence[Envelope]
 ) -> Claim:
@@ -75,7 +63,9 @@ async def claim_in_sequence(
     these orders (the one to wait behind). The check and the claims are one statement: for the runner,
     the first statement of every transaction.
 
-    The statement also sets the transaction's plans to generic (`GENERIC_PLANS_FOR_THE_TRANSACTION`).
+    The statement also makes the rest of the transaction plan each prepared statement once
+    (`pg.generic_plans`), local to it so that the connection goes back to the pool with the server's
+    default; its last branch never yields a row.
     """
     rows = await pg.fetch_all(
         conn,
@@ -87,7 +77,7 @@ async def claim_in_sequence(
         " AS event(event_id, event_type, order_id) WHERE NOT EXISTS (SELECT FROM blocker)"
         " ON CONFLICT DO NOTHING RETURNING event_id)"
         " SELECT id, NULL::uuid FROM blocker UNION ALL SELECT NULL, event_id FROM claimed"
-        f" UNION ALL SELECT NULL, NULL WHERE {GENERIC_PLANS_FOR_THE_TRANSACTION} IS NULL",
+        f" UNION ALL SELECT NULL, NULL WHERE {pg.generic_plans(transaction_only=True)} IS NULL",
         (
             consumer,
             sorted({envelope.order_id for envelope in envelopes}),

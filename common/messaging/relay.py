@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 # The longest the leading relay's session stays silent before the server ends it, releasing the lock.
 _LEADER_SILENT_SECONDS = 10.0
-_GENERIC_PLANS_FOR_THE_SESSION = "set_config('plan_cache_mode', 'force_generic_plan', false)"
 
 
 class OutgoingMessage(NamedTuple):
@@ -192,14 +191,14 @@ class OutboxRelay:
             # cannot tell from a live one, and it would hold the lock until TCP gives up on it (hours,
             # and never behind a proxy that keeps its side open): no relay could lead, the outbox would
             # not drain. A live leader is never that silent (a pass a second, `_publishing`'s pings).
-            # Its plans generic for the same reason as the runner's transactions (common/messaging/inbox.py):
-            # the mark's `id = ANY(...)` was planned on every pass. Set only on the session that got the
-            # lock, which never goes back to the pool: the others do.
+            # Its plans made once (`pg.generic_plans`): the mark's `id = ANY(...)` was planned on every
+            # pass. Set only on the session that got the lock, which never goes back to the pool: the
+            # others do.
             leads = await pg.fetch_all(
                 conn,
                 "SELECT CASE WHEN pg_try_advisory_lock(%s::bigint)"
                 " THEN set_config('idle_session_timeout', %s, false) IS NOT NULL"
-                f" AND {_GENERIC_PLANS_FOR_THE_SESSION} IS NOT NULL ELSE false END",
+                f" AND {pg.generic_plans(transaction_only=False)} IS NOT NULL ELSE false END",
                 (self._lock_id, f"{_LEADER_SILENT_SECONDS * 1000:.0f}"),
             )
         except BaseException:
