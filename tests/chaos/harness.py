@@ -496,13 +496,21 @@ def _statuses(chaos: ChaosStack) -> dict[str, str]:
     return dict(rows)
 
 
+def sleep_while(seconds: float, while_: Callable[[], bool]) -> None:
+    """Sleep `seconds`, or less once `while_()` turns false: a wait between faults that its caller ends
+    when the load is over (the fault would not be made then), without sleeping out the rest."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0 and while_():
+        time.sleep(min(0.1, left))
+
+
 def every(seconds: float, while_: Callable[[], bool], action: Callable[[], None], jitter: float = 0.5) -> int:
     """Run `action` every `seconds` times FAULT_SPACING (± jitter) while `while_()`; returns the count."""
     seconds *= FAULT_SPACING
     count = 0
     rng = random.Random(11)
     while while_():
-        time.sleep(seconds * (1 + rng.uniform(-jitter, jitter)))
+        sleep_while(seconds * (1 + rng.uniform(-jitter, jitter)), while_)
         if not while_():
             break
         action()
