@@ -1,4 +1,4 @@
-"""Webhooks under faults, on the real stack: a receiver that answers 500 for 30 s, then holds its
+"""Webhooks under faults, on the real stack: a receiver that answers 500 for 12 s, then holds its
 answers past the platform's timeout, then answers late and in no order; the order service (the sender)
 SIGKILLed while requests are in flight; the broker paused. Afterwards every status change of every
 order reached the receiver, each order's events in sequence, duplicates only of the same event (same id,
@@ -67,22 +67,25 @@ def test_a_failing_hanging_late_receiver_a_killed_sender_and_a_paused_broker_los
         hook = f"{chaos.url(Service.ORDER)}/webhooks/{created['id']}"
         kafka = chaos.stack.kafka
         assert kafka is not None
-        load = ShopLoad(chaos, sagas=120)
+        load = ShopLoad(chaos, sagas=120)  # 20 s of checkouts at 6/s: every phase below sees new events
+        # Each phase lasts a few of the platform's 3 s retry caps (or 2 s timeouts): enough for every
+        # pending event to be tried, and failed, several times in it. They were 30, 8, 4 and 8 s, mostly
+        # after the load had ended; the same faults now come while it runs (~24 s less).
         receiver.fail(500)
         load.start()
-        time.sleep(8)
+        time.sleep(4)
         kafka.pause(0)  # the broker stalls while events flow and the receiver fails
         time.sleep(4)
         kafka.resume(0)
-        time.sleep(18)  # 30 s of 500s in all
+        time.sleep(4)  # 12 s of 500s in all: each event on hold by then tried ~4 times
         receiver.hang(4)  # past the 2 s timeout: every attempt in flight for seconds
-        time.sleep(8)
+        time.sleep(6)  # three 2 s timeouts of every attempt in flight
         [sender] = chaos.workers[Service.ORDER]
         sender.kill()  # mid-delivery: requests held by the receiver, their answers never read
         chaos.revive(sender)
-        time.sleep(4)
+        time.sleep(2)
         receiver.answer_late(1.5)  # 200s, each after its own wait: answers come back out of order
-        time.sleep(8)
+        time.sleep(6)  # four of the longest waits, with requests of the backlog in flight throughout
         receiver.answer_normally()
         settle(chaos, load, "webhooks-under-faults", 3)
         _wait_until_nothing_pending(http, hook)
