@@ -30,7 +30,7 @@ from saga_tools.local_stack.stack import LocalStack
 from saga_tools.ops.command_kit import Exit, console, err, fail, operator_settings
 from saga_tools.ops.operator_cli import register as register_operator_commands
 from saga_tools.redact import has_password, mask_url
-from saga_tools.supervisor import CONSOLE, LOCAL_WEBHOOKS, ServiceProcess, service_processes
+from saga_tools.supervisor import CONSOLE, LOCAL_WEBHOOKS, ServiceProcess, service_processes, stop_all
 
 app = typer.Typer(help="Operate the order/payment/delivery saga platform.", no_args_is_help=True)
 register_operator_commands(app)
@@ -114,8 +114,7 @@ def run(
         pass
     finally:
         console.print("stopping…")
-        for process in reversed(services):
-            process.stop()
+        stop_all(services)
         stack.stop()
         console.print("stopped.")
 

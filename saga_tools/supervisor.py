@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class ServiceProcess:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                # Own session: Ctrl-C reaches the supervisor, which stops services in order; and a
+                # Own session: Ctrl-C reaches the supervisor, which stops the services; and a
                 # supervisor that dies (killed test run, killed `saga run`) takes its services along.
                 start_new_session=True,
                 preexec_fn=die_with_parent,
@@ -123,6 +124,16 @@ class ServiceProcess:
             return "(no log)"
 
 
+def stop_all(processes: Iterable[ServiceProcess], timeout: float = 20.0) -> None:
+    """Stop every process at once, each as `ServiceProcess.stop` does (SIGTERM, a clean exit, or SIGKILL
+    after `timeout`). A service takes about 1.5 s to leave its consumer group and exit: one after the
+    other, three took 4.5 s of every stop (of `saga run`, of every test platform and fault stack)."""
+    running = list(processes)
+    if running:
+        with ThreadPoolExecutor(len(running)) as pool:
+            list(pool.map(lambda process: process.stop(timeout), running))
+
+
 def service_processes(
     settings: Settings,
     env: Mapping[str, str],
@@ -151,8 +162,8 @@ def running_services(
     service_env: Mapping[Service, Mapping[str, str]] | None = None,
 ) -> Iterator[dict[Service, ServiceProcess]]:
     """The three services as processes with `env`: databases migrated, topics created, all ready; stopped
-    (cleanly, in reverse order) on exit. Used by the test suites and the benchmark. `service_env` adds a
-    service's own variables (on a secured broker: its principal, `LocalStack.service_environment`)."""
+    (cleanly, all at once: `stop_all`) on exit. Used by the test suites and the benchmark. `service_env`
+    adds a service's own variables (on a secured broker: its principal, `LocalStack.service_environment`)."""
     # Services on this machine, for tests and the benchmark: shops' receivers are local too.
     env = {LOCAL_WEBHOOKS: "true", **env}
     settings = Settings.model_validate(dict(env))
@@ -169,5 +180,4 @@ def running_services(
             process.wait_ready(timeout=ready_timeout)
         yield processes
     finally:
-        for process in reversed(processes.values()):
-            process.stop()
+        stop_all(processes.values())
