@@ -20,6 +20,7 @@ from typing import Any
 
 import faust
 from faust.types.auth import CredentialsT
+from prometheus_client.core import Metric
 from sqlalchemy import text
 
 from common import operations_api
@@ -28,6 +29,7 @@ from common.config import Service, Settings, database_env_var
 from common.context import ServiceContext
 from common.database_clock import DATABASE_CLOCK, READ_EVERY_SECONDS
 from common.db import create_engine, reading
+from common.gc_pauses import process_pauses
 from common.http_server import HttpLimits, ServiceApp
 from common.http_tracing import traced_requests
 from common.kafka import METADATA_MAX_AGE_MS, LazyProducer
@@ -117,6 +119,7 @@ def create_service(
     _attach_relay(app, context)
     _attach_inbox_cleanup(app, context)
     _attach_database_clock(app, context)
+    _attach_collector_pauses(context)
     readiness, close_readiness = service_readiness(context, api_keys)
     app.task(close_readiness)
     provide(app, context, api_keys, readiness, writes)
@@ -242,6 +245,16 @@ def _attach_database_clock(app: faust.App, context: ServiceContext) -> None:
             await asyncio.sleep(READ_EVERY_SECONDS)
 
     app.task(follow_the_database_clock)
+
+
+def _attach_collector_pauses(context: ServiceContext) -> None:
+    """The garbage collector's pauses on /metrics (common/gc_pauses.py)."""
+    pauses = process_pauses()
+
+    async def collector_pauses() -> list[Metric]:
+        return pauses.metrics(context.service.value)
+
+    context.metric_sources.append(collector_pauses)
 
 
 def _attach_consumer(app: faust.App, context: ServiceContext, topics: Sequence[str]) -> None:

@@ -13,6 +13,7 @@ from faust.worker import Worker
 from common.api_keys import NoApiKeys
 from common.auth import InvalidKeyEntry
 from common.config import Settings
+from common.gc_pauses import freeze_startup
 from common.kafka import ensure_topics
 from common.replication import ReplicationError
 
@@ -37,4 +38,15 @@ def run_worker(create_app: Callable[[Settings], faust.App], settings: Settings) 
         raise SystemExit(f"error: {exc}") from exc
     app.conf.topic_replication_factor = replication.factor
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    Worker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()
+    ServiceWorker(app, loglevel=settings.log_level, redirect_stdouts=False).execute_from_commandline()
+
+
+class ServiceWorker(Worker):
+    """Faust's worker, which freezes what startup built once the app runs (common/gc_pauses.py): the
+    garbage collector's full passes then leave those objects alone instead of stopping the service for
+    100-145 ms each."""
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        frozen = freeze_startup()
+        logging.getLogger(__name__).info("froze %d objects built at startup", frozen)

@@ -105,3 +105,14 @@ def test_each_service_reports_its_lag_on_every_partition_it_reads_and_catches_up
                 break
             assert time.monotonic() < deadline, (service, lags)
             time.sleep(0.5)
+
+
+def test_every_service_reports_its_garbage_collectors_pauses_with_startups_objects_frozen(shop: Shop) -> None:
+    for service in Service:
+        figures = samples(shop, service)
+        # What a service's imports and app built (about 146,000 objects): out of every collection's reach.
+        assert figures[("saga_gc_frozen_objects", (("service", service.value),))] > 10_000, service
+        young = (("generation", "0"), ("service", service.value))
+        assert figures[("saga_gc_pause_seconds_count", young)] > 0, service  # a running service collects
+        full = (("generation", "2"), ("service", service.value))
+        assert ("saga_gc_pause_seconds_sum", full) in figures, service
