@@ -44,7 +44,7 @@ def run_worker(create_app: Callable[[Settings], faust.App], settings: Settings) 
 class ServiceWorker(Worker):
     """Faust's worker, which freezes what startup built once the app runs (common/gc_pauses.py): the
     garbage collector's full passes then leave those objects alone instead of stopping the service for
-    100-145 ms each."""
+    100-210 ms each."""
 
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
