@@ -33,9 +33,10 @@ run: $(STAMP)
 
 ## Runs the whole test suite (lint, types of the pure modules, unit, integration, end-to-end), then the
 ## Python client's and its pytest plugin's own tests, and the example shop suite on a platform the plugin
-## starts (tests/e2e runs the same suite against `saga run` too).
+## starts (tests/e2e runs the same suite against `saga run` too). The main suite ends with its 30 slowest
+## phases, so a CI log says where its time went (the budget is 25 minutes).
 test: $(STAMP) lint $(PROMTOOL)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=30
 	$(BIN)/pytest clients/python/tests --timeout 600
 	$(BIN)/pytest examples/shop-tests --timeout 600 -o asyncio_default_fixture_loop_scope=function
 
