@@ -111,7 +111,9 @@ def test_the_brokers_log_directory_full_holds_events_in_the_outboxes_and_loses_n
         # Every service's /readyz named the broker while it was down.
         for service in Service:
             assert readiness[(service.value, 503, "failed")] > 0, broker_checks
-        # ...and the cause where it could know it: the broker refused its publishes with
-        # KAFKA_STORAGE_ERROR before it halted (payment publishes every checkout, so it was refused).
-        assert Service.PAYMENT.value in named_the_disk, sorted(reasons)
+        # ...and the cause where it could know it: a service whose publish the broker refused with
+        # KAFKA_STORAGE_ERROR before it halted. Which one that is is a race: the broker halts within a
+        # second of its first failed append, and only the producers whose requests came in that second
+        # are refused (2026-12-07: delivery alone, payment's publishes then found the broker gone).
+        assert named_the_disk, sorted(reasons)
         assert result.lost == 0 and result.doubled == 0
