@@ -161,6 +161,7 @@ class KafkaCluster:
         secure: bool = False,
         extra_listeners: Mapping[str, tuple[int, str]] | None = None,
         peer_route: PeerRoute | None = None,
+        node_properties: Mapping[str, str | int] | None = None,
     ) -> None:
         """`extra_listeners`: name → (port on 127.0.0.1, `host:port` advertised to its clients), more
         PLAINTEXT listeners of a one-node cluster; a client that bootstraps from the advertised address
@@ -172,7 +173,10 @@ class KafkaCluster:
         that node's route to it (a broker connects to the address its peer advertises on the broker's own
         `inter.broker.listener.name`: one shared name would send every peer to the same address), and its
         `controller.quorum.voters` name the controllers by names that its own hosts file resolves to its
-        routes to them (`routed_hosts`); `peer_route` must keep the port of a controller."""
+        routes to them (`routed_hosts`); `peer_route` must keep the port of a controller.
+
+        `node_properties`: settings of every node over the ones made here (a test that kills a node sets a
+        shorter broker session, so the controller fences the dead node sooner)."""
         if nodes not in (1, 3):
             raise ValueError("a local Kafka cluster has 1 or 3 nodes")
         if extra_listeners and (nodes != 1 or secure):
@@ -181,6 +185,7 @@ class KafkaCluster:
             raise ValueError("peer routes are for a three-node cluster without security")
         self.extra_listeners = dict(extra_listeners or {})
         self.peer_route = peer_route
+        self.node_properties = dict(node_properties or {})
         self.jars = jars
         self.state_dir = state_dir
         self.nodes = nodes
@@ -354,6 +359,7 @@ class KafkaCluster:
             settings.update(self._routed_peer_properties(index))
         if self.security is not None:
             settings.update(self.security.broker_properties(ports.broker, ports.controller))
+        settings.update(self.node_properties)
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
     def _routed_peer_properties(self, index: int) -> dict[str, str | int]:
