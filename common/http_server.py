@@ -12,7 +12,8 @@ Slow clients. aiohttp closes an idle keep-alive connection after an hour by defa
 also the only one on a connection that never sends a whole request head: a few hundred sockets that
 send half a head (or nothing) held the server's connections for as long. Here:
 - a new connection must deliver its first request head within `head_seconds`
-  (SAGA_HTTP_HEAD_TIMEOUT_SECONDS), or it is closed (`HeadDeadlines`, checked every `SWEEP_SECONDS`);
+  (SAGA_HTTP_HEAD_TIMEOUT_SECONDS), or it is closed (`HeadDeadlines`: a deadline per connection, so an
+  idle server has no timer waking it);
 - a connection idle after an answer is closed after `keepalive_seconds` (SAGA_HTTP_KEEPALIVE_SECONDS),
   the next request's head included: aiohttp closes a connection still waiting for a head when its
   keep-alive runs out.
@@ -21,8 +22,9 @@ A request whose head has arrived is not timed here: its handler's own timeouts b
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,16 +34,11 @@ from aiohttp.web_protocol import RequestHandler
 from faust.types import TransportT
 from faust.web.base import Web
 from faust.web.drivers import aiohttp as faust_aiohttp
-from mode import Service
 
 from common.config import Settings
 from common.faust_consumer import InLoopTransport
 
 log = logging.getLogger(__name__)
-
-# How often connections still without a request head are looked at: a silent connection is closed
-# between `head_seconds` and `head_seconds + SWEEP_SECONDS` after it opened.
-SWEEP_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -61,14 +58,16 @@ class HttpLimits:
 
 
 class HeadDeadlines:
-    """Closes each connection that has not delivered a whole request head `seconds` after it was first
-    seen (`sweep`). A connection is `heard` once a request of it reaches the app (`middleware`); from
-    then on aiohttp's keep-alive timer is its bound. (aiohttp's connections take no weak references: each
-    sweep forgets those that are gone.)"""
+    """Closes each connection that has not delivered a whole request head `seconds` after it opened. A
+    connection is `heard` once a request of it reaches the app (`middleware`); from then on aiohttp's
+    keep-alive timer is its bound.
+
+    One timer per connection, set when it opens (`watch` hooks the server's `connection_made`), rather
+    than a sweep of all connections every half second: that sweep woke every service twice a second
+    with no connection open at all (2 of an idle service's ~20 timer wake-ups a second)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._first_seen: dict[RequestHandler, float] = {}
         self._heard: set[RequestHandler] = set()
 
     @web.middleware
@@ -76,17 +75,26 @@ class HeadDeadlines:
         self._heard.add(request.protocol)
         return await handler(request)
 
-    def sweep(self, connections: Iterable[RequestHandler], now: float) -> int:
-        """Close the connections past their deadline at `now`; how many were closed."""
-        current = set(connections)
-        self._heard &= current
-        self._first_seen = {
-            connection: self._first_seen.get(connection, now) for connection in current - self._heard
-        }
-        late = [connection for connection, seen in self._first_seen.items() if now - seen >= self.seconds]
-        for connection in late:
+    def watch(self, server: web.Server) -> None:
+        """Give every connection `server` accepts from now on its deadline."""
+        made = server.connection_made
+
+        def connection_made(connection: RequestHandler, transport: asyncio.Transport) -> None:
+            made(connection, transport)
+            self.opened(connection)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
+
+    def opened(self, connection: RequestHandler) -> asyncio.TimerHandle:
+        return asyncio.get_running_loop().call_later(self.seconds, self._deadline, connection)
+
+    def _deadline(self, connection: RequestHandler) -> None:
+        if connection in self._heard:
+            self._heard.discard(connection)  # its deadline is past: nothing more to remember of it
+            return
+        if connection.transport is not None:  # not closed by its client meanwhile
+            log.info("closed a connection without a request head after %.0fs", self.seconds)
             connection.force_close()
-        return len(late)
 
 
 class ServiceWeb(faust_aiohttp.Web):
@@ -109,17 +117,14 @@ class ServiceWeb(faust_aiohttp.Web):
             self.web_app, access_log=None, keepalive_timeout=self.limits.keepalive_seconds
         )
 
-    @Service.timer(SWEEP_SECONDS)
-    async def _close_silent_connections(self) -> None:
+    async def start_server(self) -> None:
+        """Faust's start (the runner, then its site), with every connection's head deadline set as it
+        opens: the server exists once the runner is set up, and takes connections once the site starts."""
+        await self._runner.setup()
         server = self._runner.server
-        if server is not None:
-            closed = self.head_deadlines.sweep(server.connections, self.loop.time())
-            if closed:
-                log.info(
-                    "closed %d connection(s) without a request head after %.0fs",
-                    closed,
-                    self.limits.head_seconds,
-                )
+        assert server is not None, "aiohttp's runner makes its server in setup()"
+        self.head_deadlines.watch(server)
+        await self._create_site().start()
 
 
 class ServiceApp(faust.App):

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from types import SimpleNamespace
 
-from common.faust_consumer import InLoopConsumerThread, InLoopTransport
+import aiokafka
+import pytest
+
+from common.faust_consumer import (
+    FETCH_REPLAN_SECONDS,
+    InLoopConsumerThread,
+    InLoopTransport,
+    set_fetch_replan,
+)
 from common.http_server import HttpLimits, ServiceApp
 
 
@@ -39,3 +48,28 @@ async def test_what_faust_hands_the_consumer_thread_runs_on_the_callers_loop_and
     assert await consumer_service.call_thread(work, 21) == 42
     assert ran_on == [(asyncio.get_running_loop(), threading.current_thread())]
     assert consumer_service.thread_loop is app.loop
+
+
+async def test_the_consumer_re_plans_its_fetches_unprompted_every_1_5_s_not_aiokafkas_200_ms() -> None:
+    app = _app()
+    stock = aiokafka.AIOKafkaConsumer(bootstrap_servers="localhost:9")
+    ours = app.consumer._thread._create_worker_consumer(app.transport)
+    try:
+        assert stock._consumer_timeout == 0.2  # aiokafka's consumer_timeout_ms, the attribute we set
+        assert ours._consumer_timeout == FETCH_REPLAN_SECONDS == 1.5
+    finally:
+        await stock.stop()
+        await ours.stop()
+
+
+def test_an_aiokafka_without_the_re_plan_attribute_is_refused_at_the_consumers_creation() -> None:
+    with pytest.raises(RuntimeError, match="FETCH_REPLAN_SECONDS"):
+        set_fetch_replan(SimpleNamespace(), 1.5)  # type: ignore[arg-type]
+
+
+async def test_the_in_loop_consumer_runs_no_keepalive_timer_for_a_loop_of_its_own() -> None:
+    app = _app()
+    consumer_service = app.consumer._thread
+
+    # Faust's thread loops forever, waking every second; ours returns at once.
+    await asyncio.wait_for(type(consumer_service)._thread_keepalive.fun(consumer_service), timeout=0.5)

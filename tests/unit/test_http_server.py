@@ -11,6 +11,7 @@ from typing import Any
 import faust
 import pytest
 from aiohttp.test_utils import make_mocked_request
+from mode.services import ServiceTask
 
 from common import operations_api
 from common.auth import Scope, entry_for, new_key
@@ -80,15 +81,19 @@ def test_the_web_server_takes_its_limits_from_the_settings(
 
 
 class _Connection:
-    """A connection as aiohttp's are: slots, no weak references."""
+    """A connection as aiohttp's are: slots, no weak references; its transport gone once closed."""
 
-    __slots__ = ("closed",)
+    __slots__ = ("transport",)
 
     def __init__(self) -> None:
-        self.closed = False
+        self.transport: object | None = object()
 
     def force_close(self) -> None:
-        self.closed = True
+        self.transport = None
+
+    @property
+    def closed(self) -> bool:
+        return self.transport is None
 
 
 class _Request:
@@ -96,20 +101,45 @@ class _Request:
         self.protocol = protocol
 
 
+class _Server:
+    def __init__(self) -> None:
+        self.connections: list[_Connection] = []
+
+    def connection_made(self, connection: _Connection, transport: object) -> None:
+        self.connections.append(connection)
+
+
 async def test_a_connection_without_a_request_head_is_closed_at_its_deadline_and_one_heard_is_not() -> None:
-    deadlines = HeadDeadlines(10.0)
-    silent, heard, late = _Connection(), _Connection(), _Connection()
+    deadlines = HeadDeadlines(0.2)
+    server = _Server()
+    deadlines.watch(server)  # type: ignore[arg-type]
+    silent, heard = _Connection(), _Connection()
 
     async def answer(request: Any) -> str:
         return "answered"
 
+    server.connection_made(silent, object())
+    server.connection_made(heard, object())
     assert await deadlines.middleware(_Request(heard), answer) == "answered"  # type: ignore[arg-type]
-    assert deadlines.sweep([silent, heard], now=100.0) == 0  # first seen at 100
-    assert deadlines.sweep([silent, heard, late], now=109.9) == 0
-    assert deadlines.sweep([silent, heard, late], now=110.0) == 1
+    await asyncio.sleep(0.1)
+    late = _Connection()
+    server.connection_made(late, object())
+    assert not silent.closed  # 0.1 s of its 0.2
 
+    await asyncio.sleep(0.15)
+    assert server.connections == [silent, heard, late]  # the server's own bookkeeping still runs
     assert (silent.closed, heard.closed, late.closed) == (True, False, False)
-    assert deadlines.sweep([late], now=119.9) == 1 and late.closed
+    await asyncio.sleep(0.1)
+    assert late.closed
+
+
+async def test_an_idle_web_server_has_no_timer_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    web = _served_app(Service.PAYMENT, monkeypatch, tmp_path).web
+    timers = [name for name in dir(type(web)) if isinstance(getattr(type(web), name), ServiceTask)]
+
+    assert timers == []
 
 
 async def test_the_openapi_document_is_built_once_and_served_as_the_same_bytes(
