@@ -178,7 +178,7 @@ def test_500_silent_connections_do_not_stop_a_checkout_and_are_closed_after_the_
             shop.ship_and_deliver(order_id)
             shop.wait_for(order_id, "COMPLETED")
 
-            # By the head deadline (each connection's own timer), well before aiohttp's keep-alive (15 s) would.
+            # By each connection's own head deadline, well before aiohttp's keep-alive (15 s) would.
             still_open = _wait_closed(slow, until=all_open + head_seconds + 2)
             closed_after = time.monotonic() - opened
             assert not still_open, f"{len(still_open)} connections still open after {closed_after:.1f}s"
