@@ -32,7 +32,7 @@ from mode.utils.futures import maybe_async
 # How often aiokafka's background fetch routine looks again at its partitions when nothing woke it.
 # Everything that changes what it should fetch wakes it already: a fetch answered, records consumed, a
 # seek or offset reset, the assignment revoked, the metadata update it asked for. So this timer is a
-# safety net, and at aiokafka's 200 ms it was a quarter of an idle service's event loop wake-ups (5 of
+# safety net, and at aiokafka's 200 ms it was a quarter of the timers an idle service scheduled (5 of
 # about 20 a second, and each one plans, waits on and unwinds every pending fetch). 1.5 s is as long as a
 # fetch the broker holds (Faust's `fetch_max_wait_ms`): the net is no slower than a fetch coming back.
 FETCH_REPLAN_SECONDS = 1.5
@@ -61,7 +61,7 @@ class InLoopConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     @Service.task
     async def _thread_keepalive(self) -> None:
         """Faust's thread wakes its own loop every second so it sees calls queued for it; on the worker's
-        loop there is no other loop to keep awake, and a second's wake-up is an idle service's CPU."""
+        loop there is no other loop to keep awake, and every wake-up costs an idle service CPU."""
 
     def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)

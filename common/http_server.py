@@ -59,20 +59,26 @@ class HttpLimits:
 
 class HeadDeadlines:
     """Closes each connection that has not delivered a whole request head `seconds` after it opened. A
-    connection is `heard` once a request of it reaches the app (`middleware`); from then on aiohttp's
-    keep-alive timer is its bound.
+    connection waits for its deadline from the moment it opens (`watch`) until a request of it reaches
+    the app (`middleware`); from then on aiohttp's keep-alive timer is its bound.
 
     One timer per connection, set when it opens (`watch` hooks the server's `connection_made`), rather
     than a sweep of all connections every half second: that sweep woke every service twice a second
-    with no connection open at all (2 of an idle service's ~20 timer wake-ups a second)."""
+    with no connection open at all (2 of the ~20 timers an idle service scheduled a second). Nothing is
+    remembered of a connection past its deadline, heard or not, however long it lives."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._heard: set[RequestHandler] = set()
+        self._waiting: set[RequestHandler] = set()
+
+    @property
+    def waiting(self) -> int:
+        """Connections open without a request head yet, their deadline still ahead."""
+        return len(self._waiting)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[Any]]) -> Any:
-        self._heard.add(request.protocol)
+        self._waiting.discard(request.protocol)
         return await handler(request)
 
     def watch(self, server: web.Server) -> None:
@@ -86,12 +92,13 @@ class HeadDeadlines:
         server.connection_made = connection_made  # type: ignore[method-assign]
 
     def opened(self, connection: RequestHandler) -> asyncio.TimerHandle:
+        self._waiting.add(connection)
         return asyncio.get_running_loop().call_later(self.seconds, self._deadline, connection)
 
     def _deadline(self, connection: RequestHandler) -> None:
-        if connection in self._heard:
-            self._heard.discard(connection)  # its deadline is past: nothing more to remember of it
-            return
+        if connection not in self._waiting:
+            return  # heard in time
+        self._waiting.discard(connection)
         if connection.transport is not None:  # not closed by its client meanwhile
             log.info("closed a connection without a request head after %.0fs", self.seconds)
             connection.force_close()

@@ -131,6 +131,26 @@ async def test_a_connection_without_a_request_head_is_closed_at_its_deadline_and
     assert (silent.closed, heard.closed, late.closed) == (True, False, False)
     await asyncio.sleep(0.1)
     assert late.closed
+    assert deadlines.waiting == 0
+
+
+async def test_a_keep_alive_connection_is_not_remembered_past_its_deadline_whatever_it_sends() -> None:
+    deadlines = HeadDeadlines(0.05)
+    server = _Server()
+    deadlines.watch(server)  # type: ignore[arg-type]
+    connection = _Connection()
+
+    async def answer(request: Any) -> str:
+        return "answered"
+
+    server.connection_made(connection, object())
+    assert deadlines.waiting == 1
+    await deadlines.middleware(_Request(connection), answer)  # type: ignore[arg-type]
+    await asyncio.sleep(0.1)
+    await deadlines.middleware(_Request(connection), answer)  # type: ignore[arg-type]  # its next request
+
+    assert deadlines.waiting == 0
+    assert not connection.closed
 
 
 async def test_an_idle_web_server_has_no_timer_of_its_own(
