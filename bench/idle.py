@@ -34,9 +34,9 @@ from rich.table import Table
 
 from bench.cpu import cpu_seconds
 from common.services import SERVICES
+from saga_tools.cli import READY_LINE
 
 RESULTS = Path(__file__).parent / "results" / "idle"
-READY_LINE = "Ctrl-C stops everything."  # what `saga run` prints once every service is ready
 BOUND_MS_PER_S = 30.0  # issue 24: the three services together, idle
 
 app = typer.Typer(add_completion=False)

@@ -45,6 +45,9 @@ KAFKA_SECURITY_HELP = (
 )
 DEMO_STOCK = Path(__file__).resolve().parent / "resources" / "demo-stock.json"
 
+# The last line `saga run` prints, once every service is ready: what scripts and tests wait for.
+READY_LINE = "Ctrl-C stops everything."
+
 
 @app.command()
 def migrate(
@@ -275,7 +278,7 @@ def _print_endpoints(settings: Settings, logs: Path, stack: LocalStack) -> None:
         f'  curl -s -H "Authorization: Bearer {shop_key}" {order}/orders/<order_id>   # status and timeline',
         soft_wrap=True,
     )
-    console.print("\nCtrl-C stops everything.")
+    console.print(f"\n{READY_LINE}")
 
 
 def _kafka_line(settings: Settings) -> str:

@@ -20,10 +20,10 @@ import psutil
 
 from common.config import DEFAULT_CONSOLE_HTTP_PORT, Service, Settings
 from common.services import SERVICES
+from saga_tools.cli import READY_LINE
 from saga_tools.local_stack.ports import is_listening
 
 SAGA = str(Path(sys.executable).with_name("saga"))
-READY_LINE = "Ctrl-C stops everything."
 
 
 def user_environment() -> dict[str, str]:
