@@ -5,7 +5,8 @@ console as `saga run` does, as its own process. An operator signs in with the op
 refused), opens an order stuck behind a parked event, reads why it was parked, gives up on the unreadable
 event and re-drives the real ones behind it, and watches the order complete on the same page, without a
 reload: a marker set in the page's JavaScript survives until the end. The screenshots the README and
-docs/operators/console.md show are written here, to docs/images/console-*.png.
+docs/operators/console.md show are taken here: into the platform's log directory, or over
+docs/images/console-*.png when SAGA_SCREENSHOTS_TO_DOCS=1 (so a test run leaves the work tree as it was).
 
 Without chromium or chromedriver (Debian's `chromium` and `chromium-driver`) the module is skipped, and
 says why.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import time
 import uuid
@@ -34,7 +36,7 @@ from tests.e2e.conftest import Platform, Shop, log_dir
 from tests.e2e.test_traces import trace_with, traced_checkout
 from tests.keys import SUITE_SHOP, shop_keys, suite_key
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 MARKER = "the same document since the operator opened the order"
 
 
@@ -103,22 +105,36 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-def screenshot(browser: Any, name: str) -> None:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(IMAGES / f"console-{name}.png"))
+def screenshot(browser: Any, platform: Platform, name: str) -> None:
+    """Save what the browser shows as console-<name>.png, where the module docstring says."""
+    images = DOCS_IMAGES if os.environ.get("SAGA_SCREENSHOTS_TO_DOCS") == "1" else log_dir(platform)
+    images.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(images / f"console-{name}.png"))
 
 
 def wait_until(browser: Any, condition: Any, timeout: float = 30, what: str = "") -> Any:
+    """Wait for `condition`. The page's parts are swapped in every few seconds (htmx polling), so an
+    element a condition found may be replaced before it is read: that reading is retried, not failed."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, timeout, poll_frequency=0.2).until(condition, what)
+    waiting = WebDriverWait(
+        browser,
+        timeout,
+        poll_frequency=0.2,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
+    return waiting.until(condition, what)
 
 
 def text_of(browser: Any, selector: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    found = browser.find_elements(By.CSS_SELECTOR, selector)
-    return str(found[0].text) if found else ""
+    """The rendered text of the first element `selector` finds, "" when there is none. Found and read in
+    one script, so a swap between finding and reading cannot leave a stale element."""
+    text = browser.execute_script(
+        "const found = document.querySelector(arguments[0]); return found ? found.innerText : '';",
+        selector,
+    )
+    return str(text).strip()
 
 
 def click(browser: Any, selector: str, timeout: float = 15) -> None:
@@ -174,10 +190,12 @@ def parked_types(shop: Shop, order_id: str) -> list[str]:
     return [letter["event_type"] for letter in items]
 
 
-def test_a_wrong_key_or_a_key_without_the_operator_scope_is_refused(browser: Any, console_url: str) -> None:
+def test_a_wrong_key_or_a_key_without_the_operator_scope_is_refused(
+    browser: Any, console_url: str, platform: Platform
+) -> None:
     sign_in(browser, console_url, "not-a-key")
     assert "do not know this key" in text_of(browser, "#sign-in-error")
-    screenshot(browser, "sign-in-refused")
+    screenshot(browser, platform, "sign-in-refused")
     shop_key = next(iter(shop_keys().values()))
     sign_in(browser, console_url, shop_key)
     assert "no operator scope" in text_of(browser, "#sign-in-error")
@@ -217,7 +235,7 @@ def test_an_operator_redrives_a_saga_stuck_behind_a_parked_event_and_watches_it_
         what="events applied per second on the overview",
     )
     assert text_of(browser, "#service-order .lag").isdigit()
-    screenshot(browser, "overview")
+    screenshot(browser, platform, "overview")
 
     # The operator opens the order by its name, shop:order_id, and reads why it stopped.
     name = f"{SUITE_SHOP}:{order_id}"
@@ -228,7 +246,7 @@ def test_an_operator_redrives_a_saga_stuck_behind_a_parked_event_and_watches_it_
     assert "newer than" in parked or "version" in parked, parked  # why the first event was parked
     assert "waiting behind" in parked
     browser.execute_script("window.consoleMarker = arguments[0];", MARKER)
-    screenshot(browser, "order-parked")
+    screenshot(browser, platform, "order-parked")
 
     # The unreadable event is given up on; the carrier's first real event behind it becomes the head and
     # is retried.
@@ -254,13 +272,13 @@ def test_an_operator_redrives_a_saga_stuck_behind_a_parked_event_and_watches_it_
     # Never reloaded: the marker set in this document is still there.
     assert browser.execute_script("return window.consoleMarker;") == MARKER
     assert browser.current_url == f"{console_url}/orders/{name}"
-    screenshot(browser, "order-completed")
+    screenshot(browser, platform, "order-completed")
     assert shop.order(order_id)["status"] == "COMPLETED"
     print(f"\nconsole browser test: {time.monotonic() - started:.1f} s")
 
 
 def test_an_order_page_draws_the_sagas_trace_across_the_three_services(
-    browser: Any, console_url: str, shop: Shop, span_receiver: SpanReceiver
+    browser: Any, console_url: str, shop: Shop, span_receiver: SpanReceiver, platform: Platform
 ) -> None:
     """The suite's services send their spans to the suite's receiver; handed on to the console as they
     were exported (as `saga run`'s services send them to the console itself), the order page draws them."""
@@ -284,4 +302,4 @@ def test_an_order_page_draws_the_sagas_trace_across_the_three_services(
     for span in ("POST /checkout", "order process PaymentCompleted", "delivery process OrderPlaced"):
         assert span in trace, trace
     browser.execute_script("document.getElementById('trace').scrollIntoView();")
-    screenshot(browser, "trace")
+    screenshot(browser, platform, "trace")
