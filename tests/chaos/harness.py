@@ -284,7 +284,7 @@ class ShopLoad:
         self.statuses: Counter[int] = Counter()
         self.unavailable_without_retry_after = 0
         self.hung = 0
-        self.checkout_answers: list[tuple[float, int]] = []
+        self.checkout_calls: list[tuple[float, float, int]] = []  # (sent at, answered at, status)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.plenty = f"PLENTY-{uuid.uuid4().hex[:6]}"
@@ -373,8 +373,9 @@ class ShopLoad:
         deadline = time.monotonic() + 180
         while True:
             try:
+                sent = time.monotonic()
                 response = http.request(method, f"{self.chaos.url(service)}{path}", **kwargs)
-                self._record(response, checkout=path == "/checkout")
+                self._record(response, checkout=path == "/checkout", sent=sent)
                 if response.status_code in accept:
                     return response.json()
                 if response.status_code not in (500, 502, 503) or time.monotonic() > deadline:
@@ -389,22 +390,34 @@ class ShopLoad:
                 self.retries += 1
             time.sleep(0.2)
 
-    def _record(self, response: httpx.Response, *, checkout: bool) -> None:
+    def _record(self, response: httpx.Response, *, checkout: bool, sent: float) -> None:
+        answered = time.monotonic()
         with self._lock:
             self.statuses[response.status_code] += 1
             if response.status_code == 503 and "Retry-After" not in response.headers:
                 self.unavailable_without_retry_after += 1
             if checkout:
-                self.checkout_answers.append((time.monotonic(), response.status_code))
+                self.checkout_calls.append((sent, answered, response.status_code))
 
     def checkouts_between(self, start: float, end: float) -> Counter[int]:
         """The checkout's answers that came between two monotonic instants, by status."""
         with self._lock:
-            return Counter(status for at, status in self.checkout_answers if start <= at < end)
+            return Counter(status for _, at, status in self.checkout_calls if start <= at < end)
+
+    def checkouts_sent_and_answered_between(self, start: float, end: float) -> Counter[int]:
+        """The answers, by status, to the checkouts sent at or after `start` and answered before `end`: what
+        a shop sent once a fault had begun. (One sent just before may still be committed, and answered
+        a moment into the fault.)"""
+        with self._lock:
+            return Counter(
+                status for sent, answered, status in self.checkout_calls if start <= sent and answered < end
+            )
 
     def first_checkout_accepted_after(self, instant: float) -> float | None:
         with self._lock:
-            return next((at for at, status in self.checkout_answers if at >= instant and status == 202), None)
+            return next(
+                (at for _, at, status in self.checkout_calls if at >= instant and status == 202), None
+            )
 
 
 @dataclass
