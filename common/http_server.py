@@ -37,6 +37,7 @@ from faust.web.drivers import aiohttp as faust_aiohttp
 
 from common.config import Settings
 from common.faust_consumer import InLoopTransport
+from common.faust_monitor import QuietMonitor
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,13 @@ class ServiceWeb(faust_aiohttp.Web):
 
 
 class ServiceApp(faust.App):
-    """A service's Faust app: its web server is a `ServiceWeb` with these `HttpLimits`, and its Kafka
-    consumer runs on the worker's event loop (`InLoopTransport`)."""
+    """A service's Faust app: its web server is a `ServiceWeb` with these `HttpLimits`, its Kafka
+    consumer runs on the worker's event loop (`InLoopTransport`), and its monitor samples no rates
+    (`QuietMonitor`)."""
 
     def __init__(self, id: str, *, http_limits: HttpLimits, **options: Any) -> None:
         self.http_limits = http_limits
-        super().__init__(id, **options)
+        super().__init__(id, Monitor=QuietMonitor, **options)
 
     def _new_transport(self) -> TransportT:
         # The one place Faust picks its Kafka transport (by the broker URL's scheme): Faust's aiokafka

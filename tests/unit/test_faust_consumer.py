@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import aiokafka
 import pytest
+from faust.types import TP
 
 from common.faust_consumer import (
     FETCH_REPLAN_SECONDS,
@@ -15,6 +16,7 @@ from common.faust_consumer import (
     InLoopTransport,
     set_fetch_replan,
 )
+from common.faust_monitor import QuietMonitor
 from common.http_server import HttpLimits, ServiceApp
 
 
@@ -73,3 +75,14 @@ async def test_the_in_loop_consumer_runs_no_keepalive_timer_for_a_loop_of_its_ow
 
     # Faust's thread loops forever, waking every second; ours returns at once.
     await asyncio.wait_for(type(consumer_service)._thread_keepalive.fun(consumer_service), timeout=0.5)
+
+
+async def test_a_service_apps_monitor_counts_events_without_a_sampling_timer() -> None:
+    app = _app()
+
+    assert isinstance(app.monitor, QuietMonitor)
+    # Faust's sampler loops forever, waking every second; ours returns at once.
+    await asyncio.wait_for(type(app.monitor)._sampler.fun(app.monitor), timeout=0.5)
+    # The counts Faust's sensors keep are still kept (only the per-second rates are gone).
+    app.monitor.on_message_in(TP("order", 0), 7, SimpleNamespace())
+    assert app.monitor.messages_received_total == 1
