@@ -25,6 +25,7 @@ import httpx
 import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
 
 from common.auth import Scope
 from common.config import Service, Settings, load_settings
@@ -136,6 +137,39 @@ def longest_publish_wait(database_urls: dict[str, str], since: datetime) -> floa
     return longest
 
 
+def partition_for(key: str, partitions: list[int]) -> int:
+    """The partition the producer sends a keyed event to: Kafka's murmur2 of the key over all partitions."""
+    ordered = sorted(partitions)
+    return int(DefaultPartitioner()(key.encode(), ordered, ordered))
+
+
+def publish_waits_while_leaderless(
+    database_urls: dict[str, str],
+    leaders: dict[tuple[str, int], int],
+    lost: int,
+    since: datetime,
+    until: datetime,
+) -> dict[str, float]:
+    """The longest an event written between `since` and `until` (the lost broker's partitions leaderless)
+    waited in an outbox: on a partition the lost broker led, and on one it did not (0 when none)."""
+    partitions: dict[str, list[int]] = {}
+    for topic, partition in leaders:
+        partitions.setdefault(topic, []).append(partition)
+    longest = {"lost_leader": 0.0, "kept_leader": 0.0}
+    for url in database_urls.values():
+        with psycopg.connect(_plain(url)) as conn:
+            rows = conn.execute(
+                "SELECT topic, key, extract(epoch FROM published_at - created_at) FROM outbox"
+                " WHERE created_at >= %s AND created_at < %s AND published_at IS NOT NULL",
+                (since, until),
+            ).fetchall()
+        for topic, key, waited in rows:
+            led_by = leaders[(topic, partition_for(key, partitions[topic]))]
+            side = "lost_leader" if led_by == lost else "kept_leader"
+            longest[side] = max(longest[side], float(waited))
+    return longest
+
+
 def saga_durations(database_urls: dict[str, str]) -> list[float]:
     """Seconds from each accepted checkout to its order's last change (its terminal state, once quiet)."""
     with psycopg.connect(_plain(database_urls["payment"])) as conn:
@@ -193,6 +227,7 @@ def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
     os.kill(platform.broker_pids[lost - 1], signal.SIGKILL)
     survivors = ",".join(b for i, b in enumerate(platform.brokers) if i != lost - 1)
     failover = wait_for_new_leaders(survivors, lost, FAILOVER_TIMEOUT)
+    failed_over_at = datetime.now(UTC)
 
     topics, described = kafka_describe(survivors)
     for name in TOPICS:
@@ -220,10 +255,12 @@ def test_the_readme_three_broker_mode_survives_one_broker_lost_for_good(
     report.assert_clean()
 
     durations = saga_durations(platform.database_urls)
+    waits = publish_waits_while_leaderless(platform.database_urls, leaders, lost, killed_at, failed_over_at)
     figures = (
         f"THREE-BROKER broker_lost={lost} was_controller={lost == controller} sagas={len(load.accepted)} "
         f"leader_failover={failover:.1f}s "
         f"longest_publish_wait={longest_publish_wait(platform.database_urls, killed_at):.1f}s "
+        f"while_leaderless: lost_leader={waits['lost_leader']:.1f}s kept_leader={waits['kept_leader']:.1f}s "
         f"saga_seconds_median={statistics.median(durations):.1f} max={max(durations):.1f}"
     )
     print(f"\n{figures}")
