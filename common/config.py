@@ -215,6 +215,10 @@ def _secret(value: SecretStr | None, file: Path | None) -> str | None:
         return None
 
 
+class MissingDatabaseUrl(RuntimeError):
+    """A service's migrations were run with no database URL given or configured."""
+
+
 def database_env_var(service: Service) -> str:
     """The environment variable that points `service` at its database."""
     return SERVICES[service].database_url_variable

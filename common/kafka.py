@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -21,7 +21,6 @@ from aiokafka.errors import (
 from common.broker_health import ProduceRefusals
 from common.config import Settings
 from common.kafka_security import KafkaConnection, KafkaTarget, as_connection, kafka_connection
-from common.messaging.relay import OutgoingMessage
 from common.replication import (
     Replication,
     expected_from,
@@ -30,6 +29,9 @@ from common.replication import (
     replication_shortfalls,
 )
 from common.services import SERVICES
+
+if TYPE_CHECKING:  # a type only: the relay would bring SQLAlchemy into every `saga` command
+    from common.messaging.relay import OutgoingMessage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,14 +17,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from common.config import Service, Settings, database_env_var, load_settings
+from common.config import MissingDatabaseUrl, Service, Settings, database_env_var, load_settings
 from common.kafka import ensure_topics, read_cluster_topics, replication_summary
 from common.kafka_security import KafkaSecurityError, kafka_connection
 from common.replication import ReplicationError
 from common.service_apis import bearer
 from common.services import SERVICES
 from common.tracing import traces_configured
-from saga_tools import migrations
 from saga_tools.local_stack.ports import is_listening
 from saga_tools.local_stack.stack import LocalStack
 from saga_tools.ops.command_kit import Exit, console, err, fail, operator_settings
@@ -56,6 +55,8 @@ def migrate(
     down: Annotated[bool, typer.Option("--down", help="downgrade to --revision (default base)")] = False,
 ) -> None:
     """Bring each service's database to the latest schema (or down, with --down)."""
+    from saga_tools import migrations  # Alembic and SQLAlchemy: only for the commands that migrate
+
     settings = load_settings()
     for target in [service] if service else list(Service):
         url = settings.database_url(target)
@@ -210,6 +211,8 @@ def _stop_on_sigterm() -> threading.Event:
 
 def _start_stack(stack: LocalStack) -> Settings:
     """Start Kafka and PostgreSQL (unless configured), migrate the three databases, create the topics."""
+    from saga_tools import migrations  # Alembic and SQLAlchemy: only for the commands that migrate
+
     with console.status("starting Kafka and PostgreSQL…"):
         stack.start()
     running = Settings.model_validate({**os.environ, **stack.environment()})
@@ -420,6 +423,6 @@ def _topics_status(settings: Settings) -> dict[str, Any]:
 def main() -> None:
     try:
         app()
-    except migrations.MissingDatabaseUrl as exc:
+    except MissingDatabaseUrl as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(int(Exit.USAGE))

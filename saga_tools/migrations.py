@@ -12,14 +12,16 @@ from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import Engine, MetaData, create_engine, pool
 
-from common.config import Service, database_env_var, load_settings, normalise_database_url
+from common.config import (
+    MissingDatabaseUrl,
+    Service,
+    database_env_var,
+    load_settings,
+    normalise_database_url,
+)
 from common.db import hide_values_in_errors
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"
-
-
-class MissingDatabaseUrl(RuntimeError):
-    pass
 
 
 def alembic_config(service: Service, url: str) -> Config:

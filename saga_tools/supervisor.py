@@ -18,7 +18,6 @@ import httpx
 from common.config import Service, Settings
 from common.kafka import ensure_topics
 from common.services import SERVICES
-from saga_tools import migrations
 from saga_tools.local_stack.private_files import open_private_log, private_dir
 from saga_tools.local_stack.process import die_with_parent
 
@@ -164,6 +163,8 @@ def running_services(
     """The three services as processes with `env`: databases migrated, topics created, all ready; stopped
     (cleanly, all at once: `stop_all`) on exit. Used by the test suites and the benchmark. `service_env`
     adds a service's own variables (on a secured broker: its principal, `LocalStack.service_environment`)."""
+    from saga_tools import migrations  # Alembic and SQLAlchemy: not for `saga`'s other commands
+
     # Services on this machine, for tests and the benchmark: shops' receivers are local too.
     env = {LOCAL_WEBHOOKS: "true", **env}
     settings = Settings.model_validate(dict(env))

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import psycopg
 import typer
 from rich.markup import escape
-from sqlalchemy.exc import DBAPIError
 
 from common.config import Service, Settings, database_env_var
-from saga_tools import migrations
 from saga_tools.ops.command_kit import Exit, console, fail, operator_settings, require_kafka
 from saga_tools.ops.commands.clients import run_kafka
 from saga_tools.ops.listings import Listing, print_listing
-from saga_tools.ops.order_rebuild import RebuildReport, TargetNotEmpty, rebuild_order
+
+if TYPE_CHECKING:
+    from saga_tools.ops.order_rebuild import RebuildReport
 
 
 def rebuild(
@@ -32,6 +31,13 @@ def rebuild(
 
     Nothing is published and no gateway is called. Exit code 7 when the rebuild differs from the live state.
     """
+    # Imported here: SQLAlchemy, Alembic and the order service's code are for this command only.
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    from saga_tools import migrations
+    from saga_tools.ops.order_rebuild import TargetNotEmpty, rebuild_order
+
     if service is not Service.ORDER:
         raise fail(
             f"{service.value} cannot be rebuilt from the topics: its state starts outside Kafka "
