@@ -19,4 +19,4 @@ class QuietMonitor(Monitor):
 
     @Service.task
     async def _sampler(self) -> None:
-        """Faust's samples the rates every second; with no reader of them, there is nothing to sample."""
+        """Faust's sampler computes the rates every second; nothing here reads them, so it does not run."""
