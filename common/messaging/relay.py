@@ -4,8 +4,8 @@ Rules it keeps, and why:
 - One relay of a service publishes at a time: the one that holds the service's advisory lock on its own
   connection. Two relays taking disjoint batches could publish two events of one order out of order.
   The lock is the session's, held while the connection lives, and that connection runs in autocommit:
-  a pass is two statements (read, mark) where a transaction-scoped lock took four (with BEGIN and
-  COMMIT), on every hop of every saga. A relay that dies loses the connection and with it the lock;
+  a pass is one statement (below) where a transaction-scoped lock took four (with BEGIN and COMMIT), on
+  every hop of every saga. A relay that dies loses the connection and with it the lock;
   one that fails closes its connection for the same reason, so a standby relay takes over. One cut off
   from the database cannot close anything: the server ends its session once it has been silent for
   `_LEADER_SILENT_SECONDS` (`idle_session_timeout`), which a live leader never is.
@@ -13,6 +13,13 @@ Rules it keeps, and why:
   transaction that took a lower id but committed later is still found on the next pass.
 - Rows are marked published only after the broker acknowledged them (idempotent producer, acks=all).
   A broker outage leaves them in the table; the relay retries with backoff and the outbox drains later.
+- A pass is one statement: the mark of the rows the previous pass published and the read of the next
+  rows, together. The mark waits for the next pass, which comes with the next commit or within
+  `mark_within` seconds, so on every hop of every saga the relay sends one statement, not two. Marked
+  late, a row still records when the broker acknowledged it (`published_at`, what the hop figures and
+  the outbox's age are measured from), and the relay's own backlog leaves out what it published. The
+  price: a relay that loses the lead before its next pass leaves those rows to the next leader, which
+  publishes them again, as it would a row whose mark failed; consumers apply an event once (the inbox).
 - It is woken right after each commit that wrote rows, and sweeps on a slow timer for anything else
   (for example rows written by another process of the same service).
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -62,19 +70,25 @@ class OutboxRelay:
         lock_id: int,
         batch_size: int = 500,
         sweep_seconds: float = 1.0,
+        mark_within: float = 0.2,
         keep_published: timedelta = timedelta(hours=1),
         tracing: Tracing | None = None,
     ) -> None:
+        """`mark_within`: the longest rows stay published but unmarked while no commit wakes the relay
+        (their mark rides with the next pass's read)."""
         self._engine = engine
         self._outbox = outbox
         self._publish = publish
         self._lock_id = lock_id
         self._batch_size = batch_size
         self._sweep_seconds = sweep_seconds
+        self._mark_within = mark_within
         self._keep_published = keep_published
         self._tracing = tracing or Tracing.off()
         self._wakeup = asyncio.Event()
         self._leader: AsyncConnection | None = None
+        # Rows the broker acknowledged that the next pass marks: id → when (time.monotonic()).
+        self._unmarked: dict[int, float] = {}
         self.published_total = 0
 
     @property
@@ -90,6 +104,7 @@ class OutboxRelay:
         try:
             await self._run()
         finally:
+            await self._mark_before_leaving()
             await self.close()
 
     async def _run(self) -> None:
@@ -108,24 +123,20 @@ class OutboxRelay:
                 log.warning("outbox relay failed, retrying in %.1fs: %r", delay, error)
                 await asyncio.sleep(delay)
                 continue
+            # Rows left to mark: the next pass comes soon even if no commit wakes the relay.
+            wait = self._mark_within if self._unmarked else self._sweep_seconds
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._sweep_seconds)
+                await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
             self._wakeup.clear()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unpublished rows; returns how many were published (0 if another relay holds
-        the lock or nothing is pending)."""
+        """Mark what the previous pass published and publish one batch of unpublished rows; returns how many
+        were published (0 if another relay holds the lock or nothing is pending)."""
         conn = await self._leading_connection()
         if conn is None:
             return 0
-        table = self._outbox.name
         try:
-            rows = await pg.fetch_all(
-                conn,
-                f"SELECT id, topic, key, value, event_type, trace_context FROM {table}"
-                " WHERE published_at IS NULL ORDER BY id LIMIT %s",
-                (self._batch_size,),
-            )
+            rows = await self._mark_and_read(conn, self._batch_size)
             if not rows:
                 return 0
             if self._tracing.enabled:
@@ -133,18 +144,45 @@ class OutboxRelay:
             else:
                 messages = [OutgoingMessage(topic, key, value) for _, topic, key, value, *_ in rows]
                 await self._publishing(conn, self._publish(messages))
-            await pg.execute(
-                conn,
-                f"UPDATE {table} SET published_at = now() WHERE id = ANY(%s::bigint[])",
-                ([row_id for row_id, *_ in rows],),
-            )
         except BaseException:
             # Whatever failed (the broker, the database, a cancel mid-pass), give the lead up: the next
             # pass starts from a fresh connection, and meanwhile another relay may lead.
             await self.close()
             raise
+        acknowledged = time.monotonic()
+        self._unmarked.update((row_id, acknowledged) for row_id, *_ in rows)
         self.published_total += len(rows)
         return len(rows)
+
+    async def _mark_and_read(self, conn: AsyncConnection, limit: int) -> list[tuple[Any, ...]]:
+        """Mark the rows published since the last mark, each with the time the broker acknowledged it, and
+        read up to `limit` unpublished rows in id order, in one statement. The read sees the table as it
+        was before the mark, so it leaves the rows being marked out by id. A row another relay marked
+        meanwhile (this one lost the lead and got it back) keeps its mark."""
+        table = self._outbox.name
+        now = time.monotonic()
+        ids = list(self._unmarked)
+        ages = [now - acknowledged for acknowledged in self._unmarked.values()]
+        rows = await pg.fetch_all(
+            conn,
+            f"WITH marked AS (UPDATE {table} SET published_at = now() - make_interval(secs => acked.age)"
+            " FROM unnest(%s::bigint[], %s::float8[]) AS acked(id, age)"
+            f" WHERE {table}.id = acked.id AND {table}.published_at IS NULL)"
+            f" SELECT id, topic, key, value, event_type, trace_context FROM {table}"
+            " WHERE published_at IS NULL AND id <> ALL(%s::bigint[]) ORDER BY id LIMIT %s",
+            (ids, ages, ids, limit),
+        )
+        for row_id in ids:
+            del self._unmarked[row_id]
+        return rows
+
+    async def _mark_before_leaving(self) -> None:
+        """On the way out, mark what was published (a read of nothing, `_mark_and_read`), so the next
+        leader does not publish it again; given up after a second (a database out of reach)."""
+        if self._leader is None or not self._unmarked:
+            return
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(self._mark_and_read(self._leader, 0), timeout=1.0)
 
     async def _publishing(self, conn: AsyncConnection, publish: Awaitable[None]) -> None:
         """Wait for `publish`, pinging the leader's session meanwhile: a broker that is slow or away can
@@ -230,14 +268,15 @@ class OutboxRelay:
 
     async def backlog(self) -> tuple[int, float]:
         """The unpublished rows, and how long the oldest has waited in seconds (0 when none), in one read:
-        a relay that cannot publish (no leader, a broker down, a wedged producer) shows here first."""
+        a relay that cannot publish (no leader, a broker down, a wedged producer) shows here first. Rows
+        this relay published and has yet to mark are not counted."""
         outbox = self._outbox
         async with reading(self._engine) as conn:
             count, age = (
                 await conn.execute(
                     select(
                         func.count(), func.extract("epoch", func.now() - func.min(outbox.c.created_at))
-                    ).where(outbox.c.published_at.is_(None))
+                    ).where(outbox.c.published_at.is_(None), outbox.c.id.not_in(list(self._unmarked)))
                 )
             ).one()
         return int(count or 0), max(0.0, float(age or 0))

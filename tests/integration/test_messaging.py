@@ -7,6 +7,7 @@ nothing with other tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
@@ -502,7 +503,98 @@ async def test_a_row_that_commits_late_with_a_lower_id_is_still_published(
     assert sorted(key for key, _ in published) == [b"acme:o-early", b"acme:o-late"]
 
 
+async def _published_after_created(db: Db) -> dict[str, float | None]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT key, extract(epoch FROM published_at - created_at) FROM outbox ORDER BY id")
+        )
+        return {key: None if age is None else float(age) for key, age in rows}
+
+
+async def test_a_pass_marks_what_the_previous_one_published_with_the_time_the_broker_acknowledged_it(
+    db: Db,
+) -> None:
+    async def publish(messages: Sequence[OutgoingMessage]) -> None:
+        pass
+
+    relay = OutboxRelay(engine=db.engine, outbox=tables.outbox, publish=publish, lock_id=4245)
+    try:
+        async with db.engine.begin() as conn:
+            await enqueue(conn, tables.outbox, "order", [_shipped("acme:o-m1")])
+        assert await relay.publish_pending() == 1
+        assert await _published_after_created(db) == {"acme:o-m1": None}  # acknowledged, not yet marked
+        assert await relay.pending_count() == 0  # but not this relay's backlog: it published it
+
+        await asyncio.sleep(1.0)  # the mark comes a second after the broker's acknowledgement
+        async with db.engine.begin() as conn:
+            await enqueue(conn, tables.outbox, "order", [_shipped("acme:o-m2")])
+        assert await relay.publish_pending() == 1  # marks o-m1 in its read, and publishes o-m2 only
+        ages = await _published_after_created(db)
+        assert ages["acme:o-m2"] is None
+        assert ages["acme:o-m1"] is not None and ages["acme:o-m1"] < 0.5
+    finally:
+        await relay.close()
+
+
+async def _run_relay_publishing_one(
+    db: Db, lock_id: int, mark_within: float
+) -> tuple[OutboxRelay, asyncio.Task[None]]:
+    """A relay running as a service runs it (no sweep for 30 s), woken for one row it then publishes."""
+
+    async def publish(messages: Sequence[OutgoingMessage]) -> None:
+        pass
+
+    relay = OutboxRelay(
+        engine=db.engine,
+        outbox=tables.outbox,
+        publish=publish,
+        lock_id=lock_id,
+        sweep_seconds=30,
+        mark_within=mark_within,
+    )
+    running = asyncio.create_task(relay.run_forever())
+    for _ in range(100):  # its first pass found nothing: it waits for a wake
+        if relay.leading:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    async with db.engine.begin() as conn:
+        await enqueue(conn, tables.outbox, "order", [_shipped("acme:o-run")])
+    relay.wake()
+    for _ in range(100):
+        if relay.published_total == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert relay.published_total == 1
+    return relay, running
+
+
+async def test_a_running_relay_marks_what_it_published_within_mark_within_without_another_commit(
+    db: Db,
+) -> None:
+    _, running = await _run_relay_publishing_one(db, 4246, mark_within=0.2)
+    try:
+        await asyncio.sleep(1.0)
+        assert (await _published_after_created(db))["acme:o-run"] is not None
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def test_a_relay_that_stops_marks_what_it_published_first(db: Db) -> None:
+    relay, running = await _run_relay_publishing_one(db, 4247, mark_within=30)
+    await asyncio.sleep(0.3)
+    assert (await _published_after_created(db))["acme:o-run"] is None  # the mark waits for a pass
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert (await _published_after_created(db))["acme:o-run"] is not None
+    assert not relay.leading
+
+
 async def test_one_relay_of_a_service_leads_and_another_takes_over_when_its_connection_dies(db: Db) -> None:
+    """The new leader publishes what the dead one had not marked yet (its last pass) again, and the rest."""
     published: dict[str, list[str]] = {"first": [], "second": []}
 
     def relay(name: str) -> OutboxRelay:
@@ -534,7 +626,7 @@ async def test_one_relay_of_a_service_leads_and_another_takes_over_when_its_conn
             )
         await write("acme:o-3")
         for _ in range(50):  # the session ends asynchronously
-            if await second.publish_pending() == 1:
+            if await second.publish_pending() == 2:  # o-2, published but not marked, and o-3
                 break
             await asyncio.sleep(0.1)
         with pytest.raises(Exception):  # noqa: B017 - whichever error a dead connection raises
@@ -546,7 +638,7 @@ async def test_one_relay_of_a_service_leads_and_another_takes_over_when_its_conn
         await first.close()
         await second.close()
 
-    assert published == {"first": ["acme:o-1", "acme:o-2"], "second": ["acme:o-3", "acme:o-4"]}
+    assert published == {"first": ["acme:o-1", "acme:o-2"], "second": ["acme:o-2", "acme:o-3", "acme:o-4"]}
 
 
 async def test_the_oldest_unpublished_rows_age_grows_until_the_relay_publishes_it(db: Db) -> None:
@@ -632,7 +724,7 @@ async def test_a_leader_gone_silent_loses_the_lock_and_one_waiting_on_the_broker
         await asyncio.sleep(2)  # the leader says nothing, as one cut off would
         async with db.engine.begin() as conn:
             await enqueue(conn, tables.outbox, "silent", [_shipped("acme:o-s2")])
-        assert await standby.publish_pending() == 1
+        assert await standby.publish_pending() == 2  # o-s1 again (never marked) and o-s2
         assert standby.leading
     finally:
         await leader.close()
