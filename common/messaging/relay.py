@@ -165,12 +165,12 @@ class OutboxRelay:
         ages = [now - acknowledged for acknowledged in self._unmarked.values()]
         rows = await pg.fetch_all(
             conn,
-            f"WITH marked AS (UPDATE {table} SET published_at = now() - make_interval(secs => acked.age)"
-            " FROM unnest(%s::bigint[], %s::float8[]) AS acked(id, age)"
-            f" WHERE {table}.id = acked.id AND {table}.published_at IS NULL)"
+            "WITH acked AS (SELECT * FROM unnest(%s::bigint[], %s::float8[]) AS acked(id, age)),"
+            f" marked AS (UPDATE {table} SET published_at = now() - make_interval(secs => acked.age)"
+            f" FROM acked WHERE {table}.id = acked.id AND {table}.published_at IS NULL)"
             f" SELECT id, topic, key, value, event_type, trace_context FROM {table}"
-            " WHERE published_at IS NULL AND id <> ALL(%s::bigint[]) ORDER BY id LIMIT %s",
-            (ids, ages, ids, limit),
+            " WHERE published_at IS NULL AND id NOT IN (SELECT id FROM acked) ORDER BY id LIMIT %s",
+            (ids, ages, limit),
         )
         for row_id in ids:
             del self._unmarked[row_id]
