@@ -1,7 +1,7 @@
 """Where a saga's milliseconds go: each hop of its chain of events, from the services' own tables.
 
 Every event a service writes is an outbox row stamped when its transaction began (`created_at`) and when
-the broker had acknowledged it (`published_at`, the relay's mark after the acknowledgement); every event
+the broker had acknowledged it (`published_at`: the relay's next pass marks it with that time); every event
 a service applies is an inbox row stamped when the applying transaction began (`processed_at`). So
 without any tracing, for each step of a saga from one event to the next:
 
