@@ -40,7 +40,7 @@ from common.messaging.consumer_lag import AppliedOffsets, Partition, lag_source
 from common.messaging.dead_letters import RawMessage
 from common.messaging.inbox import forget_processed_before
 from common.messaging.relay import OutboxRelay
-from common.messaging.runner import BatchHandler, EventRunner, Handler
+from common.messaging.runner import BatchHandler, ClaimLocks, EventRunner, Handler
 from common.messaging.tables import MessagingTables
 from common.readiness import service_readiness
 from common.scheduling import periodic
@@ -65,6 +65,7 @@ def create_service(
     handlers: Mapping[str, Handler],
     description: str,
     batch_handler: BatchHandler | None = None,
+    claim_locks: ClaimLocks | None = None,
 ) -> tuple[faust.App, ServiceContext]:
     """The service's Faust app and context: it consumes the topics its declaration names
     (common/services.py) with `handlers` and writes its own through `tables`' outbox."""
@@ -95,6 +96,7 @@ def create_service(
         tables=tables,
         handlers=handlers,
         batch_handler=batch_handler,
+        claim_locks=claim_locks,
         emit_topic=spec.topic,
         on_emitted=relay.wake,
         on_commit=notify_commit,

@@ -16,9 +16,9 @@ plan cannot use the index for a parameter.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -37,6 +37,27 @@ class Statement:
 
     sql: str
     params: Params
+
+
+@dataclass(frozen=True)
+class AdvisoryLocks:
+    """Transaction-scoped advisory locks of one class (PostgreSQL's two-int4-key form), held until the
+    transaction ends. Keys are taken in ascending order, so two transactions that take several never
+    deadlock (`of` sorts them)."""
+
+    lock_class: int
+    keys: tuple[int, ...]
+
+    # One row per key, in the array's order: `unnest` yields them in it.
+    SQL: ClassVar[str] = "SELECT pg_advisory_xact_lock(%s::int, key) FROM unnest(%s::int[]) AS key"
+
+    @classmethod
+    def of(cls, lock_class: int, keys: Iterable[int]) -> AdvisoryLocks:
+        return cls(lock_class, tuple(sorted(set(keys))))
+
+    @property
+    def params(self) -> tuple[int, list[int]]:
+        return self.lock_class, list(self.keys)
 
 
 def generic_plans(*, transaction_only: bool) -> str:

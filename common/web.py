@@ -203,8 +203,8 @@ async def route_arguments(route: Route, request: Any) -> dict[str, Any]:
     return arguments
 
 
-# Where a request keeps who called it, once authorised (`caller_of`).
-CALLER = "saga.caller"
+# Where a request keeps who called it, once authorised (`caller_of`); None on a public route.
+CALLER: web.RequestKey[Caller | None] = web.RequestKey("saga.caller")
 
 
 def caller_of(request: Any) -> Caller:

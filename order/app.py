@@ -21,13 +21,14 @@ from order.webhooks.wiring import attach_webhooks
 def create_app(settings: Settings | None = None) -> faust.App:
     settings = settings or load_settings()
     durations = SagaDurations()
-    handlers, batch_handler = build_handlers(timedelta(seconds=settings.delivery_deadline_seconds), durations)
+    consumer = build_handlers(timedelta(seconds=settings.delivery_deadline_seconds), durations)
     app, context = create_service(
         Service.ORDER,
         settings,
         tables=models.messaging,
-        handlers=handlers,
-        batch_handler=batch_handler,
+        handlers=consumer.handlers,
+        batch_handler=consumer.batch_handler,
+        claim_locks=consumer.claim_locks,
         description=(
             "Keeps each order's saga state and timeline; cancels on stock-out, and asks delivery to cancel"
             " for a customer or an expired deadline (the payment is refunded once delivery confirms)."

@@ -7,14 +7,15 @@ right away (`order/saga_batch.py`), so OrderPlaced and OrderCancellationRequeste
 delivery never ships that order.
 
 Both sides take the same per-order lock before they look: the API before it checks whether the order
-exists, the consumer before it creates it. Without it, each could miss the other's uncommitted write,
-and the cancel would wait here forever.
+exists, the consumer before it creates it (with its inbox claim, the statement before the one that
+looks). Without it, each could miss the other's uncommitted write, and the cancel would wait here
+forever.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,17 +32,16 @@ def _lock_key(order_id: str) -> int:
     return key - 2**32 if key >= 2**31 else key
 
 
-async def lock_creation(conn: AsyncConnection, order_ids: Sequence[str]) -> None:
-    """Hold, until the transaction ends, the right to create these orders or record a cancel for them.
+def creation_locks(order_ids: Iterable[str]) -> pg.AdvisoryLocks:
+    """The right to create these orders or record a cancel for them, held until the transaction ends."""
+    return pg.AdvisoryLocks.of(_CREATION_LOCK_CLASS, (_lock_key(order_id) for order_id in order_ids))
 
-    Keys are taken in ascending order, so two transactions locking several never deadlock.
-    """
-    keys = sorted({_lock_key(order_id) for order_id in order_ids})
-    await pg.execute(
-        conn,
-        "SELECT pg_advisory_xact_lock(%s::int, key) FROM unnest(%s::int[]) AS key",
-        (_CREATION_LOCK_CLASS, keys),
-    )
+
+async def lock_creation(conn: AsyncConnection, order_ids: Sequence[str]) -> None:
+    """Take `creation_locks` in a statement of their own (the consumer's runner takes them with its
+    inbox claim instead: `order.handlers.creation_locks_of`)."""
+    locks = creation_locks(order_ids)
+    await pg.execute(conn, locks.SQL, locks.params)
 
 
 async def pending(conn: AsyncConnection, order_ids: Sequence[str]) -> set[str]:

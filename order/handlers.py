@@ -16,13 +16,14 @@ import json
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common import pg
 from common.events import DecodedEvent, Envelope
 from common.events.catalogue import spec_of
-from common.messaging.runner import BatchHandler, Effects, Handler
+from common.messaging.runner import BatchHandler, ClaimLocks, Effects, Handler
 from order import early_cancels, models
 from order.metrics import SagaDurations
 from order.saga import CREATING_INPUTS, SOURCES, Cancellation, OrderStatus, SagaInput
@@ -118,12 +119,18 @@ async def advance_many(
 
 
 async def decide_many(
-    conn: AsyncConnection, steps: Sequence[SagaStep], *, deadline: timedelta | None = None
+    conn: AsyncConnection,
+    steps: Sequence[SagaStep],
+    *,
+    deadline: timedelta | None = None,
+    creation_locked: bool = False,
 ) -> tuple[Changes, list[pg.Statement]]:
     """`advance_many` but its last write: the steps decided on the locked orders, and the independent
-    writes that save them (the consumer's runner runs them with the outbox rows as one statement)."""
+    writes that save them (the consumer's runner runs them with the outbox rows as one statement).
+    `creation_locked`: the caller took the creation locks of the orders the steps create, in an earlier
+    statement of this transaction (the runner, `creation_locks_of`)."""
     creating = sorted({step.order_id for step in steps if step.saga_input in CREATING_INPUTS})
-    if creating:
+    if creating and not creation_locked:
         await early_cancels.lock_creation(conn, creating)
     orders, waiting = await _lock_orders(conn, sorted({step.order_id for step in steps}), creating)
     early = {order_id for order_id in waiting if order_id not in orders}  # a cancel of an order not seen
@@ -213,12 +220,28 @@ def _append_to_timeline(entries: list[TimelineEntry]) -> pg.Statement:
     )
 
 
-def build_handlers(
-    deadline: timedelta, durations: SagaDurations | None = None
-) -> tuple[dict[str, Handler], BatchHandler]:
+class ConsumerHandlers(NamedTuple):
+    """How order's consumer applies events, for the runner (`common.app.create_service`)."""
+
+    handlers: dict[str, Handler]
+    batch_handler: BatchHandler
+    claim_locks: ClaimLocks
+
+
+def creation_locks_of(envelopes: Sequence[Envelope]) -> pg.AdvisoryLocks | None:
+    """The creation locks of the orders these events create (`early_cancels.py`), for the runner to take
+    with its inbox claim; None when none of them creates one (most events)."""
+    creating = [envelope.order_id for envelope in envelopes if INPUT_OF.get(envelope.type) in CREATING_INPUTS]
+    return early_cancels.creation_locks(creating) if creating else None
+
+
+def build_handlers(deadline: timedelta, durations: SagaDurations | None = None) -> ConsumerHandlers:
     """How order applies the events it reacts to: one at a time (each is `advance` with that event's
     input), and a whole batch at once (`advance_many`), which the runner prefers. The sagas a batch
-    finishes are timed into `durations` once it has committed."""
+    finishes are timed into `durations` once it has committed.
+
+    The handlers hold the creation locks of the orders they create from the runner, which takes them with
+    its inbox claim (`claim_locks`, a statement fewer on every created order), not by themselves."""
 
     async def handle(conn: AsyncConnection, event: DecodedEvent) -> Effects:
         return await handle_batch(conn, [event])
@@ -228,9 +251,9 @@ def build_handlers(
             SagaStep(event.order_id, INPUT_OF[event.type], cause=event.envelope, trace=event.trace)
             for event in events
         ]
-        changes, writes = await decide_many(conn, steps, deadline=deadline)
+        changes, writes = await decide_many(conn, steps, deadline=deadline, creation_locked=True)
         finished = changes.finished
         committed = [partial(durations.observe, finished)] if finished and durations is not None else []
         return Effects(events=changes.emitted, writes=writes, committed=committed)
 
-    return dict.fromkeys(INPUT_OF, handle), handle_batch
+    return ConsumerHandlers(dict.fromkeys(INPUT_OF, handle), handle_batch, creation_locks_of)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,7 +55,12 @@ class Claim:
 
 
 async def claim_in_sequence(
-    conn: AsyncConnection, inbox: Table, dead_letters: Table, consumer: str, envelopes: Sequence[Envelope]
+    conn: AsyncConnection,
+    inbox: Table,
+    dead_letters: Table,
+    consumer: str,
+    envelopes: Sequence[Envelope],
+    locks: pg.AdvisoryLocks | None = None,
 ) -> Claim:
     """Claim the events unless one of their orders has a parked letter; then claim none of them.
 
@@ -63,34 +69,48 @@ async def claim_in_sequence(
     these orders (the one to wait behind). The check and the claims are one statement: for the runner,
     the first statement of every transaction.
 
+    `locks`, when given, are taken by the same statement whenever it claims (a statement fewer than
+    taking them apart): what the handler needs held before its first read of its own, which the next
+    statement is, with a snapshot taken after the locks were granted.
+
     The statement also makes the rest of the transaction plan each prepared statement once
     (`pg.generic_plans`), local to it so that the connection goes back to the pool with the server's
     default; its last branch never yields a row.
     """
-    rows = await pg.fetch_all(
-        conn,
-        # `status = 'parked'` literal, for the partial index (see common/pg.py).
-        f"WITH blocker AS (SELECT id FROM {dead_letters.name} WHERE consumer = %s"
-        f" AND order_id = ANY(%s::text[]) AND status = '{PARKED}' ORDER BY id LIMIT 1),"
-        f" claimed AS (INSERT INTO {inbox.name} (consumer, event_id, event_type, order_id)"
-        " SELECT %s, event.* FROM unnest(%s::uuid[], %s::text[], %s::text[])"
-        " AS event(event_id, event_type, order_id) WHERE NOT EXISTS (SELECT FROM blocker)"
-        " ON CONFLICT DO NOTHING RETURNING event_id)"
-        " SELECT id, NULL::uuid FROM blocker UNION ALL SELECT NULL, event_id FROM claimed"
-        f" UNION ALL SELECT NULL, NULL WHERE {pg.generic_plans(transaction_only=True)} IS NULL",
-        (
-            consumer,
-            sorted({envelope.order_id for envelope in envelopes}),
-            consumer,
-            [envelope.event_id for envelope in envelopes],
-            [envelope.type for envelope in envelopes],
-            [envelope.order_id for envelope in envelopes],
-        ),
+    params = (
+        consumer,
+        sorted({envelope.order_id for envelope in envelopes}),
+        consumer,
+        [envelope.event_id for envelope in envelopes],
+        [envelope.type for envelope in envelopes],
+        [envelope.order_id for envelope in envelopes],
     )
+    sql = _claim_sql(inbox.name, dead_letters.name, with_locks=locks is not None)
+    rows = await pg.fetch_all(conn, sql, params if locks is None else (*locks.params, *params))
     for blocker, _ in rows:
         if blocker is not None:
             return Claim(claimed=set(), blocked_by=int(blocker))
     return Claim(claimed={event_id for _, event_id in rows})
+
+
+@functools.cache
+def _claim_sql(inbox: str, dead_letters: str, *, with_locks: bool) -> str:
+    """`claim_in_sequence`'s statement, made once per table pair and variant."""
+    # An unreferenced CTE is never run: a claim that goes ahead (nothing blocks it) evaluates the count,
+    # and with it takes the locks, whichever of the two conditions PostgreSQL evaluates first.
+    locked = f"locked AS ({pg.AdvisoryLocks.SQL})," if with_locks else ""
+    when_locked = " AND (SELECT count(*) FROM locked) >= 0" if with_locks else ""
+    return (
+        # `status = 'parked'` literal, for the partial index (see common/pg.py).
+        f"WITH {locked} blocker AS (SELECT id FROM {dead_letters} WHERE consumer = %s"
+        f" AND order_id = ANY(%s::text[]) AND status = '{PARKED}' ORDER BY id LIMIT 1),"
+        f" claimed AS (INSERT INTO {inbox} (consumer, event_id, event_type, order_id)"
+        " SELECT %s, event.* FROM unnest(%s::uuid[], %s::text[], %s::text[])"
+        f" AS event(event_id, event_type, order_id) WHERE NOT EXISTS (SELECT FROM blocker){when_locked}"
+        " ON CONFLICT DO NOTHING RETURNING event_id)"
+        " SELECT id, NULL::uuid FROM blocker UNION ALL SELECT NULL, event_id FROM claimed"
+        f" UNION ALL SELECT NULL, NULL WHERE {pg.generic_plans(transaction_only=True)} IS NULL"
+    )
 
 
 async def count_duplicate(conn: AsyncConnection, counters: Table, consumer: str, count: int = 1) -> None:

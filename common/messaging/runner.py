@@ -1,7 +1,8 @@
 """The consume-handle-commit runner every agent uses: each event applied exactly once, or parked.
 
 For one Kafka message it decodes, and in ONE database transaction: checks that no earlier event of the
-same order is parked, claims the event in the inbox, runs the handler (state change) and writes the
+same order is parked, claims the event in the inbox (taking the locks its handler needs, `ClaimLocks`,
+in the same statement), runs the handler (state change) and writes the
 events the handler emits to the outbox. Then it wakes the outbox relay.
 
 Under load the consumer hands it a batch: the messages that arrived while the previous batch was being
@@ -78,6 +79,15 @@ Optional: a service whose handlers can share their reads and writes across event
 must have the same effect as calling the service's handlers one by one.
 """
 
+ClaimLocks = Callable[[Sequence[Envelope]], pg.AdvisoryLocks | None]
+"""The advisory locks the handlers need held before they read, for the events of one transaction (None:
+none). The runner takes them with the inbox claim, the transaction's first statement, so a handler's
+first read is a statement later, on a snapshot that sees whatever the lock's last holder committed.
+
+Optional: a service whose handlers must exclude another writer (order's creation of an order and the
+API's record of a cancel for it) gives one, and its handlers rely on the runner for those locks.
+"""
+
 
 class MessageOutcome(StrEnum):
     APPLIED = "applied"
@@ -129,6 +139,7 @@ class EventRunner:
         on_emitted: Callable[[], None] = lambda: None,
         on_commit: Callable[[], None] = lambda: None,
         batch_handler: BatchHandler | None = None,
+        claim_locks: ClaimLocks | None = None,
         tracing: Tracing | None = None,
         writes: DatabaseWrites | None = None,
     ) -> None:
@@ -140,6 +151,7 @@ class EventRunner:
         self._tables = tables
         self._handlers = handlers
         self._batch_handler = batch_handler
+        self._claim_locks: ClaimLocks = claim_locks or (lambda envelopes: None)
         self._emit_topic = emit_topic
         self._on_emitted = on_emitted
         self._on_commit = on_commit
@@ -300,7 +312,12 @@ class EventRunner:
         async with self._engine.begin() as conn:
             if retrying is None:
                 claim = await claim_in_sequence(
-                    conn, tables.inbox, tables.dead_letters, self.consumer, [envelope]
+                    conn,
+                    tables.inbox,
+                    tables.dead_letters,
+                    self.consumer,
+                    [envelope],
+                    self._claim_locks([envelope]),
                 )
                 if claim.blocked_by is not None:
                     await dead_letters.park(
@@ -319,6 +336,9 @@ class EventRunner:
             else:
                 await dead_letters.mark(conn, tables.dead_letters, retrying, dead_letters.RETRIED)
                 claimed = await claim_event(conn, tables.inbox, self.consumer, envelope)
+                locks = self._claim_locks([envelope])
+                if claimed and locks is not None:
+                    await pg.execute(conn, locks.SQL, locks.params)  # an operator's retry: rare
             if not claimed:
                 await count_duplicate(conn, tables.counters, self.consumer)
                 return MessageOutcome.DUPLICATE
@@ -343,8 +363,14 @@ class EventRunner:
         tables = self._tables
         effects = Effects(events=())
         async with self._engine.begin() as conn:
+            envelopes = [decoded.envelope for _, decoded, _ in work]
             claim = await claim_in_sequence(
-                conn, tables.inbox, tables.dead_letters, self.consumer, [d.envelope for _, d, _ in work]
+                conn,
+                tables.inbox,
+                tables.dead_letters,
+                self.consumer,
+                envelopes,
+                self._claim_locks(envelopes),
             )
             if claim.blocked_by is not None:
                 raise _OneAtATime("an order in the batch has a parked event")

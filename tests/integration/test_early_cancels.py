@@ -8,24 +8,32 @@ Never lost between the two.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import func, select
 
 from common.config import Service
 from common.errors import NotFound
-from common.events import Envelope, new_envelope
+from common.events import Envelope, encode_event, new_envelope
 from common.events.payment import PaymentCompleted
 from common.events.values import Address, Money, OrderLine
+from common.messaging import dead_letters
+from common.messaging.dead_letters import RawMessage
+from common.messaging.runner import EventRunner, MessageOutcome
 from common.messaging.unit_of_work import UnitOfWork
 from order import early_cancels, models
 from order.cancel import ACCEPTED, NotCancellable, cancel_order
-from order.handlers import INPUT_OF, SagaStep, advance_many
+from order.handlers import INPUT_OF, SagaStep, advance_many, build_handlers
 from order.payment_lookup import AcceptedCheckout
 from order.queries import find_order
 from tests.integration.schemas import Db, order_schema
+
+T = TypeVar("T")
 
 
 class FakePayments:
@@ -183,3 +191,102 @@ async def test_an_order_not_recorded_yet_is_found_as_payment_accepted_it_with_it
     assert recorded.status == "CANCELLING" and [e.event_type for e in recorded.timeline]
     with pytest.raises(NotFound):
         await find_order(db.engine, FakePayments({}), "acme:o-unknown")
+
+
+def _runner(db: Db) -> EventRunner:
+    """Order's consumer as the service wires it (`order/app.py`): its handlers rely on the runner for the
+    creation locks."""
+    consumer = build_handlers(timedelta(seconds=30))
+    return EventRunner(
+        consumer=Service.ORDER.value,
+        engine=db.engine,
+        tables=models.messaging,
+        handlers=consumer.handlers,
+        batch_handler=consumer.batch_handler,
+        claim_locks=consumer.claim_locks,
+        emit_topic=Service.ORDER.value,
+    )
+
+
+def _message(envelope: Envelope, offset: int = 0) -> RawMessage:
+    return RawMessage(
+        topic="payment",
+        partition=0,
+        offset=offset,
+        key=envelope.order_id.encode(),
+        value=encode_event(envelope),
+    )
+
+
+async def _outbox(db: Db) -> list[tuple[str, str]]:
+    async with db.engine.connect() as conn:
+        outbox = models.messaging.outbox
+        rows = await conn.execute(select(outbox.c.key, outbox.c.event_type).order_by(outbox.c.id))
+    return [(key, event_type) for key, event_type in rows]
+
+
+@contextlib.asynccontextmanager
+async def _cancel_being_recorded(db: Db, order_id: str) -> AsyncIterator[None]:
+    """The API's transaction that records a cancel for an order not seen yet, left open until the block
+    ends, then committed."""
+    async with db.engine.connect() as api:
+        transaction = await api.begin()
+        await early_cancels.lock_creation(api, [order_id])
+        await early_cancels.record(api, order_id)
+        yield
+        await transaction.commit()
+
+
+async def _waits_then_applies(db: Db, consuming: Awaitable[T]) -> T:
+    task = asyncio.ensure_future(consuming)
+    async with _cancel_being_recorded(db, "acme:o-1"):
+        await asyncio.sleep(0.5)
+        assert not task.done(), "the runner created the order while a cancel of it was being recorded"
+    return await asyncio.wait_for(task, 10)
+
+
+async def test_the_runner_creating_an_order_while_its_cancel_is_being_recorded_waits_and_applies_it(
+    db: Db,
+) -> None:
+    outcome = await _waits_then_applies(db, _runner(db).process(_message(_paid("acme:o-1"))))
+
+    assert outcome is MessageOutcome.APPLIED
+    assert await _order(db, "acme:o-1") == ("CANCELLING", "requested")
+    assert await _outbox(db) == [("acme:o-1", "OrderPlaced"), ("acme:o-1", "OrderCancellationRequested")]
+
+
+async def test_a_batch_creating_orders_while_a_cancel_of_one_is_being_recorded_waits_and_applies_it(
+    db: Db,
+) -> None:
+    messages = [_message(_paid("acme:o-2"), 0), _message(_paid("acme:o-1"), 1)]
+
+    outcomes = await _waits_then_applies(db, _runner(db).process_batch(messages))
+
+    assert outcomes == [MessageOutcome.APPLIED, MessageOutcome.APPLIED]
+    assert await _order(db, "acme:o-1") == ("CANCELLING", "requested")
+    assert await _order(db, "acme:o-2") == ("PLACED", None)
+    assert await _outbox(db) == [
+        ("acme:o-2", "OrderPlaced"),
+        ("acme:o-1", "OrderPlaced"),
+        ("acme:o-1", "OrderCancellationRequested"),
+    ]
+
+
+async def test_an_operators_retry_creating_an_order_while_its_cancel_is_being_recorded_waits_and_applies_it(
+    db: Db,
+) -> None:
+    message = _message(_paid("acme:o-1"))
+    async with db.engine.begin() as conn:
+        letter_id = await dead_letters.park(
+            conn,
+            models.messaging.dead_letters,
+            consumer=Service.ORDER.value,
+            message=message,
+            error="handler error: a bug since fixed",
+            order_id="acme:o-1",
+        )
+
+    results = await _waits_then_applies(db, _runner(db).retry_dead_letter(letter_id))
+
+    assert results == [(letter_id, MessageOutcome.APPLIED)]
+    assert await _order(db, "acme:o-1") == ("CANCELLING", "requested")

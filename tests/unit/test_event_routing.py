@@ -12,7 +12,7 @@ from delivery.handlers import HANDLERS as DELIVERY_HANDLERS
 from order.handlers import build_handlers
 from payment.handlers import HANDLERS as PAYMENT_HANDLERS
 
-ORDER_HANDLERS, _ = build_handlers(timedelta(seconds=30))
+ORDER_HANDLERS = build_handlers(timedelta(seconds=30)).handlers
 SUBSCRIPTIONS = {
     Service.PAYMENT: set(PAYMENT_HANDLERS),
     Service.ORDER: set(ORDER_HANDLERS),
