@@ -69,9 +69,9 @@ async def claim_in_sequence(
     these orders (the one to wait behind). The check and the claims are one statement: for the runner,
     the first statement of every transaction.
 
-    `locks`, when given, are taken by the same statement whenever it claims (a statement fewer than
-    taking them apart): what the handler needs held before its first read of its own, which the next
-    statement is, with a snapshot taken after the locks were granted.
+    `locks`, when given, are taken by the same statement whenever nothing blocks the claim (a statement
+    fewer than taking them apart), before it inserts a claim. The handler's first read is a later
+    statement, so its snapshot is taken after the locks were granted.
 
     The statement also makes the rest of the transaction plan each prepared statement once
     (`pg.generic_plans`), local to it so that the connection goes back to the pool with the server's

@@ -1,9 +1,9 @@
 """The consume-handle-commit runner every agent uses: each event applied exactly once, or parked.
 
 For one Kafka message it decodes, and in ONE database transaction: checks that no earlier event of the
-same order is parked, claims the event in the inbox (taking the locks its handler needs, `ClaimLocks`,
-in the same statement), runs the handler (state change) and writes the
-events the handler emits to the outbox. Then it wakes the outbox relay.
+same order is parked, claims the event in the inbox (in the same statement, taking the locks its
+handler needs: `ClaimLocks`), runs the handler (state change) and writes the events the handler emits
+to the outbox. Then it wakes the outbox relay.
 
 Under load the consumer hands it a batch: the messages that arrived while the previous batch was being
 applied. A batch is applied the same way in one transaction, with one statement for the dead-letter
