@@ -59,6 +59,10 @@ class AdvisoryLocks:
     def params(self) -> tuple[int, list[int]]:
         return self.lock_class, list(self.keys)
 
+    async def take(self, conn: AsyncConnection) -> None:
+        """Take them in a statement of their own (a statement that takes them along uses `SQL`)."""
+        await execute(conn, self.SQL, self.params)
+
 
 def generic_plans(*, transaction_only: bool) -> str:
     """An SQL expression that makes PostgreSQL plan each prepared statement once, for the rest of the

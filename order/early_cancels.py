@@ -40,8 +40,7 @@ def creation_locks(order_ids: Iterable[str]) -> pg.AdvisoryLocks:
 async def lock_creation(conn: AsyncConnection, order_ids: Sequence[str]) -> None:
     """Take `creation_locks` in a statement of their own (the consumer's runner takes them with its
     inbox claim instead: `order.handlers.creation_locks_of`)."""
-    locks = creation_locks(order_ids)
-    await pg.execute(conn, locks.SQL, locks.params)
+    await creation_locks(order_ids).take(conn)
 
 
 async def pending(conn: AsyncConnection, order_ids: Sequence[str]) -> set[str]:

@@ -338,7 +338,7 @@ class EventRunner:
                 claimed = await claim_event(conn, tables.inbox, self.consumer, envelope)
                 locks = self._claim_locks([envelope])
                 if claimed and locks is not None:
-                    await pg.execute(conn, locks.SQL, locks.params)  # an operator's retry: rare
+                    await locks.take(conn)  # an operator's retry: rare
             if not claimed:
                 await count_duplicate(conn, tables.counters, self.consumer)
                 return MessageOutcome.DUPLICATE

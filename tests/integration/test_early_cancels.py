@@ -237,9 +237,10 @@ async def _cancel_being_recorded(db: Db, order_id: str) -> AsyncIterator[None]:
         await transaction.commit()
 
 
-async def _waits_then_applies(db: Db, consuming: Awaitable[T]) -> T:
+async def _waits_then_applies(db: Db, consuming: Awaitable[T], *, cancelled: str) -> T:
+    """Run `consuming` while a cancel of `cancelled` is being recorded; it must wait for the cancel."""
     task = asyncio.ensure_future(consuming)
-    async with _cancel_being_recorded(db, "acme:o-1"):
+    async with _cancel_being_recorded(db, cancelled):
         await asyncio.sleep(0.5)
         assert not task.done(), "the runner created the order while a cancel of it was being recorded"
     return await asyncio.wait_for(task, 10)
@@ -248,7 +249,9 @@ async def _waits_then_applies(db: Db, consuming: Awaitable[T]) -> T:
 async def test_the_runner_creating_an_order_while_its_cancel_is_being_recorded_waits_and_applies_it(
     db: Db,
 ) -> None:
-    outcome = await _waits_then_applies(db, _runner(db).process(_message(_paid("acme:o-1"))))
+    outcome = await _waits_then_applies(
+        db, _runner(db).process(_message(_paid("acme:o-1"))), cancelled="acme:o-1"
+    )
 
     assert outcome is MessageOutcome.APPLIED
     assert await _order(db, "acme:o-1") == ("CANCELLING", "requested")
@@ -260,7 +263,7 @@ async def test_a_batch_creating_orders_while_a_cancel_of_one_is_being_recorded_w
 ) -> None:
     messages = [_message(_paid("acme:o-2"), 0), _message(_paid("acme:o-1"), 1)]
 
-    outcomes = await _waits_then_applies(db, _runner(db).process_batch(messages))
+    outcomes = await _waits_then_applies(db, _runner(db).process_batch(messages), cancelled="acme:o-1")
 
     assert outcomes == [MessageOutcome.APPLIED, MessageOutcome.APPLIED]
     assert await _order(db, "acme:o-1") == ("CANCELLING", "requested")
@@ -286,7 +289,7 @@ async def test_an_operators_retry_creating_an_order_while_its_cancel_is_being_re
             order_id="acme:o-1",
         )
 
-    results = await _waits_then_applies(db, _runner(db).retry_dead_letter(letter_id))
+    results = await _waits_then_applies(db, _runner(db).retry_dead_letter(letter_id), cancelled="acme:o-1")
 
     assert results == [(letter_id, MessageOutcome.APPLIED)]
     assert await _order(db, "acme:o-1") == ("CANCELLING", "requested")
