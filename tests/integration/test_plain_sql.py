@@ -108,3 +108,16 @@ async def test_each_read_through_reading_is_a_transaction_of_its_own_with_no_beg
 async def test_a_read_that_rolls_back_makes_psycopg_forget_them(db: Db) -> None:
     # Why `reading` exists: if this starts failing, psycopg no longer deallocates on ROLLBACK.
     assert await _prepared_on_the_only_connection(db, "connect") == []
+
+
+async def test_array_parameters_sent_in_binary_arrive_exactly_as_given(db: Db) -> None:
+    # What the text format had to quote and escape: quotes, backslashes, a bytea's hex, NULL elements.
+    raw = [b'{"note": "a \\"quoted\\" \\\\ path"}', b"\\x00", None]
+    texts = ['{"sku": "A\\"1"}', "", None, "NULL"]
+    async with db.engine.connect() as conn:
+        rows = await pg.fetch_all(
+            conn,
+            "SELECT %s::bytea[], %s::text[], %s::uuid[], %s::bigint[], %s::float8[], %s::int[]",
+            (raw, texts, [uuid.UUID(int=7)], [1, 2**40], [0.25], []),
+        )
+    assert rows == [(raw, texts, [uuid.UUID(int=7)], [1, 2**40], [0.25], [])]
